@@ -1,0 +1,162 @@
+"""The ``lossreg`` command line: list, inspect and check registered losses."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+__all__ = ["cli", "main"]
+
+USAGE_ERROR = 2  # exit status for names that do not exist, as click uses for bad usage
+
+
+def _out() -> Console:
+    # Piped output (files, CI logs) gets wide lines instead of rich's 80-column default.
+    console = Console()
+    return console if console.is_terminal else Console(width=200)
+
+
+def _echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=False))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="lossreg")
+def cli() -> None:
+    """lossreg: a registry of PyTorch losses for scikit-learn estimators."""
+
+
+@cli.command("list")
+@click.option("--task", help="Only losses that support this task (binary, multiclass, ...).")
+@click.option("--plugin", help="Only losses from this plugin or distribution.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def list_command(task: str | None, plugin: str | None, as_json: bool) -> None:
+    """List the registered losses with the plugin that provides each."""
+    from lossreg.registry import default_registry
+    from lossreg.spec import TASKS
+
+    if task is not None and task not in TASKS:
+        _fail(f"Unknown task {task!r}. Valid tasks: {', '.join(sorted(TASKS))}.")
+    registry = default_registry()
+    entries = [registry.get_entry(n) for n in registry.list_losses(task=task, plugin=plugin)]
+    if as_json:
+        _echo_json(
+            [
+                {
+                    "name": e.spec.name,
+                    "aliases": list(e.spec.aliases),
+                    "tasks": sorted(e.spec.tasks),
+                    "plugin": e.plugin.name,
+                    "distribution": e.plugin.distribution,
+                    "summary": e.spec.summary,
+                    "reference": e.spec.reference,
+                }
+                for e in entries
+            ]
+        )
+        return
+    table = Table(title=f"{len(entries)} losses", title_justify="left")
+    for column in ("name", "aliases", "tasks", "plugin"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("summary", overflow="fold")
+    for e in entries:
+        table.add_row(
+            e.spec.name,
+            ", ".join(e.spec.aliases),
+            ", ".join(sorted(e.spec.tasks)),
+            e.plugin.name,
+            e.spec.summary,
+        )
+    _out().print(table)
+
+
+@cli.command("info")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def info_command(name: str, as_json: bool) -> None:
+    """Show one loss: formula, tasks, link, parameters, data needs, paper and plugin."""
+    from lossreg._describe import describe_loss
+    from lossreg.errors import UnknownLossError
+    from lossreg.registry import default_registry
+
+    try:
+        data = describe_loss(default_registry().get_entry(name))
+    except UnknownLossError as exc:
+        _fail(str(exc))
+    if as_json:
+        _echo_json(data)
+        return
+    console = _out()
+    aliases = f" (aliases: {', '.join(data['aliases'])})" if data["aliases"] else ""
+    console.print(f"[bold]{data['name']}[/bold]{aliases} — {data['summary']}", highlight=False)
+    console.print()
+    console.print(data["formula"], markup=False, highlight=False)
+    console.print()
+    link = data["link"]
+    rows = [
+        ("tasks", ", ".join(data["tasks"])),
+        ("link", f"{link['name']} ({link['kind']}): {link['summary']}"),
+        ("data params", ", ".join(data["data_params"]) or "—"),
+        ("fit extras", ", ".join(data["fit_extras"]) or "—"),
+        (
+            "flags",
+            ", ".join(f"{k}={data[k]}" for k in ("per_sample", "stochastic", "learnable")),
+        ),
+        ("reference", data["reference"]),
+        ("plugin", f"{data['plugin']} ({data['distribution']} {data['version']})"),
+        ("factory", data["factory"]),
+    ]
+    for key, value in rows:
+        console.print(f"[bold]{key:>12}[/bold]  {value}", highlight=False)
+    if data["parameters"]:
+        table = Table(title="parameters", title_justify="left")
+        for column in ("name", "default", "valid values", "search grid", "meaning"):
+            table.add_column(column, overflow="fold")
+        for p in data["parameters"]:
+            grid = ", ".join(repr(g) for g in p["grid"]) or "—"
+            table.add_row(p["name"], repr(p["default"]), p["valid"], grid, p["doc"])
+        console.print(table)
+    else:
+        console.print(f"[bold]{'parameters':>12}[/bold]  none", highlight=False)
+
+
+@cli.command("plugins")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def plugins_command(as_json: bool) -> None:
+    """List the plugins found, failed and blocked ones with the reason."""
+    from lossreg._describe import describe_plugin
+    from lossreg.registry import default_registry
+
+    rows = [describe_plugin(p) for p in default_registry().list_plugins()]
+    if as_json:
+        _echo_json(rows)
+        return
+    table = Table(title=f"{len(rows)} plugins", title_justify="left")
+    for column in ("plugin", "source", "distribution", "status", "losses"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("error", overflow="fold")
+    for r in rows:
+        dist = f"{r['distribution']} {r['version']}" if r["distribution"] else "—"
+        table.add_row(
+            r["name"], r["source"], dist, r["status"], str(len(r["losses"])), r["error"] or ""
+        )
+    _out().print(table)
+
+
+def _fail(message: str) -> None:
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(USAGE_ERROR)
+
+
+def main() -> None:
+    """Entry point of the ``lossreg`` console script."""
+    cli(prog_name="lossreg")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""LossModule, the base class that keeps reduction out of each loss, and target helpers."""
+
+from __future__ import annotations
+
+import abc
+from typing import Any
+
+import torch
+from torch import nn
+
+from lossreg.reduction import check_reduction, reduce
+
+__all__ = ["LossModule", "as_class_target", "as_float_target"]
+
+
+class LossModule(nn.Module, abc.ABC):
+    """Base class for losses with a per-sample form.
+
+    Subclasses implement :meth:`per_sample_loss`, returning one value per row; ``forward``
+    hands it to :func:`lossreg.reduce` with the constructor's ``reduction`` and the call's
+    ``sample_weight``. Hyperparameters are stored as attributes of the same name.
+
+    Parameters
+    ----------
+    reduction : {"mean", "sum", "none"}, default="mean"
+        How :meth:`forward` reduces the per-sample losses.
+    """
+
+    def __init__(self, *, reduction: str = "mean") -> None:
+        super().__init__()
+        self.reduction = check_reduction(reduction)
+
+    def forward(
+        self,
+        input: torch.Tensor,
+        target: torch.Tensor,
+        *,
+        sample_weight: torch.Tensor | None = None,
+        **extras: Any,
+    ) -> torch.Tensor:
+        """Return the reduced loss of ``input`` against ``target``."""
+        return reduce(self.per_sample_loss(input, target, **extras), self.reduction, sample_weight)
+
+    @abc.abstractmethod
+    def per_sample_loss(
+        self, input: torch.Tensor, target: torch.Tensor, **extras: Any
+    ) -> torch.Tensor:
+        """Return the loss of each row, shape (N,)."""
+
+
+def as_class_target(target: torch.Tensor) -> torch.Tensor:
+    """Return class labels as int64 of shape (N,), accepting (N,) or (N, 1) of any number type."""
+    if target.ndim == 2 and target.shape[1] == 1:
+        target = target[:, 0]
+    if target.ndim != 1:
+        raise ValueError(
+            f"Class targets must have shape (N,) with one label per row. Got shape "
+            f"{tuple(target.shape)}."
+        )
+    return target.long()
+
+
+def as_float_target(target: torch.Tensor, input: torch.Tensor) -> torch.Tensor:
+    """Return ``target`` as ``input``'s float dtype and shape ((N,) and (N, 1) interchange)."""
+    target = target.to(input.dtype)
+    if target.shape != input.shape and target.numel() == input.numel():
+        target = target.reshape(input.shape)
+    if target.shape != input.shape:
+        raise ValueError(
+            f"Target shape {tuple(target.shape)} does not match the output shape "
+            f"{tuple(input.shape)}; pass one target per output."
+        )
+    return target

@@ -1,0 +1,216 @@
+"""LossSpec, the one contract between a loss plugin and the rest of lossreg, and its rules."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from lossreg.links import BUILTIN_LINKS, Link
+from lossreg.params import Param
+
+__all__ = ["DATA_PARAMS", "FIT_EXTRAS", "TASKS", "LossSpec", "spec_problems"]
+
+#: The target types a loss can declare.
+TASKS = frozenset(
+    {"bag", "binary", "embedding", "multiclass", "multilabel", "ordinal", "ranking", "regression"}
+    | {"survival"}
+)
+
+#: Factory arguments that an estimator computes from the training fold, with their meaning.
+DATA_PARAMS: dict[str, str] = {
+    "n_classes": "number of classes (or labels) in the training fold",
+    "class_counts": "rows per class in the training fold (per label for multilabel targets)",
+    "class_priors": "class frequencies in the training fold (class_counts / n)",
+    "n_outputs": "number of regression targets or labels",
+    "n_samples": "number of rows in the training fold",
+    "target_min": "smallest training target (per output)",
+    "target_max": "largest training target (per output)",
+}
+
+#: Per-row arrays a loss can ask for at fit time, routed with scikit-learn metadata routing.
+FIT_EXTRAS: dict[str, str] = {
+    "group": "group / environment / domain id per row",
+    "bag": "bag id per row",
+    "bag_target": "the bag's label proportion or mean, repeated on each row of the bag",
+    "teacher_logits": "a teacher model's logits per row",
+    "sample_index": "a stable index of each training row",
+    "event": "event indicator per row (survival)",
+}
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_MISSING = object()
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """Everything lossreg needs to know about a loss, as plain data.
+
+    Parameters
+    ----------
+    name : str
+        snake_case, ``^[a-z][a-z0-9_]*$``, no ``_loss`` suffix. A changed formula gets a new
+        name; a name never gets new numerics.
+    factory : callable
+        The ``nn.Module`` class (or a keyword-only factory). Every hyperparameter has a default
+        equal to the paper's; it accepts ``reduction`` and every name in ``data_params``.
+    tasks : set of str
+        A non-empty subset of :data:`TASKS`.
+    link : str or Link
+        ``"softmax"``, ``"sigmoid"``, ``"identity"``, ``"score"``, or a :class:`Link`.
+    reference : str
+        The paper: title and arXiv id or DOI.
+    summary : str
+        One line for ``lossreg list``.
+    aliases : tuple of str
+        Other names, numerically identical with the same defaults.
+    params : tuple of Param
+        The hyperparameter schema.
+    data_params : tuple of str
+        Factory arguments computed from the training fold (keys of :data:`DATA_PARAMS`).
+    fit_extras : tuple of str
+        Per-row arrays needed at fit time (keys of :data:`FIT_EXTRAS`).
+    per_sample : bool
+        Whether ``reduction="none"`` returns one loss per row.
+    stochastic : bool
+        Whether two calls on the same input may differ.
+    learnable : bool
+        Whether the module has parameters that must be trained with the network.
+    output_size : callable or None
+        ``output_size(context) -> int`` with ``context`` holding ``n_classes``, ``n_outputs``
+        and the loss's hyperparameters; ``None`` lets the estimator decide from the link
+        and the task.
+    """
+
+    name: str
+    factory: Callable[..., Any]
+    tasks: frozenset[str]
+    link: str | Link
+    reference: str
+    summary: str = ""
+    aliases: tuple[str, ...] = ()
+    params: tuple[Param, ...] = ()
+    data_params: tuple[str, ...] = ()
+    fit_extras: tuple[str, ...] = ()
+    per_sample: bool = True
+    stochastic: bool = False
+    learnable: bool = False
+    output_size: Callable[[Mapping[str, Any]], int] | None = None
+
+    def __post_init__(self) -> None:
+        # Accept lists and sets from plugin authors, store immutable values.
+        tasks = {self.tasks} if isinstance(self.tasks, str) else self.tasks
+        object.__setattr__(self, "tasks", frozenset(tasks))
+        for attr in ("aliases", "data_params", "fit_extras"):
+            value = getattr(self, attr)
+            object.__setattr__(self, attr, (value,) if isinstance(value, str) else tuple(value))
+        params = self.params.values() if isinstance(self.params, Mapping) else self.params
+        object.__setattr__(self, "params", tuple(params))
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The name followed by the aliases."""
+        return (self.name, *self.aliases)
+
+    @property
+    def defaults(self) -> dict[str, Any]:
+        """The hyperparameters' defaults, by name."""
+        return {p.name: p.default for p in self.params}
+
+
+def spec_problems(spec: Any) -> list[tuple[str, str]]:
+    """Return every registration rule that ``spec`` breaks, as ``(rule, explanation)`` pairs."""
+    if not isinstance(spec, LossSpec):
+        return [("type", f"expected a lossreg.LossSpec, got {type(spec).__name__} {spec!r}")]
+    problems: list[tuple[str, str]] = []
+    for label, value in [("name", spec.name)] + [("alias", a) for a in spec.aliases]:
+        if not isinstance(value, str) or not _NAME.match(value):
+            problems.append((label, f"{label} {value!r} must match {_NAME.pattern}"))
+        elif value.endswith("_loss"):
+            problems.append((label, f"{label} {value!r} must not end in '_loss'"))
+    if spec.name in spec.aliases or len(set(spec.aliases)) != len(spec.aliases):
+        problems.append(("alias", f"aliases {spec.aliases!r} repeat a name"))
+    if not spec.tasks:
+        problems.append(("tasks", "declares no task"))
+    unknown = sorted(spec.tasks - TASKS)
+    if unknown:
+        problems.append(("tasks", f"unknown tasks {unknown!r}; valid: {', '.join(sorted(TASKS))}"))
+    if not isinstance(spec.link, Link) and spec.link not in BUILTIN_LINKS:
+        problems.append(
+            ("link", f"unknown link {spec.link!r}; use one of {', '.join(BUILTIN_LINKS)} or a Link")
+        )
+    if not (isinstance(spec.reference, str) and spec.reference.strip()):
+        problems.append(("reference", "has no reference (paper title and arXiv id or DOI)"))
+    if not (isinstance(spec.summary, str) and spec.summary.strip()):
+        problems.append(("summary", "has no one-line summary"))
+    for label, names, known in (
+        ("data-params", spec.data_params, DATA_PARAMS),
+        ("fit-extras", spec.fit_extras, FIT_EXTRAS),
+    ):
+        for name in names:
+            if name not in known:
+                problems.append(
+                    (label, f"unknown {label} entry {name!r}; valid: {', '.join(known)}")
+                )
+    seen: set[str] = set()
+    for param in spec.params:
+        if not isinstance(param, Param):
+            problems.append(("params", f"expected lossreg.Param, got {param!r}"))
+            continue
+        if param.name in seen or param.name in spec.data_params:
+            problems.append(("params", f"parameter {param.name!r} is declared twice"))
+        seen.add(param.name)
+        problems.extend(("params", text) for text in param.spec_problems())
+    problems.extend(("factory", text) for text in _factory_problems(spec))
+    return problems
+
+
+def _factory_problems(spec: LossSpec) -> list[str]:
+    """Check that the factory's signature and the declared schema agree."""
+    if not callable(spec.factory):
+        return [f"factory {spec.factory!r} is not callable"]
+    try:
+        signature = inspect.signature(spec.factory)
+    except (TypeError, ValueError) as exc:
+        return [f"factory signature cannot be read: {exc}"]
+    parameters = signature.parameters
+    takes_kwargs = any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+    problems = []
+    if "reduction" not in parameters and not takes_kwargs:
+        problems.append("factory does not accept 'reduction'")
+    declared = {p.name: p for p in spec.params}
+    for name, parameter in parameters.items():
+        if parameter.kind in (parameter.VAR_KEYWORD, parameter.VAR_POSITIONAL) or name in (
+            "reduction",
+            "self",
+        ):
+            continue
+        if name in spec.data_params:
+            continue
+        if name not in declared:
+            problems.append(f"factory argument {name!r} is not declared in params or data_params")
+        elif parameter.default is inspect.Parameter.empty:
+            problems.append(f"factory argument {name!r} has no default")
+        elif not _same_default(parameter.default, declared[name].default):
+            problems.append(
+                f"default of {name!r} differs: factory {parameter.default!r}, "
+                f"params {declared[name].default!r}"
+            )
+    if not takes_kwargs:
+        for name in [*declared, *spec.data_params]:
+            if name not in parameters:
+                problems.append(f"{name!r} is declared but the factory does not accept it")
+    return problems
+
+
+def _same_default(a: Any, b: Any) -> bool:
+    if isinstance(a, bool) != isinstance(b, bool):
+        return False
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return list(a) == list(b)
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError, RuntimeError):  # arrays and tensors have no single truth value
+        return a is b
