@@ -31,6 +31,7 @@ def data():
     return logits, labels, binary_logits, binary_targets, weights
 
 
+@pytest.mark.reference("cross_entropy")
 @pytest.mark.parametrize("smoothing", [0.0, 0.1, 0.35])
 def test_cross_entropy_matches_torch(data, smoothing):
     logits, labels, *_ = data
@@ -39,6 +40,7 @@ def test_cross_entropy_matches_torch(data, smoothing):
     torch.testing.assert_close(ours(logits, labels), ref, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.reference("cross_entropy")
 def test_cross_entropy_mean_matches_scikit_learn_log_loss(data):
     logits, labels, *_, weights = data
     probs = logits.softmax(dim=1).numpy()
@@ -47,6 +49,7 @@ def test_cross_entropy_mean_matches_scikit_learn_log_loss(data):
     assert ours.item() == pytest.approx(ref, rel=1e-9)
 
 
+@pytest.mark.reference("focal")
 def test_focal_matches_kornia(data):
     logits, labels, *_ = data
     for gamma in (0.0, 0.5, 2.0, 4.0):
@@ -56,6 +59,7 @@ def test_focal_matches_kornia(data):
         torch.testing.assert_close(ours, ref, rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.reference("focal")
 def test_focal_class_weights_match_kornia_weight(data):
     logits, labels, *_ = data
     alpha = [0.1, 0.2, 0.3, 0.4, 2.0]
@@ -79,6 +83,7 @@ def test_focal_rejects_a_wrong_number_of_class_weights(data):
         lossreg.create_loss("focal", alpha=[1.0, 2.0])(logits, labels)
 
 
+@pytest.mark.reference("bce")
 def test_bce_matches_torch_and_scikit_learn(data):
     *_, x, y, _ = data
     ours = lossreg.create_loss("bce", reduction="none")(x, y)
@@ -89,6 +94,7 @@ def test_bce_matches_torch_and_scikit_learn(data):
     assert column.item() == pytest.approx(sk, rel=1e-9)
 
 
+@pytest.mark.reference("bce")
 def test_bce_pos_weight_matches_torch(data):
     *_, x, y, _ = data
     pos_weight = [0.5, 2.0, 5.0]
@@ -103,6 +109,7 @@ def test_bce_accepts_n_by_1_and_flat_binary_targets(data):
     torch.testing.assert_close(loss(x[:, :1], y[:, 0]), loss(x[:, 0], y[:, 0]))
 
 
+@pytest.mark.reference("binary_focal")
 @pytest.mark.parametrize(("gamma", "alpha"), [(2.0, 0.25), (0.0, 0.25), (1.5, 0.9), (3.0, None)])
 def test_binary_focal_matches_kornia(data, gamma, alpha):
     *_, x, y, _ = data
@@ -128,6 +135,7 @@ def _huber_loop(pred: np.ndarray, target: np.ndarray, delta: float) -> float:
     return total / pred.size
 
 
+@pytest.mark.reference("mse", "mae", "huber")
 def test_regression_losses_match_scikit_learn_and_torch():
     rng = np.random.default_rng(1)
     pred = rng.normal(size=(50, 2)) * 3
