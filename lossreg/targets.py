@@ -1,0 +1,138 @@
+"""Targets: the task a target array poses, the data params a fold yields, a loss's output size.
+
+Shared by the estimators and the conformance kit, so both derive a loss's fitted inputs the
+same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+from lossreg.links import resolve_link
+from lossreg.spec import DATA_PARAMS, LossSpec
+
+__all__ = ["compute_data_params", "output_size", "task_of_target"]
+
+_TYPE_TO_TASK = {
+    "binary": "binary",
+    "multiclass": "multiclass",
+    "multilabel-indicator": "multilabel",
+    "continuous": "regression",
+    "continuous-multioutput": "regression",
+}
+
+
+def task_of_target(y: Any) -> str:
+    """Return the lossreg task of a target array, from scikit-learn's ``type_of_target``.
+
+    Raises
+    ------
+    ValueError
+        For target types no loss task covers (``multiclass-multioutput``, ``unknown``).
+    """
+    from sklearn.utils.multiclass import type_of_target
+
+    kind = type_of_target(y, input_name="y")
+    if kind not in _TYPE_TO_TASK:
+        raise ValueError(
+            f"Unsupported target type {kind!r}. lossreg estimators take binary, multiclass, "
+            "multilabel-indicator (2-D 0/1) or continuous targets."
+        )
+    return _TYPE_TO_TASK[kind]
+
+
+def compute_data_params(
+    names: Iterable[str], y: np.ndarray, task: str, n_classes: int | None = None
+) -> dict[str, Any]:
+    """Compute the data params a loss asks for, from the training rows only.
+
+    Parameters
+    ----------
+    names : iterable of str
+        Keys of :data:`lossreg.spec.DATA_PARAMS`.
+    y : ndarray
+        Encoded targets: class indices 0..C-1 (binary, multiclass), a 0/1 indicator matrix
+        (multilabel), or floats (regression).
+    task : str
+        The task of ``y``.
+    n_classes : int, optional
+        Number of classes; defaults to ``max(y) + 1`` for class targets.
+
+    Returns
+    -------
+    dict
+        Plain Python values (ints, floats, lists), so they show in ``repr`` and pickle.
+    """
+    y = np.asarray(y)
+    out: dict[str, Any] = {}
+    for name in names:
+        if name not in DATA_PARAMS:
+            raise KeyError(f"Unknown data param {name!r}; known: {', '.join(DATA_PARAMS)}")
+        out[name] = _data_param(name, y, task, n_classes)
+    return out
+
+
+def _data_param(name: str, y: np.ndarray, task: str, n_classes: int | None) -> Any:
+    n = int(y.shape[0])
+    if name == "n_samples":
+        return n
+    if task in ("binary", "multiclass"):
+        c = int(n_classes if n_classes is not None else y.max() + 1)
+        counts = np.bincount(y.astype(np.int64).ravel(), minlength=c)
+        per_class = {
+            "n_classes": c,
+            "class_counts": [int(v) for v in counts],
+            "class_priors": [float(v) / n for v in counts],
+            "n_outputs": 1,
+        }
+        if name in per_class:
+            return per_class[name]
+    elif task == "multilabel":
+        positives = y.reshape(n, -1).sum(axis=0)
+        per_label = {
+            "n_classes": int(positives.shape[0]),
+            "class_counts": [int(v) for v in positives],
+            "class_priors": [float(v) / n for v in positives],
+            "n_outputs": int(positives.shape[0]),
+        }
+        if name in per_label:
+            return per_label[name]
+    elif task == "regression":
+        values = y.reshape(n, -1).astype(np.float64)
+        lo, hi = values.min(axis=0), values.max(axis=0)
+        per_output = {
+            "n_outputs": int(values.shape[1]),
+            "target_min": float(lo[0]) if values.shape[1] == 1 else [float(v) for v in lo],
+            "target_max": float(hi[0]) if values.shape[1] == 1 else [float(v) for v in hi],
+        }
+        if name in per_output:
+            return per_output[name]
+    raise ValueError(f"Data param {name!r} is not defined for {task} targets.")
+
+
+def output_size(
+    spec: LossSpec,
+    task: str,
+    *,
+    n_classes: int = 1,
+    n_outputs: int = 1,
+    params: Mapping[str, Any] | None = None,
+) -> int:
+    """Return how many outputs the network needs for ``spec`` on ``task``.
+
+    ``spec.output_size(context)`` decides when the spec sets it (``context`` holds the loss's
+    hyperparameters, ``n_classes``, ``n_outputs`` and ``task``); otherwise a sigmoid link
+    needs one output per label (one for binary), any other link on class targets one output
+    per class, and on other targets one per target column.
+    """
+    if spec.output_size is not None:
+        context = {**spec.defaults, **(params or {}), "n_classes": n_classes}
+        context.update(n_outputs=n_outputs, task=task)
+        return int(spec.output_size(context))
+    link = resolve_link(spec.link)
+    if task in ("binary", "multiclass"):
+        return 1 if link.name == "sigmoid" else n_classes
+    return n_outputs
