@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         UnknownLossError,
         UnsupportedTaskError,
     )
+    from lossreg.estimators import LossClassifier, LossRegressor, loss_grid
     from lossreg.hookspecs import hookimpl
     from lossreg.links import Link
     from lossreg.module import LossModule, as_class_target, as_float_target
@@ -47,8 +48,10 @@ __all__ = [
     "InvalidLossSpecError",
     "InvalidReductionError",
     "Link",
+    "LossClassifier",
     "LossModule",
     "LossPluginWarning",
+    "LossRegressor",
     "LossSpec",
     "LossregError",
     "MissingFitExtraError",
@@ -68,6 +71,7 @@ __all__ = [
     "hookimpl",
     "list_losses",
     "list_plugins",
+    "loss_grid",
     "reduce",
 ]
 
@@ -89,6 +93,9 @@ _ERRORS = [
 _LAZY: dict[str, str] = {
     **dict.fromkeys(_ERRORS, "lossreg.errors"),
     "hookimpl": "lossreg.hookspecs",
+    "LossClassifier": "lossreg.estimators",
+    "LossRegressor": "lossreg.estimators",
+    "loss_grid": "lossreg.estimators",
     "Link": "lossreg.links",
     "LossModule": "lossreg.module",
     "as_class_target": "lossreg.module",

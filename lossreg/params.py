@@ -185,7 +185,7 @@ def check_params(
                     f"{param.constraint}. Got {value!r} instead."
                 )
         elif key not in data:
-            hint = did_you_mean(key, valid)
+            hint = did_you_mean(prefix + key, [prefix + v for v in valid])
             listing = ", ".join(prefix + v for v in valid) if valid else "none"
             problems.append(
                 f"Loss {loss!r} has no parameter {prefix + key!r}.{hint} "

@@ -1,0 +1,399 @@
+"""What LossClassifier and LossRegressor share: parameters, fitting, the forward pass."""
+
+from __future__ import annotations
+
+import abc
+import copy
+import inspect
+import numbers
+from typing import Any, ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from skorch.callbacks import Callback, EarlyStopping, PrintLog
+
+from lossreg.errors import MissingFitExtraError, UnsupportedTaskError
+from lossreg.links import Link, resolve_link
+from lossreg.params import check_params
+from lossreg.registry import default_registry
+from lossreg.spec import FIT_EXTRAS, LossSpec
+from lossreg.targets import compute_data_params, output_size
+
+from ._batches import TensorBatches
+from ._mlp import MLP
+from ._net import EpochNotifier, LossNet
+from ._params import PREFIXES, check_prefixed, extra_names, split_prefixed
+
+__all__ = ["LossEstimatorBase"]
+
+OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
+    "adamw": torch.optim.AdamW,
+    "adam": torch.optim.Adam,
+    "sgd": torch.optim.SGD,
+    "rmsprop": torch.optim.RMSprop,
+}
+
+_FITTED = (
+    "net_",
+    "module_",
+    "criterion_",
+    "history_",
+    "loss_name_",
+    "data_params_",
+    "n_iter_",
+    "task_",
+    "n_outputs_",
+)
+
+
+class LossEstimatorBase(BaseEstimator, metaclass=abc.ABCMeta):
+    """Shared machinery; see :class:`~lossreg.LossClassifier` for the parameters."""
+
+    #: the tasks this estimator fits; subclasses narrow it
+    _tasks: tuple[str, ...] = ()
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "loss": [str, LossSpec],
+        "module": [None, type, callable],
+        "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+        "batch_size": [StrOptions({"auto"}), Interval(numbers.Integral, 1, None, closed="left")],
+        "lr": [Interval(numbers.Real, 0, None, closed="neither")],
+        "optimizer": [StrOptions(set(OPTIMIZERS)), type],
+        "weight_decay": [Interval(numbers.Real, 0, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
+        "tol": [Interval(numbers.Real, 0, None, closed="left")],
+        "random_state": ["random_state"],
+        "device": [StrOptions({"cpu", "cuda", "auto"}), str, torch.device],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "callbacks": [None, list],
+    }
+
+    # -- parameters ----------------------------------------------------------------------
+    def _store_prefixed(self, kwargs: dict[str, Any]) -> None:
+        # __init__ only stores (scikit-learn's rule); names without a known prefix are kept
+        # so that clone() carries them, and fit() reports them with a suggestion.
+        self._unprefixed_kwargs = tuple(k for k in kwargs if not k.startswith(PREFIXES))
+        for key, value in kwargs.items():
+            setattr(self, key, value)
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        params = super().get_params(deep=deep)
+        params.update({k: getattr(self, k) for k in extra_names(self)})
+        return params
+
+    def set_params(self, **params: Any) -> LossEstimatorBase:
+        plain = {}
+        for key, value in params.items():
+            if key.startswith(PREFIXES) and key not in PREFIXES:
+                setattr(self, key, value)
+            else:
+                plain[key] = value
+        if plain:
+            super().set_params(**plain)
+        return self
+
+    # -- what the subclasses provide -------------------------------------------------------
+    @abc.abstractmethod
+    def _prepare_target(self, y: Any) -> tuple[str, np.ndarray, int]:
+        """Return (task, encoded y, n_classes) and set target-related fitted attributes."""
+
+    def _row_weights(self, y_encoded: np.ndarray, task: str) -> np.ndarray | None:
+        """Per-row weights implied by estimator parameters (class_weight); None by default."""
+        return None
+
+    # -- fitting ---------------------------------------------------------------------------
+    def _spec(self) -> LossSpec:
+        return (
+            self.loss if isinstance(self.loss, LossSpec) else default_registry().get_spec(self.loss)
+        )
+
+    def _link(self) -> Link:
+        return resolve_link(self._spec().link)
+
+    def _fit(self, X: Any, y: Any, sample_weight: Any, extras: dict[str, Any]) -> Any:
+        self._validate_params()
+        check_prefixed(type(self).__name__, extra_names(self), list(self._get_param_names()))
+        spec = self._spec()
+        continuing = self.warm_start and hasattr(self, "net_")
+        if not continuing:
+            self._forget_fit()
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            reset=not continuing,
+            accept_sparse=("csr", "csc", "coo"),
+            dtype=(np.float32, np.float64),
+            multi_output=True,
+            y_numeric="regression" in self._tasks,
+        )
+        X = _dense_float32(X)
+        task, y_encoded, n_classes = self._prepare_target(y)
+        self._check_task(spec, task)
+        loss_params = split_prefixed(self, "loss__")
+        check_params(spec.name, spec.params, loss_params, data_params=(), prefix="loss__")
+        weights = self._combined_weights(sample_weight, X, y_encoded, task)
+        extra_tensors = self._extras(spec, extras, X.shape[0])
+        target = self._target_tensor(spec, task, y_encoded)
+        fields = {"target": target, **extra_tensors}
+        if weights is not None:
+            fields["sample_weight"] = torch.as_tensor(weights, dtype=torch.float32)
+        data = TensorBatches(torch.from_numpy(X), fields)
+
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        device = self._device()
+        snapshot = copy.deepcopy(self.net_.module_.state_dict()) if continuing else None
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            if continuing:
+                net = self.net_
+            else:
+                data_params = compute_data_params(spec.data_params, y_encoded, task, n_classes)
+                n_outputs = int(y_encoded.shape[1]) if y_encoded.ndim == 2 else 1
+                width = output_size(
+                    spec, task, n_classes=n_classes, n_outputs=n_outputs, params=loss_params
+                )
+                module = self._build_module(X.shape[1], width)
+                criterion = spec.factory(**loss_params, **data_params)
+                net = self._build_net(spec, module, criterion, data, device, seed, task)
+                self.data_params_ = data_params
+            try:
+                if continuing:
+                    net.partial_fit(data.to(device), epochs=self.max_iter)
+                else:
+                    net.fit(data.to(device))
+            except BaseException:
+                if continuing and snapshot is not None:
+                    net.module_.load_state_dict(snapshot)  # keep the model that was fitted
+                else:
+                    self._forget_fit()
+                raise
+        self.net_ = net
+        self.module_ = net.module_
+        self.criterion_ = net.criterion_
+        self.history_ = net.history
+        self.loss_name_ = spec.name
+        self.n_iter_ = len(net.history)
+        self.task_ = task
+        return self
+
+    def _forget_fit(self) -> None:
+        for name in _FITTED:
+            self.__dict__.pop(name, None)
+
+    def _check_task(self, spec: LossSpec, task: str) -> None:
+        ok = task in spec.tasks or (task == "binary" and "multiclass" in spec.tasks)
+        if not ok:
+            compatible = default_registry().list_losses(task=task)
+            shown = ", ".join(compatible[:12]) + (" ..." if len(compatible) > 12 else "")
+            raise UnsupportedTaskError(
+                f"Loss {spec.name!r} does not support task {task!r} (supports: "
+                f"{', '.join(sorted(spec.tasks))}). Use one of: {shown}."
+            )
+
+    def _combined_weights(
+        self, sample_weight: Any, X: np.ndarray, y_encoded: np.ndarray, task: str
+    ) -> np.ndarray | None:
+        implied = self._row_weights(y_encoded, task)
+        if sample_weight is None and implied is None:
+            return None
+        weights = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+        if implied is not None:
+            weights = weights * implied
+        return weights
+
+    def _extras(self, spec: LossSpec, extras: dict[str, Any], n_rows: int) -> dict[str, Any]:
+        missing = [name for name in spec.fit_extras if extras.get(name) is None]
+        if missing:
+            needs = ", ".join(f"{m}=..." for m in missing)
+            raise MissingFitExtraError(
+                f"Loss {spec.name!r} needs {', '.join(map(repr, missing))} at fit time: pass "
+                f"fit(X, y, {needs}) with one value per row ({FIT_EXTRAS[missing[0]]})."
+            )
+        tensors = {}
+        for name in spec.fit_extras:  # extras the loss does not declare are not passed on
+            value = np.asarray(extras[name])
+            if value.shape[0] != n_rows:
+                raise ValueError(
+                    f"{name} has {value.shape[0]} rows but X has {n_rows}; pass one per row."
+                )
+            if value.dtype.kind == "f":
+                tensors[name] = torch.as_tensor(value, dtype=torch.float32)
+            elif value.dtype.kind in "iub":
+                tensors[name] = torch.as_tensor(value.astype(np.int64))
+            else:
+                raise ValueError(f"{name} must be numeric. Got dtype {value.dtype} instead.")
+        return tensors
+
+    def _target_tensor(self, spec: LossSpec, task: str, y_encoded: np.ndarray) -> torch.Tensor:
+        if task in ("binary", "multiclass") and resolve_link(spec.link).name != "sigmoid":
+            return torch.tensor(y_encoded, dtype=torch.int64)
+        return torch.tensor(y_encoded, dtype=torch.float32)
+
+    def _build_module(self, n_features: int, width: int) -> torch.nn.Module:
+        params = split_prefixed(self, "module__")
+        if self.module is None:
+            return MLP(n_features, width, **params)
+        try:
+            accepted = inspect.signature(self.module).parameters
+        except (TypeError, ValueError):
+            accepted = {}
+        # A user module gets the data-dependent sizes when it asks for them by these names.
+        for name, value in (("n_features", n_features), ("n_outputs", width)):
+            if name in accepted and name not in params:
+                params[name] = value
+        return self.module(**params)
+
+    def _build_net(
+        self,
+        spec: LossSpec,
+        module: torch.nn.Module,
+        criterion: torch.nn.Module,
+        data: TensorBatches,
+        device: str,
+        seed: int,
+        task: str,
+    ) -> LossNet:
+        optimizer = OPTIMIZERS.get(self.optimizer, self.optimizer)
+        optimizer_params = {
+            "optimizer__" + k: v for k, v in split_prefixed(self, "optimizer__").items()
+        }
+        optimizer_params.setdefault("optimizer__weight_decay", self.weight_decay)
+        n = len(data)
+        batch_size = min(200, n) if self.batch_size == "auto" else int(self.batch_size)
+        callbacks: list[tuple[str, Callback]] = [("set_epoch", EpochNotifier())]
+        monitor = "valid_loss" if self.early_stopping else "train_loss"
+        callbacks.append(
+            (
+                "early_stopping",
+                EarlyStopping(
+                    monitor=monitor,
+                    patience=self.n_iter_no_change,
+                    threshold=self.tol,
+                    threshold_mode="abs",
+                    load_best=self.early_stopping,
+                    sink=_quiet,
+                ),
+            )
+        )
+        if self.verbose:
+            callbacks.append(("print_log", PrintLog()))
+        for i, cb in enumerate(self.callbacks or []):
+            callbacks.append(cb if isinstance(cb, tuple) else (f"user_{i}_{type(cb).__name__}", cb))
+        generator = torch.Generator().manual_seed(seed)
+        train_split = None
+        if self.early_stopping:
+            train_split = _ValidationSplit(self.validation_fraction, seed, task)
+        return LossNet(
+            module=module,
+            criterion=criterion,
+            optimizer=optimizer,
+            lr=self.lr,
+            max_epochs=self.max_iter,
+            batch_size=batch_size,
+            train_split=train_split,
+            callbacks=callbacks,
+            device=device,
+            verbose=self.verbose,
+            loss_name=spec.name,
+            generator=generator,
+            **optimizer_params,
+        )
+
+    def _device(self) -> str:
+        device = str(self.device)
+        if device == "auto":
+            return "cuda" if torch.cuda.is_available() else "cpu"
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError(
+                f"device={self.device!r} but PyTorch sees no CUDA device here. Use "
+                "device='cpu', or device='auto' to take a GPU only when there is one."
+            )
+        return device
+
+    # -- prediction ------------------------------------------------------------------------
+    def _linked(self, X: Any) -> np.ndarray:
+        """Module output through the loss's link, computed in float64 on the CPU.
+
+        Training runs in float32; predictions use a float64 copy of the trained network so that
+        a row's prediction does not depend on which other rows share its batch (float32
+        matrix kernels round differently for different batch shapes).
+        """
+        check_is_fitted(self, "net_")
+        X = validate_data(
+            self,
+            X,
+            reset=False,
+            accept_sparse=("csr", "csc", "coo"),
+            dtype=(np.float32, np.float64),
+        )
+        X = X.toarray() if sp.issparse(X) else X
+        inputs = torch.as_tensor(np.asarray(X, dtype=np.float64))
+        module = copy.deepcopy(self.module_).to(device="cpu", dtype=torch.float64).eval()
+        criterion = copy.deepcopy(self.criterion_).to(device="cpu", dtype=torch.float64)
+        chunk = 65536  # bounds peak memory of the float64 activations
+        with torch.no_grad():
+            out = torch.cat([module(inputs[i : i + chunk]) for i in range(0, len(inputs), chunk)])
+            values = self._link()(out, criterion)
+        return values.numpy()
+
+    def _supports(self, task: str) -> bool:
+        try:
+            return task in self._spec().tasks
+        except Exception:  # an unknown loss fails at fit, with its own message
+            return False
+
+    def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.target_tags.multi_output = self._supports("multilabel") or self._supports("regression")
+        return tags
+
+
+class _ValidationSplit:
+    """Holds out ``fraction`` of the rows (stratified for class targets when possible)."""
+
+    def __init__(self, fraction: float, seed: int, task: str) -> None:
+        self.fraction = fraction
+        self.seed = seed
+        self.task = task
+
+    def __call__(self, dataset: TensorBatches, y: Any = None, **kwargs: Any) -> Any:
+        n = len(dataset)
+        index = np.arange(n)
+        target = dataset.fields["target"].cpu().numpy()
+        stratify = target if self.task in ("binary", "multiclass") else None
+        try:
+            train, valid = train_test_split(
+                index, test_size=self.fraction, random_state=self.seed, stratify=stratify
+            )
+        except ValueError:  # a class too small to stratify: fall back to a plain split
+            train, valid = train_test_split(index, test_size=self.fraction, random_state=self.seed)
+        device = dataset.X.device
+        return (
+            dataset.subset(torch.as_tensor(train, device=device)),
+            dataset.subset(torch.as_tensor(valid, device=device)),
+        )
+
+
+def _quiet(*args: Any, **kwargs: Any) -> None:
+    """Sink for skorch's early-stopping message; ``n_iter_`` tells how many epochs ran."""
+
+
+def _dense_float32(X: Any) -> np.ndarray:
+    # Sparse input is densified: tabular models see a few hundred columns at most, and the
+    # network needs dense tensors anyway.
+    if sp.issparse(X):
+        X = X.toarray()
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    # torch shares memory with the array and warns about read-only ones; copy those.
+    return X if X.flags.writeable else X.copy()

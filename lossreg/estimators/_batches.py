@@ -1,0 +1,79 @@
+"""Whole-tensor datasets and a batch iterator that slices them, instead of collating rows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+
+import torch
+from torch.utils.data import Dataset
+
+__all__ = ["BatchIterator", "TensorBatches"]
+
+
+class TensorBatches(Dataset):
+    """Inputs and per-row fields (target, sample weights, extras) as tensors of equal length.
+
+    A torch ``Dataset`` so that skorch accepts it as is; :class:`BatchIterator` never calls
+    ``__getitem__`` row by row.
+    """
+
+    def __init__(self, X: torch.Tensor, fields: Mapping[str, torch.Tensor] | None = None) -> None:
+        self.X = X
+        self.fields = dict(fields or {})
+        for name, value in self.fields.items():
+            if value.shape[0] != X.shape[0]:
+                raise ValueError(
+                    f"{name} has {value.shape[0]} rows but X has {X.shape[0]}; pass one per row."
+                )
+
+    def __len__(self) -> int:
+        return int(self.X.shape[0])
+
+    def __getitem__(
+        self, index: int | torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        return self.X[index], {k: v[index] for k, v in self.fields.items()}
+
+    def subset(self, index: torch.Tensor) -> TensorBatches:
+        """Return the rows at ``index`` (a validation split, a fold)."""
+        return TensorBatches(self.X[index], {k: v[index] for k, v in self.fields.items()})
+
+    def to(self, device: str | torch.device) -> TensorBatches:
+        """Return the same data on ``device`` (moved once, before training)."""
+        return TensorBatches(self.X.to(device), {k: v.to(device) for k, v in self.fields.items()})
+
+
+class BatchIterator:
+    """Yields ``(X_batch, fields_batch)`` slices; reshuffled on each pass when ``shuffle``.
+
+    skorch asks for the iterator once per ``fit`` and loops over it every epoch, so this is a
+    re-iterable object rather than a generator.
+    """
+
+    def __init__(
+        self,
+        data: TensorBatches,
+        batch_size: int,
+        *,
+        shuffle: bool = False,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        self.data = data
+        self.batch_size = max(1, min(int(batch_size), len(data))) if len(data) else 1
+        self.shuffle = shuffle
+        self.generator = generator
+
+    def __len__(self) -> int:
+        return -(-len(self.data) // self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, dict[str, torch.Tensor]]]:
+        n = len(self.data)
+        X, fields = self.data.X, self.data.fields
+        if self.shuffle:
+            # One gather per epoch, then contiguous slices: cheaper than indexing per batch.
+            order = torch.randperm(n, generator=self.generator).to(X.device)
+            X = X[order]
+            fields = {k: v[order] for k, v in fields.items()}
+        for start in range(0, n, self.batch_size):
+            stop = start + self.batch_size
+            yield X[start:stop], {k: v[start:stop] for k, v in fields.items()}

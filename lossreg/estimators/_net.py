@@ -1,0 +1,111 @@
+"""The skorch net that trains a lossreg criterion: tensor batches, extras, divergence checks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from skorch import NeuralNet
+from skorch.callbacks import Callback, EpochTimer
+
+from lossreg.errors import TrainingDivergedError
+
+from ._batches import BatchIterator, TensorBatches
+
+__all__ = ["EpochNotifier", "LossNet"]
+
+
+class EpochNotifier(Callback):
+    """Tells a criterion with ``set_epoch(epoch, max_epochs)`` which epoch starts."""
+
+    def on_epoch_begin(self, net: NeuralNet, **kwargs: Any) -> None:
+        set_epoch = getattr(net.criterion_, "set_epoch", None)
+        if callable(set_epoch):
+            set_epoch(len(net.history) - 1, net.max_epochs)
+
+
+class LossNet(NeuralNet):
+    """A skorch ``NeuralNet`` for lossreg estimators.
+
+    Differences from plain skorch, each for speed or for the loss contract:
+
+    - data arrive as :class:`TensorBatches` and are sliced in whole batches (no per-row
+      ``Dataset.__getitem__`` and collate);
+    - each batch's target is a dict holding ``target``, ``sample_weight`` and the loss's fit
+      extras, passed to the criterion as keyword arguments;
+    - the epoch loss is accumulated on the device and recorded once per epoch (``train_loss``,
+      ``valid_loss``); no per-batch history rows;
+    - a non-finite loss raises :class:`~lossreg.errors.TrainingDivergedError` naming the
+      epoch and batch.
+    """
+
+    def __init__(self, *args: Any, loss_name: str = "", generator: Any = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.loss_name = loss_name
+        self.generator = generator
+
+    def get_default_callbacks(self) -> list[tuple[str, Callback]]:
+        # skorch's train_loss / valid_loss scorers read per-batch history that this net does
+        # not write; run_single_epoch records the epoch losses itself.
+        # PrintLog is added by the estimator when verbose: it tabulates every epoch.
+        return [("epoch_timer", EpochTimer())]
+
+    def get_dataset(self, X: Any, y: Any = None) -> TensorBatches:
+        if isinstance(X, TensorBatches):
+            return X
+        fields = {} if y is None else {"target": torch.as_tensor(y)}
+        return TensorBatches(torch.as_tensor(X), fields)
+
+    def get_iterator(self, dataset: TensorBatches, training: bool = False) -> BatchIterator:
+        batch_size = self.batch_size if self.batch_size and self.batch_size > 0 else len(dataset)
+        return BatchIterator(dataset, batch_size, shuffle=training, generator=self.generator)
+
+    def infer(self, x: torch.Tensor, **fit_params: Any) -> torch.Tensor:
+        return self.module_(x.to(self.device))
+
+    def get_loss(
+        self, y_pred: torch.Tensor, y_true: Any, X: Any = None, training: bool = False
+    ) -> torch.Tensor:
+        fields = dict(y_true)
+        target = fields.pop("target")
+        return self.criterion_(y_pred, target, **fields)
+
+    def run_single_epoch(
+        self, iterator: Any, training: bool, prefix: str, step_fn: Any, **fit_params: Any
+    ) -> None:
+        if iterator is None:
+            return
+        on_cpu = torch.device(self.device).type == "cpu"
+        total: torch.Tensor | float = 0.0
+        rows = 0
+        batch_losses = []
+        for batch_index, batch in enumerate(iterator):
+            self.notify("on_batch_begin", batch=batch, training=training)
+            step = step_fn(batch, **fit_params)
+            loss = step["loss"].detach()
+            if on_cpu:
+                # A CPU sync is free: stop at the first bad batch, before more damage.
+                if not torch.isfinite(loss):
+                    self._diverged(prefix, batch_index, float(loss))
+            else:
+                batch_losses.append(loss)
+            size = int(batch[0].shape[0])
+            total = total + loss * size
+            rows += size
+            self.notify("on_batch_end", batch=batch, training=training, **step)
+        if batch_losses:
+            finite = torch.isfinite(torch.stack(batch_losses))
+            if not bool(finite.all()):
+                bad = int((~finite).nonzero()[0, 0])
+                self._diverged(prefix, bad, float(batch_losses[bad]))
+        self.history.record(f"{prefix}_loss", float(total) / max(rows, 1))
+        self.history.record(f"{prefix}_batch_count", batch_index + 1 if rows else 0)
+
+    def _diverged(self, prefix: str, batch_index: int, value: float) -> None:
+        epoch = len(self.history)
+        lr = self.lr
+        raise TrainingDivergedError(
+            f"Training diverged: loss {self.loss_name!r} was {value} on {prefix} batch "
+            f"{batch_index + 1} of epoch {epoch}. Lower the learning rate (lr={lr!r} now), scale "
+            "the inputs (e.g. StandardScaler in a Pipeline), or check the loss parameters."
+        )

@@ -1,0 +1,101 @@
+"""LossRegressor: a scikit-learn regressor trained with any registered loss."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.base import RegressorMixin
+
+from ._base import LossEstimatorBase
+
+__all__ = ["LossRegressor"]
+
+
+class LossRegressor(RegressorMixin, LossEstimatorBase):
+    """A neural-network regressor trained with a registered loss, chosen by name.
+
+    Single- and multi-output targets. Parameters are those of
+    :class:`~lossreg.LossClassifier` without ``class_weight``; ``loss`` defaults to ``"mse"``.
+    ``predict`` applies the loss's link (identity for point losses; expected bin value,
+    Gaussian mean, quantiles ... for losses that say so).
+    """
+
+    _tasks = ("regression",)
+
+    def __init__(
+        self,
+        loss: Any = "mse",
+        *,
+        module: Any = None,
+        max_iter: int = 200,
+        batch_size: int | str = "auto",
+        lr: float = 1e-3,
+        optimizer: Any = "adamw",
+        weight_decay: float = 0.0,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        n_iter_no_change: int = 10,
+        tol: float = 1e-4,
+        random_state: Any = None,
+        device: Any = "cpu",
+        verbose: int = 0,
+        warm_start: bool = False,
+        callbacks: list[Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.loss = loss
+        self.module = module
+        self.max_iter = max_iter
+        self.batch_size = batch_size
+        self.lr = lr
+        self.optimizer = optimizer
+        self.weight_decay = weight_decay
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.callbacks = callbacks
+        self._store_prefixed(kwargs)
+
+    def fit(
+        self,
+        X: Any,
+        y: Any,
+        sample_weight: Any = None,
+        *,
+        group: Any = None,
+        bag: Any = None,
+        bag_target: Any = None,
+        teacher_logits: Any = None,
+        sample_index: Any = None,
+        event: Any = None,
+    ) -> LossRegressor:
+        """Train on ``X``, ``y``; per-row ``sample_weight`` and the extras the loss declares."""
+        extras = {
+            "group": group,
+            "bag": bag,
+            "bag_target": bag_target,
+            "teacher_logits": teacher_logits,
+            "sample_index": sample_index,
+            "event": event,
+        }
+        return self._fit(X, y, sample_weight, extras)
+
+    def _prepare_target(self, y: Any) -> tuple[str, np.ndarray, int]:
+        y = np.asarray(y, dtype=np.float64)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y.ravel()
+        self.n_outputs_ = 1 if y.ndim == 1 else int(y.shape[1])
+        return "regression", y, 1
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predicted values: (n_samples,) for one target, else (n_samples, n_outputs)."""
+        values = self._linked(X)
+        if self.n_outputs_ == 1 and values.ndim == 2 and values.shape[1] == 1:
+            return values[:, 0]
+        return values
