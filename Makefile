@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 INSTALL_INPUTS := pyproject.toml constraints.txt $(wildcard plugins/*/pyproject.toml)
 STAMP := $(VENV)/.installed
 PLUGIN_DIRS := $(patsubst %/pyproject.toml,%,$(wildcard plugins/*/pyproject.toml))
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= -n 2
 
 .PHONY: install lint format test demo bench clean
 

@@ -96,6 +96,12 @@ def fake_entry_points(monkeypatch):
     return add
 
 
+def pytest_configure(config):
+    # The tests train tiny networks: one thread is faster than two, and with pytest-xdist
+    # workers it avoids oversubscribing the cores. Results do not depend on it.
+    torch.set_num_threads(1)
+
+
 @pytest.fixture(autouse=True)
 def _clean_plugin_environment(monkeypatch):
     """Tests start from unset LOSSREG_* switches, whatever the shell running them set."""

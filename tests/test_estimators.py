@@ -33,15 +33,6 @@ from lossreg import (
 FAST = {"max_iter": 15, "lr": 0.01, "random_state": 0}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny networks run faster on one thread, and results do not depend on the thread count.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture
 def blobs():
     X, y = make_classification(

@@ -28,7 +28,7 @@ from lossreg.targets import compute_data_params, output_size
 from ._batches import TensorBatches
 from ._mlp import MLP
 from ._net import EpochNotifier, LossNet
-from ._params import PREFIXES, check_prefixed, extra_names, split_prefixed
+from ._params import check_prefixed, extra_params, is_prefixed, split_prefixed
 
 __all__ = ["LossEstimatorBase"]
 
@@ -79,22 +79,27 @@ class LossEstimatorBase(BaseEstimator, metaclass=abc.ABCMeta):
 
     # -- parameters ----------------------------------------------------------------------
     def _store_prefixed(self, kwargs: dict[str, Any]) -> None:
-        # __init__ only stores (scikit-learn's rule); names without a known prefix are kept
-        # so that clone() carries them, and fit() reports them with a suggestion.
-        self._unprefixed_kwargs = tuple(k for k in kwargs if not k.startswith(PREFIXES))
-        for key, value in kwargs.items():
-            setattr(self, key, value)
+        # __init__ only stores (scikit-learn's rule). Names without a known prefix are kept
+        # too, so that clone() carries them and fit() reports them with a suggestion.
+        self._extra_params = dict(kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        # ``clf.loss__gamma`` reads a prefixed parameter like any other parameter.
+        extra = self.__dict__.get("_extra_params", {})
+        if name in extra:
+            return extra[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         params = super().get_params(deep=deep)
-        params.update({k: getattr(self, k) for k in extra_names(self)})
+        params.update(extra_params(self))
         return params
 
     def set_params(self, **params: Any) -> LossEstimatorBase:
         plain = {}
         for key, value in params.items():
-            if key.startswith(PREFIXES) and key not in PREFIXES:
-                setattr(self, key, value)
+            if is_prefixed(key):
+                extra_params(self)[key] = value
             else:
                 plain[key] = value
         if plain:
@@ -121,7 +126,7 @@ class LossEstimatorBase(BaseEstimator, metaclass=abc.ABCMeta):
 
     def _fit(self, X: Any, y: Any, sample_weight: Any, extras: dict[str, Any]) -> Any:
         self._validate_params()
-        check_prefixed(type(self).__name__, extra_names(self), list(self._get_param_names()))
+        check_prefixed(type(self).__name__, list(extra_params(self)), list(self._get_param_names()))
         spec = self._spec()
         continuing = self.warm_start and hasattr(self, "net_")
         if not continuing:
