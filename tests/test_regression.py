@@ -174,14 +174,17 @@ BATCH_LOSSES = ["rmse", "rmsle", "rae", "rse", "nrmse", "rrmse"]
 
 
 def _batch_inputs(name, gen, n):
-    if name == "laplace_nll_error_hist_kl":
+    if name in ("laplace_nll_error_hist_kl", "snr_weighted_heteroscedastic"):
         return _randn(gen, n, 2), _randn(gen, n)
     if name == "rmsle":
         return _randn(gen, n).exp(), _randn(gen, n).exp()
     return _randn(gen, n), _randn(gen, n)
 
 
-@pytest.mark.parametrize("name", [*BATCH_LOSSES, "laplace_nll_error_hist_kl"])
+TWO_HEAD_BATCH = ["laplace_nll_error_hist_kl", "snr_weighted_heteroscedastic"]
+
+
+@pytest.mark.parametrize("name", [*BATCH_LOSSES, *TWO_HEAD_BATCH])
 def test_batch_losses_treat_integer_weights_as_repeated_rows(gen, name):
     pred, target = _batch_inputs(name, gen, 10)
     counts = torch.tensor([1, 2, 0, 3, 1, 1, 2, 1, 4, 1], dtype=torch.float64)
@@ -192,7 +195,7 @@ def test_batch_losses_treat_integer_weights_as_repeated_rows(gen, name):
     torch.testing.assert_close(weighted, repeated, rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize("name", [*BATCH_LOSSES, "laplace_nll_error_hist_kl"])
+@pytest.mark.parametrize("name", [*BATCH_LOSSES, *TWO_HEAD_BATCH])
 def test_batch_losses_refuse_reduction_none_and_sum_scales_by_total_weight(gen, name):
     spec = lossreg.get_spec(name)
     assert spec.per_sample is False
@@ -632,6 +635,60 @@ def test_der_uncertainties_and_link(gen):
     assert lossreg.get_spec("der").link(out).tolist() == out[:, :1].tolist()
 
 
+def _snr_loop(out, target, gamma, beta, laplace, eps=1e-6):
+    """The authors' WeightedMSE + VarianceNLL + compute_SNR_from_variance, element by element."""
+    n = len(out)
+    log_var = [max(row[1], math.log(eps)) for row in out]
+    ratio = [(abs(target[i]) * math.exp(-log_var[i])) ** gamma for i in range(n)]
+    low, high = min(ratio), max(ratio)
+    weights = [1 / (1 + math.exp(-(r - low) / (high - low))) for r in ratio]
+    mse = sum(weights[i] * (target[i] - out[i][0]) ** 2 for i in range(n)) / n
+    nll = 0.0
+    for i in range(n):
+        e = target[i] - out[i][0]
+        fit = abs(e) if laplace else e * e
+        term = 0.5 * fit * math.exp(-log_var[i]) + 0.5 * log_var[i]
+        nll += term * math.exp(log_var[i]) ** beta
+    return mse + nll / n
+
+
+@pytest.mark.reference("snr_weighted_heteroscedastic")
+@pytest.mark.parametrize(("gamma", "beta", "laplace"), [(0.5, 0.5, False), (1.0, 0.0, True)])
+def test_snr_weighted_matches_a_float64_loop_of_the_authors_code(gen, gamma, beta, laplace):
+    out, target = _randn(gen, N, 2), _randn(gen, N, scale=2)
+    loss = _create("snr_weighted_heteroscedastic", gamma=gamma, beta=beta, laplace=laplace)
+    ref = _snr_loop(out.tolist(), target.tolist(), gamma, beta, laplace)
+    assert loss(out, target).item() == pytest.approx(ref, rel=1e-10)
+
+
+def test_snr_weighted_routes_gradients_to_one_head_each(gen):
+    out, target = _randn(gen, N, 2), _randn(gen, N)
+    out.requires_grad_(True)
+    _create("snr_weighted_heteroscedastic")(out, target).backward()
+    mean_grad, var_grad = out.grad[:, 0].clone(), out.grad[:, 1].clone()
+    # The mean's gradient is that of the weighted MSE alone, the log-variance's that of the NLL.
+    out2 = out.detach().clone().requires_grad_(True)
+    ratio = (target.abs() * torch.exp(-out2[:, 1].detach())).sqrt()
+    w = torch.sigmoid((ratio - ratio.min()) / (ratio.max() - ratio.min()))
+    ((w * (target - out2[:, 0]) ** 2).mean()).backward()
+    torch.testing.assert_close(mean_grad, out2.grad[:, 0])
+    assert float(out2.grad[:, 1].abs().sum()) == 0.0
+    assert float(var_grad.abs().sum()) > 0.0
+
+
+def test_snr_weighted_warm_start_phases(gen):
+    out, target = _randn(gen, N, 2), _randn(gen, N)
+    loss = _create("snr_weighted_heteroscedastic", warm_start_epochs=2)
+    both = _create("snr_weighted_heteroscedastic")(out, target)
+    loss.set_epoch(0, 10)
+    torch.testing.assert_close(loss(out, target), _create("mse")(out[:, 0], target))
+    loss.set_epoch(3, 10)
+    variance_only = loss(out, target)
+    loss.set_epoch(4, 10)
+    torch.testing.assert_close(loss(out, target), both)
+    assert variance_only.item() != pytest.approx(both.item())
+
+
 # --------------------------------------------------------------------------- common behaviour
 
 PER_SAMPLE = {
@@ -678,7 +735,7 @@ def test_per_sample_losses_weight_rows_through_reduce(gen, name):
 EXTREME = [n for n in sorted(PER_SAMPLE) if n != "poisson_nll"]
 
 
-@pytest.mark.parametrize("name", [*EXTREME, *BATCH_LOSSES, "laplace_nll_error_hist_kl"])
+@pytest.mark.parametrize("name", [*EXTREME, *BATCH_LOSSES, *TWO_HEAD_BATCH])
 def test_float32_is_preserved_and_extreme_outputs_give_finite_gradients(gen, name):
     if name in PER_SAMPLE:
         pred, target = _per_sample_inputs(name, gen, torch.float32, scale=1e3)
@@ -691,6 +748,14 @@ def test_float32_is_preserved_and_extreme_outputs_give_finite_gradients(gen, nam
     assert torch.isfinite(value)
     value.backward()
     assert bool(torch.isfinite(pred.grad).all())
+
+
+def test_beta_nll_stays_finite_at_extreme_log_variances():
+    out = torch.tensor([[0.0, 1e3], [1e3, -1e3], [-1e3, 0.0]], requires_grad=True)
+    value = _create("gaussian_nll", beta=0.5)(out, torch.zeros(3))
+    value.backward()
+    assert torch.isfinite(value)
+    assert bool(torch.isfinite(out.grad).all())
 
 
 def test_mbe_is_metric_only_with_a_scikit_learn_score(gen):

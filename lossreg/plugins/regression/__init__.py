@@ -25,6 +25,7 @@ from .distribution import (
     LaplaceNLL,
     LaplaceNLLErrorHistKL,
 )
+from .heteroscedastic import SNRWeightedHeteroscedastic
 from .point import AbsoluteError, Huber, SquaredError
 from .quantile import QUANTILES_LINK, Pinball, QuantileHuber, WeightedIntervalScore
 from .relative import FLOAT64_EPS, AbsolutePercentageError, SquaredLogError
@@ -52,6 +53,7 @@ __all__ = [
     "RelativeSquaredError",
     "RootMeanSquaredError",
     "RootMeanSquaredLogError",
+    "SNRWeightedHeteroscedastic",
     "SquaredError",
     "SquaredLogError",
     "WeightedIntervalScore",
@@ -469,6 +471,48 @@ def _likelihood_specs() -> list[LossSpec]:
             output_size=_heads(2),
             summary="Laplace NLL plus KL between soft histograms of errors and scales.",
             reference=_SEDNET,
+        ),
+        LossSpec(
+            name="snr_weighted_heteroscedastic",
+            factory=SNRWeightedHeteroscedastic,
+            tasks=_REGRESSION,
+            link=GAUSSIAN_MEAN_LINK,
+            params=(
+                Param(
+                    "gamma",
+                    "float",
+                    0.5,
+                    low=0,
+                    closed="neither",
+                    grid=(0.5, 1.0),
+                    doc="exponent of the relative SNR weight map",
+                ),
+                Param(
+                    "beta",
+                    "float",
+                    0.5,
+                    low=0,
+                    high=1,
+                    grid=(0.0, 0.5),
+                    doc="beta-NLL exponent of the variance loss",
+                ),
+                Param("laplace", "bool", False, doc="Laplace instead of Gaussian variance loss"),
+                Param(
+                    "warm_start_epochs",
+                    "int",
+                    0,
+                    low=0,
+                    doc="epochs of mean-only, then variance-only training (0: none)",
+                ),
+                Param("eps", "float", 1e-6, low=0, closed="neither", doc="variance floor"),
+            ),
+            per_sample=False,
+            output_size=_heads(2),
+            summary="SNR-weighted MSE for the mean plus beta-NLL for the variance head.",
+            reference=(
+                'Zhang et al., "Heteroscedastic Uncertainty Estimation Framework for '
+                'Unsupervised Registration", MICCAI 2024, arXiv:2312.00836'
+            ),
         ),
         LossSpec(
             name="deep_evidential_regression",

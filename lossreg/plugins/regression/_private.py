@@ -13,6 +13,7 @@ from lossreg import InvalidReductionError, as_float_target
 
 __all__ = [
     "BatchLoss",
+    "beta_nll_weight",
     "check_batch_reduction",
     "log_error",
     "per_row",
@@ -61,6 +62,16 @@ def row_weights(
     if bool((weight < 0).any()):
         raise ValueError("sample_weight must be non-negative.")
     return weight
+
+
+def beta_nll_weight(log_var: torch.Tensor, beta: float) -> torch.Tensor:
+    r"""Return the detached β-NLL weight :math:`\sigma^{2\beta} = e^{\beta s}`.
+
+    The exponent is capped at half the log of the largest float so that an extreme
+    log-variance gives a large but finite weight instead of inf (and a nan gradient).
+    """
+    cap = 0.5 * math.log(torch.finfo(log_var.dtype).max)
+    return torch.exp((beta * log_var).clamp_max(cap)).detach()
 
 
 def scheduled_value(start: float, end: float | None, kind: str, progress: float) -> float:

@@ -17,7 +17,7 @@ from torch import nn
 
 from lossreg import Link, LossModule
 
-from ._private import check_batch_reduction, row_weights, split_heads
+from ._private import beta_nll_weight, check_batch_reduction, row_weights, split_heads
 
 __all__ = [
     "GAUSSIAN_MEAN_LINK",
@@ -127,7 +127,7 @@ class GaussianNLL(LossModule):
         if self.full:
             loss = loss + 0.5 * math.log(2 * math.pi)
         if self.beta:
-            loss = loss * torch.exp(self.beta * log_var).detach()
+            loss = loss * beta_nll_weight(log_var, self.beta)
         return loss.mean(dim=1)
 
     def predict_std(self, output: torch.Tensor) -> torch.Tensor:
