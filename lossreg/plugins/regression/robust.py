@@ -77,7 +77,8 @@ class _Scheduled(LossModule):
     def set_epoch(self, epoch: int, max_epochs: int) -> None:
         """Move the scale along its schedule: the start value at epoch 0, the end at the last."""
         name = self._scale_name
-        progress = epoch / (max_epochs - 1) if max_epochs > 1 else 1.0
+        # A one-epoch fit stays at the start value (its only epoch is the first).
+        progress = epoch / (max_epochs - 1) if max_epochs > 1 else 0.0
         value = scheduled_value(
             getattr(self, name),
             getattr(self, f"{name}_end"),
