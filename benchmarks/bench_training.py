@@ -108,7 +108,9 @@ def main() -> None:
     runners = {
         "raw PyTorch loop": lambda: raw_loop(Xt, yt, args.epochs, args.batch_size),
         "lossreg LossClassifier": lambda: lossreg_classifier(X, y, args.epochs, args.batch_size),
-        "plain skorch NeuralNetClassifier": lambda: plain_skorch(X, y, args.epochs, args.batch_size),
+        "plain skorch NeuralNetClassifier": lambda: plain_skorch(
+            X, y, args.epochs, args.batch_size
+        ),
     }
     if not args.no_sklearn:
         runners["scikit-learn MLPClassifier"] = lambda: sklearn_mlp(
