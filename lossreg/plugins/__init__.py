@@ -6,5 +6,6 @@ __all__ = ["BUILTIN_PLUGINS"]
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "lossreg.plugins.classification",
     "lossreg.plugins.imbalance",
+    "lossreg.plugins.multilabel",
     "lossreg.plugins.regression",
 )
