@@ -364,6 +364,10 @@ ALL = {
     "jaccard": {},
     "lovasz_hinge": {},
     "pu_mlc": {},
+    "prior_focal_modifier": {
+        "class_counts": COUNTS,
+        "label_cooccurrence": [[30, 5, 1], [5, 8, 2], [1, 2, 2]],
+    },
 }
 
 
@@ -378,8 +382,64 @@ def test_multilabel_losses_keep_dtype_and_finite_gradients(name, data):
         assert torch.isfinite(x.grad).all()
 
 
-@pytest.mark.parametrize("name", ["asymmetric", "multi_focal_modifier", "distribution_balanced"])
+@pytest.mark.parametrize(
+    "name", ["asymmetric", "multi_focal_modifier", "prior_focal_modifier", "distribution_balanced"]
+)
 def test_per_sample_multilabel_losses_honour_sample_weights(name, data):
     z, y, *_, weights = data
     loss = lossreg.create_loss(name, reduction="none", **ALL[name])
     torch.testing.assert_close(loss(z, y, sample_weight=weights), weights * loss(z, y))
+
+
+# -- prior_focal_modifier and the label_cooccurrence data param -------------------------------
+
+
+def _loop_pfm(z, y, counts, co, gamma_neg=3.0, gamma_pos=0.0, clip=0.05, g_ng=1.2, eps=1e-8):
+    n_labels = len(counts)
+    col = [sum(co[j][k] for j in range(n_labels)) for k in range(n_labels)]
+    m = [[co[j][k] / col[k] for k in range(n_labels)] for j in range(n_labels)]
+    prob = [c / sum(counts) for c in counts]
+    weight = [(1 - math.log(p / max(prob))) ** (1 / 3) for p in prob]
+    rows = []
+    for i in range(z.shape[0]):
+        pos = [j for j in range(n_labels) if y[i, j] == 1]
+        if pos:
+            att = [sum(m[j][k] for j in pos) / len(pos) for k in range(n_labels)]
+            att = [v / sum(att) for v in att]
+        else:
+            att = [0.0] * n_labels
+        total = 0.0
+        for c in range(n_labels):
+            p = _sig(z[i, c])
+            xs_pos = p * (1 - att[c])
+            xs_neg = min(1 - p + clip, 1.0)
+            if att[c] != 0:
+                xs_neg = min(xs_neg * g_ng, 1.0)
+            t = y[i, c]
+            base = t * math.log(max(xs_pos, eps)) + (1 - t) * math.log(max(xs_neg, eps))
+            pt = xs_pos * t + xs_neg * (1 - t)
+            gamma = gamma_pos * t + (gamma_neg + weight[c]) * (1 - t)
+            total += -weight[c] * base * (1 - pt) ** gamma
+        rows.append(total)
+    return np.array(rows)
+
+
+@pytest.mark.reference("prior_focal_modifier")
+def test_prior_focal_modifier_matches_the_comic_forward(data):
+    z, y, *_ = data
+    from lossreg.targets import compute_data_params
+
+    train = np.array([[1, 0, 0], [1, 1, 0], [1, 0, 1], [0, 1, 1], [1, 1, 0]])
+    fitted = compute_data_params(["class_counts", "label_cooccurrence"], train, "multilabel")
+    assert fitted["class_counts"] == [4, 3, 2]
+    assert fitted["label_cooccurrence"] == [[4, 2, 1], [2, 3, 1], [1, 1, 2]]
+    loss = lossreg.create_loss("prior_focal_modifier", reduction="none", **fitted)
+    ref = _loop_pfm(z.numpy(), y.numpy(), [4, 3, 2], fitted["label_cooccurrence"])
+    np.testing.assert_allclose(loss(z, y).numpy(), ref, rtol=1e-9)
+
+
+def test_label_cooccurrence_is_only_defined_for_multilabel_targets():
+    from lossreg.targets import compute_data_params
+
+    with pytest.raises(ValueError, match="not defined for multiclass"):
+        compute_data_params(["label_cooccurrence"], np.array([0, 1, 2]), "multiclass")

@@ -8,6 +8,7 @@ from .asymmetric import Asymmetric, AsymmetricSingleLabel, MultiFocalModifier
 from .distribution_balanced import DistributionBalanced
 from .lovasz import LovaszHinge
 from .overlap import Dice, FocalTversky, GeneralizedDice, Jaccard, Tversky
+from .prior_focal import PriorFocalModifier
 from .pu import PUMLC
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "Jaccard",
     "LovaszHinge",
     "MultiFocalModifier",
+    "PriorFocalModifier",
     "Tversky",
     "register_losses",
 ]
@@ -161,6 +163,38 @@ def register_losses() -> list[LossSpec]:
             ),
             data_params=("class_counts",),
             summary="ASL with a rarity weight and rarity-dependent negative focusing.",
+            reference=_COMIC_PAPER,
+        ),
+        LossSpec(
+            name="prior_focal_modifier",
+            factory=PriorFocalModifier,
+            tasks={"multilabel"},
+            link="sigmoid",
+            params=(
+                _gamma("gamma_neg", 3.0, (3.0, 4.0), "focusing of negatives"),
+                _gamma("gamma_pos", 0.0, (), "focusing of positives"),
+                _CLIP,
+                Param(
+                    "exponent",
+                    "float",
+                    1 / 3,
+                    low=0,
+                    closed="neither",
+                    grid=(1 / 6, 1 / 3),
+                    doc="exponent of the rarity weight",
+                ),
+                Param(
+                    "gamma_ng",
+                    "float",
+                    1.2,
+                    low=1,
+                    grid=(1.0, 1.2),
+                    doc="factor on negatives of rows with co-occurrence attention",
+                ),
+                Param("disable_grad_focal", "bool", True, doc="no gradient through weights"),
+            ),
+            data_params=("class_counts", "label_cooccurrence"),
+            summary="Multi-focal modifier plus a label co-occurrence prior on each row.",
             reference=_COMIC_PAPER,
         ),
         LossSpec(
