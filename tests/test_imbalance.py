@@ -122,6 +122,13 @@ def test_class_balanced_binary_sigmoid_base_weights_rows_by_class(data):
     torch.testing.assert_close(loss(z, y), ref)
 
 
+def test_class_balanced_softmax_base_rejects_multilabel_targets(data):
+    *_, multi, multi_y, _ = data
+    loss = lossreg.create_loss("class_balanced", class_counts=[3, 2, 1])
+    with pytest.raises(ValueError, match="base='binary_focal'"):
+        loss(multi, multi_y)
+
+
 def test_class_balanced_at_beta_zero_is_the_base(data):
     logits, labels, *_ = data
     cb = lossreg.create_loss("cb", base="cross_entropy", beta=0.0, class_counts=COUNTS)

@@ -71,10 +71,10 @@ class GumbelBCE(LossModule):
     -----
     The row value **sums** over labels, as the reference does (``bce`` averages). Checked
     against kostas1515/GOL ``droploss.py``: ``pestim = 1/exp(exp(-clamp(z, -4, 10)))`` fed to
-    ``binary_cross_entropy``. The reference clamps the logits to [-4, 10], which zeroes the
-    gradient outside; this implementation clamps only at -30 (overflow guard) and keeps the
-    exact log forms. The DropLoss variant and the bias initialisation (-2) are not part of
-    the loss.
+    ``binary_cross_entropy``, then clamps each element's loss to [0, 20]. The reference clamps
+    the logits to [-4, 10], which zeroes the gradient outside; this implementation clamps only
+    at -30 (overflow guard), keeps the exact log forms and does not clamp the loss. The
+    DropLoss variant and the bias initialisation (-2) are not part of the loss.
 
     References
     ----------

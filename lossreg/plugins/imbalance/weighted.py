@@ -202,6 +202,11 @@ class ClassBalanced(LossModule):
     ) -> torch.Tensor:
         weight = self.class_weight_.to(input.dtype)
         if CB_BASES[self.base] == "softmax":
+            if target.ndim == 2 and target.shape[1] > 1:
+                raise ValueError(
+                    f"class_balanced with base={self.base!r} takes class labels of shape (N,); "
+                    "for multilabel targets use base='binary_focal' or base='bce'."
+                )
             labels = as_class_target(target)
             return weight[labels] * self.base_loss(input, labels)
         if input.ndim == 1 or input.shape[-1] == 1:
