@@ -28,6 +28,7 @@ DATA_PARAMS: dict[str, str] = {
     "n_samples": "number of rows in the training fold",
     "target_min": "smallest training target (per output)",
     "target_max": "largest training target (per output)",
+    "label_cooccurrence": "multilabel: L x L counts of rows where labels j and k are both positive",
 }
 
 #: Per-row arrays a loss can ask for at fit time, routed with scikit-learn metadata routing.

@@ -100,6 +100,9 @@ def _data_param(name: str, y: np.ndarray, task: str, n_classes: int | None) -> A
         }
         if name in per_label:
             return per_label[name]
+        if name == "label_cooccurrence":
+            indicator = (y.reshape(n, -1) > 0).astype(np.int64)
+            return [[int(v) for v in row] for row in indicator.T @ indicator]
     elif task == "regression":
         values = y.reshape(n, -1).astype(np.float64)
         lo, hi = values.min(axis=0), values.max(axis=0)
