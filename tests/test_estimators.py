@@ -358,3 +358,51 @@ def test_cuda_training_and_cpu_unpickling(blobs):
 def test_lossreg_exports_the_estimators():
     assert lossreg.LossClassifier is LossClassifier
     assert lossreg.loss_grid is loss_grid
+
+
+def _heteroscedastic(n: int, seed: int):
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-2, 2, size=(n, 2))
+    scale = 0.2 + 0.5 * np.abs(X[:, 0])
+    y = np.sin(X[:, 0]) + X[:, 1] * 0.5 + rng.normal(size=n) * scale
+    return X, y
+
+
+def test_pinball_regressor_returns_the_three_quantiles():
+    X, y = _heteroscedastic(600, 0)
+    reg = LossRegressor(
+        loss="pinball", loss__quantiles=[0.1, 0.5, 0.9], max_iter=80, lr=0.01, random_state=0
+    ).fit(X, y)
+    quantiles = reg.predict_quantiles(X)
+    assert quantiles.shape == (600, 3)
+    assert np.all(np.diff(quantiles, axis=1) >= 0)
+    below = (y[:, None] < quantiles).mean(axis=0)
+    np.testing.assert_allclose(below, [0.1, 0.5, 0.9], atol=0.07)
+    assert not hasattr(LossRegressor(loss="mse"), "predict_quantiles")
+
+
+def test_gaussian_nll_regressor_gives_std_and_intervals():
+    X, y = _heteroscedastic(800, 1)
+    reg = LossRegressor(loss="gaussian_nll", max_iter=80, lr=0.01, random_state=0).fit(X, y)
+    mean, std = reg.predict(X, return_std=True)
+    assert mean.shape == std.shape == (800,)
+    assert np.all(std > 0)
+    X_test, y_test = _heteroscedastic(800, 2)
+    interval = reg.predict_interval(X_test, alpha=0.2)
+    assert interval.shape == (800, 2)
+    coverage = np.mean((interval[:, 0] <= y_test) & (y_test <= interval[:, 1]))
+    assert abs(coverage - 0.8) < 0.07, coverage
+    with pytest.raises(ValueError, match="predicts no standard deviation"):
+        LossRegressor(**FAST).fit(X, y).predict(X, return_std=True)
+
+
+def test_batch_level_losses_get_no_tiny_last_batch():
+    from lossreg.estimators._batches import BatchIterator, TensorBatches
+
+    data = TensorBatches(torch.arange(9.0)[:, None], {"target": torch.arange(9.0)})
+    assert [len(b[0]) for b in BatchIterator(data, 4)] == [4, 4, 1]
+    assert [len(b[0]) for b in BatchIterator(data, 4, merge_tail=True)] == [4, 5]
+    assert [len(b[0]) for b in BatchIterator(data, 6, merge_tail=True)] == [6, 3]
+    X, y = _heteroscedastic(201, 3)
+    reg = LossRegressor(loss="rse", batch_size=100, max_iter=3, random_state=0).fit(X, y)
+    assert reg.n_iter_ == 3  # a 1-row batch would have raised inside the loss

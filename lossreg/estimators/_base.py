@@ -311,6 +311,7 @@ class LossEstimatorBase(BaseEstimator, metaclass=abc.ABCMeta):
             verbose=self.verbose,
             loss_name=spec.name,
             generator=generator,
+            merge_tail=not spec.per_sample,
             **optimizer_params,
         )
 
@@ -326,8 +327,8 @@ class LossEstimatorBase(BaseEstimator, metaclass=abc.ABCMeta):
         return device
 
     # -- prediction ------------------------------------------------------------------------
-    def _linked(self, X: Any) -> np.ndarray:
-        """Module output through the loss's link, computed in float64 on the CPU.
+    def _forward64(self, X: Any) -> tuple[torch.Tensor, torch.nn.Module]:
+        """Module output for ``X`` and the fitted criterion, in float64 on the CPU.
 
         Training runs in float32; predictions use a float64 copy of the trained network so that
         a row's prediction does not depend on which other rows share its batch (float32
@@ -348,8 +349,28 @@ class LossEstimatorBase(BaseEstimator, metaclass=abc.ABCMeta):
         chunk = 65536  # bounds peak memory of the float64 activations
         with torch.no_grad():
             out = torch.cat([module(inputs[i : i + chunk]) for i in range(0, len(inputs), chunk)])
-            values = self._link()(out, criterion)
-        return values.numpy()
+        return out, criterion
+
+    def _linked(self, X: Any) -> np.ndarray:
+        """Module output through the loss's link (probabilities, scores or values)."""
+        out, criterion = self._forward64(X)
+        with torch.no_grad():
+            return self._link()(out, criterion).numpy()
+
+    def _criterion_method(self, X: Any, method: str, **kwargs: Any) -> Any:
+        """Call a prediction helper of the fitted loss (``predict_std`` ...) on the output."""
+        out, criterion = self._forward64(X)
+        with torch.no_grad():
+            result = getattr(criterion, method)(out, **kwargs)
+        if isinstance(result, tuple):
+            return tuple(r.numpy() for r in result)
+        return result.numpy()
+
+    def _loss_offers(self, method: str) -> bool:
+        try:
+            return callable(getattr(self._spec().factory, method, None))
+        except Exception:  # an unknown loss fails at fit, with its own message
+            return False
 
     def _supports(self, task: str) -> bool:
         try:

@@ -57,14 +57,25 @@ class BatchIterator:
         *,
         shuffle: bool = False,
         generator: torch.Generator | None = None,
+        merge_tail: bool = False,
     ) -> None:
         self.data = data
         self.batch_size = max(1, min(int(batch_size), len(data))) if len(data) else 1
         self.shuffle = shuffle
         self.generator = generator
+        self.merge_tail = merge_tail
+
+    def _bounds(self) -> list[tuple[int, int]]:
+        n, size = len(self.data), self.batch_size
+        bounds = [(start, min(start + size, n)) for start in range(0, n, size)]
+        # Batch-level losses (no per-row form) need batch statistics: a short last batch is
+        # folded into the one before it rather than trained on alone.
+        if self.merge_tail and len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] < size // 2:
+            bounds[-2:] = [(bounds[-2][0], n)]
+        return bounds
 
     def __len__(self) -> int:
-        return -(-len(self.data) // self.batch_size)
+        return len(self._bounds())
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, dict[str, torch.Tensor]]]:
         n = len(self.data)
@@ -74,6 +85,5 @@ class BatchIterator:
             order = torch.randperm(n, generator=self.generator).to(X.device)
             X = X[order]
             fields = {k: v[order] for k, v in fields.items()}
-        for start in range(0, n, self.batch_size):
-            stop = start + self.batch_size
+        for start, stop in self._bounds():
             yield X[start:stop], {k: v[start:stop] for k, v in fields.items()}

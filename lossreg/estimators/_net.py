@@ -39,10 +39,18 @@ class LossNet(NeuralNet):
       epoch and batch.
     """
 
-    def __init__(self, *args: Any, loss_name: str = "", generator: Any = None, **kwargs: Any):
+    def __init__(
+        self,
+        *args: Any,
+        loss_name: str = "",
+        generator: Any = None,
+        merge_tail: bool = False,
+        **kwargs: Any,
+    ):
         super().__init__(*args, **kwargs)
         self.loss_name = loss_name
         self.generator = generator
+        self.merge_tail = merge_tail
 
     def get_default_callbacks(self) -> list[tuple[str, Callback]]:
         # skorch's train_loss / valid_loss scorers read per-batch history that this net does
@@ -58,7 +66,13 @@ class LossNet(NeuralNet):
 
     def get_iterator(self, dataset: TensorBatches, training: bool = False) -> BatchIterator:
         batch_size = self.batch_size if self.batch_size and self.batch_size > 0 else len(dataset)
-        return BatchIterator(dataset, batch_size, shuffle=training, generator=self.generator)
+        return BatchIterator(
+            dataset,
+            batch_size,
+            shuffle=training,
+            generator=self.generator,
+            merge_tail=training and self.merge_tail,
+        )
 
     def infer(self, x: torch.Tensor, **fit_params: Any) -> torch.Tensor:
         return self.module_(x.to(self.device))

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import RegressorMixin
+from sklearn.utils.metaestimators import available_if
 
 from ._base import LossEstimatorBase
 
@@ -93,9 +94,39 @@ class LossRegressor(RegressorMixin, LossEstimatorBase):
         self.n_outputs_ = 1 if y.ndim == 1 else int(y.shape[1])
         return "regression", y, 1
 
-    def predict(self, X: Any) -> np.ndarray:
-        """Predicted values: (n_samples,) for one target, else (n_samples, n_outputs)."""
-        values = self._linked(X)
-        if self.n_outputs_ == 1 and values.ndim == 2 and values.shape[1] == 1:
+    def predict(self, X: Any, return_std: bool = False) -> Any:
+        """Predicted values: (n_samples,) for one target, else (n_samples, n_outputs).
+
+        With ``return_std=True`` (losses that predict a scale: ``gaussian_nll``,
+        ``laplace_nll`` ...), also the predicted standard deviations, shaped alike.
+        """
+        values = self._squeeze(self._linked(X))
+        if not return_std:
+            return values
+        if not self._loss_offers("predict_std"):
+            raise ValueError(
+                f"Loss {self._spec().name!r} predicts no standard deviation. Use a loss that "
+                "predicts a scale, e.g. loss='gaussian_nll' or loss='laplace_nll'."
+            )
+        return values, self._squeeze(self._criterion_method(X, "predict_std"))
+
+    @available_if(lambda self: self._loss_offers("predict_interval"))
+    def predict_interval(self, X: Any, alpha: float = 0.1) -> np.ndarray:
+        """Central ``1 - alpha`` prediction intervals: (n_samples, 2) columns lower, upper
+        ((n_samples, n_outputs, 2) for several targets)."""
+        if not 0 < alpha < 1:
+            raise ValueError(f"alpha must be in (0, 1). Got {alpha!r} instead.")
+        lower, upper = self._criterion_method(X, "predict_interval", alpha=alpha)
+        return self._squeeze(np.stack([lower, upper], axis=-1))
+
+    @available_if(lambda self: self._loss_offers("predict_quantiles"))
+    def predict_quantiles(self, X: Any) -> np.ndarray:
+        """Predicted quantiles at the loss's levels: (n_samples, n_levels), or
+        (n_samples, n_outputs, n_levels) for several targets; sorted along the levels."""
+        return self._squeeze(self._criterion_method(X, "predict_quantiles"))
+
+    def _squeeze(self, values: np.ndarray) -> np.ndarray:
+        """Drop the target axis (axis 1) of single-target predictions."""
+        if self.n_outputs_ == 1 and values.ndim >= 2 and values.shape[1] == 1:
             return values[:, 0]
         return values
