@@ -5,6 +5,7 @@ __all__ = ["BUILTIN_PLUGINS"]
 #: Module paths of the built-in plugins, loaded through the same hook path as third parties.
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "lossreg.plugins.classification",
+    "lossreg.plugins.composite",
     "lossreg.plugins.regression",
     "lossreg.plugins.robust",
 )
