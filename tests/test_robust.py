@@ -216,7 +216,7 @@ def test_nce_aul_matches_loop(registry, data, a, q):
         2.0 * _nce_loop(p, y) + ((a - p[y]) ** q - (a - 1) ** q) / q
         for _, y, p in _rows(logits, labels)
     ]
-    _close(_ours(registry, "nce_aul", logits, labels, a=a, q=q, alpha=2.0), expected)
+    _close(_ours(registry, "nce_aul", logits, labels, a=a, q=q, alpha=2.0, beta=1.0), expected)
 
 
 def test_asymmetric_terms_are_continuous_at_q_zero(registry, data):

@@ -40,14 +40,17 @@ _GCE_PAPER = (
     'Zhang & Sabuncu, "Generalized Cross Entropy Loss for Training Deep Neural Networks with '
     'Noisy Labels", NeurIPS 2018, arXiv:1805.07836'
 )
-_ALF_PAPER = 'Zhou et al., "Asymmetric Loss Functions for Learning with Noisy Labels", ICML 2021'
+_ALF_PAPER = (
+    'Zhou et al., "Asymmetric Loss Functions for Learning with Noisy Labels", ICML 2021, '
+    "arXiv:2106.03110"
+)
 _LDR_PAPER = (
     'Zhu et al., "Label Distributionally Robust Losses for Multi-class Classification: '
-    'Consistency, Robustness and Adaptivity", ICML 2023'
+    'Consistency, Robustness and Adaptivity", ICML 2023, arXiv:2112.14869'
 )
 _RDPO_PAPER = (
     'Chowdhury et al., "Provably Robust DPO: Aligning Language Models with Noisy Feedback", '
-    "ICML 2024"
+    "ICML 2024, arXiv:2403.00409"
 )
 
 
@@ -90,7 +93,7 @@ def register_losses() -> list[LossSpec]:
             summary="Comp-sum loss family: (1 - p_t^(tau-1)) / (tau-1), CE at tau = 1.",
             reference=(
                 'Mao, Mohri & Zhong, "Cross-Entropy Loss Functions: Theoretical Analysis and '
-                'Applications", ICML 2023'
+                'Applications", ICML 2023, arXiv:2304.07288'
             ),
         ),
         LossSpec(
@@ -156,7 +159,7 @@ def register_losses() -> list[LossSpec]:
             summary="Symmetric cross-entropy: alpha CE + beta reverse CE (log 0 := A).",
             reference=(
                 'Wang et al., "Symmetric Cross Entropy for Robust Learning with Noisy Labels", '
-                "ICCV 2019"
+                "ICCV 2019, arXiv:1908.06112"
             ),
         ),
         LossSpec(
@@ -168,7 +171,7 @@ def register_losses() -> list[LossSpec]:
             summary="Active-passive loss: normalised CE + reverse CE.",
             reference=(
                 'Ma et al., "Normalized Loss Functions for Deep Learning with Noisy Labels", '
-                "ICML 2020"
+                "ICML 2020, arXiv:2006.13554"
             ),
         ),
         LossSpec(
@@ -178,7 +181,7 @@ def register_losses() -> list[LossSpec]:
             link="softmax",
             params=(
                 _ALPHA,
-                _BETA,
+                _weight("beta", 4.0, "weight of the AGCE (passive) term", (0.1, 1.0, 4.0)),
                 Param(
                     "a",
                     "float",
@@ -200,11 +203,11 @@ def register_losses() -> list[LossSpec]:
             link="softmax",
             params=(
                 _ALPHA,
-                _BETA,
+                _weight("beta", 4.0, "weight of the AUL (passive) term", (0.015, 1.0, 4.0)),
                 Param(
                     "a",
                     "float",
-                    6.0,
+                    6.3,
                     low=1,
                     closed="neither",
                     grid=(1.5, 3.0, 6.0),
@@ -350,7 +353,7 @@ def register_losses() -> list[LossSpec]:
             summary="Error norm truncation: CE on rows whose ||p - onehot||_2 is small.",
             reference=(
                 'Li et al., "Error Norm Truncation: Robust Training in the Presence of Data Noise '
-                'for Text Generation Models", ICLR 2024'
+                'for Text Generation Models", ICLR 2024, arXiv:2310.00840'
             ),
         ),
         LossSpec(

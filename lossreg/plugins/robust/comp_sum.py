@@ -53,7 +53,7 @@ class CompSum(LossModule):
     References
     ----------
     A. Mao, M. Mohri, Y. Zhong. "Cross-Entropy Loss Functions: Theoretical Analysis and
-    Applications." ICML 2023.
+    Applications." ICML 2023, arXiv:2304.07288.
 
     Examples
     --------
@@ -223,7 +223,7 @@ class MAEProb(LossModule):
     References
     ----------
     A. Ghosh, H. Kumar, P. S. Sastry. "Robust Loss Functions under Label Noise for Deep Neural
-    Networks." AAAI 2017, arXiv:1712.09482.
+    Networks." AAAI 2017.
 
     Examples
     --------

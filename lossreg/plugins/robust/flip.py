@@ -59,7 +59,7 @@ class RobustDPO(LossModule):
     References
     ----------
     S. R. Chowdhury, A. Kini, N. Natarajan. "Provably Robust DPO: Aligning Language Models
-    with Noisy Feedback." ICML 2024.
+    with Noisy Feedback." ICML 2024, arXiv:2403.00409.
 
     Examples
     --------
@@ -114,7 +114,7 @@ class ConservativeBCE(LossModule):
     References
     ----------
     S. R. Chowdhury, A. Kini, N. Natarajan. "Provably Robust DPO: Aligning Language Models
-    with Noisy Feedback." ICML 2024 (cDPO baseline).
+    with Noisy Feedback." ICML 2024, arXiv:2403.00409 (cDPO baseline).
 
     Examples
     --------

@@ -76,7 +76,7 @@ class LDRKL(LossModule):
     References
     ----------
     D. Zhu, Y. Ying, T. Yang. "Label Distributionally Robust Losses for Multi-class
-    Classification: Consistency, Robustness and Adaptivity." ICML 2023.
+    Classification: Consistency, Robustness and Adaptivity." ICML 2023, arXiv:2112.14869.
 
     Examples
     --------
@@ -169,7 +169,7 @@ class ALDRKL(LossModule):
     References
     ----------
     D. Zhu, Y. Ying, T. Yang. "Label Distributionally Robust Losses for Multi-class
-    Classification: Consistency, Robustness and Adaptivity." ICML 2023.
+    Classification: Consistency, Robustness and Adaptivity." ICML 2023, arXiv:2112.14869.
 
     Examples
     --------

@@ -54,7 +54,7 @@ class ErrorNormTruncation(LossModule):
     References
     ----------
     T. Li, H. Xu, P. Koehn, D. Khashabi, K. Murray. "Error Norm Truncation: Robust Training in
-    the Presence of Data Noise for Text Generation Models." ICLR 2024.
+    the Presence of Data Noise for Text Generation Models." ICLR 2024, arXiv:2310.00840.
 
     Examples
     --------
