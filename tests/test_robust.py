@@ -530,11 +530,15 @@ _CLASS_LOSSES = [
 
 
 def _make(registry, name, **params):
-    extra = {"n_samples": 24} if name == "aldr_kl" else {}
-    return registry.create_loss(name, **extra, **params)
+    extra = {"aldr_kl": {"n_samples": 24}, "tempnet_dro_ce": {"n_classes": N_CLASSES}}
+    torch.manual_seed(0)  # the same TempNet weights for every construction
+    return registry.create_loss(name, **{**extra.get(name, {}), **params})
 
 
-@pytest.mark.parametrize("name", [*_CLASS_LOSSES, "aldr_kl", "loss_truncation"])
+_STATEFUL = ["aldr_kl", "loss_truncation", "tempnet_dro_ce"]
+
+
+@pytest.mark.parametrize("name", [*_CLASS_LOSSES, *_STATEFUL])
 def test_sample_weights_give_the_weighted_mean(registry, data, name):
     logits, labels, weights = data
     rows = _make(registry, name, reduction="none").eval()(logits, labels)
@@ -542,14 +546,15 @@ def test_sample_weights_give_the_weighted_mean(registry, data, name):
     assert weighted.item() == pytest.approx(((rows * weights).sum() / weights.sum()).item())
 
 
-@pytest.mark.parametrize("name", [*_CLASS_LOSSES, "aldr_kl", "loss_truncation"])
+@pytest.mark.parametrize("name", [*_CLASS_LOSSES, *_STATEFUL])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_dtype_is_preserved_and_extreme_logits_stay_finite(registry, name, dtype):
     logits = torch.tensor(
         [[1000.0, -1000.0, 0.0], [-1000.0, 1000.0, 3.0], [0.0, 0.0, 0.0]], dtype=dtype
     ).requires_grad_(True)
     labels = torch.tensor([1, 1, 2])
-    value = _make(registry, name)(logits, labels)
+    params = {"n_classes": 3} if name == "tempnet_dro_ce" else {}
+    value = _make(registry, name, **params)(logits, labels)
     (grad,) = torch.autograd.grad(value, logits)
     assert value.dtype == dtype
     assert math.isfinite(value.item()) and torch.isfinite(grad).all()
@@ -566,3 +571,72 @@ def test_binary_losses_weights_and_extremes(registry, binary, name):
     value = registry.create_loss(name)(big, torch.tensor([0.0, 1.0]))
     (grad,) = torch.autograd.grad(value, big)
     assert math.isfinite(value.item()) and torch.isfinite(grad).all()
+
+
+# -- TempNet --------------------------------------------------------------------------------
+
+
+def _tempnet_loop(loss, row):
+    """The TempNet forward of one row, written from the authors' description in numpy."""
+    net = loss.tempnet
+    w1, b1 = (
+        net.proj[0].weight.detach().double().numpy(),
+        net.proj[0].bias.detach().double().numpy(),
+    )
+    w2, b2 = (
+        net.proj[3].weight.detach().double().numpy(),
+        net.proj[3].bias.detach().double().numpy(),
+    )
+    w3, b3 = net.last.weight.detach().double().numpy()[0], float(net.last.bias.detach())
+    z = np.array(row) / math.sqrt(sum(v * v for v in row))
+    hidden = 1 / (1 + np.exp(-(w1 @ z + b1)))
+    x = w2 @ hidden + b2
+    scaled = x / math.exp(float(net.log_scale.detach()))
+    weights = np.exp(scaled - scaled.max())
+    weights /= weights.sum()
+    score = float(w3 @ ((weights - 1 / len(x)) * x) + b3)
+    return loss.tau_min + (loss.tau_max - loss.tau_min) / (1 + math.exp(-score))
+
+
+@pytest.mark.reference("tempnet_dro_ce")
+@pytest.mark.parametrize("rho", [0.0, 0.5])
+def test_tempnet_dro_ce_matches_loop_and_torch_cross_entropy(registry, data, rho):
+    logits, labels, _ = data
+    torch.manual_seed(0)
+    loss = registry.create_loss(
+        "tempnet_dro_ce", n_classes=N_CLASSES, hidden=16, rho=rho, reduction="none"
+    ).eval()
+    ours = loss(logits, labels)
+    taus = [_tempnet_loop(loss, row) for row in logits.tolist()]
+    expected = []
+    for (row, y, _), tau in zip(_rows(logits, labels), taus):
+        lse = math.log(sum(math.exp((v - row[y]) / tau) for v in row))
+        expected.append(tau * lse + (rho - math.log(N_CLASSES)) * tau)
+    _close(ours, expected, rtol=1e-5)
+    tau = torch.tensor(taus, dtype=torch.float64)
+    official = tau * F.cross_entropy(logits / tau[:, None], labels, reduction="none")
+    torch.testing.assert_close(
+        ours, official + (rho - math.log(N_CLASSES)) * tau, rtol=1e-5, atol=0
+    )
+
+
+def test_tempnet_is_learnable_stochastic_in_training_and_drives_the_link(registry, data):
+    logits, labels, _ = data
+    spec = registry.get_spec("tempnet_dro_ce")
+    assert spec.learnable and spec.stochastic and spec.data_params == ("n_classes",)
+    loss = registry.create_loss("tempnet_dro_ce", n_classes=N_CLASSES, hidden=16)
+    x = logits.clone().requires_grad_(True)
+    loss(x, labels).backward()
+    grads = [p.grad for p in loss.parameters()]
+    assert grads and all(g is not None and torch.isfinite(g).all() for g in grads)
+    assert any(g.abs().sum() > 0 for g in grads)
+    ce_grad = torch.autograd.grad(loss.eval()(x, labels), x)[0]
+    assert torch.isfinite(ce_grad).all()
+    loss.train()
+    probs = spec.link(logits.float(), loss)
+    assert loss.training  # the link restores the mode
+    tau = loss.eval().temperature(logits.float())
+    torch.testing.assert_close(probs, (logits.float() / tau[:, None]).softmax(dim=1))
+    torch.testing.assert_close(spec.link(logits, None), logits.softmax(dim=1))
+    with pytest.raises(ValueError, match="tau_min < tau_max"):
+        registry.create_loss("tempnet_dro_ce", n_classes=3, tau_min=2.0)

@@ -9,6 +9,7 @@ from .flip import ConservativeBCE, RobustDPO
 from .jensen_shannon import JensenShannon
 from .ldr import ALDRKL, LDRKL
 from .symmetric import NCEAndAGCE, NCEAndAUL, NCEAndRCE, SymmetricCrossEntropy
+from .tempnet import TempNetDROCE, learned_temperature_link
 from .truncation import ErrorNormTruncation, LossTruncation, TaiLr
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "RobustDPO",
     "SymmetricCrossEntropy",
     "TaiLr",
+    "TempNetDROCE",
     "TruncatedGCE",
     "register_losses",
 ]
@@ -307,6 +309,34 @@ def register_losses() -> list[LossSpec]:
             fit_extras=("sample_index",),
             summary="Adaptive LDR-KL: a per-row temperature updated in closed form each step.",
             reference=_LDR_PAPER,
+        ),
+        LossSpec(
+            name="tempnet_dro_ce",
+            factory=TempNetDROCE,
+            tasks=_CLASS_TASKS,
+            link=learned_temperature_link,
+            params=(
+                Param("rho", "float", 0.0, low=0, grid=(0.0, 0.1, 1.0), doc="KL-ball radius"),
+                Param(
+                    "tau_min", "float", 0.01, low=0, closed="neither", doc="smallest temperature"
+                ),
+                Param("tau_max", "float", 1.2, low=0, closed="neither", doc="largest temperature"),
+                Param("hidden", "int", 256, low=1, grid=(32, 256), doc="width of the TempNet"),
+                Param(
+                    "detach_input",
+                    "bool",
+                    True,
+                    doc="feed TempNet detached logits (the model gets only the CE gradient)",
+                ),
+            ),
+            data_params=("n_classes",),
+            stochastic=True,
+            learnable=True,
+            summary="KL-DRO cross-entropy with per-row temperatures from a learned TempNet.",
+            reference=(
+                'Qiu et al., "To Cool or not to Cool? Temperature Network Meets Large Foundation '
+                'Models via DRO" (code: zhqiu/TempNet)'
+            ),
         ),
         LossSpec(
             name="error_norm_truncation",
