@@ -640,3 +640,44 @@ def test_tempnet_is_learnable_stochastic_in_training_and_drives_the_link(registr
     torch.testing.assert_close(spec.link(logits, None), logits.softmax(dim=1))
     with pytest.raises(ValueError, match="tau_min < tau_max"):
         registry.create_loss("tempnet_dro_ce", n_classes=3, tau_min=2.0)
+
+
+_SMOOTH = [
+    "comp_sum",
+    "generalized_cross_entropy",
+    "mae_prob",
+    "symmetric_cross_entropy",
+    "nce_rce",
+    "nce_agce",
+    "nce_aul",
+    "jensen_shannon",
+    "ldr_kl",
+]
+
+
+@pytest.mark.parametrize("name", _SMOOTH)
+def test_gradcheck_in_float64(registry, name):
+    gen = torch.Generator().manual_seed(2)
+    logits = torch.randn(5, 3, generator=gen, dtype=torch.float64, requires_grad=True)
+    labels = torch.tensor([0, 1, 2, 1, 0])
+    loss = registry.create_loss(name, reduction="none")
+    assert torch.autograd.gradcheck(lambda x: loss(x, labels), (logits,))
+
+
+@pytest.mark.parametrize("name", ["robust_dpo", "conservative_bce"])
+def test_binary_gradcheck_in_float64(registry, binary, name):
+    h, y = binary
+    x = h[:6].clone().requires_grad_(True)
+    loss = registry.create_loss(name, reduction="none")
+    assert torch.autograd.gradcheck(lambda v: loss(v, y[:6]), (x,))
+
+
+@pytest.mark.parametrize(
+    "name", [*_CLASS_LOSSES, "aldr_kl", "tempnet_dro_ce", "error_norm_truncation"]
+)
+def test_rows_permute_with_the_batch(registry, data, name):
+    logits, labels, _ = data
+    order = torch.randperm(logits.shape[0], generator=torch.Generator().manual_seed(4))
+    params = {"mode": "fraction", "fraction": 0.25} if name == "error_norm_truncation" else {}
+    loss = _make(registry, name, reduction="none", **params).eval()
+    torch.testing.assert_close(loss(logits, labels)[order], loss(logits[order], labels[order]))
