@@ -92,6 +92,14 @@ def test_data_params_and_fit_extras_are_routed_to_members_that_declare_them(regi
     assert values.shape == (20,) and torch.equal(
         ce, F.cross_entropy(logits, labels, reduction="none")
     )
+    assert loss.fit_extras_ == ("sample_index",) and loss.data_params_ == ("n_samples",)
+    assert not loss.learnable_ and not loss.stochastic_
+    tempnet = registry.create_loss(
+        "weighted_sum",
+        losses=("tempnet_dro_ce",),  # its special link admits no softmax partner
+        member_params={"tempnet_dro_ce": {"n_classes": 3, "hidden": 4}},
+    )
+    assert tempnet.learnable_ and tempnet.stochastic_ and len(list(tempnet.parameters())) > 0
     factory = registry.get_spec("weighted_sum").factory  # data params an estimator would add
     direct = factory(losses=("ce", "aldr_kl"), n_samples=7)
     assert direct.members[1].lambdas_.shape == (7,)

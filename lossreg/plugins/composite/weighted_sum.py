@@ -80,6 +80,11 @@ class WeightedSum(nn.Module):
         The members' shared link name.
     weights_ : list of float
         The weight of each member (1.0 each when ``weights`` is None).
+    fit_extras_, data_params_ : tuple of str
+        The union of the members' fit extras and data parameters (the static spec declares
+        none).
+    stochastic_, learnable_ : bool
+        Whether any member is stochastic / has learnable parameters.
 
     Notes
     -----
@@ -124,6 +129,11 @@ class WeightedSum(nn.Module):
         specs = _member_specs(names)
         self._check_combination(names, specs, weights, member_params)
         self.tasks_ = frozenset.intersection(*(s.tasks for s in specs))
+        # What the static spec cannot say, from the members (for estimators that look).
+        self.fit_extras_ = tuple(dict.fromkeys(e for s in specs for e in s.fit_extras))
+        self.data_params_ = tuple(dict.fromkeys(d for s in specs for d in s.data_params))
+        self.stochastic_ = any(s.stochastic for s in specs)
+        self.learnable_ = any(s.learnable for s in specs)
         self.link_ = _link_name(specs[0])
         self._link = specs[0].link
         self._extras = [s.fit_extras for s in specs]
