@@ -406,3 +406,22 @@ def test_batch_level_losses_get_no_tiny_last_batch():
     X, y = _heteroscedastic(201, 3)
     reg = LossRegressor(loss="rse", batch_size=100, max_iter=3, random_state=0).fit(X, y)
     assert reg.n_iter_ == 3  # a 1-row batch would have raised inside the loss
+
+
+def test_composite_loss_trains_in_a_grid_search_over_its_weight(blobs):
+    X, y = blobs
+    clf = LossClassifier(
+        loss="weighted_sum", loss__losses=("cross_entropy", "mae_prob"), max_iter=10, lr=0.01
+    )
+    search = GridSearchCV(clf, {"loss__weights": [(1.0, 0.0), (1.0, 1.0)]}, cv=2).fit(X, y)
+    assert search.best_score_ > 0.6
+    with pytest.raises(UnsupportedTaskError, match="'weighted_sum' does not support task 'regression'"):
+        LossRegressor(loss="weighted_sum", loss__losses=("cross_entropy", "focal")).fit(
+            X, y.astype(float)
+        )
+
+
+def test_sample_index_is_supplied_by_the_estimator(blobs):
+    X, y = blobs
+    clf = LossClassifier(loss="aldr_kl", max_iter=2, random_state=0).fit(X, y)
+    assert clf.n_iter_ == 2

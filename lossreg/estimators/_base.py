@@ -143,24 +143,22 @@ class LossEstimatorBase(BaseEstimator, metaclass=abc.ABCMeta):
         )
         X = _dense_float32(X)
         task, y_encoded, n_classes = self._prepare_target(y)
-        self._check_task(spec, task)
+        self._check_task(spec.name, spec.tasks, task)
         loss_params = split_prefixed(self, "loss__")
         check_params(spec.name, spec.params, loss_params, data_params=(), prefix="loss__")
+        fields = {"target": self._target_tensor(spec, task, y_encoded)}
         weights = self._combined_weights(sample_weight, X, y_encoded, task)
-        extra_tensors = self._extras(spec, extras, X.shape[0])
-        target = self._target_tensor(spec, task, y_encoded)
-        fields = {"target": target, **extra_tensors}
         if weights is not None:
             fields["sample_weight"] = torch.as_tensor(weights, dtype=torch.float32)
-        data = TensorBatches(torch.from_numpy(X), fields)
 
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         device = self._device()
         snapshot = copy.deepcopy(self.net_.module_.state_dict()) if continuing else None
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+            torch.manual_seed(seed)  # seeds weight initialisation and dropout, not the caller
             if continuing:
                 net = self.net_
+                criterion = net.criterion_
             else:
                 data_params = compute_data_params(spec.data_params, y_encoded, task, n_classes)
                 n_outputs = int(y_encoded.shape[1]) if y_encoded.ndim == 2 else 1
@@ -169,6 +167,12 @@ class LossEstimatorBase(BaseEstimator, metaclass=abc.ABCMeta):
                 )
                 module = self._build_module(X.shape[1], width)
                 criterion = spec.factory(**loss_params, **data_params)
+                # A loss built from others (weighted_sum) knows its tasks only once built.
+                self._check_task(spec.name, getattr(criterion, "tasks_", spec.tasks), task)
+            declared = getattr(criterion, "fit_extras_", spec.fit_extras)
+            fields.update(self._extras(spec.name, declared, extras, X.shape[0]))
+            data = TensorBatches(torch.from_numpy(X), fields)
+            if not continuing:
                 net = self._build_net(spec, module, criterion, data, device, seed, task)
                 self.data_params_ = data_params
             try:
@@ -195,14 +199,14 @@ class LossEstimatorBase(BaseEstimator, metaclass=abc.ABCMeta):
         for name in _FITTED:
             self.__dict__.pop(name, None)
 
-    def _check_task(self, spec: LossSpec, task: str) -> None:
-        ok = task in spec.tasks or (task == "binary" and "multiclass" in spec.tasks)
+    def _check_task(self, name: str, tasks: frozenset[str], task: str) -> None:
+        ok = task in tasks or (task == "binary" and "multiclass" in tasks)
         if not ok:
             compatible = default_registry().list_losses(task=task)
             shown = ", ".join(compatible[:12]) + (" ..." if len(compatible) > 12 else "")
             raise UnsupportedTaskError(
-                f"Loss {spec.name!r} does not support task {task!r} (supports: "
-                f"{', '.join(sorted(spec.tasks))}). Use one of: {shown}."
+                f"Loss {name!r} does not support task {task!r} (supports: "
+                f"{', '.join(sorted(tasks))}). Use one of: {shown}."
             )
 
     def _combined_weights(
@@ -216,16 +220,23 @@ class LossEstimatorBase(BaseEstimator, metaclass=abc.ABCMeta):
             weights = weights * implied
         return weights
 
-    def _extras(self, spec: LossSpec, extras: dict[str, Any], n_rows: int) -> dict[str, Any]:
-        missing = [name for name in spec.fit_extras if extras.get(name) is None]
+    def _extras(
+        self, loss: str, declared: tuple[str, ...], extras: dict[str, Any], n_rows: int
+    ) -> dict[str, torch.Tensor]:
+        """Validate and convert the per-row extras the loss declares; others are not passed."""
+        extras = dict(extras)
+        if "sample_index" in declared and extras.get("sample_index") is None:
+            # Stable row ids of this fit's training rows: nothing the caller must supply.
+            extras["sample_index"] = np.arange(n_rows)
+        missing = [name for name in declared if extras.get(name) is None]
         if missing:
             needs = ", ".join(f"{m}=..." for m in missing)
             raise MissingFitExtraError(
-                f"Loss {spec.name!r} needs {', '.join(map(repr, missing))} at fit time: pass "
+                f"Loss {loss!r} needs {', '.join(map(repr, missing))} at fit time: pass "
                 f"fit(X, y, {needs}) with one value per row ({FIT_EXTRAS[missing[0]]})."
             )
         tensors = {}
-        for name in spec.fit_extras:  # extras the loss does not declare are not passed on
+        for name in declared:
             value = np.asarray(extras[name])
             if value.shape[0] != n_rows:
                 raise ValueError(
