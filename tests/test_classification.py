@@ -7,6 +7,7 @@ formulas (deliberately not the vectorised code of the plugin).
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import kornia.losses
@@ -516,3 +517,104 @@ def test_new_specs_declare_the_catalogue_names_and_aliases():
         assert lossreg.get_spec(name).aliases == aliases
     for name in ("weston_watkins", "crammer_singer", "one_hot_mse", "rescaled_square"):
         assert not resolve_link(lossreg.get_spec(name).link).has_proba, name
+
+
+# --------------------------------------------------------------------------- ensloss
+
+
+def ensloss_derivatives_loop(margins: list[float], seed: int, lam: float) -> list[float]:
+    n = len(margins)
+    noise = torch.randn(n, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    draws = []
+    for e in noise.tolist():
+        g = math.exp(e) if lam == 0 else max(1 + lam * e, 0.0) ** (1 / lam)
+        draws.append(max(-g, -1.0))
+    draws.sort()  # most negative first
+    by_margin = sorted(range(n), key=lambda i: margins[i])
+    d = [0.0] * n
+    for rank, i in enumerate(by_margin):
+        d[i] = draws[rank]
+    return [(v / m if m > 1 else v) - 1e-6 for v, m in zip(d, margins)]
+
+
+@pytest.mark.reference("ensloss")
+@pytest.mark.parametrize("lam", [0.0, 0.5])
+def test_ensloss_matches_the_reference_algorithm(data, lam):
+    f = data["scores"].clone().requires_grad_()
+    y = data["binary"]
+    margins = [(2 * t - 1) * v for t, v in zip(y.tolist(), f.tolist())]
+    d = ensloss_derivatives_loop(margins, seed=3, lam=lam)
+    value = lossreg.create_loss("ensloss", lam=lam, seed=3)(f, y)
+    assert value.item() == pytest.approx(sum(a * b for a, b in zip(d, margins)) / N_ROWS, rel=1e-12)
+    (grad,) = torch.autograd.grad(value, f)
+    expected = [di * (2 * t - 1) / N_ROWS for di, t in zip(d, y.tolist())]
+    assert_rows(grad, expected)
+
+
+def test_ensloss_derivatives_are_calibrated_and_seeded(data):
+    loss = lossreg.create_loss("ensloss", seed=5)
+    margins = data["scores"]
+    d = loss.derivatives(margins)
+    order = torch.argsort(margins)
+    assert (d < 0).all() and (d >= -1 - 1e-6).all()
+    # Non-decreasing in the margin among rows at or below 1 (no tail division there).
+    low = [i for i in order.tolist() if margins[i] <= 1]
+    assert all(d[a] <= d[b] for a, b in itertools.pairwise(low))
+    again = lossreg.create_loss("ensloss", seed=5).derivatives(margins)
+    assert torch.equal(d, again)
+    assert not torch.equal(d, loss.derivatives(margins))  # the next call draws anew
+    with pytest.raises(ValueError, match="batch-level"):
+        lossreg.create_loss("ensloss", reduction="none")
+    spec = lossreg.get_spec("ensloss")
+    assert spec.stochastic and not spec.per_sample
+
+
+# --------------------------------------------------------------------------- ebv
+
+
+@pytest.mark.reference("ebv")
+def test_ebv_matches_loop(data):
+    loss = lossreg.create_loss("ebv", n_classes=N_CLASSES, dim=8, tau=0.1, reduction="none")
+    basis = loss.basis_.tolist()
+    gen = torch.Generator().manual_seed(11)
+    emb = torch.randn(N_ROWS, 8, generator=gen, dtype=torch.float64)
+    expected = []
+    for row, y in zip(emb.tolist(), data["labels"].tolist()):
+        norm = math.sqrt(sum(v * v for v in row))
+        cos = [sum(a * b for a, b in zip(row, b_c)) / norm for b_c in basis]
+        expected.append(-math.log(probs_loop([c / 0.1 for c in cos])[y]))
+    assert_rows(loss(emb, data["labels"]), expected)
+
+
+def test_ebv_basis_is_orthonormal_seeded_and_needs_enough_dimensions():
+    from lossreg.targets import output_size
+
+    loss = lossreg.create_loss("ebv", n_classes=4, dim=6)
+    gram = loss.basis_ @ loss.basis_.T
+    torch.testing.assert_close(gram, torch.eye(4, dtype=torch.float64))
+    assert torch.equal(loss.basis_, lossreg.create_loss("ebv", n_classes=4, dim=6).basis_)
+    assert not torch.equal(
+        loss.basis_, lossreg.create_loss("ebv", n_classes=4, dim=6, seed=1).basis_
+    )
+    with pytest.raises(ValueError, match="dim >= n_classes"):
+        lossreg.create_loss("ebv", n_classes=7, dim=6)
+    spec = lossreg.get_spec("ebv")
+    assert output_size(spec, "multiclass", n_classes=4, params={"dim": 6}) == 6
+    emb = torch.randn(3, 6, dtype=torch.float64)
+    proba = resolve_link(spec.link)(emb, loss)
+    torch.testing.assert_close(proba, loss.scores(emb).softmax(dim=1))
+
+
+def test_ensloss_and_ebv_keep_float32_and_finite_gradients_at_extreme_inputs(data):
+    big = (data["scores"].sign() * 1e3).float().requires_grad_()
+    value = lossreg.create_loss("ensloss", seed=0)(big, data["binary"].float())
+    weighted = lossreg.create_loss("ensloss", seed=0)(
+        big, data["binary"].float(), sample_weight=data["weights"].float()
+    )
+    assert value.dtype == torch.float32 and torch.isfinite(weighted)
+    (grad,) = torch.autograd.grad(value, big)
+    assert torch.isfinite(grad).all()
+    emb = (torch.randn(N_ROWS, 8) * 1e3).requires_grad_()
+    value = lossreg.create_loss("ebv", n_classes=N_CLASSES, dim=8)(emb, data["labels"])
+    (grad,) = torch.autograd.grad(value, emb)
+    assert value.dtype == torch.float32 and torch.isfinite(grad).all()

@@ -10,6 +10,8 @@ from lossreg import LossSpec, Param, hookimpl
 from .binary import BinaryCrossEntropy, BinaryFocal
 from .confidence import DCO, EntropyRegularizedCE
 from .cross_entropy import CrossEntropy
+from .ebv import EBV, EBV_LINK
+from .ensloss import EnsLoss
 from .focal import Focal
 from .margin import Exponential, Hinge, Perceptron, SquaredHinge
 from .multiclass_margin import CrammerSinger, WestonWatkins
@@ -22,11 +24,13 @@ from .z_loss import Z_SCORE_LINK, ZLossSpherical
 
 __all__ = [
     "DCO",
+    "EBV",
     "NOT_REGISTERED",
     "BinaryCrossEntropy",
     "BinaryFocal",
     "CrammerSinger",
     "CrossEntropy",
+    "EnsLoss",
     "EntropyRegularizedCE",
     "Exponential",
     "Focal",
@@ -79,6 +83,11 @@ _MARGIN = Param(
 def _one_score(context: Mapping[str, Any]) -> int:
     """One decision score per row for binary targets."""
     return 1
+
+
+def _ebv_output_size(context: Mapping[str, Any]) -> int:
+    """The embedding size D."""
+    return int(context["dim"])
 
 
 def _binary_margin_spec(name: str, factory: Any, summary: str, reference: str) -> LossSpec:
@@ -480,5 +489,66 @@ def register_losses() -> list[LossSpec]:
                 'Chen et al., "Rethinking Fine-Tuning when Scaling Test-Time Compute: Limiting '
                 'Confidence Improves Mathematical Reasoning", NeurIPS 2025, arXiv:2502.07154'
             ),
+        ),
+        LossSpec(
+            name="ensloss",
+            factory=EnsLoss,
+            tasks={"binary"},
+            link="score",
+            output_size=_one_score,
+            per_sample=False,
+            stochastic=True,
+            params=(
+                Param(
+                    "lam",
+                    "float",
+                    0.0,
+                    low=0,
+                    grid=(0.0, 0.5, 1.0),
+                    doc="Box-Cox lambda of the random loss-derivatives",
+                ),
+                Param(
+                    "seed",
+                    "int",
+                    None,
+                    nullable=True,
+                    doc="seed of the derivative draws; None uses torch's global generator",
+                ),
+            ),
+            summary="Stochastic ensemble of calibrated losses via random derivatives; binary.",
+            reference=(
+                'Dai, "EnsLoss: Stochastic Calibrated Loss Ensembles for Preventing Overfitting '
+                'in Classification", ICML 2025, arXiv:2409.00908'
+            ),
+        ),
+        LossSpec(
+            name="ebv",
+            factory=EBV,
+            tasks={"binary", "multiclass"},
+            link=EBV_LINK,
+            data_params=("n_classes",),
+            output_size=_ebv_output_size,
+            params=(
+                Param(
+                    "dim",
+                    "int",
+                    1000,
+                    low=1,
+                    grid=(32, 128, 1000),
+                    doc="embedding size D (>= number of classes)",
+                ),
+                Param(
+                    "tau",
+                    "float",
+                    0.07,
+                    low=0,
+                    closed="neither",
+                    grid=(0.05, 0.07, 0.1),
+                    doc="temperature of the cosine logits",
+                ),
+                Param("seed", "int", 0, doc="seed of the fixed class basis"),
+            ),
+            summary="Cross-entropy on cosines to a fixed orthonormal class basis (D outputs).",
+            reference='Shen, Sun, Wei, "Equiangular Basis Vectors", CVPR 2023, arXiv:2303.11637',
         ),
     ]
