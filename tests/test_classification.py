@@ -7,6 +7,7 @@ formulas (deliberately not the vectorised code of the plugin).
 
 from __future__ import annotations
 
+import copy
 import itertools
 import math
 
@@ -618,3 +619,70 @@ def test_ensloss_and_ebv_keep_float32_and_finite_gradients_at_extreme_inputs(dat
     value = lossreg.create_loss("ebv", n_classes=N_CLASSES, dim=8)(emb, data["labels"])
     (grad,) = torch.autograd.grad(value, emb)
     assert value.dtype == torch.float32 and torch.isfinite(grad).all()
+
+
+# --------------------------------------------------------------------------- legendretron
+
+
+def legendretron_loop(loss, v: torch.Tensor, labels: torch.Tensor, h: float = 1e-5):
+    """Gradient maps by central finite differences of each potential, then a log-softmax loop."""
+    out = []
+    for row, y in zip(v.tolist(), labels.tolist()):
+        u = list(row)
+        for potential in loss.potentials:
+            potential = copy.deepcopy(potential).double()  # leave the module untouched
+            grad = []
+            for k in range(len(u)):
+                up, down = list(u), list(u)
+                up[k] += h
+                down[k] -= h
+                with torch.no_grad():
+                    both = potential(torch.tensor([up, down], dtype=torch.float64)).tolist()
+                grad.append((both[0] - both[1]) / (2 * h))
+            u = grad
+        out.append(-math.log(probs_loop([*u, 0.0])[y]))
+    return out
+
+
+@pytest.mark.reference("legendretron")
+@pytest.mark.parametrize(("n_blocks", "hidden", "depth"), [(2, 4, 4), (1, 2, 2), (3, 4, 1)])
+def test_legendretron_matches_finite_difference_loop(data, n_blocks, hidden, depth):
+    params = {"n_blocks": n_blocks, "hidden": hidden, "depth": depth}
+    loss = lossreg.create_loss("legendretron", n_classes=N_CLASSES, reduction="none", **params)
+    v = data["logits"][:8, : N_CLASSES - 1]
+    expected = legendretron_loop(loss, v, data["labels"][:8])
+    assert_rows(loss(v, data["labels"][:8]), expected, rel=1e-6)
+
+
+def test_legendretron_without_the_icnn_term_is_cross_entropy_on_scaled_scores(data):
+    loss = lossreg.create_loss("legendretron", n_classes=N_CLASSES, reduction="none")
+    with torch.no_grad():
+        for potential in loss.potentials:
+            potential.w1.fill_(-1e4)  # softplus(w1) = 0: psi(x) = softplus(w0) |x|^2 / 2
+    v = data["logits"][:, : N_CLASSES - 1]
+    scale = F.softplus(torch.zeros(1, dtype=torch.float64)).item() ** 2
+    logits = torch.cat([scale * v, torch.zeros(N_ROWS, 1, dtype=torch.float64)], dim=1)
+    torch.testing.assert_close(
+        loss(v, data["labels"]), F.cross_entropy(logits, data["labels"], reduction="none")
+    )
+
+
+def test_legendretron_link_is_monotone_learnable_and_gives_probabilities(data):
+    loss = lossreg.create_loss("legendretron", n_classes=N_CLASSES)
+    a, b = data["logits"][:12, :4], data["logits"][12:, :4]
+    du = loss.link_map(a) - loss.link_map(b)
+    assert ((du * (a - b)).sum(dim=1) >= -1e-12).all()  # gradients of convex maps are monotone
+    value = loss(a.float(), data["labels"][:12])
+    assert value.dtype == torch.float32
+    value.backward()
+    grads = [p.grad for p in loss.parameters() if p.requires_grad]
+    assert grads and all(g is not None and torch.isfinite(g).all() for g in grads)
+    spec = lossreg.get_spec("legendretron")
+    assert spec.learnable
+    with torch.no_grad():
+        proba = resolve_link(spec.link)(a, loss)
+    torch.testing.assert_close(proba.sum(dim=1), torch.ones(12, dtype=torch.float64))
+    again = lossreg.create_loss("legendretron", n_classes=N_CLASSES)
+    assert all(
+        torch.equal(p, q) for p, q in zip(loss.state_dict().values(), again.state_dict().values())
+    )

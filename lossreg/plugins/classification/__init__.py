@@ -13,6 +13,7 @@ from .cross_entropy import CrossEntropy
 from .ebv import EBV, EBV_LINK
 from .ensloss import EnsLoss
 from .focal import Focal
+from .legendretron import LEGENDRETRON_LINK, LegendreTron
 from .margin import Exponential, Hinge, Perceptron, SquaredHinge
 from .multiclass_margin import CrammerSinger, WestonWatkins
 from .penalties import SoftmaxNormPenalty, ZLossPenalty
@@ -36,6 +37,7 @@ __all__ = [
     "Focal",
     "Hinge",
     "KLDiv",
+    "LegendreTron",
     "OneHotMSE",
     "Perceptron",
     "Poly1",
@@ -88,6 +90,11 @@ def _one_score(context: Mapping[str, Any]) -> int:
 def _ebv_output_size(context: Mapping[str, Any]) -> int:
     """The embedding size D."""
     return int(context["dim"])
+
+
+def _legendretron_output_size(context: Mapping[str, Any]) -> int:
+    """C - 1 scores; the link appends the implicit 0."""
+    return int(context["n_classes"]) - 1
 
 
 def _binary_margin_spec(name: str, factory: Any, summary: str, reference: str) -> LossSpec:
@@ -550,5 +557,25 @@ def register_losses() -> list[LossSpec]:
             ),
             summary="Cross-entropy on cosines to a fixed orthonormal class basis (D outputs).",
             reference='Shen, Sun, Wei, "Equiangular Basis Vectors", CVPR 2023, arXiv:2303.11637',
+        ),
+        LossSpec(
+            name="legendretron",
+            factory=LegendreTron,
+            tasks={"binary", "multiclass"},
+            link=LEGENDRETRON_LINK,
+            data_params=("n_classes",),
+            output_size=_legendretron_output_size,
+            learnable=True,
+            params=(
+                Param("n_blocks", "int", 2, low=1, grid=(1, 2, 3), doc="gradient maps composed"),
+                Param("hidden", "int", 4, low=2, grid=(2, 4, 8), doc="width of each ICNN"),
+                Param("depth", "int", 4, low=1, grid=(2, 4), doc="layers of each ICNN"),
+                Param("seed", "int", 0, doc="seed of the link's initial parameters"),
+            ),
+            summary="Log loss through a learned monotone link on C - 1 scores (learnable).",
+            reference=(
+                'Lam, Walder, Penev, Nock, "LegendreTron: Uprising Proper Multiclass Loss '
+                'Learning", ICML 2023, arXiv:2301.11695'
+            ),
         ),
     ]
