@@ -686,3 +686,112 @@ def test_legendretron_link_is_monotone_learnable_and_gives_probabilities(data):
     assert all(
         torch.equal(p, q) for p, q in zip(loss.state_dict().values(), again.state_dict().values())
     )
+
+
+# --------------------------------------------------------------------------- hrr_code
+
+
+def circular_convolution(a: list[float], b: list[float]) -> list[float]:
+    n = len(a)
+    return [sum(a[j] * b[(i - j) % n] for j in range(n)) for i in range(n)]
+
+
+def circular_correlation(s: list[float], k: list[float]) -> list[float]:
+    n = len(s)
+    return [sum(k[j] * s[(i + j) % n] for j in range(n)) for i in range(n)]
+
+
+@pytest.mark.reference("hrr_code")
+def test_hrr_code_matches_loop(data):
+    loss = lossreg.create_loss("hrr_code", n_classes=N_CLASSES, dim=16, reduction="none")
+    keys, values = loss.keys_.tolist(), loss.values_.tolist()
+    codes = [circular_convolution(k, v) for k, v in zip(keys, values)]
+    for got, want in zip(loss.codes_.tolist(), codes):
+        assert got == pytest.approx(want, abs=1e-12)
+    # Keys and values are projected: every Fourier coefficient has magnitude 1.
+    assert np.allclose(np.abs(np.fft.fft(np.array(keys), axis=1)), 1.0)
+    gen = torch.Generator().manual_seed(3)
+    out = torch.randn(N_ROWS, 16, generator=gen, dtype=torch.float64) * 0.3
+    expected = [
+        math.sqrt(sum((c - o) ** 2 for c, o in zip(codes[y], row)))
+        for row, y in zip(out.tolist(), data["labels"].tolist())
+    ]
+    assert_rows(loss(out, data["labels"]), expected)
+    scores = loss.decode(out).tolist()
+    for row, got in zip(out.tolist(), scores):
+        for k, v, score in zip(keys, values, got):
+            unbound = circular_correlation(row, k)
+            cos = sum(a * b for a, b in zip(unbound, v)) / math.sqrt(
+                sum(a * a for a in unbound) * sum(b * b for b in v)
+            )
+            assert score == pytest.approx(cos, abs=1e-10)
+
+
+def test_hrr_code_decodes_exact_codes_and_is_score_only(data):
+    loss = lossreg.create_loss("hrr_code", n_classes=N_CLASSES, dim=64)
+    codes = loss.codes_[data["labels"]]
+    assert loss.decode(codes).argmax(dim=1).tolist() == data["labels"].tolist()
+    exact = codes.float().requires_grad_()
+    value = loss(exact, data["labels"])
+    (grad,) = torch.autograd.grad(value, exact)
+    assert value.item() < 1e-6
+    assert torch.equal(grad, torch.zeros_like(grad))  # zero residual: subgradient 0, not NaN
+    spec = lossreg.get_spec("hrr_code")
+    assert not resolve_link(spec.link).has_proba
+    from lossreg.targets import output_size
+
+    assert output_size(spec, "multiclass", n_classes=5, params={"dim": 128}) == 128
+
+
+# --------------------------------------------------------------------------- bias_ce
+
+
+def bias_ce_loop(logits, features, labels, alpha, beta, minimum=None):
+    variances = []
+    for row in features.reshape(features.shape[0], -1).tolist():
+        mean = sum(row) / len(row)
+        variances.append(sum((v - mean) ** 2 for v in row) / (len(row) - 1))
+    low = min(variances) if minimum is None else minimum
+    spread = max(variances) - min(variances)
+    out = []
+    for z, y, v in zip(logits.tolist(), labels.tolist(), variances):
+        weight = math.exp(beta * (v - low) / spread) - 1 + alpha
+        out.append(-weight * math.log(probs_loop(z)[y]))
+    return out, min(variances)
+
+
+@pytest.mark.reference("bias_ce")
+@pytest.mark.parametrize(("alpha", "beta"), [(0.3, 0.3), (0.1, 1.0)])
+def test_bias_ce_matches_loop_in_local_and_global_mode(data, alpha, beta):
+    logits, labels = data["logits"], data["labels"]
+    gen = torch.Generator().manual_seed(5)
+    feats = torch.randn(N_ROWS, 3, 4, generator=gen, dtype=torch.float64)
+    local = rows("bias_ce", (logits, feats), labels, alpha=alpha, beta=beta, mode="local")
+    expected, first_min = bias_ce_loop(logits, feats, labels, alpha, beta)
+    assert_rows(local, expected)
+    loss = lossreg.create_loss("bias_ce", alpha=alpha, beta=beta, reduction="none")
+    assert_rows(loss({"logits": logits, "features": feats}, labels), expected)
+    # A later batch with larger variances is normalised by the running (smaller) minimum.
+    wider = 3 * feats[:12]
+    expected, _ = bias_ce_loop(logits[:12], wider, labels[:12], alpha, beta, minimum=first_min)
+    assert_rows(loss((logits[:12], wider), labels[:12]), expected)
+
+
+def test_bias_ce_needs_features_and_predicts_from_the_logits_head(data):
+    with pytest.raises(ValueError, match="hidden features"):
+        rows("bias_ce", data["logits"], data["labels"])
+    feats = torch.ones(N_ROWS, 4, dtype=torch.float64)  # equal variances: weight alpha + 0
+    torch.testing.assert_close(
+        rows("bias_ce", (data["logits"], feats), data["labels"]),
+        0.3 * rows("cross_entropy", data["logits"], data["labels"]),
+    )
+    link = resolve_link(lossreg.get_spec("bias_ce").link)
+    torch.testing.assert_close(link((data["logits"], feats)), data["logits"].softmax(dim=1))
+    w = data["weights"]
+    per_row = rows(
+        "bias_ce", (data["logits"], feats * torch.arange(N_ROWS)[:, None]), data["labels"]
+    )
+    weighted = lossreg.create_loss("bias_ce")(
+        (data["logits"], feats * torch.arange(N_ROWS)[:, None]), data["labels"], sample_weight=w
+    )
+    assert weighted.item() == pytest.approx(float((per_row * w).sum() / w.sum()), rel=1e-12)

@@ -7,12 +7,14 @@ from typing import Any
 
 from lossreg import LossSpec, Param, hookimpl
 
+from .bias import BIAS_CE_LINK, BiasCE
 from .binary import BinaryCrossEntropy, BinaryFocal
 from .confidence import DCO, EntropyRegularizedCE
 from .cross_entropy import CrossEntropy
 from .ebv import EBV, EBV_LINK
 from .ensloss import EnsLoss
 from .focal import Focal
+from .hrr import HRR_LINK, HRRCode
 from .legendretron import LEGENDRETRON_LINK, LegendreTron
 from .margin import Exponential, Hinge, Perceptron, SquaredHinge
 from .multiclass_margin import CrammerSinger, WestonWatkins
@@ -27,6 +29,7 @@ __all__ = [
     "DCO",
     "EBV",
     "NOT_REGISTERED",
+    "BiasCE",
     "BinaryCrossEntropy",
     "BinaryFocal",
     "CrammerSinger",
@@ -35,6 +38,7 @@ __all__ = [
     "EntropyRegularizedCE",
     "Exponential",
     "Focal",
+    "HRRCode",
     "Hinge",
     "KLDiv",
     "LegendreTron",
@@ -95,6 +99,11 @@ def _ebv_output_size(context: Mapping[str, Any]) -> int:
 def _legendretron_output_size(context: Mapping[str, Any]) -> int:
     """C - 1 scores; the link appends the implicit 0."""
     return int(context["n_classes"]) - 1
+
+
+def _code_output_size(context: Mapping[str, Any]) -> int:
+    """The code (embedding) size D."""
+    return int(context["dim"])
 
 
 def _binary_margin_spec(name: str, factory: Any, summary: str, reference: str) -> LossSpec:
@@ -576,6 +585,52 @@ def register_losses() -> list[LossSpec]:
             reference=(
                 'Lam, Walder, Penev, Nock, "LegendreTron: Uprising Proper Multiclass Loss '
                 'Learning", ICML 2023, arXiv:2301.11695'
+            ),
+        ),
+        LossSpec(
+            name="hrr_code",
+            factory=HRRCode,
+            tasks={"binary", "multiclass"},
+            link=HRR_LINK,
+            data_params=("n_classes",),
+            output_size=_code_output_size,
+            params=(
+                Param("dim", "int", 64, low=2, grid=(64, 256, 1024), doc="code size D"),
+                Param("seed", "int", 0, doc="seed of the HRR keys and values"),
+            ),
+            summary="Distance to the class's HRR code key (*) value; decode by unbinding.",
+            reference=(
+                'Alam, Raff, Oates, "Towards Generalization in Subitizing with Neuro-Symbolic '
+                'Loss using Holographic Reduced Representations", arXiv:2312.15310'
+            ),
+        ),
+        LossSpec(
+            name="bias_ce",
+            factory=BiasCE,
+            tasks={"binary", "multiclass"},
+            link=BIAS_CE_LINK,
+            params=(
+                Param("alpha", "float", 0.3, low=0, grid=(0.1, 0.3, 0.5), doc="weight floor"),
+                Param(
+                    "beta",
+                    "float",
+                    0.3,
+                    low=0,
+                    grid=(0.1, 0.3, 1.0),
+                    doc="sharpness of the feature-variance weight",
+                ),
+                Param(
+                    "mode",
+                    "choice",
+                    "global",
+                    options=("global", "local"),
+                    doc="normalise variances by the running (global) or batch (local) minimum",
+                ),
+            ),
+            summary="CE weighted by hidden-feature variance; needs (logits, features) output.",
+            reference=(
+                'Abrahamyan, Ziatchin, Chen, Deligiannis, "Bias Loss for Mobile Neural '
+                'Networks", ICCV 2021, arXiv:2107.11170'
             ),
         ),
     ]
