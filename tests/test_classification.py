@@ -795,3 +795,45 @@ def test_bias_ce_needs_features_and_predicts_from_the_logits_head(data):
         (data["logits"], feats * torch.arange(N_ROWS)[:, None]), data["labels"], sample_weight=w
     )
     assert weighted.item() == pytest.approx(float((per_row * w).sum() / w.sum()), rel=1e-12)
+
+
+# --------------------------------------------------------------------------- round trips
+
+
+def module_cases(data):
+    yield from ((n, {**p}, x, y) for n, x, y, p in cases(data))
+    emb = data["logits"].repeat(1, 2)[:, :8]
+    yield "ebv", {"n_classes": N_CLASSES, "dim": 8}, emb, data["labels"]
+    yield "hrr_code", {"n_classes": N_CLASSES, "dim": 8}, emb, data["labels"]
+    yield "legendretron", {"n_classes": N_CLASSES}, data["logits"][:, :4], data["labels"]
+    feats = data["logits"] * 2
+    yield "bias_ce", {"mode": "local"}, (data["logits"], feats), data["labels"]
+    yield "ensloss", {"seed": 4}, data["scores"], data["binary"]
+
+
+def test_modules_survive_pickle_and_deepcopy_and_are_permutation_equivariant(data):
+    import pickle
+
+    perm = torch.randperm(N_ROWS, generator=torch.Generator().manual_seed(0))
+    for name, params, x, y in module_cases(data):
+        loss = lossreg.create_loss(name, **params)
+        for clone in (copy.deepcopy(loss), pickle.loads(pickle.dumps(loss))):
+            torch.testing.assert_close(clone(x, y), loss(x, y), msg=name)
+            if name == "ensloss":
+                loss.calls_ -= 1  # the clone's draw must match the original's next draw
+        if lossreg.get_spec(name).per_sample:
+            each = lossreg.create_loss(name, reduction="none", **params)
+            xp = tuple(t[perm] for t in x) if isinstance(x, tuple) else x[perm]
+            torch.testing.assert_close(each(xp, y[perm]), each(x, y)[perm], msg=name)
+
+
+def test_smooth_losses_pass_gradcheck_in_float64(data):
+    smooth = {"poly1", "poly_n", "poly1_focal", "poly1_bce", "squentropy", "kl_div", "dco"}
+    smooth |= {"stablemax_cross_entropy", "z_loss_spherical", "z_loss_penalty", "exponential"}
+    smooth |= {"entropy_regularized_ce", "one_hot_mse", "rescaled_square", "softmax_norm_penalty"}
+    for name, x, y, params in cases(data):
+        if name not in smooth:
+            continue
+        loss = lossreg.create_loss(name, **params)
+        inp = x[:4].clone().requires_grad_()
+        assert torch.autograd.gradcheck(lambda t, f=loss, t4=y[:4]: f(t, t4), (inp,)), name
