@@ -837,3 +837,21 @@ def test_smooth_losses_pass_gradcheck_in_float64(data):
         loss = lossreg.create_loss(name, **params)
         inp = x[:4].clone().requires_grad_()
         assert torch.autograd.gradcheck(lambda t, f=loss, t4=y[:4]: f(t, t4), (inp,)), name
+
+
+@pytest.mark.reference("poly1")
+@pytest.mark.parametrize(("epsilon", "smoothing"), [(1.0, 0.1), (2.0, 0.3), (0.0, 0.2)])
+def test_poly1_with_label_smoothing_matches_loop_and_torch(data, epsilon, smoothing):
+    logits, labels = data["logits"], data["labels"]
+    expected = []
+    for row, y in zip(logits.tolist(), labels.tolist()):
+        p = probs_loop(row)
+        q = [(1 - smoothing) * (c == y) + smoothing / len(row) for c in range(len(row))]
+        ce = -sum(qc * math.log(pc) for qc, pc in zip(q, p))
+        pt = sum(qc * pc for qc, pc in zip(q, p))
+        expected.append(ce + epsilon * (1 - pt))
+    ours = rows("poly1", logits, labels, epsilon=epsilon, label_smoothing=smoothing)
+    assert_rows(ours, expected)
+    if epsilon == 0.0:
+        ref = F.cross_entropy(logits, labels, label_smoothing=smoothing, reduction="none")
+        torch.testing.assert_close(ours, ref)
