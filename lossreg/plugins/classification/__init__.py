@@ -371,7 +371,7 @@ def register_losses() -> list[LossSpec]:
                     doc="target value M of the true class",
                 ),
             ),
-            summary="Rescaled square loss (1/C)[k (z_y - M)^2 + sum_j z_j^2]; no proba.",
+            summary="Rescaled square loss (k (z_y - M)^2 + sum_j z_j^2) / C; no proba.",
             reference=(
                 'Hui, Belkin, "Evaluation of Neural Architectures Trained with Square Loss vs '
                 'Cross-Entropy in Classification Tasks", ICLR 2021, arXiv:2006.07322'

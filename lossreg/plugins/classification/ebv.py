@@ -56,9 +56,9 @@ class EBV(LossModule):
         \hat f_i = f_i / \lVert f_i \rVert
 
     with :math:`B \in \mathbb R^{C \times D}` a frozen basis of orthonormal rows (see
-    :func:`equiangular_basis`). Input
-    embeddings have shape (N, D); targets are class indices (N,). The network needs ``dim``
-    outputs; predictions use :math:`\mathrm{softmax}(\hat f B^\top / \tau)`.
+    :func:`equiangular_basis`). Input embeddings have shape (N, D); targets are class
+    indices (N,). The network needs ``dim`` outputs; predictions use
+    :math:`\mathrm{softmax}(\hat f B^\top / \tau)`.
 
     Parameters
     ----------

@@ -81,7 +81,7 @@ LEGENDRETRON_LINK = Link(
     "legendretron",
     _legendretron_link,
     "proba",
-    "learned link: softmax([grad psi_n o ... o grad psi_1 (v), 0]) with convex psi_k",
+    "learned link: softmax of (grad psi_n o ... o grad psi_1 (v), 0) with convex psi_k",
 )
 
 
