@@ -855,3 +855,25 @@ def test_poly1_with_label_smoothing_matches_loop_and_torch(data, epsilon, smooth
     if epsilon == 0.0:
         ref = F.cross_entropy(logits, labels, label_smoothing=smoothing, reduction="none")
         torch.testing.assert_close(ours, ref)
+
+
+def test_fitted_parameter_losses_are_finite_at_extreme_inputs_and_pass_gradcheck(data):
+    labels = data["labels"]
+    shaped = [
+        ("legendretron", {"n_classes": N_CLASSES}, 4),
+        ("hrr_code", {"n_classes": N_CLASSES, "dim": 8}, 8),
+        ("ebv", {"n_classes": N_CLASSES, "dim": 8}, 8),
+    ]
+    for name, params, width in shaped:
+        loss = lossreg.create_loss(name, **params)
+        big = (data["logits"].repeat(1, 2)[:, :width].sign() * 1e3).float().requires_grad_()
+        value = loss(big, labels)
+        (grad,) = torch.autograd.grad(value, big)
+        assert value.dtype == torch.float32 and torch.isfinite(grad).all(), name
+        small = data["logits"].repeat(1, 2)[:4, :width].clone().requires_grad_()
+        assert torch.autograd.gradcheck(lambda t, f=loss: f(t, labels[:4]), (small,)), name
+    loss = lossreg.create_loss("bias_ce")
+    big = (data["logits"].sign() * 1e3).float().requires_grad_()
+    value = loss((big, big.detach() * 2), labels)
+    (grad,) = torch.autograd.grad(value, big)
+    assert torch.isfinite(grad).all()
