@@ -70,7 +70,7 @@ _POLY_PAPER = (
 )
 _TERVEN = 'Terven et al., "Loss Functions and Metrics in Deep Learning", arXiv:2307.02694'
 _LDR = (
-    'baseline in Zhu, Ying, Yang, "Label Distributionally Robust Losses for Multi-class '
+    'baseline in Zhu et al., "Label Distributionally Robust Losses for Multi-class '
     'Classification: Consistency, Robustness and Adaptivity", ICML 2023'
 )
 _EPSILON = Param(

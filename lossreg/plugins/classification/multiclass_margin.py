@@ -41,7 +41,7 @@ class WestonWatkins(LossModule):
     References
     ----------
     J. Weston, C. Watkins. "Support Vector Machines for Multi-Class Pattern Recognition."
-    ESANN 1999. Used as a baseline in D. Zhu, Y. Ying, T. Yang. "Label Distributionally
+    ESANN 1999. Used as a baseline in D. Zhu et al. "Label Distributionally
     Robust Losses for Multi-class Classification: Consistency, Robustness and Adaptivity."
     ICML 2023.
 
@@ -91,7 +91,7 @@ class CrammerSinger(LossModule):
     References
     ----------
     K. Crammer, Y. Singer. "On the Algorithmic Implementation of Multiclass Kernel-based
-    Vector Machines." JMLR 2001. Used as a baseline in D. Zhu, Y. Ying, T. Yang. "Label
+    Vector Machines." JMLR 2001. Used as a baseline in D. Zhu et al. "Label
     Distributionally Robust Losses for Multi-class Classification: Consistency, Robustness
     and Adaptivity." ICML 2023.
 
