@@ -775,6 +775,10 @@ def test_bias_ce_matches_loop_in_local_and_global_mode(data, alpha, beta):
     wider = 3 * feats[:12]
     expected, _ = bias_ce_loop(logits[:12], wider, labels[:12], alpha, beta, minimum=first_min)
     assert_rows(loss((logits[:12], wider), labels[:12]), expected)
+    # Eval mode reads the running minimum but does not update it.
+    loss.eval()
+    loss((logits, feats / 10), labels)
+    assert loss.global_min_.item() == pytest.approx(first_min, rel=1e-12)
 
 
 def test_bias_ce_needs_features_and_predicts_from_the_logits_head(data):

@@ -74,8 +74,10 @@ class BiasCE(LossModule):
     the catalogue says. Differences: the running minimum starts at +inf (the code: 100000)
     and is a buffer of the module, not a module-level global; a batch whose variances are
     all equal (or of one row) uses a range of 1 instead of dividing by zero. State: the
-    global minimum is updated on every call, as in the reference. Needs the network to
-    expose hidden features (a multi-head output).
+    global minimum is updated on calls in training mode only (the reference updates on every
+    call), so validation batches do not leak into it; in eval mode the batch is normalised
+    by the smaller of the stored and the batch minimum. Needs the network to expose hidden
+    features (a multi-head output).
 
     References
     ----------
@@ -125,8 +127,9 @@ class BiasCE(LossModule):
         variance = flat.var(dim=1).to(logits.dtype)
         low, high = variance.min(), variance.max()
         if self.mode == "global":
-            self.global_min_ = torch.minimum(self.global_min_, low.detach().to(torch.float64))
-            low = self.global_min_.to(logits.dtype)
+            if self.training:  # validation batches must not move the training statistic
+                self.global_min_ = torch.minimum(self.global_min_, low.to(torch.float64))
+            low = torch.minimum(self.global_min_.to(logits.dtype), low)
         spread = high - variance.min()
         # All-equal variances (or one row) would divide by zero; their weight is then exp(0).
         spread = torch.where(spread > 0, spread, torch.ones_like(spread))
