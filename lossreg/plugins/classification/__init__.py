@@ -61,7 +61,7 @@ __all__ = [
 
 #: Catalogue entries that cannot be a training criterion here, with the reason. Empty: every
 #: entry of classification.md can be one. ``pno_churn_regret`` is not registered for another
-#: reason (its formula is an unverified reconstruction; see the package's issue report), so it
+#: reason (its formula is a reconstruction that could not be checked against the paper), so it
 #: is not listed here.
 NOT_REGISTERED: dict[str, str] = {}
 
