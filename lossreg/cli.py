@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 __all__ = ["cli", "main"]
@@ -66,11 +67,16 @@ def list_command(task: str | None, plugin: str | None, as_json: bool) -> None:
     table.add_column("summary", overflow="fold")
     for e in entries:
         table.add_row(
-            e.spec.name,
-            ", ".join(e.spec.aliases),
-            ", ".join(sorted(e.spec.tasks)),
-            e.plugin.name,
-            e.spec.summary,
+            *map(
+                escape,  # plugin text is not rich markup: "[0, 1]" must stay visible
+                (
+                    e.spec.name,
+                    ", ".join(e.spec.aliases),
+                    ", ".join(sorted(e.spec.tasks)),
+                    e.plugin.name,
+                    e.spec.summary,
+                ),
+            )
         )
     _out().print(table)
 
@@ -93,7 +99,10 @@ def info_command(name: str, as_json: bool) -> None:
         return
     console = _out()
     aliases = f" (aliases: {', '.join(data['aliases'])})" if data["aliases"] else ""
-    console.print(f"[bold]{data['name']}[/bold]{aliases} — {data['summary']}", highlight=False)
+    console.print(
+        f"[bold]{escape(data['name'])}[/bold]{escape(aliases)} — {escape(data['summary'])}",
+        highlight=False,
+    )
     console.print()
     console.print(data["formula"], markup=False, highlight=False)
     console.print()
@@ -112,14 +121,15 @@ def info_command(name: str, as_json: bool) -> None:
         ("factory", data["factory"]),
     ]
     for key, value in rows:
-        console.print(f"[bold]{key:>12}[/bold]  {value}", highlight=False)
+        console.print(f"[bold]{key:>12}[/bold]  {escape(str(value))}", highlight=False)
     if data["parameters"]:
         table = Table(title="parameters", title_justify="left")
         for column in ("name", "default", "valid values", "search grid", "meaning"):
             table.add_column(column, overflow="fold")
         for p in data["parameters"]:
             grid = ", ".join(repr(g) for g in p["grid"]) or "—"
-            table.add_row(p["name"], repr(p["default"]), p["valid"], grid, p["doc"])
+            cells = (p["name"], repr(p["default"]), p["valid"], grid, p["doc"])
+            table.add_row(*map(escape, cells))
         console.print(table)
     else:
         console.print(f"[bold]{'parameters':>12}[/bold]  none", highlight=False)
@@ -142,9 +152,8 @@ def plugins_command(as_json: bool) -> None:
     table.add_column("error", overflow="fold")
     for r in rows:
         dist = f"{r['distribution']} {r['version']}" if r["distribution"] else "—"
-        table.add_row(
-            r["name"], r["source"], dist, r["status"], str(len(r["losses"])), r["error"] or ""
-        )
+        cells = (r["name"], r["source"], dist, r["status"], str(len(r["losses"])), r["error"] or "")
+        table.add_row(*map(escape, cells))
     _out().print(table)
 
 

@@ -65,6 +65,7 @@ def test_info_shows_parameters_ranges_and_paper(registry):
     assert result.exit_code == 0
     out = result.output
     assert "[0, inf)" in out and "gamma" in out and "2.0" in out
+    assert "[0, 1)" in _run("info", "cross_entropy").output  # brackets are not rich markup
     assert "Focal Loss for Dense Object Detection" in out
     assert "(1 - p_{t})^{\\gamma}" in out  # the formula, from the docstring
     assert "lossreg.plugins.classification" in out
