@@ -427,3 +427,29 @@ def test_sample_index_is_supplied_by_the_estimator(blobs):
     X, y = blobs
     clf = LossClassifier(loss="aldr_kl", max_iter=2, random_state=0).fit(X, y)
     assert clf.n_iter_ == 2
+
+
+def test_imbalance_loss_receives_each_folds_class_counts():
+    X, y = make_classification(n_samples=180, weights=[0.8, 0.2], random_state=3)
+    result = cross_validate(
+        LossClassifier(loss="ldam", max_iter=2, random_state=0),
+        X,
+        y,
+        cv=StratifiedKFold(3, shuffle=True, random_state=1),
+        return_estimator=True,
+        return_indices=True,
+    )
+    for est, train in zip(result["estimator"], result["indices"]["train"]):
+        assert list(est.criterion_.class_counts) == np.bincount(y[train]).tolist()
+
+
+@pytest.mark.parametrize("loss", ["asymmetric", "distribution_balanced"])
+def test_multilabel_losses_give_per_label_probabilities(loss):
+    from sklearn.datasets import make_multilabel_classification
+
+    X, Y = make_multilabel_classification(n_samples=200, n_features=10, n_classes=4, random_state=0)
+    clf = LossClassifier(loss=loss, max_iter=10, lr=0.01, random_state=0).fit(X, Y)
+    proba = clf.predict_proba(X)
+    assert proba.shape == (200, 4)
+    assert np.all((proba >= 0) & (proba <= 1))
+    assert clf.predict(X).shape == (200, 4)

@@ -21,6 +21,8 @@ SGD_SAMPLE_WEIGHT = {
 ESTIMATORS = [
     LossClassifier(max_iter=100),
     LossClassifier(loss="focal", loss__gamma=2.0, max_iter=100),
+    # a loss whose factory needs the class counts of the training rows
+    LossClassifier(loss="weighted_cross_entropy", max_iter=100),
     LossRegressor(max_iter=100),
     LossRegressor(loss="huber", loss__delta=1.0, max_iter=100),
 ]
