@@ -25,7 +25,7 @@ if TYPE_CHECKING:
         UnknownLossError,
         UnsupportedTaskError,
     )
-    from lossreg.estimators import LossClassifier, LossRegressor, loss_grid
+    from lossreg.estimators import LossClassifier, LossEmbedder, LossRegressor, loss_grid
     from lossreg.hookspecs import hookimpl
     from lossreg.links import Link
     from lossreg.module import LossModule, as_class_target, as_float_target
@@ -49,6 +49,7 @@ __all__ = [
     "InvalidReductionError",
     "Link",
     "LossClassifier",
+    "LossEmbedder",
     "LossModule",
     "LossPluginWarning",
     "LossRegressor",
@@ -94,6 +95,7 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(_ERRORS, "lossreg.errors"),
     "hookimpl": "lossreg.hookspecs",
     "LossClassifier": "lossreg.estimators",
+    "LossEmbedder": "lossreg.estimators",
     "LossRegressor": "lossreg.estimators",
     "loss_grid": "lossreg.estimators",
     "Link": "lossreg.links",

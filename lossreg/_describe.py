@@ -64,6 +64,8 @@ def describe_loss(entry: RegisteredLoss) -> dict[str, Any]:
         "per_sample": spec.per_sample,
         "stochastic": spec.stochastic,
         "learnable": spec.learnable,
+        "sampler": spec.sampler,
+        "views": spec.views,
         "reference": spec.reference,
         "factory": f"{spec.factory.__module__}.{spec.factory.__qualname__}",
         "plugin": entry.plugin.name,

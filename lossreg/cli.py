@@ -114,7 +114,10 @@ def info_command(name: str, as_json: bool) -> None:
         ("fit extras", ", ".join(data["fit_extras"]) or "—"),
         (
             "flags",
-            ", ".join(f"{k}={data[k]}" for k in ("per_sample", "stochastic", "learnable")),
+            ", ".join(
+                f"{k}={data[k]}"
+                for k in ("per_sample", "stochastic", "learnable", "sampler", "views")
+            ),
         ),
         ("reference", data["reference"]),
         ("plugin", f"{data['plugin']} ({data['distribution']} {data['version']})"),

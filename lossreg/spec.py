@@ -11,7 +11,7 @@ from typing import Any
 from lossreg.links import BUILTIN_LINKS, Link
 from lossreg.params import Param
 
-__all__ = ["DATA_PARAMS", "FIT_EXTRAS", "TASKS", "LossSpec", "spec_problems"]
+__all__ = ["DATA_PARAMS", "FIT_EXTRAS", "SAMPLERS", "TASKS", "LossSpec", "spec_problems"]
 
 #: The target types a loss can declare.
 TASKS = frozenset(
@@ -40,6 +40,9 @@ FIT_EXTRAS: dict[str, str] = {
     "sample_index": "a stable index of each training row",
     "event": "event indicator per row (survival)",
 }
+
+#: How an estimator may have to draw training batches for a loss.
+SAMPLERS = (None, "class_balanced")
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _MISSING = object()
@@ -83,6 +86,12 @@ class LossSpec:
         ``output_size(context) -> int`` with ``context`` holding ``n_classes``, ``n_outputs``
         and the loss's hyperparameters; ``None`` lets the estimator decide from the link
         and the task.
+    sampler : {None, "class_balanced"}
+        How training batches must be drawn: ``"class_balanced"`` gives every batch several
+        rows of each of its classes (pair, triplet and proxy losses need positives in a batch).
+    views : {1, 2}
+        ``2``: the loss takes a (2N, D) output whose rows i and i+N are two augmented views of
+        row i; the estimator augments each batch twice and stacks the outputs.
     """
 
     name: str
@@ -99,6 +108,8 @@ class LossSpec:
     stochastic: bool = False
     learnable: bool = False
     output_size: Callable[[Mapping[str, Any]], int] | None = None
+    sampler: str | None = None
+    views: int = 1
 
     def __post_init__(self) -> None:
         # Accept lists and sets from plugin authors, store immutable values.
@@ -142,6 +153,10 @@ def spec_problems(spec: Any) -> list[tuple[str, str]]:
         problems.append(
             ("link", f"unknown link {spec.link!r}; use one of {', '.join(BUILTIN_LINKS)} or a Link")
         )
+    if spec.sampler not in SAMPLERS:
+        problems.append(("sampler", f"sampler {spec.sampler!r} is not one of {SAMPLERS!r}"))
+    if spec.views not in (1, 2):
+        problems.append(("views", f"views must be 1 or 2, got {spec.views!r}"))
     if not (isinstance(spec.reference, str) and spec.reference.strip()):
         problems.append(("reference", "has no reference (paper title and arXiv id or DOI)"))
     if not (isinstance(spec.summary, str) and spec.summary.strip()):

@@ -123,3 +123,73 @@ def tempered_spec() -> LossSpec:
 def score_spec() -> LossSpec:
     """Multiclass hinge-like scores: no probabilities."""
     return recording_spec(name="score_ce", link="score", data_params=())
+
+
+class SoftNeighbours(nn.Module):
+    """Batch-level supervised contrastive loss on normalised embeddings (a test fixture).
+
+    References
+    ----------
+    A test fixture.
+    """
+
+    def __init__(self, *, temperature: float = 0.2, reduction: str = "mean") -> None:
+        super().__init__()
+        self.temperature = temperature
+        self.reduction = reduction
+        self.batches: list[torch.Tensor] = []
+
+    def forward(self, input, target, *, sample_weight=None, **extras):
+        self.batches.append(target.detach().clone())
+        z = nn.functional.normalize(input, dim=1)
+        sim = z @ z.T / self.temperature
+        eye = torch.eye(len(z), dtype=torch.bool)
+        sim = sim.masked_fill(eye, float("-inf"))
+        same = (target[:, None] == target[None, :]) & ~eye
+        log_p = sim.log_softmax(dim=1)
+        pos = torch.where(same, log_p, torch.zeros_like(log_p)).sum(1) / same.sum(1).clamp_min(1)
+        return -pos.mean()
+
+
+def neighbours_spec(**changes: Any) -> LossSpec:
+    fields: dict[str, Any] = {
+        "name": "soft_neighbours",
+        "factory": SoftNeighbours,
+        "tasks": {"embedding"},
+        "link": "identity",
+        "params": (Param("temperature", "float", 0.2, low=0, closed="neither"),),
+        "per_sample": False,
+        "sampler": "class_balanced",
+        "summary": "Supervised contrastive fixture.",
+        "reference": "A test fixture.",
+    }
+    fields.update(changes)
+    return LossSpec(**fields)
+
+
+class TwoViewAlignment(nn.Module):
+    """Alignment of two views plus uniformity (a label-free test fixture).
+
+    References
+    ----------
+    A test fixture.
+    """
+
+    def __init__(self, *, reduction: str = "mean") -> None:
+        super().__init__()
+        self.reduction = reduction
+        self.shapes: list[tuple[int, ...]] = []
+
+    def forward(self, input, target, *, sample_weight=None, **extras):
+        self.shapes.append((tuple(input.shape), tuple(target.shape)))
+        z = nn.functional.normalize(input, dim=1)
+        a, b = z.chunk(2)
+        align = (a - b).square().sum(1).mean()
+        uniform = torch.pdist(z).square().mul(-2).exp().mean().log()
+        return align + uniform
+
+
+def two_view_spec() -> LossSpec:
+    return neighbours_spec(
+        name="two_view_alignment", factory=TwoViewAlignment, params=(), sampler=None, views=2
+    )

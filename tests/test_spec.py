@@ -54,6 +54,8 @@ def _undeclared(*, scale=1.0, extra=0, reduction="mean"):
         ({"tasks": {"classification"}}, "tasks", "unknown tasks ['classification']"),
         ({"link": "softmaxx"}, "link", "unknown link 'softmaxx'"),
         ({"reference": " "}, "reference", "has no reference"),
+        ({"sampler": "balanced"}, "sampler", "is not one of"),
+        ({"views": 3}, "views", "views must be 1 or 2"),
         ({"summary": ""}, "summary", "has no one-line summary"),
         ({"data_params": ("n_clases",)}, "data-params", "unknown data-params entry 'n_clases'"),
         ({"fit_extras": ("groups",)}, "fit-extras", "unknown fit-extras entry 'groups'"),

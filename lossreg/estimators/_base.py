@@ -25,6 +25,7 @@ from lossreg.registry import default_registry
 from lossreg.spec import FIT_EXTRAS, LossSpec
 from lossreg.targets import compute_data_params, output_size
 
+from ._augment import FeatureCorruption
 from ._batches import TensorBatches
 from ._mlp import MLP
 from ._net import EpochNotifier, LossNet
@@ -38,6 +39,9 @@ OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
     "sgd": torch.optim.SGD,
     "rmsprop": torch.optim.RMSprop,
 }
+
+#: Data params that are the network's output width, known to the estimator, not to the target.
+_WIDTH_PARAMS = ("embedding_dim",)
 
 _FITTED = (
     "net_",
@@ -160,11 +164,13 @@ class LossEstimatorBase(BaseEstimator, metaclass=abc.ABCMeta):
                 net = self.net_
                 criterion = net.criterion_
             else:
-                data_params = compute_data_params(spec.data_params, y_encoded, task, n_classes)
-                n_outputs = int(y_encoded.shape[1]) if y_encoded.ndim == 2 else 1
-                width = output_size(
-                    spec, task, n_classes=n_classes, n_outputs=n_outputs, params=loss_params
+                fitted = [n for n in spec.data_params if n not in _WIDTH_PARAMS]
+                data_params = compute_data_params(
+                    fitted, y_encoded, self._data_task(task), n_classes
                 )
+                n_outputs = int(y_encoded.shape[1]) if y_encoded.ndim == 2 else 1
+                width = self._output_width(spec, task, n_classes, n_outputs, loss_params)
+                data_params.update({n: width for n in spec.data_params if n in _WIDTH_PARAMS})
                 module = self._build_module(X.shape[1], width)
                 criterion = spec.factory(**loss_params, **data_params)
                 # A loss built from others (weighted_sum) knows its tasks only once built.
@@ -194,6 +200,23 @@ class LossEstimatorBase(BaseEstimator, metaclass=abc.ABCMeta):
         self.n_iter_ = len(net.history)
         self.task_ = task
         return self
+
+    def _data_task(self, task: str) -> str:
+        """The task whose rules compute the data params (embedding labels count as classes)."""
+        return task
+
+    def _output_width(
+        self, spec: LossSpec, task: str, n_classes: int, n_outputs: int, params: dict[str, Any]
+    ) -> int:
+        return output_size(spec, task, n_classes=n_classes, n_outputs=n_outputs, params=params)
+
+    def _batch_size_auto(self, n: int) -> int:
+        """``batch_size="auto"``: scikit-learn's MLP rule."""
+        return min(200, n)
+
+    def _augmenter(self) -> Any:
+        """The augmentation two-view losses get (estimators with an option override it)."""
+        return FeatureCorruption()
 
     def _forget_fit(self) -> None:
         for name in _FITTED:
@@ -251,7 +274,10 @@ class LossEstimatorBase(BaseEstimator, metaclass=abc.ABCMeta):
         return tensors
 
     def _target_tensor(self, spec: LossSpec, task: str, y_encoded: np.ndarray) -> torch.Tensor:
-        if task in ("binary", "multiclass") and resolve_link(spec.link).name != "sigmoid":
+        if (
+            task in ("binary", "multiclass", "embedding")
+            and resolve_link(spec.link).name != "sigmoid"
+        ):
             return torch.tensor(y_encoded, dtype=torch.int64)
         return torch.tensor(y_encoded, dtype=torch.float32)
 
@@ -285,7 +311,7 @@ class LossEstimatorBase(BaseEstimator, metaclass=abc.ABCMeta):
         }
         optimizer_params.setdefault("optimizer__weight_decay", self.weight_decay)
         n = len(data)
-        batch_size = min(200, n) if self.batch_size == "auto" else int(self.batch_size)
+        batch_size = self._batch_size_auto(n) if self.batch_size == "auto" else int(self.batch_size)
         callbacks: list[tuple[str, Callback]] = [("set_epoch", EpochNotifier())]
         monitor = "valid_loss" if self.early_stopping else "train_loss"
         callbacks.append(
@@ -323,6 +349,9 @@ class LossEstimatorBase(BaseEstimator, metaclass=abc.ABCMeta):
             loss_name=spec.name,
             generator=generator,
             merge_tail=not spec.per_sample,
+            sampler=spec.sampler,
+            views=spec.views,
+            augment=self._augmenter() if spec.views == 2 else None,
             **optimizer_params,
         )
 

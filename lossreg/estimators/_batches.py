@@ -7,7 +7,7 @@ from collections.abc import Iterator, Mapping
 import torch
 from torch.utils.data import Dataset
 
-__all__ = ["BatchIterator", "TensorBatches"]
+__all__ = ["BatchIterator", "ClassBalancedBatches", "TensorBatches"]
 
 
 class TensorBatches(Dataset):
@@ -87,3 +87,48 @@ class BatchIterator:
             fields = {k: v[order] for k, v in fields.items()}
         for start, stop in self._bounds():
             yield X[start:stop], {k: v[start:stop] for k, v in fields.items()}
+
+
+class ClassBalancedBatches:
+    """Training batches of ``per_class`` rows from each of several classes ("P×K" batches).
+
+    Pair, triplet and proxy losses learn nothing from a batch whose classes appear once. Each
+    epoch draws ``len(data) // batch_size`` batches (at least one); each batch takes
+    ``batch_size // per_class`` classes at random (all of them if there are fewer) and
+    ``per_class`` rows of each, without replacement inside the batch where the class is large
+    enough.
+    """
+
+    def __init__(
+        self,
+        data: TensorBatches,
+        labels: torch.Tensor,
+        batch_size: int,
+        *,
+        per_class: int = 4,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        self.data = data
+        self.batch_size = max(2, int(batch_size))
+        self.per_class = max(2, int(per_class))
+        self.generator = generator
+        labels = labels.cpu().long()
+        self._by_class = [torch.nonzero(labels == c).flatten() for c in labels.unique()]
+
+    def __len__(self) -> int:
+        return max(1, len(self.data) // self.batch_size)
+
+    def _draw(self, pool: torch.Tensor, k: int) -> torch.Tensor:
+        if len(pool) >= k:
+            return pool[torch.randperm(len(pool), generator=self.generator)[:k]]
+        return pool[torch.randint(len(pool), (k,), generator=self.generator)]
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, dict[str, torch.Tensor]]]:
+        n_classes = len(self._by_class)
+        classes_per_batch = max(1, min(n_classes, self.batch_size // self.per_class))
+        device = self.data.X.device
+        for _ in range(len(self)):
+            chosen = torch.randperm(n_classes, generator=self.generator)[:classes_per_batch]
+            index = torch.cat([self._draw(self._by_class[int(c)], self.per_class) for c in chosen])
+            index = index.to(device)
+            yield self.data.X[index], {k: v[index] for k, v in self.data.fields.items()}

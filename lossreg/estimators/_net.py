@@ -10,7 +10,7 @@ from skorch.callbacks import Callback, EpochTimer
 
 from lossreg.errors import TrainingDivergedError
 
-from ._batches import BatchIterator, TensorBatches
+from ._batches import BatchIterator, ClassBalancedBatches, TensorBatches
 
 __all__ = ["EpochNotifier", "LossNet"]
 
@@ -45,12 +45,19 @@ class LossNet(NeuralNet):
         loss_name: str = "",
         generator: Any = None,
         merge_tail: bool = False,
+        sampler: str | None = None,
+        views: int = 1,
+        augment: Any = None,
         **kwargs: Any,
     ):
         super().__init__(*args, **kwargs)
         self.loss_name = loss_name
         self.generator = generator
         self.merge_tail = merge_tail
+        self.sampler = sampler
+        self.views = views
+        self.augment = augment
+        self._loss_pass = False
 
     def get_default_callbacks(self) -> list[tuple[str, Callback]]:
         # skorch's train_loss / valid_loss scorers read per-batch history that this net does
@@ -64,8 +71,12 @@ class LossNet(NeuralNet):
         fields = {} if y is None else {"target": torch.as_tensor(y)}
         return TensorBatches(torch.as_tensor(X), fields)
 
-    def get_iterator(self, dataset: TensorBatches, training: bool = False) -> BatchIterator:
+    def get_iterator(self, dataset: TensorBatches, training: bool = False) -> Any:
         batch_size = self.batch_size if self.batch_size and self.batch_size > 0 else len(dataset)
+        if training and self.sampler == "class_balanced":
+            return ClassBalancedBatches(
+                dataset, dataset.fields["target"], batch_size, generator=self.generator
+            )
         return BatchIterator(
             dataset,
             batch_size,
@@ -75,7 +86,25 @@ class LossNet(NeuralNet):
         )
 
     def infer(self, x: torch.Tensor, **fit_params: Any) -> torch.Tensor:
-        return self.module_(x.to(self.device))
+        x = x.to(self.device)
+        if self.views == 2 and self._loss_pass:
+            # Two-view losses: rows i and i+N of the output are two augmentations of row i.
+            x = torch.cat([self.augment(x), self.augment(x)])
+        return self.module_(x)
+
+    def train_step_single(self, batch: Any, **fit_params: Any) -> dict[str, Any]:
+        self._loss_pass = True
+        try:
+            return super().train_step_single(batch, **fit_params)
+        finally:
+            self._loss_pass = False
+
+    def validation_step(self, batch: Any, **fit_params: Any) -> dict[str, Any]:
+        self._loss_pass = True
+        try:
+            return super().validation_step(batch, **fit_params)
+        finally:
+            self._loss_pass = False
 
     def get_loss(
         self, y_pred: torch.Tensor, y_true: Any, X: Any = None, training: bool = False

@@ -1,0 +1,187 @@
+"""LossEmbedder: a scikit-learn transformer that learns an embedding with a metric loss."""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any, ClassVar
+
+import numpy as np
+from sklearn.base import TransformerMixin
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils._param_validation import Interval
+
+from lossreg.spec import LossSpec
+
+from ._augment import FeatureCorruption
+from ._base import LossEstimatorBase
+
+__all__ = ["LossEmbedder"]
+
+
+class LossEmbedder(TransformerMixin, LossEstimatorBase):
+    """Train a network that maps rows to embeddings with an embedding loss, chosen by name.
+
+    ``fit(X, y)`` trains the network with a metric-learning loss (``lossreg list --task
+    embedding``: triplet, contrastive, supcon, proxy_anchor ...); ``transform(X)`` returns the
+    embeddings, e.g. for a k-nearest-neighbour classifier in a Pipeline. Self-supervised losses
+    (two views, e.g. ``info_nce``, ``barlow_twins``) train without ``y``: each batch is
+    augmented twice by random feature corruption.
+
+    Parameters
+    ----------
+    loss : str or LossSpec, default="triplet"
+    n_components : int, default=32
+        Embedding width: the network's output size.
+    augmentation : float or callable, default=0.3
+        For two-view losses: the feature-corruption rate of
+        :class:`~lossreg.estimators.FeatureCorruption`, or a callable ``x -> x'`` on a batch
+        tensor (it must use torch's global random generator to stay seeded).
+    module, max_iter, batch_size, lr, optimizer, weight_decay, early_stopping,
+    validation_fraction, n_iter_no_change, tol, random_state, device, verbose, warm_start,
+    callbacks, **kwargs
+        As in :class:`~lossreg.LossClassifier`; ``batch_size="auto"`` is 256 here, since
+        pair and triplet losses need many rows per batch.
+
+    Attributes
+    ----------
+    classes_ : ndarray or None
+        Labels seen in ``fit`` (``None`` for label-free losses).
+    net_, module_, criterion_, history_, n_iter_
+        As in :class:`~lossreg.LossClassifier`.
+
+    Notes
+    -----
+    Losses that need several rows per class in a batch (spec ``sampler="class_balanced"``)
+    are given batches of 4 rows from each of ``batch_size // 4`` classes.
+    """
+
+    _tasks = ("embedding",)
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        **LossEstimatorBase._parameter_constraints,
+        "n_components": [Interval(numbers.Integral, 1, None, closed="left")],
+        "augmentation": [Interval(numbers.Real, 0, 1, closed="left"), callable],
+    }
+
+    def __init__(
+        self,
+        loss: Any = "triplet",
+        *,
+        n_components: int = 32,
+        augmentation: Any = 0.3,
+        module: Any = None,
+        max_iter: int = 200,
+        batch_size: int | str = "auto",
+        lr: float = 1e-3,
+        optimizer: Any = "adamw",
+        weight_decay: float = 0.0,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        n_iter_no_change: int = 10,
+        tol: float = 1e-4,
+        random_state: Any = None,
+        device: Any = "cpu",
+        verbose: int = 0,
+        warm_start: bool = False,
+        callbacks: list[Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.loss = loss
+        self.n_components = n_components
+        self.augmentation = augmentation
+        self.module = module
+        self.max_iter = max_iter
+        self.batch_size = batch_size
+        self.lr = lr
+        self.optimizer = optimizer
+        self.weight_decay = weight_decay
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.callbacks = callbacks
+        self._store_prefixed(kwargs)
+
+    def fit(
+        self,
+        X: Any,
+        y: Any = None,
+        sample_weight: Any = None,
+        *,
+        group: Any = None,
+        bag: Any = None,
+        bag_target: Any = None,
+        teacher_logits: Any = None,
+        sample_index: Any = None,
+        event: Any = None,
+    ) -> LossEmbedder:
+        """Train the embedding network; ``y`` may be omitted for label-free losses."""
+        extras = {
+            "group": group,
+            "bag": bag,
+            "bag_target": bag_target,
+            "teacher_logits": teacher_logits,
+            "sample_index": sample_index,
+            "event": event,
+        }
+        if y is None:
+            spec = self._spec()
+            if spec.views != 2:
+                raise ValueError(
+                    f"Loss {spec.name!r} needs labels: pass fit(X, y). Only two-view "
+                    "(self-supervised) losses such as 'info_nce' train without y."
+                )
+            self._no_labels = True
+            y = np.zeros(np.shape(X)[0], dtype=np.int64)
+        else:
+            self._no_labels = False
+        return self._fit(X, y, sample_weight, extras)
+
+    def _prepare_target(self, y: Any) -> tuple[str, np.ndarray, int]:
+        y = np.asarray(y)
+        if y.ndim != 1:
+            raise ValueError(f"LossEmbedder takes one label per row; got y of shape {y.shape}.")
+        encoder = LabelEncoder().fit(y)
+        self.classes_ = None if self._no_labels else encoder.classes_
+        self.n_outputs_ = self.n_components
+        return "embedding", encoder.transform(y), len(encoder.classes_)
+
+    def _data_task(self, task: str) -> str:
+        return "multiclass"  # labels of an embedding loss are classes
+
+    def _output_width(
+        self, spec: LossSpec, task: str, n_classes: int, n_outputs: int, params: dict[str, Any]
+    ) -> int:
+        return int(self.n_components)
+
+    def _batch_size_auto(self, n: int) -> int:
+        return min(256, n)
+
+    def _augmenter(self) -> Any:
+        if callable(self.augmentation):
+            return self.augmentation
+        return FeatureCorruption(rate=float(self.augmentation))
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Embeddings of ``X``, shape (n_samples, n_components), in float64."""
+        out, _ = self._forward64(X)
+        return out.numpy()
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """Names ``lossembedder0`` ... of the embedding columns."""
+        return np.asarray([f"lossembedder{i}" for i in range(self.n_components)], dtype=object)
+
+    def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = not self._label_free()
+        tags.target_tags.multi_output = False
+        return tags
+
+    def _label_free(self) -> bool:
+        try:
+            return self._spec().views == 2
+        except Exception:
+            return False

@@ -1,0 +1,93 @@
+"""LossEmbedder: a transformer trained with an embedding loss; samplers and two views."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from estimator_losses import neighbours_spec, two_view_spec
+from sklearn.base import clone
+from sklearn.datasets import load_digits
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from lossreg import LossEmbedder
+from lossreg.estimators import FeatureCorruption
+from lossreg.estimators._batches import ClassBalancedBatches, TensorBatches
+
+
+def test_class_balanced_batches_hold_several_rows_per_class():
+    labels = torch.tensor([0] * 50 + [1] * 30 + [2] * 3 + [3] * 17)
+    data = TensorBatches(torch.randn(100, 2), {"target": labels})
+    batches = list(
+        ClassBalancedBatches(data, labels, 16, generator=torch.Generator().manual_seed(0))
+    )
+    assert len(batches) == 100 // 16
+    for _, fields in batches:
+        counts = torch.bincount(fields["target"], minlength=4)
+        assert counts.sum() == 16
+        assert set(counts[counts > 0].tolist()) == {4}  # 4 classes × 4 rows, small class resampled
+
+
+def test_feature_corruption_keeps_marginals_and_is_seeded():
+    x = torch.arange(40.0).reshape(10, 4)
+    torch.manual_seed(0)
+    a = FeatureCorruption(rate=0.5)(x)
+    torch.manual_seed(0)
+    b = FeatureCorruption(rate=0.5)(x)
+    assert torch.equal(a, b) and not torch.equal(a, x)
+    for j in range(4):  # every value of column j comes from column j
+        assert set(a[:, j].tolist()) <= set(x[:, j].tolist())
+    with pytest.raises(ValueError, match="rate must be in"):
+        FeatureCorruption(rate=1.5)
+
+
+def test_embedder_trains_with_class_balanced_batches_and_transforms():
+    X, y = load_digits(return_X_y=True)
+    X = StandardScaler().fit_transform(X[:400])
+    y = y[:400]
+    emb = LossEmbedder(
+        loss=neighbours_spec(), n_components=8, max_iter=5, batch_size=40, random_state=0
+    )
+    Z = emb.fit(X, y).transform(X)
+    assert Z.shape == (400, 8) and Z.dtype == np.float64
+    first = emb.criterion_.batches[0]
+    assert len(first) == 40 and set(torch.bincount(first)[torch.bincount(first) > 0].tolist()) == {
+        4
+    }
+    assert emb.history_[-1, "train_loss"] < emb.history_[0, "train_loss"]
+    with pytest.raises(NotFittedError):
+        clone(emb).transform(X)
+
+
+def test_two_view_loss_trains_without_labels():
+    X, _ = load_digits(return_X_y=True)
+    emb = LossEmbedder(
+        loss=two_view_spec(), n_components=4, max_iter=2, batch_size=50, random_state=0
+    )
+    emb.fit(X[:200])
+    assert emb.classes_ is None
+    (out_shape, target_shape) = emb.criterion_.shapes[0]
+    assert out_shape == (100, 4) and target_shape == (50,)  # two stacked views of 50 rows
+    assert emb.transform(X[:10]).shape == (10, 4)  # no augmentation at transform time
+    with pytest.raises(ValueError, match="needs labels"):
+        LossEmbedder(loss=neighbours_spec()).fit(X[:50])
+
+
+@pytest.mark.slow
+def test_embedder_in_a_pipeline_with_knn_and_a_grid_search():
+    X, y = load_digits(return_X_y=True)
+    pipe = make_pipeline(
+        StandardScaler(),
+        LossEmbedder(
+            loss=neighbours_spec(), n_components=16, max_iter=15, batch_size=64, random_state=0
+        ),
+        KNeighborsClassifier(5),
+    )
+    search = GridSearchCV(pipe, {"lossembedder__loss__temperature": [0.1, 0.3]}, cv=3).fit(X, y)
+    assert search.best_score_ > 0.9
+    baseline = cross_val_score(make_pipeline(StandardScaler(), KNeighborsClassifier(5)), X, y, cv=3)
+    assert search.best_score_ > baseline.mean()
