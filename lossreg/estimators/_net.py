@@ -14,6 +14,8 @@ from ._batches import BatchIterator, ClassBalancedBatches, TensorBatches
 
 __all__ = ["EpochNotifier", "LossNet"]
 
+_PER_BATCH_EVENTS = frozenset({"on_batch_begin", "on_batch_end", "on_grad_computed"})
+
 
 class EpochNotifier(Callback):
     """Tells a criterion with ``set_epoch(epoch, max_epochs)`` which epoch starts."""
@@ -57,7 +59,8 @@ class LossNet(NeuralNet):
         self.sampler = sampler
         self.views = views
         self.augment = augment
-        self._loss_pass = False
+        # Set through __dict__: skorch's __setattr__ bookkeeping is too slow for per-batch flags.
+        self.__dict__["_loss_pass"] = False
 
     def get_default_callbacks(self) -> list[tuple[str, Callback]]:
         # skorch's train_loss / valid_loss scorers read per-batch history that this net does
@@ -93,18 +96,47 @@ class LossNet(NeuralNet):
         return self.module_(x)
 
     def train_step_single(self, batch: Any, **fit_params: Any) -> dict[str, Any]:
-        self._loss_pass = True
+        self.__dict__["_loss_pass"] = True
         try:
             return super().train_step_single(batch, **fit_params)
         finally:
-            self._loss_pass = False
+            self.__dict__["_loss_pass"] = False
 
     def validation_step(self, batch: Any, **fit_params: Any) -> dict[str, Any]:
-        self._loss_pass = True
+        self.__dict__["_loss_pass"] = True
         try:
             return super().validation_step(batch, **fit_params)
         finally:
-            self._loss_pass = False
+            self.__dict__["_loss_pass"] = False
+
+    def _set_training(self, training: bool = True) -> None:
+        # skorch switches modes on every batch, walking every submodule; do it only on change.
+        if self.module_.training == training and self.criterion_.training == training:
+            return
+        super()._set_training(training)
+
+    def on_batch_begin(self, net: NeuralNet, **kwargs: Any) -> None:
+        """No per-batch history rows: run_single_epoch records epoch totals."""
+
+    def notify(self, method_name: str, **cb_kwargs: Any) -> None:
+        if method_name not in _PER_BATCH_EVENTS:
+            super().notify(method_name, **cb_kwargs)
+            return
+        # Per-batch events go only to callbacks that override them; calling every no-op
+        # handler each batch costs more than a small network's step on a CPU.
+        for callback in self._listeners(method_name):
+            getattr(callback, method_name)(self, **cb_kwargs)
+
+    def _listeners(self, method_name: str) -> list[Callback]:
+        key = (method_name, id(self.callbacks_))
+        cache = self.__dict__.setdefault("_listener_cache", {})
+        if key not in cache:
+            cache[key] = [
+                cb
+                for _, cb in self.callbacks_
+                if getattr(type(cb), method_name, None) is not getattr(Callback, method_name)
+            ]
+        return cache[key]
 
     def get_loss(
         self, y_pred: torch.Tensor, y_true: Any, X: Any = None, training: bool = False
