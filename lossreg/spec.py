@@ -28,6 +28,8 @@ DATA_PARAMS: dict[str, str] = {
     "n_samples": "number of rows in the training fold",
     "target_min": "smallest training target (per output)",
     "target_max": "largest training target (per output)",
+    "embedding_dim": "width of the network's output (the embedding dimension D); the estimator "
+    "takes it from the module it builds, not from the targets",
 }
 
 #: Per-row arrays a loss can ask for at fit time, routed with scikit-learn metadata routing.

@@ -5,5 +5,6 @@ __all__ = ["BUILTIN_PLUGINS"]
 #: Module paths of the built-in plugins, loaded through the same hook path as third parties.
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "lossreg.plugins.classification",
+    "lossreg.plugins.metric",
     "lossreg.plugins.regression",
 )

@@ -1,0 +1,470 @@
+"""Built-in plugin: metric-learning, contrastive and self-supervised embedding losses.
+
+Conventions shared by the family: the network outputs embeddings (N, D); supervised losses
+take int labels (N,); two-view losses take a (2N, D) batch whose rows i and i+N are two views
+of row i (the estimator stacks the outputs on two augmented copies of the batch). Losses whose
+terms are in-batch pairs, triplets, proxies or batch statistics are batch-level
+(``per_sample=False``); per-anchor losses return one value per (original) row.
+"""
+
+from __future__ import annotations
+
+from lossreg import LossSpec, Param, hookimpl
+
+from ._classes import CLASS_LOGITS_LINK
+from .anchors import Circle, MultiSimilarity
+from .margin import ArcFace, CosFace, NormalizedSoftmax, SphereFace
+from .nce import InfoNCE, SupCon
+from .pairs import Contrastive, Triplet
+from .proxies import Center, ProxyAnchor, ProxyNCA
+from .ssl import AlignUniform, BarlowTwins
+
+__all__ = [
+    "NOT_REGISTERED",
+    "AlignUniform",
+    "ArcFace",
+    "BarlowTwins",
+    "Center",
+    "Circle",
+    "Contrastive",
+    "CosFace",
+    "InfoNCE",
+    "MultiSimilarity",
+    "NormalizedSoftmax",
+    "ProxyAnchor",
+    "ProxyNCA",
+    "SphereFace",
+    "SupCon",
+    "Triplet",
+    "register_losses",
+]
+
+#: Catalogue entries that cannot be a training criterion for an MLP on tabular data, and why.
+NOT_REGISTERED: dict[str, str] = {
+    "mixed_barlow_twins": (
+        "Its regulariser needs the embeddings of mixed inputs, i.e. a second forward pass of the "
+        "model on x_M = m x_A + (1-m) x_B[perm] inside the loss; a criterion only sees outputs."
+    ),
+    "energy_confusion": (
+        "Trained adversarially against the metric objective (alternating updates or a "
+        "gradient-sign split between parts of the network): an outer training-loop feature, "
+        "and its formula is unverified."
+    ),
+    "wasserstein_predictive_coding": (
+        "The objective is unbounded below unless the encoder is 1-Lipschitz (spectral "
+        "normalisation in the architecture or a gradient penalty on input gradients); neither "
+        "lives in a criterion."
+    ),
+    "hyperbolic_mlr_ce": (
+        "Needs pseudo-negatives sampled in feature space from a running feature mean and "
+        "gradient clipping during training: estimator features, not a loss on (output, target)."
+    ),
+}
+
+_EMBEDDING = {"embedding"}
+_CLASSIFIES = {"embedding", "multiclass"}
+_LEARNED = ("n_classes", "embedding_dim")
+
+
+def _temperature(default: float, grid: tuple[float, ...]) -> Param:
+    return Param(
+        "temperature",
+        "float",
+        default,
+        low=0,
+        closed="neither",
+        grid=grid,
+        doc="softmax temperature",
+    )
+
+
+@hookimpl
+def register_losses() -> list[LossSpec]:
+    return [
+        LossSpec(
+            name="triplet",
+            factory=Triplet,
+            tasks=_EMBEDDING,
+            link="identity",
+            per_sample=False,
+            params=(
+                Param(
+                    "margin",
+                    "float",
+                    0.2,
+                    low=0,
+                    closed="neither",
+                    grid=(0.1, 0.2, 0.5),
+                    doc="triplet margin alpha",
+                ),
+                Param(
+                    "miner",
+                    "choice",
+                    "semi_hard",
+                    options=("semi_hard", "hard", "all"),
+                    grid=("semi_hard", "hard", "all"),
+                    doc="which in-batch triplets are used",
+                ),
+                Param(
+                    "distance",
+                    "choice",
+                    "squared_euclidean",
+                    options=("squared_euclidean", "euclidean", "cosine"),
+                    doc="distance between embeddings",
+                ),
+                Param("normalize", "bool", True, doc="L2-normalise embeddings first"),
+            ),
+            summary="Triplet margin loss over mined in-batch triplets (semi-hard, hard, all).",
+            reference=(
+                'Schroff et al., "FaceNet: A Unified Embedding for Face Recognition and '
+                'Clustering", CVPR 2015'
+            ),
+        ),
+        LossSpec(
+            name="contrastive",
+            factory=Contrastive,
+            tasks=_EMBEDDING,
+            link="identity",
+            per_sample=False,
+            params=(
+                Param(
+                    "neg_margin",
+                    "float",
+                    1.0,
+                    low=0,
+                    closed="neither",
+                    grid=(0.5, 1.0, 2.0),
+                    doc="distance beyond which negative pairs stop contributing",
+                ),
+                Param("pos_margin", "float", 0.0, low=0, doc="slack for positive pairs"),
+                Param(
+                    "distance",
+                    "choice",
+                    "euclidean",
+                    options=("euclidean", "squared_euclidean", "cosine"),
+                    doc="distance between embeddings",
+                ),
+                Param("normalize", "bool", False, doc="L2-normalise embeddings first"),
+            ),
+            summary="Contrastive pair loss: squared distance, squared hinge on negatives.",
+            reference=(
+                'Hadsell et al., "Dimensionality Reduction by Learning an Invariant Mapping", '
+                "CVPR 2006, doi:10.1109/CVPR.2006.100"
+            ),
+        ),
+        LossSpec(
+            name="multi_similarity",
+            factory=MultiSimilarity,
+            tasks=_EMBEDDING,
+            link="identity",
+            params=(
+                Param(
+                    "alpha",
+                    "float",
+                    2.0,
+                    low=0,
+                    closed="neither",
+                    grid=(1.0, 2.0),
+                    doc="positive scale",
+                ),
+                Param(
+                    "beta",
+                    "float",
+                    50.0,
+                    low=0,
+                    closed="neither",
+                    grid=(20.0, 50.0),
+                    doc="negative scale",
+                ),
+                Param("base", "float", 1.0, grid=(0.5, 1.0), doc="similarity margin lambda"),
+                Param(
+                    "epsilon",
+                    "float",
+                    0.1,
+                    low=0,
+                    nullable=True,
+                    grid=(0.1, None),
+                    doc="pair-mining margin; None disables mining",
+                ),
+            ),
+            summary="Multi-similarity loss with its pair mining, one value per anchor.",
+            reference=(
+                'Wang et al., "Multi-Similarity Loss with General Pair Weighting for Deep Metric '
+                'Learning", CVPR 2019, arXiv:1904.06627'
+            ),
+        ),
+        LossSpec(
+            name="circle",
+            factory=Circle,
+            tasks=_EMBEDDING,
+            link="identity",
+            params=(
+                Param("m", "float", 0.25, low=0, high=1, grid=(0.25, 0.4), doc="relaxation margin"),
+                Param(
+                    "gamma",
+                    "float",
+                    256.0,
+                    low=0,
+                    closed="neither",
+                    grid=(32.0, 80.0, 256.0),
+                    doc="scale factor",
+                ),
+            ),
+            summary="Circle loss: self-paced weighted pair similarities, one value per anchor.",
+            reference=(
+                'Sun et al., "Circle Loss: A Unified Perspective of Pair Similarity Optimization", '
+                "CVPR 2020, arXiv:2002.10857"
+            ),
+        ),
+        LossSpec(
+            name="supcon",
+            factory=SupCon,
+            tasks=_EMBEDDING,
+            link="identity",
+            params=(_temperature(0.1, (0.07, 0.1, 0.2)),),
+            summary="Supervised contrastive loss over same-label positives (one or two views).",
+            reference=(
+                'Khosla et al., "Supervised Contrastive Learning", NeurIPS 2020, arXiv:2004.11362'
+            ),
+        ),
+        LossSpec(
+            name="info_nce",
+            aliases=("nt_xent",),
+            factory=InfoNCE,
+            tasks=_EMBEDDING,
+            link="identity",
+            params=(_temperature(0.5, (0.1, 0.2, 0.5, 1.0)),),
+            summary="InfoNCE / NT-Xent over a (2N, D) batch of two views (SimCLR).",
+            reference=(
+                'Chen et al., "A Simple Framework for Contrastive Learning of Visual '
+                'Representations", ICML 2020, arXiv:2002.05709'
+            ),
+        ),
+        LossSpec(
+            name="cosface",
+            factory=CosFace,
+            tasks=_CLASSIFIES,
+            link=CLASS_LOGITS_LINK,
+            data_params=_LEARNED,
+            learnable=True,
+            params=(
+                Param(
+                    "scale",
+                    "float",
+                    64.0,
+                    low=0,
+                    closed="neither",
+                    grid=(16.0, 32.0, 64.0),
+                    doc="logit scale s",
+                ),
+                Param(
+                    "margin",
+                    "float",
+                    0.35,
+                    low=0,
+                    high=1,
+                    closed="left",
+                    grid=(0.25, 0.35, 0.45),
+                    doc="additive cosine margin",
+                ),
+            ),
+            summary="CosFace: softmax on scaled cosines with an additive cosine margin.",
+            reference=(
+                'Wang et al., "CosFace: Large Margin Cosine Loss for Deep Face Recognition", '
+                "CVPR 2018, arXiv:1801.09414"
+            ),
+        ),
+        LossSpec(
+            name="arcface",
+            factory=ArcFace,
+            tasks=_CLASSIFIES,
+            link=CLASS_LOGITS_LINK,
+            data_params=_LEARNED,
+            learnable=True,
+            params=(
+                Param(
+                    "scale",
+                    "float",
+                    64.0,
+                    low=0,
+                    closed="neither",
+                    grid=(16.0, 32.0, 64.0),
+                    doc="logit scale s",
+                ),
+                Param(
+                    "margin",
+                    "float",
+                    0.5,
+                    low=0,
+                    high=1.5707963267948966,
+                    closed="left",
+                    grid=(0.3, 0.5),
+                    doc="additive angular margin in radians",
+                ),
+            ),
+            summary="ArcFace: softmax on scaled cosines with an additive angular margin.",
+            reference=(
+                'Deng et al., "ArcFace: Additive Angular Margin Loss for Deep Face Recognition", '
+                "CVPR 2019, arXiv:1801.07698"
+            ),
+        ),
+        LossSpec(
+            name="sphereface",
+            factory=SphereFace,
+            tasks=_CLASSIFIES,
+            link=CLASS_LOGITS_LINK,
+            data_params=_LEARNED,
+            learnable=True,
+            params=(
+                Param("margin", "int", 4, low=1, grid=(2, 4), doc="multiplicative angular margin"),
+            ),
+            summary="SphereFace (A-Softmax): multiplicative angular margin, normalised weights.",
+            reference=(
+                'Liu et al., "SphereFace: Deep Hypersphere Embedding for Face Recognition", '
+                "CVPR 2017, arXiv:1704.08063"
+            ),
+        ),
+        LossSpec(
+            name="normalized_softmax",
+            factory=NormalizedSoftmax,
+            tasks=_CLASSIFIES,
+            link=CLASS_LOGITS_LINK,
+            data_params=_LEARNED,
+            learnable=True,
+            params=(_temperature(0.05, (0.05, 0.1, 0.5)),),
+            summary="Normalized softmax: cross-entropy on cosine logits over a temperature.",
+            reference=(
+                'Zhai and Wu, "Classification is a Strong Baseline for Deep Metric Learning", '
+                "BMVC 2019, arXiv:1811.12649"
+            ),
+        ),
+        LossSpec(
+            name="proxy_nca",
+            factory=ProxyNCA,
+            tasks=_CLASSIFIES,
+            link=CLASS_LOGITS_LINK,
+            data_params=_LEARNED,
+            learnable=True,
+            params=(
+                Param(
+                    "softmax_scale",
+                    "float",
+                    1.0,
+                    low=0,
+                    closed="neither",
+                    grid=(1.0, 3.0, 10.0),
+                    doc="scale of the negative distances",
+                ),
+            ),
+            summary="Proxy-NCA: NCA against one learnable proxy per class.",
+            reference=(
+                'Movshovitz-Attias et al., "No Fuss Distance Metric Learning using Proxies", '
+                "ICCV 2017, arXiv:1703.07464"
+            ),
+        ),
+        LossSpec(
+            name="proxy_anchor",
+            factory=ProxyAnchor,
+            tasks=_CLASSIFIES,
+            link=CLASS_LOGITS_LINK,
+            data_params=_LEARNED,
+            learnable=True,
+            per_sample=False,
+            params=(
+                Param(
+                    "alpha", "float", 32.0, low=0, closed="neither", grid=(16.0, 32.0), doc="scale"
+                ),
+                Param("margin", "float", 0.1, low=0, grid=(0.0, 0.1, 0.2), doc="margin delta"),
+            ),
+            summary="Proxy-Anchor: each class proxy anchors the batch's positives and negatives.",
+            reference=(
+                'Kim et al., "Proxy Anchor Loss for Deep Metric Learning", CVPR 2020, '
+                "arXiv:2003.13911"
+            ),
+        ),
+        LossSpec(
+            name="center",
+            factory=Center,
+            tasks=_CLASSIFIES,
+            link=CLASS_LOGITS_LINK,
+            data_params=_LEARNED,
+            learnable=True,
+            params=(
+                Param(
+                    "center_weight",
+                    "float",
+                    0.003,
+                    low=0,
+                    grid=(0.003, 0.01, 0.1),
+                    doc="weight lambda of the centre term",
+                ),
+                Param(
+                    "update",
+                    "choice",
+                    "learnable",
+                    options=("learnable", "rule"),
+                    doc="centres as parameters or moved by the paper's rule",
+                ),
+                Param(
+                    "alpha",
+                    "float",
+                    0.5,
+                    low=0,
+                    high=1,
+                    closed="right",
+                    doc="centre rate of the rule update",
+                ),
+            ),
+            summary="Softmax cross-entropy plus the centre loss on the deep features.",
+            reference=(
+                'Wen et al., "A Discriminative Feature Learning Approach for Deep Face '
+                'Recognition", ECCV 2016, doi:10.1007/978-3-319-46478-7_31'
+            ),
+        ),
+        LossSpec(
+            name="align_uniform",
+            factory=AlignUniform,
+            tasks=_EMBEDDING,
+            link="identity",
+            per_sample=False,
+            params=(
+                Param("alpha", "float", 2.0, low=0, closed="neither", doc="alignment exponent"),
+                Param("t", "float", 2.0, low=0, closed="neither", doc="uniformity kernel scale"),
+                Param(
+                    "uniform_weight",
+                    "float",
+                    1.0,
+                    low=0,
+                    grid=(0.5, 1.0, 2.0),
+                    doc="weight of the uniformity term",
+                ),
+            ),
+            summary="Alignment of two views plus uniformity on the hypersphere.",
+            reference=(
+                'Wang and Isola, "Understanding Contrastive Representation Learning through '
+                'Alignment and Uniformity on the Hypersphere", ICML 2020, arXiv:2005.10242'
+            ),
+        ),
+        LossSpec(
+            name="barlow_twins",
+            factory=BarlowTwins,
+            tasks=_EMBEDDING,
+            link="identity",
+            per_sample=False,
+            params=(
+                Param(
+                    "lambda_offdiag",
+                    "float",
+                    0.0051,
+                    low=0,
+                    grid=(0.0051, 0.01, 0.05),
+                    doc="weight of the off-diagonal (redundancy) term",
+                ),
+            ),
+            summary="Barlow Twins: cross-correlation of two views pushed to the identity.",
+            reference=(
+                'Zbontar et al., "Barlow Twins: Self-Supervised Learning via Redundancy '
+                'Reduction", ICML 2021, arXiv:2103.03230'
+            ),
+        ),
+    ]

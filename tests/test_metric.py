@@ -1,0 +1,527 @@
+"""Metric-learning losses against pytorch-metric-learning (PML) and float64 loops from the papers.
+
+PML is the independent reference where it ships the same loss; reducers are pinned
+(``DoNothingReducer`` for per-element losses, ``MeanReducer`` for triplets) so that its
+averaging conventions do not hide differences. Other losses are checked against explicit
+Python loops over rows written from the papers' formulas.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from pytorch_metric_learning import distances, losses, miners, reducers
+
+import lossreg
+from lossreg.plugins.metric import NOT_REGISTERED
+
+PER_SAMPLE = ["multi_similarity", "circle", "supcon", "info_nce", "cosface", "arcface",
+              "sphereface", "normalized_softmax", "proxy_nca", "center"]  # fmt: skip
+BATCH = ["triplet", "contrastive", "proxy_anchor", "align_uniform", "barlow_twins"]
+TWO_VIEW = {"info_nce", "nt_xent", "align_uniform", "barlow_twins"}
+LEARNED = {"cosface", "arcface", "sphereface", "normalized_softmax", "proxy_nca",
+           "proxy_anchor", "center"}  # fmt: skip
+N_CLASSES, DIM = 4, 8
+
+
+@pytest.fixture
+def batch():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(24, DIM, generator=gen, dtype=torch.float64)
+    y = torch.arange(24) % N_CLASSES
+    w = torch.rand(24, generator=gen, dtype=torch.float64)
+    return x, y, w
+
+
+def make(name: str, **params):
+    if name in LEARNED:
+        params = {"n_classes": N_CLASSES, "embedding_dim": DIM, **params}
+    return lossreg.create_loss(name, **params)
+
+
+def call(name, loss, x, y, **kw):
+    if name in TWO_VIEW:
+        return loss(x, y[: x.shape[0] // 2], **kw)
+    return loss(x, y, **kw)
+
+
+def pml_elements(loss, x, y):
+    """Per-element losses of a PML loss built with DoNothingReducer."""
+    return loss(x, y)["loss"]["losses"].reshape(-1)
+
+
+def copy_weight(ours, pml, attr="W", transpose=True):
+    with torch.no_grad():
+        w = ours.weight if hasattr(ours, "weight") else ours.proxies
+        getattr(pml, attr).data = (w.T if transpose else w).detach().clone().double()
+
+
+# --- triplet -------------------------------------------------------------------------------
+
+_PML_DISTANCE = {
+    "squared_euclidean": lambda: distances.LpDistance(power=2),
+    "euclidean": lambda: distances.LpDistance(power=1),
+    "cosine": lambda: distances.CosineSimilarity(),
+}
+
+
+@pytest.mark.reference("triplet")
+@pytest.mark.parametrize("distance", ["squared_euclidean", "euclidean", "cosine"])
+@pytest.mark.parametrize("miner", ["all", "semi_hard", "hard"])
+def test_triplet_matches_pml(batch, distance, miner):
+    x, y, _ = batch
+    margin = 0.3
+    dist = _PML_DISTANCE[distance]()
+    pml_loss = losses.TripletMarginLoss(
+        margin=margin, distance=dist, reducer=reducers.MeanReducer()
+    )
+    if miner == "all":
+        indices = None
+    elif miner == "semi_hard":
+        indices = miners.TripletMarginMiner(margin, "semihard", distance=dist)(x, y)
+        assert len(indices[0]) > 0
+    else:
+        indices = miners.BatchHardMiner(distance=dist)(x, y)
+    ref = pml_loss(x, y, indices)
+    ours = make("triplet", margin=margin, miner=miner, distance=distance)(x, y)
+    torch.testing.assert_close(ours, ref, rtol=1e-10, atol=1e-12)
+
+
+def test_triplet_sample_weight_weights_each_triplet_by_its_anchor(batch):
+    x, y, w = batch
+    loss = make("triplet", miner="hard", margin=1.0)
+    dist = torch.cdist(F.normalize(x, dim=1), F.normalize(x, dim=1)).square()
+    num = den = 0.0
+    for a in range(len(y)):
+        pos = [dist[a, j].item() for j in range(len(y)) if j != a and y[j] == y[a]]
+        neg = [dist[a, j].item() for j in range(len(y)) if y[j] != y[a]]
+        num += w[a].item() * max(max(pos) - min(neg) + 1.0, 0.0)
+        den += w[a].item()
+    assert loss(x, y, sample_weight=w).item() == pytest.approx(num / den, rel=1e-9)
+    assert loss(x, y, sample_weight=torch.ones(24)).item() == pytest.approx(loss(x, y).item())
+
+
+def test_triplet_without_triplets_is_a_connected_zero():
+    x = torch.randn(3, 4, requires_grad=True)
+    value = make("triplet")(x, torch.tensor([0, 1, 2]))
+    value.backward()
+    assert value.item() == 0.0 and torch.equal(x.grad, torch.zeros(3, 4))
+
+
+# --- contrastive ---------------------------------------------------------------------------
+
+
+@pytest.mark.reference("contrastive")
+@pytest.mark.parametrize(("neg_margin", "pos_margin"), [(1.0, 0.0), (4.0, 0.5)])
+def test_contrastive_matches_hadsell_loop(batch, neg_margin, pos_margin):
+    x, y, _ = batch
+    xs = x.numpy()
+    terms = []
+    for i in range(len(xs)):
+        for j in range(len(xs)):
+            if i == j:
+                continue
+            d = math.sqrt(sum((a - b) ** 2 for a, b in zip(xs[i], xs[j], strict=True)))
+            if y[i] == y[j]:
+                terms.append(0.5 * max(d - pos_margin, 0.0) ** 2)
+            else:
+                terms.append(0.5 * max(neg_margin - d, 0.0) ** 2)
+    loss = make("contrastive", neg_margin=neg_margin, pos_margin=pos_margin)
+    assert loss(x, y).item() == pytest.approx(np.mean(terms), rel=1e-10)
+    assert make("contrastive", reduction="sum", neg_margin=neg_margin, pos_margin=pos_margin)(
+        x, y
+    ).item() == pytest.approx(np.sum(terms), rel=1e-10)
+
+
+def test_contrastive_positive_term_is_half_squared_pml_lp2_distance(batch):
+    # With one class only, every pair is positive: PML's positive hinge on the squared
+    # distance (power=2) gives d^2, ours 1/2 d^2 (Hadsell's factor).
+    x, _, _ = batch
+    y = torch.zeros(24, dtype=torch.long)
+    pml = losses.ContrastiveLoss(
+        pos_margin=0,
+        distance=distances.LpDistance(power=2, normalize_embeddings=False),
+        reducer=reducers.MeanReducer(),
+    )
+    ours = make("contrastive")(x, y)
+    torch.testing.assert_close(ours, 0.5 * pml(x, y), rtol=1e-10, atol=0)
+
+
+# --- multi-similarity, circle --------------------------------------------------------------
+
+
+def _ms_loop(x, y, alpha, beta, base, eps):
+    s = F.normalize(x, dim=1) @ F.normalize(x, dim=1).T
+    out = []
+    for i in range(len(y)):
+        pos = [s[i, j].item() for j in range(len(y)) if j != i and y[j] == y[i]]
+        neg = [s[i, j].item() for j in range(len(y)) if y[j] != y[i]]
+        kept_neg = [v for v in neg if v + eps > min(pos)]
+        kept_pos = [v for v in pos if v - eps < max(neg)]
+        if not kept_neg or not kept_pos:
+            out.append(0.0)
+            continue
+        p = math.log(1 + sum(math.exp(-alpha * (v - base)) for v in kept_pos)) / alpha
+        n = math.log(1 + sum(math.exp(beta * (v - base)) for v in kept_neg)) / beta
+        out.append(p + n)
+    return torch.tensor(out, dtype=torch.float64)
+
+
+@pytest.mark.reference("multi_similarity")
+def test_multi_similarity_matches_official_loop(batch):
+    x, y, _ = batch
+    x = x.clone()
+    x[y == 0] = 0.05 * x[y == 0] + 5 * torch.eye(DIM, dtype=x.dtype)[0]  # a tight, far class
+    ours = make("multi_similarity", reduction="none")(x, y)
+    ref = _ms_loop(x, y, 2.0, 50.0, 1.0, 0.1)
+    assert (ref == 0).any() and (ref > 0).any()  # both branches are exercised
+    torch.testing.assert_close(ours, ref, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.reference("multi_similarity")
+@pytest.mark.parametrize("base", [0.5, 1.0])
+def test_multi_similarity_matches_pml(batch, base):
+    x, y, _ = batch
+    pml = losses.MultiSimilarityLoss(
+        alpha=2, beta=50, base=base, reducer=reducers.DoNothingReducer()
+    )
+    # Without mining, every anchor has positives and negatives: exact per-anchor equality.
+    ours = make("multi_similarity", base=base, epsilon=None, reduction="none")(x, y)
+    torch.testing.assert_close(ours, pml_elements(pml, x, y), rtol=1e-9, atol=1e-12)
+    # With the miner, equal on every anchor that mined both a positive and a negative.
+    a1, p, a2, n = miners.MultiSimilarityMiner(epsilon=0.1)(x, y)
+    both = torch.zeros(24, dtype=torch.bool)
+    both[np.intersect1d(a1.numpy(), a2.numpy())] = True
+    ref = pml(x, y, (a1, p, a2, n))["loss"]["losses"].reshape(-1)
+    ours = make("multi_similarity", base=base, reduction="none")(x, y)
+    torch.testing.assert_close(ours[both], ref[both], rtol=1e-9, atol=1e-12)
+    assert (ours[~both] == 0).all()
+
+
+@pytest.mark.reference("circle")
+@pytest.mark.parametrize(("m", "gamma"), [(0.25, 256.0), (0.4, 80.0)])
+def test_circle_matches_pml(batch, m, gamma):
+    x, y, _ = batch
+    pml = losses.CircleLoss(m=m, gamma=gamma, reducer=reducers.DoNothingReducer())
+    ours = make("circle", m=m, gamma=gamma, reduction="none")(x, y)
+    torch.testing.assert_close(ours, pml_elements(pml, x, y), rtol=1e-9, atol=1e-10)
+
+
+def test_circle_anchor_without_positive_is_zero(batch):
+    x, y, _ = batch
+    y = y.clone()
+    y[0] = 9  # a singleton class
+    assert make("circle", reduction="none")(x, y)[0].item() == 0.0
+
+
+# --- supcon, info_nce ----------------------------------------------------------------------
+
+
+@pytest.mark.reference("supcon")
+@pytest.mark.parametrize("temperature", [0.07, 0.5])
+def test_supcon_matches_pml(batch, temperature):
+    x, y, _ = batch
+    pml = losses.SupConLoss(temperature=temperature, reducer=reducers.DoNothingReducer())
+    ours = make("supcon", temperature=temperature, reduction="none")(x, y)
+    torch.testing.assert_close(ours, pml_elements(pml, x, y), rtol=1e-9, atol=1e-10)
+
+
+@pytest.mark.reference("supcon")
+def test_supcon_two_views_average_the_pml_anchors(batch):
+    x, y, _ = batch
+    y = y[:12]
+    pml = losses.SupConLoss(temperature=0.1, reducer=reducers.DoNothingReducer())
+    ref = pml_elements(pml, x, torch.cat([y, y])).reshape(2, 12).mean(dim=0)
+    torch.testing.assert_close(make("supcon", reduction="none")(x, y), ref, rtol=1e-9, atol=0)
+
+
+def test_supcon_anchor_without_positive_counts_as_zero(batch):
+    x, y, _ = batch
+    y = y.clone()
+    y[3] = 7
+    per_row = make("supcon", reduction="none")(x, y)
+    assert per_row[3].item() == 0.0
+    assert make("supcon")(x, y).item() == pytest.approx(per_row.sum().item() / 24)
+
+
+@pytest.mark.reference("info_nce", "nt_xent")
+@pytest.mark.parametrize("temperature", [0.07, 0.5])
+def test_info_nce_matches_pml_ntxent(batch, temperature):
+    x, _, _ = batch
+    n = 12
+    pml = losses.NTXentLoss(temperature=temperature, reducer=reducers.DoNothingReducer())
+    out = pml(x, torch.cat([torch.arange(n), torch.arange(n)]))["loss"]
+    anchors = out["indices"][0]
+    per_anchor = torch.zeros(2 * n, dtype=x.dtype).index_add(0, anchors, out["losses"])
+    ref = per_anchor.reshape(2, n).mean(dim=0)
+    for name in ("info_nce", "nt_xent"):
+        ours = make(name, temperature=temperature, reduction="none")(x, None)
+        torch.testing.assert_close(ours, ref, rtol=1e-9, atol=1e-10)
+
+
+def test_info_nce_rejects_mismatched_targets(batch):
+    x, y, _ = batch
+    with pytest.raises(ValueError, match="two views"):
+        make("info_nce")(x, y)
+
+
+# --- margin softmax ------------------------------------------------------------------------
+
+
+@pytest.mark.reference("cosface")
+def test_cosface_matches_pml(batch):
+    x, y, _ = batch
+    ours = make("cosface", scale=16.0, margin=0.35, reduction="none")
+    pml = losses.CosFaceLoss(
+        N_CLASSES, DIM, margin=0.35, scale=16, reducer=reducers.DoNothingReducer()
+    )
+    copy_weight(ours, pml)
+    torch.testing.assert_close(ours(x, y), pml_elements(pml, x, y), rtol=1e-9, atol=1e-10)
+
+
+@pytest.mark.reference("arcface")
+@pytest.mark.parametrize("margin", [0.5, 1.2])
+def test_arcface_matches_pml_with_margin_in_degrees(batch, margin):
+    x, y, _ = batch
+    ours = make("arcface", scale=16.0, margin=margin, reduction="none")
+    pml = losses.ArcFaceLoss(
+        N_CLASSES, DIM, margin=math.degrees(margin), scale=16, reducer=reducers.DoNothingReducer()
+    )
+    copy_weight(ours, pml)
+    torch.testing.assert_close(ours(x, y), pml_elements(pml, x, y), rtol=1e-7, atol=1e-7)
+
+
+@pytest.mark.reference("sphereface")
+@pytest.mark.parametrize("margin", [2, 4])
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # inside PML
+def test_sphereface_matches_pml(batch, margin):
+    x, y, _ = batch
+    ours = make("sphereface", margin=margin, reduction="none")
+    pml = losses.SphereFaceLoss(N_CLASSES, DIM, margin=margin, reducer=reducers.DoNothingReducer())
+    copy_weight(ours, pml)
+    torch.testing.assert_close(ours(x, y), pml_elements(pml, x, y), rtol=1e-7, atol=1e-7)
+
+
+@pytest.mark.reference("normalized_softmax")
+def test_normalized_softmax_matches_pml(batch):
+    x, y, _ = batch
+    ours = make("normalized_softmax", reduction="none")
+    pml = losses.NormalizedSoftmaxLoss(N_CLASSES, DIM, reducer=reducers.DoNothingReducer())
+    copy_weight(ours, pml)
+    torch.testing.assert_close(ours(x, y), pml_elements(pml, x, y), rtol=1e-9, atol=1e-10)
+
+
+def test_margin_losses_reduce_to_normalized_softmax_without_margin(batch):
+    x, y, _ = batch
+    base = make("normalized_softmax", temperature=0.1, reduction="none")
+    for name, params in [("cosface", {"margin": 0.0}), ("arcface", {"margin": 0.0})]:
+        loss = make(name, scale=10.0, reduction="none", **params)
+        loss.weight.data.copy_(base.weight.data)
+        torch.testing.assert_close(loss(x, y), base(x, y), rtol=1e-6, atol=1e-6)
+        torch.testing.assert_close(loss.logits(x), base.logits(x))
+
+
+# --- proxies, centre -----------------------------------------------------------------------
+
+
+@pytest.mark.reference("proxy_nca")
+def test_proxy_nca_matches_paper_loop(batch):
+    x, y, _ = batch
+    loss = make("proxy_nca", softmax_scale=3.0, reduction="none")
+    f = F.normalize(x, dim=1).numpy()
+    p = F.normalize(loss.weight.detach().double(), dim=1).numpy()
+    ref = []
+    for i in range(len(y)):
+        d = [sum((f[i, k] - p[c, k]) ** 2 for k in range(DIM)) for c in range(N_CLASSES)]
+        others = sum(math.exp(-3.0 * d[c]) for c in range(N_CLASSES) if c != y[i])
+        ref.append(-math.log(math.exp(-3.0 * d[y[i]]) / others))
+    torch.testing.assert_close(loss(x, y), torch.tensor(ref, dtype=x.dtype), rtol=1e-9, atol=1e-10)
+
+
+@pytest.mark.reference("proxy_anchor")
+@pytest.mark.parametrize("missing_class", [False, True])
+def test_proxy_anchor_matches_pml(batch, missing_class):
+    x, y, _ = batch
+    if missing_class:
+        y = torch.where(y == 3, torch.zeros_like(y), y)  # proxy 3 has no positive in the batch
+    ours = make("proxy_anchor", alpha=16.0)
+    pml = losses.ProxyAnchorLoss(N_CLASSES, DIM, margin=0.1, alpha=16)
+    copy_weight(ours, pml, attr="proxies", transpose=False)
+    torch.testing.assert_close(ours(x, y), pml(x, y), rtol=1e-9, atol=1e-10)
+
+
+def test_proxy_anchor_rejects_sample_weight_and_reduction_none(batch):
+    x, y, w = batch
+    with pytest.raises(ValueError, match="sample_weight"):
+        make("proxy_anchor")(x, y, sample_weight=w)
+    with pytest.raises(ValueError, match="batch-level"):
+        make("proxy_anchor", reduction="none")
+
+
+@pytest.mark.reference("center")
+def test_center_matches_paper_loop(batch):
+    x, y, _ = batch
+    loss = make("center", center_weight=0.1, reduction="none")
+    W, b = loss.weight.detach().double().numpy(), loss.bias.detach().double().numpy()
+    c = loss.centers.detach().double().numpy()
+    xs = x.numpy()
+    ref = []
+    for i in range(len(y)):
+        z = [sum(W[k, j] * xs[i, j] for j in range(DIM)) + b[k] for k in range(N_CLASSES)]
+        ce = math.log(sum(math.exp(v) for v in z)) - z[y[i]]
+        ref.append(ce + 0.05 * sum((xs[i, j] - c[y[i], j]) ** 2 for j in range(DIM)))
+    torch.testing.assert_close(loss(x, y), torch.tensor(ref, dtype=x.dtype), rtol=1e-9, atol=1e-10)
+
+
+def test_center_rule_update_moves_centres_as_the_paper(batch):
+    x, y, _ = batch
+    loss = make("center", update="rule", alpha=0.5)
+    assert not any(p is loss.centers for p in loss.parameters())
+    before = loss.centers.clone().double()
+    loss(x.float(), y)
+    for j in range(N_CLASSES):
+        rows = x[y == j]
+        delta = (before[j] - rows).sum(dim=0) / (1 + len(rows))
+        torch.testing.assert_close(
+            loss.centers[j].double(), before[j] - 0.5 * delta, rtol=1e-5, atol=1e-6
+        )
+    with torch.no_grad():
+        frozen = loss.centers.clone()
+        loss(x.float(), y)
+    assert torch.equal(loss.centers, frozen)
+
+
+# --- self-supervised -----------------------------------------------------------------------
+
+
+@pytest.mark.reference("align_uniform")
+def test_align_uniform_matches_loop(batch):
+    x, _, _ = batch
+    a = F.normalize(x[:12], dim=1).numpy()
+    b = F.normalize(x[12:], dim=1).numpy()
+
+    def uniform(v):
+        kernel = [
+            math.exp(-2.0 * sum((v[i, k] - v[j, k]) ** 2 for k in range(DIM)))
+            for i in range(len(v))
+            for j in range(i + 1, len(v))
+        ]
+        return math.log(sum(kernel) / len(kernel))
+
+    align = np.mean([sum((a[i, k] - b[i, k]) ** 2 for k in range(DIM)) for i in range(12)])
+    ref = align + 0.5 * (uniform(a) + uniform(b)) / 2
+    ours = make("align_uniform", uniform_weight=0.5)(x, None)
+    assert ours.item() == pytest.approx(ref, rel=1e-10)
+
+
+@pytest.mark.reference("barlow_twins")
+def test_barlow_twins_matches_loop_and_batchnorm(batch):
+    x, _, _ = batch
+    a, b = x[:12].numpy(), x[12:].numpy()
+    n, lam = 12, 0.01
+
+    def standardise(z):
+        out = np.empty_like(z)
+        for k in range(z.shape[1]):
+            col = z[:, k]
+            mu = sum(col) / n
+            var = sum((v - mu) ** 2 for v in col) / n
+            out[:, k] = (col - mu) / math.sqrt(var + 1e-5)
+        return out
+
+    za, zb = standardise(a), standardise(b)
+    ref = 0.0
+    for k in range(DIM):
+        for l in range(DIM):  # noqa: E741
+            c = sum(za[i, k] * zb[i, l] for i in range(n)) / n
+            ref += (1 - c) ** 2 if k == l else lam * c**2
+    ours = make("barlow_twins", lambda_offdiag=lam)(x, None)
+    assert ours.item() == pytest.approx(ref, rel=1e-10)
+    bn = torch.nn.BatchNorm1d(DIM, affine=False).double()  # the official code's standardiser
+    c = bn(x[:12]).T @ bn(x[12:]) / n
+    official = (torch.diagonal(c) - 1).square().sum() + lam * (
+        c.square().sum() - torch.diagonal(c).square().sum()
+    )
+    torch.testing.assert_close(ours, official, rtol=1e-10, atol=1e-12)
+
+
+# --- properties shared by the family -------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", PER_SAMPLE)
+def test_per_sample_reductions_and_weights(batch, name):
+    x, y, w = batch
+    torch.manual_seed(0)
+    loss = make(name, reduction="none")
+    n_rows = 12 if name in TWO_VIEW else 24
+    per_row = call(name, loss, x, y)
+    assert per_row.shape == (n_rows,)
+    w = w[:n_rows]
+    loss.reduction = "mean"
+    weighted = call(name, loss, x, y, sample_weight=w)
+    assert weighted.item() == pytest.approx((per_row * w).sum().item() / w.sum().item(), rel=1e-9)
+    loss.reduction = "sum"
+    assert call(name, loss, x, y).item() == pytest.approx(per_row.sum().item(), rel=1e-9)
+
+
+@pytest.mark.parametrize("name", BATCH)
+def test_batch_level_losses_refuse_reduction_none(name):
+    with pytest.raises(ValueError, match="batch-level"):
+        make(name, reduction="none")
+
+
+@pytest.mark.parametrize("name", PER_SAMPLE + BATCH)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_dtype_preserved_and_gradients_finite_at_extreme_inputs(batch, name, dtype):
+    x, y, _ = batch
+    torch.manual_seed(0)
+    loss = make(name)
+    for scale in (1.0, 1e3):
+        inp = (x * scale).to(dtype).requires_grad_(True)
+        value = call(name, loss, inp, y)
+        assert value.dtype == dtype and value.ndim == 0 and torch.isfinite(value)
+        value.backward()
+        assert torch.isfinite(inp.grad).all()
+        for p in loss.parameters():
+            assert p.grad is None or torch.isfinite(p.grad).all()
+
+
+@pytest.mark.parametrize("name", sorted(LEARNED))
+def test_learned_class_vectors_get_gradients_and_give_logits(batch, name):
+    x, y, _ = batch
+    loss = make(name)
+    call(name, loss, x, y).backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in loss.parameters())
+    assert loss.logits(x).shape == (24, N_CLASSES)
+    spec = lossreg.get_spec(name)
+    assert spec.learnable and set(spec.data_params) == {"n_classes", "embedding_dim"}
+    proba = spec.link(x, loss)
+    torch.testing.assert_close(proba.sum(dim=1), torch.ones(24, dtype=x.dtype))
+
+
+def test_wrong_embedding_width_is_a_clear_error(batch):
+    x, y, _ = batch
+    with pytest.raises(ValueError, match="embedding_dim=8"):
+        make("arcface")(x[:, :5], y)
+
+
+def test_specs_are_consistent_with_the_family():
+    registry = lossreg.Registry(entry_points=False)
+    for name in PER_SAMPLE + BATCH:
+        spec = registry.get_spec(name)
+        assert "embedding" in spec.tasks
+        assert spec.per_sample == (name in PER_SAMPLE)
+        assert (name in LEARNED) == spec.learnable
+    assert not set(NOT_REGISTERED) & set(registry.list_losses())
+
+
+def test_permutation_of_rows_permutes_per_anchor_losses(batch):
+    x, y, _ = batch
+    perm = torch.randperm(24, generator=torch.Generator().manual_seed(1))
+    for name in ("multi_similarity", "circle", "supcon"):
+        loss = make(name, reduction="none")
+        torch.testing.assert_close(loss(x[perm], y[perm]), loss(x, y)[perm])
