@@ -20,11 +20,13 @@ import lossreg
 from lossreg.plugins.metric import NOT_REGISTERED
 
 PER_SAMPLE = ["multi_similarity", "circle", "supcon", "info_nce", "cosface", "arcface",
-              "sphereface", "normalized_softmax", "proxy_nca", "center"]  # fmt: skip
-BATCH = ["triplet", "contrastive", "proxy_anchor", "align_uniform", "barlow_twins"]
-TWO_VIEW = {"info_nce", "nt_xent", "align_uniform", "barlow_twins"}
+              "sphereface", "normalized_softmax", "proxy_nca", "center", "soft_triple",
+              "proto_triplet", "clip_info_nce"]  # fmt: skip
+BATCH = ["triplet", "contrastive", "proxy_anchor", "align_uniform", "barlow_twins", "npair",
+         "lifted_structure", "angular", "tcm"]  # fmt: skip
+TWO_VIEW = {"info_nce", "nt_xent", "align_uniform", "barlow_twins", "clip_info_nce"}
 LEARNED = {"cosface", "arcface", "sphereface", "normalized_softmax", "proxy_nca",
-           "proxy_anchor", "center"}  # fmt: skip
+           "proxy_anchor", "center", "soft_triple"}  # fmt: skip
 N_CLASSES, DIM = 4, 8
 
 
@@ -496,6 +498,7 @@ def test_learned_class_vectors_get_gradients_and_give_logits(batch, name):
     loss = make(name)
     call(name, loss, x, y).backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in loss.parameters())
+    assert lossreg.get_spec(name).learnable
     assert loss.logits(x).shape == (24, N_CLASSES)
     spec = lossreg.get_spec(name)
     assert spec.learnable and set(spec.data_params) == {"n_classes", "embedding_dim"}
@@ -515,7 +518,7 @@ def test_specs_are_consistent_with_the_family():
         spec = registry.get_spec(name)
         assert "embedding" in spec.tasks
         assert spec.per_sample == (name in PER_SAMPLE)
-        assert (name in LEARNED) == spec.learnable
+        assert (name in LEARNED or name == "clip_info_nce") == spec.learnable
     assert not set(NOT_REGISTERED) & set(registry.list_losses())
 
 
@@ -525,3 +528,138 @@ def test_permutation_of_rows_permutes_per_anchor_losses(batch):
     for name in ("multi_similarity", "circle", "supcon"):
         loss = make(name, reduction="none")
         torch.testing.assert_close(loss(x[perm], y[perm]), loss(x, y)[perm])
+
+
+# --- N-pair, lifted structure, angular -----------------------------------------------------
+
+
+@pytest.mark.reference("npair", "n_pairs")
+def test_npair_matches_pml_plus_tf_style_penalty(batch):
+    x, y, _ = batch
+    # PML normalises by default; the paper's N-pair loss uses raw dot products.
+    unnormalised = distances.DotProductSimilarity(normalize_embeddings=False)
+    pml = losses.NPairsLoss(distance=unnormalised, reducer=reducers.MeanReducer())
+    anchors, positives = [], []
+    for c in range(N_CLASSES):
+        rows = [i for i in range(24) if y[i] == c]
+        anchors.append(rows[0])
+        positives.append(rows[1])
+    a, p = x[anchors], x[positives]
+    penalty = 0.25 * 0.01 * (a.square().sum(1).mean() + p.square().sum(1).mean())
+    for name in ("npair", "n_pairs"):
+        ours = make(name, l2_reg=0.01)(x, y)
+        torch.testing.assert_close(ours, pml(x, y) + penalty, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(make("npair", l2_reg=0.0)(x, y), pml(x, y), rtol=1e-10, atol=0)
+
+
+@pytest.mark.reference("lifted_structure")
+@pytest.mark.parametrize("margin", [0.5, 1.0])
+def test_lifted_structure_matches_pml(batch, margin):
+    x, y, _ = batch
+    pml = losses.LiftedStructureLoss(
+        neg_margin=margin, pos_margin=0, reducer=reducers.MeanReducer()
+    )
+    ours = make("lifted_structure", margin=margin)(x, y)
+    torch.testing.assert_close(ours, pml(x, y), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.reference("lifted_structure")
+def test_lifted_structure_matches_paper_loop(batch):
+    x, y, _ = batch
+    f = F.normalize(x, dim=1).numpy()
+    d = np.sqrt(((f[:, None, :] - f[None, :, :]) ** 2).sum(-1))
+    total, n_pairs = 0.0, 0
+    for i in range(24):
+        for j in range(i + 1, 24):
+            if y[i] != y[j]:
+                continue
+            neg = [math.exp(1.0 - d[i, k]) for k in range(24) if y[k] != y[i]]
+            neg += [math.exp(1.0 - d[j, k]) for k in range(24) if y[k] != y[j]]
+            total += max(math.log(sum(neg)) + d[i, j], 0.0) ** 2
+            n_pairs += 1
+    ref = total / (2 * n_pairs)
+    assert make("lifted_structure")(x, y).item() == pytest.approx(ref, rel=1e-9)
+
+
+@pytest.mark.reference("angular")
+@pytest.mark.parametrize("alpha", [36.0, 45.0])
+def test_angular_matches_pml(batch, alpha):
+    x, y, _ = batch
+    pml = losses.AngularLoss(alpha=alpha, reducer=reducers.MeanReducer())
+    # PML normalises anchors and positives but not the negatives; the paper normalises all,
+    # so PML gets unit embeddings.
+    ref = pml(F.normalize(x, dim=1), y)
+    torch.testing.assert_close(make("angular", alpha=alpha)(x, y), ref, rtol=1e-9, atol=0)
+
+
+# --- SoftTriple, TCM, prototype triplet, CLIP ------------------------------------------------
+
+
+@pytest.mark.reference("soft_triple")
+def test_soft_triple_matches_pml_plus_official_regulariser(batch):
+    x, y, _ = batch
+    ours = make("soft_triple", centers_per_class=3, reduction="none")
+    pml = losses.SoftTripleLoss(
+        N_CLASSES, DIM, centers_per_class=3, reducer=reducers.DoNothingReducer()
+    )
+    pml.fc.data = ours.centers.detach().T.clone().double()
+    w = F.normalize(ours.centers.detach().double(), dim=1).numpy()
+    reg = 0.0
+    for c in range(N_CLASSES):
+        for t in range(3):
+            for s in range(t + 1, 3):
+                reg += math.sqrt(2.0 + 1e-5 - 2.0 * float(w[3 * c + t] @ w[3 * c + s]))
+    reg /= N_CLASSES * 3 * 2
+    torch.testing.assert_close(
+        ours(x, y), pml_elements(pml, x, y) + 0.2 * reg, rtol=1e-9, atol=1e-10
+    )
+
+
+@pytest.mark.reference("tcm")
+def test_tcm_matches_pml_and_adds_its_base(batch):
+    x, y, _ = batch
+    pml = losses.ThresholdConsistentMarginLoss()
+    torch.testing.assert_close(make("tcm")(x, y), pml(x, y), rtol=1e-10, atol=1e-12)
+    composite = make("tcm", base="multi_similarity")(x, y)
+    base = make("multi_similarity")(x, y)
+    torch.testing.assert_close(composite, base + pml(x, y), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.reference("proto_triplet")
+def test_proto_triplet_matches_loop(batch):
+    x, y, _ = batch
+    xs = x.numpy()
+    protos = {c: xs[[i for i in range(24) if y[i] == c]].mean(axis=0) for c in range(N_CLASSES)}
+
+    def dist(u, v):
+        return math.sqrt(sum((a - b) ** 2 for a, b in zip(u, v, strict=True)) + 1e-6)
+
+    ref = []
+    for i in range(24):
+        own = dist(xs[i], protos[int(y[i])])
+        other = min(dist(xs[i], protos[c]) for c in protos if c != y[i])
+        ref.append(max(own - other + 0.5, 0.0))
+    ours = make("proto_triplet", reduction="none")(x, y)
+    torch.testing.assert_close(ours, torch.tensor(ref, dtype=x.dtype), rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.reference("clip_info_nce")
+def test_clip_info_nce_matches_openclip_form(batch):
+    x, _, _ = batch
+    loss = make("clip_info_nce", temperature=0.2)
+    u, v = F.normalize(x[:12], dim=1), F.normalize(x[12:], dim=1)
+    logits = u @ v.T / 0.2
+    labels = torch.arange(12)
+    ref = (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
+    torch.testing.assert_close(loss(x, None), ref, rtol=1e-6, atol=1e-7)
+
+
+def test_clip_info_nce_clamps_the_logit_scale_in_place(batch):
+    x, _, _ = batch
+    loss = make("clip_info_nce")
+    with torch.no_grad():
+        loss.logit_scale.fill_(10.0)
+    loss(x, None)
+    assert loss.logit_scale.item() == pytest.approx(math.log(100.0))
+    fixed = make("clip_info_nce", learn_temperature=False)
+    assert not list(fixed.parameters())

@@ -14,27 +14,37 @@ from lossreg import LossSpec, Param, hookimpl
 from ._classes import CLASS_LOGITS_LINK
 from .anchors import Circle, MultiSimilarity
 from .margin import ArcFace, CosFace, NormalizedSoftmax, SphereFace
-from .nce import InfoNCE, SupCon
+from .nce import ClipInfoNCE, InfoNCE, SupCon
 from .pairs import Contrastive, Triplet
-from .proxies import Center, ProxyAnchor, ProxyNCA
+from .prototypes import ProtoTriplet
+from .proxies import Center, ProxyAnchor, ProxyNCA, SoftTriple
 from .ssl import AlignUniform, BarlowTwins
+from .structured import Angular, LiftedStructure, NPair
+from .tcm import TCM_BASES, ThresholdConsistentMargin
 
 __all__ = [
     "NOT_REGISTERED",
     "AlignUniform",
+    "Angular",
     "ArcFace",
     "BarlowTwins",
     "Center",
     "Circle",
+    "ClipInfoNCE",
     "Contrastive",
     "CosFace",
     "InfoNCE",
+    "LiftedStructure",
     "MultiSimilarity",
+    "NPair",
     "NormalizedSoftmax",
+    "ProtoTriplet",
     "ProxyAnchor",
     "ProxyNCA",
+    "SoftTriple",
     "SphereFace",
     "SupCon",
+    "ThresholdConsistentMargin",
     "Triplet",
     "register_losses",
 ]
@@ -117,7 +127,7 @@ def register_losses() -> list[LossSpec]:
             summary="Triplet margin loss over mined in-batch triplets (semi-hard, hard, all).",
             reference=(
                 'Schroff et al., "FaceNet: A Unified Embedding for Face Recognition and '
-                'Clustering", CVPR 2015'
+                'Clustering", CVPR 2015, arXiv:1503.03832'
             ),
         ),
         LossSpec(
@@ -465,6 +475,161 @@ def register_losses() -> list[LossSpec]:
             reference=(
                 'Zbontar et al., "Barlow Twins: Self-Supervised Learning via Redundancy '
                 'Reduction", ICML 2021, arXiv:2103.03230'
+            ),
+        ),
+        LossSpec(
+            name="npair",
+            aliases=("n_pairs",),
+            factory=NPair,
+            tasks=_EMBEDDING,
+            link="identity",
+            per_sample=False,
+            params=(
+                Param(
+                    "l2_reg",
+                    "float",
+                    0.002,
+                    low=0,
+                    grid=(0.0, 0.002, 0.02),
+                    doc="weight of the embedding-norm penalty",
+                ),
+            ),
+            summary="Multi-class N-pair loss: one positive pair per class, others as negatives.",
+            reference=(
+                'Sohn, "Improved Deep Metric Learning with Multi-class N-pair Loss Objective", '
+                "NeurIPS 2016"
+            ),
+        ),
+        LossSpec(
+            name="lifted_structure",
+            factory=LiftedStructure,
+            tasks=_EMBEDDING,
+            link="identity",
+            per_sample=False,
+            params=(
+                Param(
+                    "margin",
+                    "float",
+                    1.0,
+                    low=0,
+                    closed="neither",
+                    grid=(0.5, 1.0),
+                    doc="margin alpha",
+                ),
+                Param("normalize", "bool", True, doc="L2-normalise embeddings first"),
+            ),
+            summary="Lifted structured loss: each positive pair against all its negatives.",
+            reference=(
+                'Song et al., "Deep Metric Learning via Lifted Structured Feature Embedding", '
+                "CVPR 2016, arXiv:1511.06452"
+            ),
+        ),
+        LossSpec(
+            name="angular",
+            factory=Angular,
+            tasks=_EMBEDDING,
+            link="identity",
+            per_sample=False,
+            params=(
+                Param(
+                    "alpha",
+                    "float",
+                    40.0,
+                    low=0,
+                    high=90,
+                    closed="neither",
+                    grid=(36.0, 40.0, 45.0),
+                    doc="angle bound in degrees",
+                ),
+            ),
+            summary="Angular loss (N-pair form): bounds the angle at the negative.",
+            reference=(
+                'Wang et al., "Deep Metric Learning with Angular Loss", ICCV 2017, arXiv:1708.01682'
+            ),
+        ),
+        LossSpec(
+            name="soft_triple",
+            factory=SoftTriple,
+            tasks=_CLASSIFIES,
+            link=CLASS_LOGITS_LINK,
+            data_params=_LEARNED,
+            learnable=True,
+            params=(
+                Param("centers_per_class", "int", 10, low=1, grid=(2, 10), doc="centres K"),
+                Param("la", "float", 20.0, low=0, closed="neither", doc="logit scale lambda"),
+                Param(
+                    "gamma",
+                    "float",
+                    0.1,
+                    low=0,
+                    closed="neither",
+                    doc="soft-assignment temperature",
+                ),
+                Param("margin", "float", 0.01, low=0, doc="margin delta"),
+                Param("tau", "float", 0.2, low=0, doc="weight of the centre regulariser"),
+            ),
+            summary="SoftTriple: softmax over classes with several learnable centres each.",
+            reference=(
+                'Qian et al., "SoftTriple Loss: Deep Metric Learning Without Triplet Sampling", '
+                "ICCV 2019, arXiv:1909.05235"
+            ),
+        ),
+        LossSpec(
+            name="tcm",
+            factory=ThresholdConsistentMargin,
+            tasks=_EMBEDDING,
+            link="identity",
+            per_sample=False,
+            params=(
+                Param(
+                    "base",
+                    "choice",
+                    "none",
+                    options=TCM_BASES,
+                    grid=("none", "multi_similarity", "supcon"),
+                    doc="base metric loss",
+                ),
+                Param("lambda_plus", "float", 1.0, low=0, doc="weight of the positive penalty"),
+                Param("lambda_minus", "float", 1.0, low=0, doc="weight of the negative penalty"),
+                Param("margin_plus", "float", 0.9, low=-1, high=1, doc="positive cosine threshold"),
+                Param(
+                    "margin_minus", "float", 0.5, low=-1, high=1, doc="negative cosine threshold"
+                ),
+            ),
+            summary="Threshold-consistent margin: cosine-threshold penalties on pairs (+ base).",
+            reference=(
+                'Zhang et al., "Threshold-Consistent Margin Loss for Open-World Deep Metric '
+                'Learning", ICLR 2024, arXiv:2307.04047'
+            ),
+        ),
+        LossSpec(
+            name="proto_triplet",
+            factory=ProtoTriplet,
+            tasks=_EMBEDDING,
+            link="identity",
+            params=(Param("margin", "float", 0.5, low=0, grid=(0.2, 0.5, 1.0), doc="margin m"),),
+            summary="Prototype triplet: own in-batch class mean against the nearest other mean.",
+            reference=(
+                '"SuSana Distancia is all you need: Enforcing class separability in metric '
+                "learning via two novel distance-based loss functions for few-shot image "
+                'classification", 2023'
+            ),
+        ),
+        LossSpec(
+            name="clip_info_nce",
+            factory=ClipInfoNCE,
+            tasks=_EMBEDDING,
+            link="identity",
+            learnable=True,
+            params=(
+                _temperature(0.07, ()),
+                Param("max_logit_scale", "float", 100.0, low=1, doc="upper bound of 1/tau"),
+                Param("learn_temperature", "bool", True, doc="train the temperature"),
+            ),
+            summary="CLIP symmetric InfoNCE between two towers, learnable temperature.",
+            reference=(
+                'Fini et al., "Improved baselines for vision-language pre-training", TMLR 2023, '
+                "arXiv:2305.08675"
             ),
         ),
     ]

@@ -1,17 +1,19 @@
-"""Softmax contrastive losses on in-batch similarities: SupCon and two-view InfoNCE."""
+"""Softmax contrastive losses on in-batch similarities: SupCon, InfoNCE and CLIP InfoNCE."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from lossreg import LossModule
 
 from ._private import label_masks, neg_inf, split_views
 
-__all__ = ["InfoNCE", "SupCon", "per_original_row"]
+__all__ = ["ClipInfoNCE", "InfoNCE", "SupCon", "per_original_row"]
 
 
 def per_original_row(per_anchor: torch.Tensor, n_rows: int) -> torch.Tensor:
@@ -53,7 +55,11 @@ class SupCon(LossModule):
     Notes
     -----
     Matches PML's ``SupConLoss`` per anchor (PML then averages over non-zero anchors only).
-    Needs an m-per-class sampler, or two views per row.
+    The official code (HobbitLong/SupContrast ``losses.py``, read for this) averages over all
+    anchors, as here, but also multiplies by ``temperature / base_temperature`` (0.07) - a
+    rescaling absent from the paper's formula and the catalogue, so not applied; its default
+    temperature is 0.07, the catalogue's 0.1 is kept. Needs an m-per-class sampler, or two
+    views per row.
 
     References
     ----------
@@ -157,3 +163,95 @@ class InfoNCE(LossModule):
 
     def extra_repr(self) -> str:
         return f"temperature={self.temperature}, reduction={self.reduction!r}"
+
+
+class ClipInfoNCE(LossModule):
+    r"""CLIP's symmetric InfoNCE between two towers (or two feature groups), learnable temperature.
+
+    .. math::
+
+        S_{ij} = e^{t}\,\hat u_i^\top\hat v_j, \qquad
+        \ell_i = \tfrac12\Big[-\log\mathrm{softmax}_j(S_{i\cdot})_i
+                 - \log\mathrm{softmax}_j(S_{\cdot i})_i\Big]
+
+    Only cross-view negatives are used (unlike ``info_nce``). The logit scale
+    :math:`e^{t}=1/\tau` starts at ``1 / temperature``; :math:`t` is a learnable parameter
+    (``logit_scale``) clamped in place to :math:`[0, \log(\text{max\_logit\_scale})]` at each
+    call, as OpenCLIP's training loop does after each optimizer step.
+
+    Input: embeddings (2N, D) - rows 0..N-1 are the first tower :math:`u`, rows N..2N-1 the
+    second :math:`v` (pairs i, i+N); target: ignored. ``reduction="none"`` returns (N,), so
+    "mean" is OpenCLIP's ``ClipLoss``.
+
+    Parameters
+    ----------
+    temperature : float in (0, inf), default=0.07
+        Initial :math:`\tau`.
+    max_logit_scale : float in [1, inf), default=100.0
+        Upper bound of :math:`1/\tau`.
+    learn_temperature : bool, default=True
+        Whether ``logit_scale`` is trained (False keeps :math:`\tau` fixed).
+    reduction : {"mean", "sum", "none"}, default="mean"
+
+    Notes
+    -----
+    Checked against mlfoundations/open_clip ``src/open_clip/loss.py`` (``ClipLoss``: the mean
+    of the two cross-entropies) and its ``logit_scale`` initialisation ``log(1/0.07)``.
+
+    References
+    ----------
+    E. Fini, P. Astolfi, A. Romero-Soriano, J. Verbeek, M. Drozdzal. "Improved baselines for
+    vision-language pre-training." TMLR 2023, arXiv:2305.08675.
+    A. Radford et al. "Learning Transferable Visual Models From Natural Language
+    Supervision." ICML 2021, arXiv:2103.00020.
+
+    Examples
+    --------
+    >>> import torch
+    >>> x = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.8, 0.6], [-0.6, 0.8]])
+    >>> loss = ClipInfoNCE(temperature=0.5, reduction="none")
+    >>> [round(v, 4) for v in loss(x, None).tolist()]
+    [0.286, 0.286]
+    """
+
+    def __init__(
+        self,
+        *,
+        temperature: float = 0.07,
+        max_logit_scale: float = 100.0,
+        learn_temperature: bool = True,
+        reduction: str = "mean",
+    ) -> None:
+        super().__init__(reduction=reduction)
+        self.temperature = temperature
+        self.max_logit_scale = max_logit_scale
+        self.learn_temperature = learn_temperature
+        scale = torch.tensor(math.log(1 / temperature))
+        if learn_temperature:
+            self.logit_scale = nn.Parameter(scale)
+        else:
+            self.register_buffer("logit_scale", scale)
+
+    def per_sample_loss(
+        self, input: torch.Tensor, target: torch.Tensor | None, **extras: Any
+    ) -> torch.Tensor:
+        if target is not None and input.shape[0] != 2 * target.shape[0]:
+            raise ValueError(
+                "ClipInfoNCE takes a (2N, D) batch: rows 0..N-1 from one tower, N..2N-1 from "
+                f"the other. Got {input.shape[0]} embeddings and {target.shape[0]} targets."
+            )
+        x, _, n_rows = split_views(input, None)
+        with torch.no_grad():
+            self.logit_scale.clamp_(0, math.log(self.max_logit_scale))
+        u, v = F.normalize(x[:n_rows], dim=1), F.normalize(x[n_rows:], dim=1)
+        logits = self.logit_scale.to(x.dtype).exp() * u @ v.T
+        diagonal = torch.diagonal(logits)
+        rows = torch.logsumexp(logits, dim=1) - diagonal
+        cols = torch.logsumexp(logits, dim=0) - diagonal
+        return (rows + cols) / 2
+
+    def extra_repr(self) -> str:
+        return (
+            f"temperature={self.temperature}, max_logit_scale={self.max_logit_scale}, "
+            f"learn_temperature={self.learn_temperature}, reduction={self.reduction!r}"
+        )

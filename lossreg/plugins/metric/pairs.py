@@ -54,7 +54,7 @@ class Triplet(BatchLoss):
     References
     ----------
     F. Schroff, D. Kalenichenko, J. Philbin. "FaceNet: A Unified Embedding for Face
-    Recognition and Clustering." CVPR 2015.
+    Recognition and Clustering." CVPR 2015, arXiv:1503.03832.
 
     Examples
     --------
