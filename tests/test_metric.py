@@ -21,10 +21,12 @@ from lossreg.plugins.metric import NOT_REGISTERED
 
 PER_SAMPLE = ["multi_similarity", "circle", "supcon", "info_nce", "cosface", "arcface",
               "sphereface", "normalized_softmax", "proxy_nca", "center", "soft_triple",
-              "proto_triplet", "clip_info_nce"]  # fmt: skip
+              "proto_triplet", "clip_info_nce", "sogclr", "isogclr"]  # fmt: skip
 BATCH = ["triplet", "contrastive", "proxy_anchor", "align_uniform", "barlow_twins", "npair",
          "lifted_structure", "angular", "tcm"]  # fmt: skip
-TWO_VIEW = {"info_nce", "nt_xent", "align_uniform", "barlow_twins", "clip_info_nce"}
+TWO_VIEW = {"info_nce", "nt_xent", "align_uniform", "barlow_twins", "clip_info_nce", "sogclr",
+            "isogclr"}  # fmt: skip
+STATEFUL = {"sogclr", "isogclr"}
 LEARNED = {"cosface", "arcface", "sphereface", "normalized_softmax", "proxy_nca",
            "proxy_anchor", "center", "soft_triple"}  # fmt: skip
 N_CLASSES, DIM = 4, 8
@@ -42,10 +44,14 @@ def batch():
 def make(name: str, **params):
     if name in LEARNED:
         params = {"n_classes": N_CLASSES, "embedding_dim": DIM, **params}
+    if name in STATEFUL:
+        params = {"n_samples": 40, **params}
     return lossreg.create_loss(name, **params)
 
 
 def call(name, loss, x, y, **kw):
+    if name in STATEFUL:
+        kw = {"sample_index": torch.arange(x.shape[0] // 2) + 5, **kw}
     if name in TWO_VIEW:
         return loss(x, y[: x.shape[0] // 2], **kw)
     return loss(x, y, **kw)
@@ -459,6 +465,7 @@ def test_per_sample_reductions_and_weights(batch, name):
     x, y, w = batch
     torch.manual_seed(0)
     loss = make(name, reduction="none")
+    loss.eval()  # stateful losses: no state update between the calls compared here
     n_rows = 12 if name in TWO_VIEW else 24
     per_row = call(name, loss, x, y)
     assert per_row.shape == (n_rows,)
@@ -519,6 +526,7 @@ def test_specs_are_consistent_with_the_family():
         assert "embedding" in spec.tasks
         assert spec.per_sample == (name in PER_SAMPLE)
         assert (name in LEARNED or name == "clip_info_nce") == spec.learnable
+        assert (name in STATEFUL) == ("sample_index" in spec.fit_extras)
     assert not set(NOT_REGISTERED) & set(registry.list_losses())
 
 
@@ -663,3 +671,73 @@ def test_clip_info_nce_clamps_the_logit_scale_in_place(batch):
     assert loss.logit_scale.item() == pytest.approx(math.log(100.0))
     fixed = make("clip_info_nce", learn_temperature=False)
     assert not list(fixed.parameters())
+
+
+# --- SogCLR / iSogCLR ----------------------------------------------------------------------
+
+
+class _GclLoop:
+    """LibAUC GCLoss_v1's algorithm as float64 loops in linear space (u initialised per row)."""
+
+    def __init__(self, n, tau, gamma, iso=False, rho=0.3, eta=0.01, beta=0.9, lo=0.05, hi=0.7):
+        self.u, self.tau, self.m = [0.0] * n, [tau] * n, [0.0] * n
+        self.gamma, self.iso, self.rho, self.eta, self.beta, self.lo, self.hi = (
+            gamma, iso, rho, eta, beta, lo, hi
+        )  # fmt: skip
+
+    def step(self, h1, h2, index):
+        b = len(index)
+        out, us, gs = [0.0] * b, [[], []], [[], []]
+        for d, (p, q) in enumerate([(h1, h2), (h2, h1)]):
+            for i in range(b):
+                t = self.tau[index[i]]
+                negs = [float(p[i] @ q[j]) for j in range(b) if j != i]
+                negs += [float(p[i] @ p[j]) for j in range(b) if j != i]
+                mean = sum(math.exp(v / t) for v in negs) / (2 * (b - 1))
+                old = self.u[index[i]]
+                u = mean if old == 0 else (1 - self.gamma) * old + self.gamma * mean
+                w = [math.exp(v / t) / u for v in negs]
+                out[i] += -float(p[i] @ q[i]) + sum(wi * v for wi, v in zip(w, negs)) / (
+                    2 * (b - 1)
+                )
+                us[d].append(u)
+                gs[d].append(
+                    math.log(u)
+                    + self.rho
+                    - sum(wi * v / t for wi, v in zip(w, negs)) / (2 * (b - 1))
+                )
+        for i, k in enumerate(index):
+            self.u[k] = (us[0][i] + us[1][i]) / 2
+            if self.iso:
+                self.m[k] = (1 - self.beta) * self.m[k] + self.beta * (gs[0][i] + gs[1][i]) / 2
+                self.tau[k] = min(max(self.tau[k] - self.eta * self.m[k], self.lo), self.hi)
+        return out
+
+
+@pytest.mark.reference("sogclr", "isogclr")
+@pytest.mark.parametrize("name", ["sogclr", "isogclr"])
+def test_global_contrastive_matches_libauc_algorithm_over_steps(batch, name):
+    x, _, _ = batch
+    loss = make(name, reduction="none", n_samples=20)
+    ref = _GclLoop(20, 0.1, 0.9, iso=name == "isogclr")
+    gen = torch.Generator().manual_seed(3)
+    for step, index in enumerate([[0, 1, 2, 3, 4, 5], [3, 4, 5, 6, 7, 8], [0, 4, 8, 9, 10, 11]]):
+        views = x[torch.randperm(24, generator=gen)[:12]]
+        h1, h2 = F.normalize(views[:6], dim=1).numpy(), F.normalize(views[6:], dim=1).numpy()
+        expected = ref.step(h1, h2, index)
+        got = loss(views, None, sample_index=torch.tensor(index))
+        # The state buffers are float32 (the default dtype): later steps agree to ~1e-8.
+        torch.testing.assert_close(got, torch.tensor(expected, dtype=x.dtype), rtol=1e-6, atol=1e-7)
+        assert np.allclose(loss.log_u_.exp().numpy(), ref.u, rtol=1e-5), step
+        if name == "isogclr":
+            assert np.allclose(loss.tau_.numpy(), ref.tau, rtol=1e-5), step
+
+
+def test_global_contrastive_state_is_frozen_in_eval_and_needs_sample_index(batch):
+    x, _, _ = batch
+    loss = make("isogclr")
+    loss.eval()
+    loss(x, None, sample_index=torch.arange(12))
+    assert torch.isinf(loss.log_u_).all() and (loss.tau_ == 0.1).all()
+    with pytest.raises(ValueError, match="sample_index"):
+        loss(x, None)

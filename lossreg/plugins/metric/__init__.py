@@ -13,6 +13,7 @@ from lossreg import LossSpec, Param, hookimpl
 
 from ._classes import CLASS_LOGITS_LINK
 from .anchors import Circle, MultiSimilarity
+from .global_contrastive import ISogCLR, SogCLR
 from .margin import ArcFace, CosFace, NormalizedSoftmax, SphereFace
 from .nce import ClipInfoNCE, InfoNCE, SupCon
 from .pairs import Contrastive, Triplet
@@ -33,6 +34,7 @@ __all__ = [
     "ClipInfoNCE",
     "Contrastive",
     "CosFace",
+    "ISogCLR",
     "InfoNCE",
     "LiftedStructure",
     "MultiSimilarity",
@@ -42,6 +44,7 @@ __all__ = [
     "ProxyAnchor",
     "ProxyNCA",
     "SoftTriple",
+    "SogCLR",
     "SphereFace",
     "SupCon",
     "ThresholdConsistentMargin",
@@ -630,6 +633,100 @@ def register_losses() -> list[LossSpec]:
             reference=(
                 'Fini et al., "Improved baselines for vision-language pre-training", TMLR 2023, '
                 "arXiv:2305.08675"
+            ),
+        ),
+        LossSpec(
+            name="sogclr",
+            factory=SogCLR,
+            tasks=_EMBEDDING,
+            link="identity",
+            data_params=("n_samples",),
+            fit_extras=("sample_index",),
+            params=(
+                _temperature(0.1, (0.1, 0.2, 0.5)),
+                Param(
+                    "gamma",
+                    "float",
+                    0.9,
+                    low=0,
+                    high=1,
+                    closed="right",
+                    grid=(0.5, 0.9),
+                    doc="weight of the current batch in the moving average",
+                ),
+            ),
+            summary="SogCLR: global contrastive loss with a per-row moving-average estimator.",
+            reference=(
+                'Yuan et al., "Provable Stochastic Optimization for Global Contrastive Learning: '
+                'Small Batch Does Not Harm Performance", ICML 2022, arXiv:2202.12387'
+            ),
+        ),
+        LossSpec(
+            name="isogclr",
+            factory=ISogCLR,
+            tasks=_EMBEDDING,
+            link="identity",
+            data_params=("n_samples",),
+            fit_extras=("sample_index",),
+            stochastic=True,
+            params=(
+                _temperature(0.1, ()),
+                Param(
+                    "gamma",
+                    "float",
+                    0.9,
+                    low=0,
+                    high=1,
+                    closed="right",
+                    doc="weight of the current batch in the moving average",
+                ),
+                Param(
+                    "rho",
+                    "float",
+                    0.3,
+                    low=0,
+                    grid=(0.1, 0.3, 0.5),
+                    doc="temperature regularisation rho",
+                ),
+                Param(
+                    "eta",
+                    "float",
+                    0.01,
+                    low=0,
+                    closed="neither",
+                    doc="step size of the temperature update",
+                ),
+                Param(
+                    "beta",
+                    "float",
+                    0.9,
+                    low=0,
+                    high=1,
+                    closed="right",
+                    doc="momentum weight of the temperature gradient",
+                ),
+                Param(
+                    "tau_min",
+                    "float",
+                    0.05,
+                    low=0,
+                    closed="neither",
+                    doc="lower bound of the temperatures",
+                ),
+                Param(
+                    "tau_max",
+                    "float",
+                    0.7,
+                    low=0,
+                    closed="neither",
+                    doc="upper bound of the temperatures",
+                ),
+            ),
+            summary="iSogCLR: SogCLR with an individual, automatically tuned temperature per row.",
+            reference=(
+                'Qiu et al., "Not All Semantics are Created Equal: Contrastive Self-supervised '
+                'Learning with Automatic Temperature Individualization", ICML 2023, '
+                "arXiv:2305.11965"
             ),
         ),
     ]
