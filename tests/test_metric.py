@@ -21,7 +21,8 @@ from lossreg.plugins.metric import NOT_REGISTERED
 
 PER_SAMPLE = ["multi_similarity", "circle", "supcon", "info_nce", "cosface", "arcface",
               "sphereface", "normalized_softmax", "proxy_nca", "center", "soft_triple",
-              "proto_triplet", "clip_info_nce", "sogclr", "isogclr"]  # fmt: skip
+              "proto_triplet", "clip_info_nce", "sogclr", "isogclr",
+              "triplet_alignment"]  # fmt: skip
 BATCH = ["triplet", "contrastive", "proxy_anchor", "align_uniform", "barlow_twins", "npair",
          "lifted_structure", "angular", "tcm"]  # fmt: skip
 TWO_VIEW = {"info_nce", "nt_xent", "align_uniform", "barlow_twins", "clip_info_nce", "sogclr",
@@ -741,3 +742,35 @@ def test_global_contrastive_state_is_frozen_in_eval_and_needs_sample_index(batch
     assert torch.isinf(loss.log_u_).all() and (loss.tau_ == 0.1).all()
     with pytest.raises(ValueError, match="sample_index"):
         loss(x, None)
+
+
+# --- triplet alignment ---------------------------------------------------------------------
+
+
+def _tal_loop(scores, pid, tau, margin):
+    """compute_TAL_per of the RDE reference, row by row."""
+    n = len(pid)
+    out = [0.0] * n
+    for mat in (scores, scores.T):
+        for i in range(n):
+            pos = [j for j in range(n) if pid[j] == pid[i]]
+            weights = [math.exp(mat[i, j] / tau) for j in pos]
+            pos_term = sum(w * mat[i, j] for w, j in zip(weights, pos, strict=True)) / sum(weights)
+            neg = sum(math.exp(mat[i, k] / tau) for k in range(n) if pid[k] != pid[i])
+            out[i] += max(margin - pos_term + tau * math.log(neg), 0.0)
+    return torch.tensor(out, dtype=torch.float64)
+
+
+@pytest.mark.reference("triplet_alignment", "tal")
+@pytest.mark.parametrize(("tau", "margin"), [(0.02, 0.1), (0.1, 0.5)])
+def test_triplet_alignment_matches_rde_reference(batch, tau, margin):
+    x, y, w = batch
+    pid = y[:12] % 3  # several rows per identity
+    t, i = F.normalize(x[:12], dim=1), F.normalize(x[12:], dim=1)
+    ref = _tal_loop((t @ i.T).numpy(), pid.tolist(), tau, margin)
+    assert (ref > 0).any()
+    for name in ("triplet_alignment", "tal"):
+        ours = make(name, tau=tau, margin=margin, reduction="none")(x, pid)
+        torch.testing.assert_close(ours, ref, rtol=1e-9, atol=1e-10)
+    summed = make("tal", tau=tau, margin=margin, reduction="sum")(x, pid, sample_weight=w[:12])
+    assert summed.item() == pytest.approx((ref * w[:12]).sum().item(), rel=1e-9)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from lossreg import LossSpec, Param, hookimpl
 
 from ._classes import CLASS_LOGITS_LINK
+from .alignment import TripletAlignment
 from .anchors import Circle, MultiSimilarity
 from .global_contrastive import ISogCLR, SogCLR
 from .margin import ArcFace, CosFace, NormalizedSoftmax, SphereFace
@@ -49,6 +50,7 @@ __all__ = [
     "SupCon",
     "ThresholdConsistentMargin",
     "Triplet",
+    "TripletAlignment",
     "register_losses",
 ]
 
@@ -727,6 +729,30 @@ def register_losses() -> list[LossSpec]:
                 'Qiu et al., "Not All Semantics are Created Equal: Contrastive Self-supervised '
                 'Learning with Automatic Temperature Individualization", ICML 2023, '
                 "arXiv:2305.11965"
+            ),
+        ),
+        LossSpec(
+            name="triplet_alignment",
+            aliases=("tal",),
+            factory=TripletAlignment,
+            tasks=_EMBEDDING,
+            link="identity",
+            params=(
+                Param(
+                    "tau",
+                    "float",
+                    0.02,
+                    low=0,
+                    closed="neither",
+                    grid=(0.02, 0.05),
+                    doc="temperature of the negative log-sum-exp",
+                ),
+                Param("margin", "float", 0.1, low=0, grid=(0.1, 0.2), doc="margin m"),
+            ),
+            summary="Triplet alignment: log-sum-exp over all negatives, both directions.",
+            reference=(
+                'Qin et al., "Noisy-Correspondence Learning for Text-to-Image Person '
+                'Re-identification", CVPR 2024'
             ),
         ),
     ]
