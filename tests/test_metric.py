@@ -22,11 +22,11 @@ from lossreg.plugins.metric import NOT_REGISTERED
 PER_SAMPLE = ["multi_similarity", "circle", "supcon", "info_nce", "cosface", "arcface",
               "sphereface", "normalized_softmax", "proxy_nca", "center", "soft_triple",
               "proto_triplet", "clip_info_nce", "sogclr", "isogclr",
-              "triplet_alignment"]  # fmt: skip
+              "triplet_alignment", "amcl_info_nce"]  # fmt: skip
 BATCH = ["triplet", "contrastive", "proxy_anchor", "align_uniform", "barlow_twins", "npair",
          "lifted_structure", "angular", "tcm"]  # fmt: skip
 TWO_VIEW = {"info_nce", "nt_xent", "align_uniform", "barlow_twins", "clip_info_nce", "sogclr",
-            "isogclr"}  # fmt: skip
+            "isogclr", "amcl_info_nce"}  # fmt: skip
 STATEFUL = {"sogclr", "isogclr"}
 LEARNED = {"cosface", "arcface", "sphereface", "normalized_softmax", "proxy_nca",
            "proxy_anchor", "center", "soft_triple"}  # fmt: skip
@@ -47,6 +47,8 @@ def make(name: str, **params):
         params = {"n_classes": N_CLASSES, "embedding_dim": DIM, **params}
     if name in STATEFUL:
         params = {"n_samples": 40, **params}
+    if name == "amcl_info_nce":
+        params = {"embedding_dim": DIM, "num_heads": 2, **params}
     return lossreg.create_loss(name, **params)
 
 
@@ -526,7 +528,7 @@ def test_specs_are_consistent_with_the_family():
         spec = registry.get_spec(name)
         assert "embedding" in spec.tasks
         assert spec.per_sample == (name in PER_SAMPLE)
-        assert (name in LEARNED or name == "clip_info_nce") == spec.learnable
+        assert (name in LEARNED or name in ("clip_info_nce", "amcl_info_nce")) == spec.learnable
         assert (name in STATEFUL) == ("sample_index" in spec.fit_extras)
     assert not set(NOT_REGISTERED) & set(registry.list_losses())
 
@@ -774,3 +776,49 @@ def test_triplet_alignment_matches_rde_reference(batch, tau, margin):
         torch.testing.assert_close(ours, ref, rtol=1e-9, atol=1e-10)
     summed = make("tal", tau=tau, margin=margin, reduction="sum")(x, pid, sample_weight=w[:12])
     assert summed.item() == pytest.approx((ref * w[:12]).sum().item(), rel=1e-9)
+
+
+# --- AMCL ----------------------------------------------------------------------------------
+
+
+@pytest.mark.reference("amcl_info_nce")
+@pytest.mark.parametrize("topk", [3, 100])
+def test_amcl_matches_reference_loop(batch, topk):
+    x, _, _ = batch
+    torch.manual_seed(0)
+    loss = make("amcl_info_nce", topk=topk, beta=0.05, tau_min=0.05, reduction="none")
+    w1, b1 = (
+        loss.phi[0].weight.detach().double().numpy(),
+        loss.phi[0].bias.detach().double().numpy(),
+    )
+    w2, b2 = (
+        loss.phi[2].weight.detach().double().numpy(),
+        loss.phi[2].bias.detach().double().numpy(),
+    )
+    n, h, d = 12, 2, DIM // 2
+
+    def phi(v):
+        return w2 @ np.maximum(w1 @ v + b1, 0) + b2
+
+    def tau(u, v):
+        return 0.05 + (2.0 - 0.05) / (1 + math.exp(float(phi(u) @ phi(v))))
+
+    z = x.numpy().reshape(2 * n, h, d)
+    z = z / np.linalg.norm(z, axis=-1, keepdims=True)
+    ref = np.zeros(n)
+    for head in range(h):
+        views = (z[:n, head], z[n:, head])
+        for first in (0, 1):
+            a_all, p_all = views[first], views[1 - first]
+            for i in range(n):
+                a, p = a_all[i], p_all[i]
+                negs = [a_all[j] for j in range(n) if j != i] + [
+                    p_all[j] for j in range(n) if j != i
+                ]
+                ranked = sorted(negs, key=lambda v: -float(a @ v))[: min(topk, len(negs))]
+                tp = tau(a, p)
+                term = -float(a @ p) / tp + np.mean([float(a @ v) / tau(a, v) for v in ranked])
+                term += 0.05 * (0.5 * d * math.log(tp) + 1 / tp)
+                term -= 0.05 * sum(math.log(tau(a, v)) + 1 / tau(a, v) for v in ranked)
+                ref[i] += term / 2
+    torch.testing.assert_close(loss(x, None), torch.tensor(ref), rtol=1e-9, atol=1e-9)

@@ -13,6 +13,7 @@ from lossreg import LossSpec, Param, hookimpl
 
 from ._classes import CLASS_LOGITS_LINK
 from .alignment import TripletAlignment
+from .amcl import AMCLInfoNCE
 from .anchors import Circle, MultiSimilarity
 from .global_contrastive import ISogCLR, SogCLR
 from .margin import ArcFace, CosFace, NormalizedSoftmax, SphereFace
@@ -26,6 +27,7 @@ from .tcm import TCM_BASES, ThresholdConsistentMargin
 
 __all__ = [
     "NOT_REGISTERED",
+    "AMCLInfoNCE",
     "AlignUniform",
     "Angular",
     "ArcFace",
@@ -754,5 +756,31 @@ def register_losses() -> list[LossSpec]:
                 'Qin et al., "Noisy-Correspondence Learning for Text-to-Image Person '
                 'Re-identification", CVPR 2024'
             ),
+        ),
+        LossSpec(
+            name="amcl_info_nce",
+            factory=AMCLInfoNCE,
+            tasks=_EMBEDDING,
+            link="identity",
+            data_params=("embedding_dim",),
+            learnable=True,
+            params=(
+                Param("num_heads", "int", 3, low=1, grid=(1, 3), doc="projection heads H"),
+                Param(
+                    "beta",
+                    "float",
+                    0.01,
+                    low=0,
+                    grid=(0.001, 0.01),
+                    doc="weight of the temperature regularisers",
+                ),
+                Param(
+                    "tau_min", "float", 1e-5, low=0, closed="neither", doc="smallest temperature"
+                ),
+                Param("tau_max", "float", 2.0, low=0, closed="neither", doc="largest temperature"),
+                Param("topk", "int", 100, low=1, doc="hardest negatives kept per anchor"),
+            ),
+            summary="AMCL: NT-Xent with learned pair temperatures, top-k negatives, H heads.",
+            reference='Wang et al., "Adaptive Multi-head Contrastive Learning", ECCV 2024',
         ),
     ]
