@@ -22,7 +22,7 @@ from lossreg.plugins.metric import NOT_REGISTERED
 PER_SAMPLE = ["multi_similarity", "circle", "supcon", "info_nce", "cosface", "arcface",
               "sphereface", "normalized_softmax", "proxy_nca", "center", "soft_triple",
               "proto_triplet", "clip_info_nce", "sogclr", "isogclr",
-              "triplet_alignment", "amcl_info_nce"]  # fmt: skip
+              "triplet_alignment", "amcl_info_nce", "palm"]  # fmt: skip
 BATCH = ["triplet", "contrastive", "proxy_anchor", "align_uniform", "barlow_twins", "npair",
          "lifted_structure", "angular", "tcm"]  # fmt: skip
 TWO_VIEW = {"info_nce", "nt_xent", "align_uniform", "barlow_twins", "clip_info_nce", "sogclr",
@@ -43,7 +43,7 @@ def batch():
 
 
 def make(name: str, **params):
-    if name in LEARNED:
+    if name in LEARNED or name == "palm":
         params = {"n_classes": N_CLASSES, "embedding_dim": DIM, **params}
     if name in STATEFUL:
         params = {"n_samples": 40, **params}
@@ -822,3 +822,77 @@ def test_amcl_matches_reference_loop(batch, topk):
                 term -= 0.05 * sum(math.log(tau(a, v)) + 1 / tau(a, v) for v in ranked)
                 ref[i] += term / 2
     torch.testing.assert_close(loss(x, None), torch.tensor(ref), rtol=1e-9, atol=1e-9)
+
+
+# --- PALM ----------------------------------------------------------------------------------
+
+
+def _palm_loop(f, labels, protos, n_classes, m, temp, lam, eps, k):
+    """jeff024/PALM's mle_loss + proto_contra (one view), with explicit loops."""
+    n, n_protos = len(labels), len(protos)
+    proto_label = [j % n_classes for j in range(n_protos)]
+
+    def sinkhorn(p):
+        q = [[math.exp(float(f[i] @ p[j]) / eps) for i in range(n)] for j in range(n_protos)]
+        total = sum(map(sum, q))
+        q = [[v / total for v in row] for row in q]
+        for _ in range(3):
+            q = [[v / sum(row) / n_protos for v in row] for row in q]
+            cols = [sum(q[j][i] for j in range(n_protos)) for i in range(n)]
+            q = [[q[j][i] / cols[i] / n for i in range(n)] for j in range(n_protos)]
+        return [[q[j][i] * n for j in range(n_protos)] for i in range(n)]  # (n, K)
+
+    def own(q):
+        return [[q[i][j] if proto_label[j] == labels[i] else 0.0 for j in range(n_protos)]
+                for i in range(n)]  # fmt: skip
+
+    def topk(rows):
+        out = []
+        for row in rows:
+            keep = sorted(range(n_protos), key=lambda j: -row[j])[:k]
+            out.append([row[j] if j in keep else 0.0 for j in range(n_protos)])
+        return out
+
+    def rownorm(rows):
+        return [[v / sum(r) if sum(r) > 0 else 0.0 for v in r] for r in rows]
+
+    update = own(sinkhorn(protos))
+    if k:
+        update = topk(update)
+    update = rownorm(update)
+    colsum = [sum(update[i][j] for i in range(n)) for j in range(n_protos)]
+    update = [[update[i][j] / colsum[j] if colsum[j] > 0 else 0.0 for j in range(n_protos)]
+              for i in range(n)]  # fmt: skip
+    moved = []
+    for j in range(n_protos):
+        v = m * protos[j] + (1 - m) * sum(update[i][j] * f[i] for i in range(n))
+        moved.append(v / np.linalg.norm(v))
+    q = own(sinkhorn(moved))
+    weights = rownorm(topk([[a * (b > 0) for a, b in zip(qr, ur)] for qr, ur in zip(q, update)])
+                      if k else q)  # fmt: skip
+    out = []
+    for i in range(n):
+        logits = [float(f[i] @ moved[j]) / temp for j in range(n_protos)]
+        lse = math.log(sum(math.exp(v) for v in logits))
+        out.append(lse - sum(w * v for w, v in zip(weights[i], logits)))
+    contrast = 0.0
+    for a in range(n_protos):
+        logits = [float(moved[a] @ moved[b]) / 0.5 for b in range(n_protos)]
+        pos = [b for b in range(n_protos) if b != a and proto_label[b] == proto_label[a]]
+        pos_term = sum(logits[b] for b in pos) / len(pos) if pos else 0.0
+        neg = math.log(sum(math.exp(logits[b]) for b in range(n_protos) if b != a))
+        contrast -= (pos_term - neg) / n_protos
+    return np.array(out) + lam * contrast, np.array(moved)
+
+
+@pytest.mark.reference("palm")
+@pytest.mark.parametrize("k", [0, 2])
+def test_palm_matches_official_procedure(batch, k):
+    x, y, _ = batch
+    torch.manual_seed(0)
+    loss = make("palm", n_protos_per_class=3, proto_m=0.9, k=k, reduction="none")
+    protos = loss.protos.double().numpy().copy()
+    f = F.normalize(x, dim=1).numpy()
+    ref, moved = _palm_loop(f, y.tolist(), protos, N_CLASSES, 0.9, 0.1, 1.0, 0.05, k)
+    torch.testing.assert_close(loss(x, y), torch.tensor(ref), rtol=1e-6, atol=1e-7)
+    assert np.allclose(loss.protos.numpy(), moved, atol=1e-6)

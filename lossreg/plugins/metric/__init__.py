@@ -19,6 +19,7 @@ from .global_contrastive import ISogCLR, SogCLR
 from .margin import ArcFace, CosFace, NormalizedSoftmax, SphereFace
 from .nce import ClipInfoNCE, InfoNCE, SupCon
 from .pairs import Contrastive, Triplet
+from .palm import PALM
 from .prototypes import ProtoTriplet
 from .proxies import Center, ProxyAnchor, ProxyNCA, SoftTriple
 from .ssl import AlignUniform, BarlowTwins
@@ -27,6 +28,7 @@ from .tcm import TCM_BASES, ThresholdConsistentMargin
 
 __all__ = [
     "NOT_REGISTERED",
+    "PALM",
     "AMCLInfoNCE",
     "AlignUniform",
     "Angular",
@@ -782,5 +784,43 @@ def register_losses() -> list[LossSpec]:
             ),
             summary="AMCL: NT-Xent with learned pair temperatures, top-k negatives, H heads.",
             reference='Wang et al., "Adaptive Multi-head Contrastive Learning", ECCV 2024',
+        ),
+        LossSpec(
+            name="palm",
+            factory=PALM,
+            tasks=_EMBEDDING,
+            link="identity",
+            data_params=_LEARNED,
+            stochastic=True,
+            params=(
+                Param("n_protos_per_class", "int", 6, low=1, grid=(1, 6), doc="prototypes M"),
+                Param(
+                    "proto_m",
+                    "float",
+                    0.99,
+                    low=0,
+                    high=1,
+                    closed="left",
+                    doc="EMA momentum of the prototypes",
+                ),
+                _temperature(0.1, (0.1, 0.5)),
+                Param(
+                    "lambda_pcon",
+                    "float",
+                    1.0,
+                    low=0,
+                    grid=(0.0, 1.0),
+                    doc="weight of the prototype contrastive loss",
+                ),
+                Param(
+                    "epsilon", "float", 0.05, low=0, closed="neither", doc="Sinkhorn temperature"
+                ),
+                Param("k", "int", 0, low=0, grid=(0, 5), doc="top-k assignment, 0 = off"),
+            ),
+            summary="PALM: likelihood against a mixture of EMA prototypes per class.",
+            reference=(
+                'Lu et al., "Learning with Mixture of Prototypes for Out-of-Distribution '
+                'Detection", ICLR 2024'
+            ),
         ),
     ]
