@@ -896,3 +896,29 @@ def test_palm_matches_official_procedure(batch, k):
     ref, moved = _palm_loop(f, y.tolist(), protos, N_CLASSES, 0.9, 0.1, 1.0, 0.05, k)
     torch.testing.assert_close(loss(x, y), torch.tensor(ref), rtol=1e-6, atol=1e-7)
     assert np.allclose(loss.protos.numpy(), moved, atol=1e-6)
+
+
+# --- gradients, including the stop-gradient terms, against PML -----------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "pml_loss"),
+    [
+        ("circle", {"m": 0.4, "gamma": 80.0}, lambda: losses.CircleLoss(m=0.4, gamma=80)),
+        ("supcon", {}, lambda: losses.SupConLoss(temperature=0.1)),
+        (
+            "multi_similarity",
+            {"epsilon": None, "base": 0.5},
+            lambda: losses.MultiSimilarityLoss(alpha=2, beta=50, base=0.5),
+        ),
+    ],
+)
+def test_gradients_match_pml_including_detached_weights(batch, name, params, pml_loss):
+    x, y, _ = batch
+    pml = pml_loss()
+    pml.reducer = reducers.DoNothingReducer()
+    a = x.clone().requires_grad_(True)
+    b = x.clone().requires_grad_(True)
+    make(name, reduction="sum", **params)(a, y).backward()
+    pml_elements(pml, b, y).sum().backward()
+    torch.testing.assert_close(a.grad, b.grad, rtol=1e-7, atol=1e-9)

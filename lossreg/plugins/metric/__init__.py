@@ -74,6 +74,11 @@ NOT_REGISTERED: dict[str, str] = {
         "normalisation in the architecture or a gradient penalty on input gradients); neither "
         "lives in a criterion."
     ),
+    "hyperbolic_pairwise_confusion": (
+        "A regulariser of hyperbolic_mlr_ce (pulls the two halves of a positives-only batch "
+        "together): on its own every embedding collapses to one point, and its companion "
+        "needs a feature-space pseudo-negative sampler, so it is not a criterion by itself."
+    ),
     "hyperbolic_mlr_ce": (
         "Needs pseudo-negatives sampled in feature space from a running feature mean and "
         "gradient clipping during training: estimator features, not a loss on (output, target)."
