@@ -24,7 +24,7 @@ PER_SAMPLE = ["multi_similarity", "circle", "supcon", "info_nce", "cosface", "ar
               "proto_triplet", "clip_info_nce", "sogclr", "isogclr",
               "triplet_alignment", "amcl_info_nce", "palm"]  # fmt: skip
 BATCH = ["triplet", "contrastive", "proxy_anchor", "align_uniform", "barlow_twins", "npair",
-         "lifted_structure", "angular", "tcm"]  # fmt: skip
+         "lifted_structure", "angular", "tcm", "icnn"]  # fmt: skip
 TWO_VIEW = {"info_nce", "nt_xent", "align_uniform", "barlow_twins", "clip_info_nce", "sogclr",
             "isogclr", "amcl_info_nce"}  # fmt: skip
 STATEFUL = {"sogclr", "isogclr"}
@@ -922,3 +922,50 @@ def test_gradients_match_pml_including_detached_weights(batch, name, params, pml
     make(name, reduction="sum", **params)(a, y).backward()
     pml_elements(pml, b, y).sum().backward()
     torch.testing.assert_close(a.grad, b.grad, rtol=1e-7, atol=1e-9)
+
+
+# --- ICNN ----------------------------------------------------------------------------------
+
+
+def _icnn_loop(x, y, k=4, ipc=None):
+    """The authors' modified_score (default path), row by row; returns -log(score)."""
+    n, eps = len(y), 1e-7
+    k = n - 2 if k + 2 >= n else k
+    ipc = k + 1 if ipc is None else ipc
+    rows = []
+    for i in range(n):
+        d = sorted((math.sqrt(float(((x[i] - x[j]) ** 2).sum()) + 1e-6), j) for j in range(n))
+        rows.append(d[1 : ipc + 1])  # the nearest is the row itself
+    same = [[float(y[j] == y[i]) for _, j in rows[i]] for i in range(n)]
+    nearest_diff = [
+        min([v for (v, _), s in zip(rows[i], same[i]) if not s], default=math.inf) for i in range(n)
+    ]
+    same_means, same_rows = [], 0
+    diff_vals, diff_counts = [], []
+    for i in range(n):
+        nd = [rows[i][c][0] / (nearest_diff[i] + eps) for c in range(k)]
+        top = max(1.0, max(nd))
+        nd = [v / top for v in nd]
+        count = sum(same[i][:k])
+        same_means.append(sum(v * s for v, s in zip(nd, same[i][:k])) / (count + eps))
+        same_rows += count > 0
+        diff_vals.append([rows[i][c][0] * (1 - same[i][c]) for c in range(k)])
+        diff_counts.append(k - count)
+    lambda_same = 1 - sum(same_means) / (same_rows + eps)
+    top = max(max(r) for r in diff_vals)
+    diff_means = [
+        sum(v / (top + eps) for v in r) / (c + eps) for r, c in zip(diff_vals, diff_counts)
+    ]
+    offset = -1.0 if all(c == 0 for c in diff_counts) else 0.0
+    lambda_diff = abs(sum(diff_means) / (sum(c > 0 for c in diff_counts) + eps) + offset)
+    gamma = sum(sum(same[i][:k]) / k for i in range(n)) / n if k + 2 < n else 1.0
+    return -math.log(((lambda_same + lambda_diff) / 2 + gamma) / 2)
+
+
+@pytest.mark.reference("icnn")
+@pytest.mark.parametrize(("k", "neighbors"), [(4, None), (3, 6), (30, None)])
+def test_icnn_matches_authors_score(batch, k, neighbors):
+    x, y, _ = batch
+    ref = _icnn_loop(x.numpy(), y.tolist(), k, neighbors)
+    ours = make("icnn", k=k, neighbors=neighbors)(x, y)
+    assert ours.item() == pytest.approx(ref, rel=1e-9)

@@ -20,13 +20,14 @@ from .margin import ArcFace, CosFace, NormalizedSoftmax, SphereFace
 from .nce import ClipInfoNCE, InfoNCE, SupCon
 from .pairs import Contrastive, Triplet
 from .palm import PALM
-from .prototypes import ProtoTriplet
+from .prototypes import ICNN, ProtoTriplet
 from .proxies import Center, ProxyAnchor, ProxyNCA, SoftTriple
 from .ssl import AlignUniform, BarlowTwins
 from .structured import Angular, LiftedStructure, NPair
 from .tcm import TCM_BASES, ThresholdConsistentMargin
 
 __all__ = [
+    "ICNN",
     "NOT_REGISTERED",
     "PALM",
     "AMCLInfoNCE",
@@ -826,6 +827,30 @@ def register_losses() -> list[LossSpec]:
             reference=(
                 'Lu et al., "Learning with Mixture of Prototypes for Out-of-Distribution '
                 'Detection", ICLR 2024'
+            ),
+        ),
+        LossSpec(
+            name="icnn",
+            factory=ICNN,
+            tasks=_EMBEDDING,
+            link="identity",
+            per_sample=False,
+            params=(
+                Param("k", "int", 4, low=1, grid=(2, 4, 8), doc="neighbours scored"),
+                Param(
+                    "neighbors",
+                    "int",
+                    None,
+                    low=1,
+                    nullable=True,
+                    doc="neighbours searched; None = k + 1",
+                ),
+            ),
+            summary="ICNN: -log of a neighbourhood class-separability score of the batch.",
+            reference=(
+                '"SuSana Distancia is all you need: Enforcing class separability in metric '
+                "learning via two novel distance-based loss functions for few-shot image "
+                'classification", 2023'
             ),
         ),
     ]
