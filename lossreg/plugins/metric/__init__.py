@@ -789,7 +789,10 @@ def register_losses() -> list[LossSpec]:
                 Param("topk", "int", 100, low=1, doc="hardest negatives kept per anchor"),
             ),
             summary="AMCL: NT-Xent with learned pair temperatures, top-k negatives, H heads.",
-            reference='Wang et al., "Adaptive Multi-head Contrastive Learning", ECCV 2024',
+            reference=(
+                'Wang et al., "Adaptive Multi-head Contrastive Learning", ECCV 2024, '
+                "arXiv:2310.05615"
+            ),
         ),
         LossSpec(
             name="palm",

@@ -60,7 +60,7 @@ class AMCLInfoNCE(LossModule):
     References
     ----------
     L. Wang, P. Koniusz, T. Gedeon, L. Zheng. "Adaptive Multi-head Contrastive Learning."
-    ECCV 2024.
+    ECCV 2024, arXiv:2310.05615.
 
     Examples
     --------
