@@ -482,8 +482,21 @@ def test_per_sample_reductions_and_weights(batch, name):
 
 @pytest.mark.parametrize("name", BATCH)
 def test_batch_level_losses_refuse_reduction_none(name):
-    with pytest.raises(ValueError, match="batch-level"):
-        make(name, reduction="none")
+    with pytest.raises(lossreg.InvalidReductionError, match="batch-level"):
+        lossreg.get_spec(name).factory(**_data_params(name), reduction="none")
+
+
+def _data_params(name):
+    values = {"n_classes": N_CLASSES, "embedding_dim": DIM, "n_samples": 40}
+    return {k: values[k] for k in lossreg.get_spec(name).data_params}
+
+
+def test_class_logits_link_needs_the_fitted_criterion(batch):
+    x, _, _ = batch
+    link = lossreg.get_spec("arcface").link
+    assert link.kind == "proba"
+    with pytest.raises(ValueError, match="fitted loss module"):
+        link(x, None)
 
 
 @pytest.mark.parametrize("name", PER_SAMPLE + BATCH)

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lossreg import as_class_target
+from lossreg import InvalidReductionError, as_class_target
 
 __all__ = [
     "DISTANCES",
@@ -127,7 +127,7 @@ class BatchLoss(nn.Module):
     def __init__(self, *, reduction: str = "mean") -> None:
         super().__init__()
         if reduction not in ("mean", "sum"):
-            raise ValueError(
+            raise InvalidReductionError(
                 f"{type(self).__name__} is a batch-level loss (its terms are in-batch pairs, "
                 f"triplets or statistics, not rows), so reduction must be 'mean' or 'sum'. Got "
                 f"{reduction!r} instead."
