@@ -982,3 +982,38 @@ def test_icnn_matches_authors_score(batch, k, neighbors):
     ref = _icnn_loop(x.numpy(), y.tolist(), k, neighbors)
     ours = make("icnn", k=k, neighbors=neighbors)(x, y)
     assert ours.item() == pytest.approx(ref, rel=1e-9)
+
+
+# --- a few optimisation steps lower each loss (gradients point the right way) ---------------
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["triplet", "contrastive", "multi_similarity", "circle", "supcon", "npair", "arcface",
+     "proxy_anchor", "soft_triple", "center", "info_nce", "barlow_twins", "sogclr"],
+)  # fmt: skip
+def test_short_training_lowers_the_loss(name):
+    gen = torch.Generator().manual_seed(0)
+    y = torch.arange(32) % N_CLASSES
+    x = torch.randn(N_CLASSES, 6, generator=gen)[y] + 0.5 * torch.randn(32, 6, generator=gen)
+    noise = 0.1 * torch.randn(2, 32, 6, generator=gen)
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(6, 16), torch.nn.ReLU(), torch.nn.Linear(16, DIM))
+    loss = make(name)
+    optimizer = torch.optim.Adam([*net.parameters(), *loss.parameters()], lr=0.01)
+
+    def value():
+        if name in TWO_VIEW:
+            out = torch.cat([net(x + noise[0]), net(x + noise[1])])
+            return call(name, loss, out, torch.cat([y, y]))
+        return loss(net(x), y)
+
+    with torch.no_grad():
+        before = value().item()
+    for _ in range(30):
+        optimizer.zero_grad()
+        value().backward()
+        optimizer.step()
+    with torch.no_grad():
+        after = value().item()
+    assert after < before
