@@ -29,6 +29,8 @@ DATA_PARAMS: dict[str, str] = {
     "target_min": "smallest training target (per output)",
     "target_max": "largest training target (per output)",
     "label_cooccurrence": "multilabel: L x L counts of rows where labels j and k are both positive",
+    "embedding_dim": "width of the network's output (the embedding dimension D); the estimator "
+    "takes it from the module it builds, not from the targets",
 }
 
 #: Per-row arrays a loss can ask for at fit time, routed with scikit-learn metadata routing.

@@ -7,6 +7,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "lossreg.plugins.classification",
     "lossreg.plugins.composite",
     "lossreg.plugins.imbalance",
+    "lossreg.plugins.metric",
     "lossreg.plugins.multilabel",
     "lossreg.plugins.regression",
     "lossreg.plugins.robust",
