@@ -90,13 +90,13 @@ class BatchIterator:
 
 
 class ClassBalancedBatches:
-    """Training batches of ``per_class`` rows from each of several classes ("P×K" batches).
+    """Training batches holding several rows from each of several classes ("P×K" batches).
 
-    Pair, triplet and proxy losses learn nothing from a batch whose classes appear once. Each
-    epoch draws ``len(data) // batch_size`` batches (at least one); each batch takes
-    ``batch_size // per_class`` classes at random (all of them if there are fewer) and
-    ``per_class`` rows of each, without replacement inside the batch where the class is large
-    enough.
+    Pair and triplet losses learn nothing from a batch whose classes appear once. Each epoch
+    draws ``len(data) // batch_size`` batches (at least one). A batch takes
+    ``P = min(n_classes, batch_size // min_per_class)`` classes at random and
+    ``K = batch_size // P`` rows of each (so few classes get many rows each), without
+    replacement inside the batch where the class is large enough.
     """
 
     def __init__(
@@ -105,12 +105,12 @@ class ClassBalancedBatches:
         labels: torch.Tensor,
         batch_size: int,
         *,
-        per_class: int = 4,
+        min_per_class: int = 4,
         generator: torch.Generator | None = None,
     ) -> None:
         self.data = data
         self.batch_size = max(2, int(batch_size))
-        self.per_class = max(2, int(per_class))
+        self.min_per_class = max(2, int(min_per_class))
         self.generator = generator
         labels = labels.cpu().long()
         self._by_class = [torch.nonzero(labels == c).flatten() for c in labels.unique()]
@@ -125,10 +125,11 @@ class ClassBalancedBatches:
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, dict[str, torch.Tensor]]]:
         n_classes = len(self._by_class)
-        classes_per_batch = max(1, min(n_classes, self.batch_size // self.per_class))
+        classes_per_batch = max(1, min(n_classes, self.batch_size // self.min_per_class))
+        per_class = max(2, self.batch_size // classes_per_batch)
         device = self.data.X.device
         for _ in range(len(self)):
             chosen = torch.randperm(n_classes, generator=self.generator)[:classes_per_batch]
-            index = torch.cat([self._draw(self._by_class[int(c)], self.per_class) for c in chosen])
+            index = torch.cat([self._draw(self._by_class[int(c)], per_class) for c in chosen])
             index = index.to(device)
             yield self.data.X[index], {k: v[index] for k, v in self.data.fields.items()}

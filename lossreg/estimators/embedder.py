@@ -131,7 +131,8 @@ class LossEmbedder(TransformerMixin, LossEstimatorBase):
             spec = self._spec()
             if spec.views != 2:
                 raise ValueError(
-                    f"Loss {spec.name!r} needs labels: pass fit(X, y). Only two-view "
+                    f"LossEmbedder with loss {spec.name!r} requires y to be passed, but the "
+                    "target y is None: the loss needs labels, pass fit(X, y). Only two-view "
                     "(self-supervised) losses such as 'info_nce' train without y."
                 )
             self._no_labels = True
