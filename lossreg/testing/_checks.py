@@ -146,7 +146,10 @@ def check_spec_valid(case: LossCase) -> None:
             "The spec breaks registration rules:\n"
             + "\n".join(f"  {rule}: {text}" for rule, text in problems)
         )
-    check_params(case.spec.name, case.spec.params, case.params)
+    try:
+        check_params(case.spec.name, case.spec.params, case.params)
+    except ValueError as exc:
+        raise AssertionError(f"The hyperparameters to check with are invalid: {exc}") from exc
 
 
 @_register()
@@ -271,8 +274,8 @@ def check_sample_weight_equivalence(case: LossCase) -> None:
     """Sample weights act like row counts.
 
     All-ones weights equal no weights (``mean``, ``sum`` and ``none``). For losses whose rows
-    are independent (not embedding, ranking or bag tasks) and that are not stochastic, a
-    weight of 2 equals the row duplicated and a weight of 0 equals the row dropped.
+    are independent (not embedding, ranking or bag tasks) and that are not stochastic, an
+    integer weight k equals the row repeated k times (0: dropped), for ``mean`` and ``sum``.
     """
     toy = case.toy(dtype=torch.float64)
     ones = torch.ones(toy.n, dtype=torch.float64)
@@ -285,16 +288,16 @@ def check_sample_weight_equivalence(case: LossCase) -> None:
         )
     if case.task in COUPLED_TASKS or case.spec.stochastic:
         return
-    twice = ones.clone()
-    twice[0] = 2.0
-    twice[1] = 0.0
-    keep = [0, *range(2, toy.n), 0]  # row 0 twice, row 1 dropped
+    counts = ones.clone()
+    counts[:3] = torch.tensor([2.0, 0.0, 3.0], dtype=torch.float64)
+    keep = [0, 0, 2, 2, 2, *range(3, toy.n)]  # the rows repeated as often as their weight
     for reduction in ("mean", "sum"):
         module = case.build(toy, reduction, torch.float64)
         _assert_close(
-            case.call(module, toy, sample_weight=twice),
+            case.call(module, toy, sample_weight=counts),
             case.call(module, toy.rows(keep)),
-            f"reduction={reduction!r}: weight 2 (0) must equal the row duplicated (dropped)",
+            f"reduction={reduction!r}: weights 2, 0 and 3 must equal the rows repeated twice, "
+            "dropped and repeated three times",
         )
 
 
