@@ -792,7 +792,8 @@ def _estimator_class(name: str) -> Any:
         raise AssertionError(
             f"check_estimator_smoke_fit needs lossreg.{name}, which is not available "
             f"({type(exc).__name__}: {exc}). The estimators live in lossreg.estimators; "
-            "exclude this check with checks=... until they are installed."
+            "skip this check (checks=... in Python, --skip check_estimator_smoke_fit on the "
+            "command line) until they are installed."
         ) from exc
 
 
