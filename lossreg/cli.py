@@ -259,6 +259,36 @@ def check_command(
         sys.exit(1)
 
 
+@cli.command("new-plugin")
+@click.argument("name")
+@click.option(
+    "--dir",
+    "directory",
+    default=".",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Where to create the folder lossreg-NAME.",
+)
+@click.option("--loss", help="Name of the template's loss (default: NAME_brier).")
+@click.option("--force", is_flag=True, help="Overwrite the template's files in an existing folder.")
+def new_plugin_command(name: str, directory: str, loss: str | None, force: bool) -> None:
+    """Create a plugin distribution lossreg-NAME: pyproject with the entry point, a loss, tests."""
+    from lossreg._scaffold import plugin_files, plugin_names, write_plugin
+
+    try:
+        root = write_plugin(name, directory, loss=loss, force=force)
+    except (ValueError, FileExistsError) as exc:
+        _fail(str(exc))
+    names = plugin_names(name, loss)
+    click.echo(f"Created {root}:")
+    for path in sorted(plugin_files(names)):
+        click.echo(f"  {path}")
+    click.echo(
+        f"Next: pip install -e '{root}[test]' && lossreg check {names.entry_point} && "
+        f"python -m pytest {root}"
+    )
+
+
 def _fail(message: str) -> None:
     click.echo(f"Error: {message}", err=True)
     sys.exit(USAGE_ERROR)
