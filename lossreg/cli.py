@@ -289,6 +289,23 @@ def new_plugin_command(name: str, directory: str, loss: str | None, force: bool)
     )
 
 
+@cli.command("docs")
+@click.option("--out", type=click.Path(dir_okay=False), help="Write to this file (docs/losses.md).")
+def docs_command(out: str | None) -> None:
+    """Write the loss catalogue of the built-in plugins as Markdown (stdout without --out)."""
+    from pathlib import Path
+
+    from lossreg._docs import render_losses_md
+
+    text = render_losses_md()
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(text, encoding="utf-8")
+    click.echo(f"Wrote {out}")
+
+
 def _fail(message: str) -> None:
     click.echo(f"Error: {message}", err=True)
     sys.exit(USAGE_ERROR)
