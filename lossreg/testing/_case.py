@@ -48,15 +48,29 @@ class LossCase:
     ) -> nn.Module:
         """Validate the hyperparameters and build the module, data params from ``toy``.
 
-        This is the path :meth:`lossreg.Registry.create_loss` takes. A learnable module is
-        moved to ``dtype`` (its parameters must match the input's precision).
+        This is the path :meth:`lossreg.Registry.create_loss` takes. Construction is seeded,
+        so two builds of a learnable loss are identical. A learnable module is moved to
+        ``dtype`` (its parameters must match the input's precision).
         """
         hyper = {**self.params, **override}
         check_params(self.spec.name, self.spec.params, hyper, data_params=self.spec.data_params)
-        module = self.spec.factory(**hyper, **toy.data_params, reduction=reduction)
+        # Seeded, so that two builds of a learnable loss start from the same parameters.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            module = self.spec.factory(**hyper, **toy.data_params, reduction=reduction)
         if dtype is not None and self.spec.learnable:
             module = module.to(dtype)
         return module
+
+    def value(
+        self,
+        toy: Toy,
+        reduction: str = "mean",
+        dtype: torch.dtype | None = None,
+        **kwargs: Any,
+    ) -> torch.Tensor:
+        """Build a fresh module and call it once: comparable across calls for stateful losses."""
+        return self.call(self.build(toy, reduction, dtype), toy, **kwargs)
 
     def call(
         self,

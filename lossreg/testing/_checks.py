@@ -25,7 +25,7 @@ from lossreg.reduction import REDUCTIONS
 from lossreg.spec import LossSpec, _same_default, spec_problems
 from lossreg.targets import output_size
 from lossreg.testing._case import LossCase
-from lossreg.testing._toy import CLASS_TASKS, COUPLED_TASKS, TASK_ORDER, Toy
+from lossreg.testing._toy import CLASS_TASKS, COUPLED_TASKS, COUPLING_EXTRAS, TASK_ORDER, Toy
 
 __all__ = ["LOSS_CHECKS", "SkipCheck", "applicable_checks", "not_applicable_reason"]
 
@@ -274,27 +274,29 @@ def check_sample_weight_equivalence(case: LossCase) -> None:
     """Sample weights act like row counts.
 
     All-ones weights equal no weights (``mean``, ``sum`` and ``none``). For losses whose rows
-    are independent (not embedding, ranking or bag tasks) and that are not stochastic, an
-    integer weight k equals the row repeated k times (0: dropped), for ``mean`` and ``sum``.
+    are independent (not embedding, ranking or bag tasks, no group or bag extras) and that
+    are not stochastic, an integer weight k equals the row repeated k times (0: dropped),
+    for ``mean`` and ``sum``.
     """
     toy = case.toy(dtype=torch.float64)
     ones = torch.ones(toy.n, dtype=torch.float64)
     for reduction in REDUCTIONS:
-        module = case.build(toy, reduction, torch.float64)
         _assert_close(
-            case.call(module, toy, sample_weight=ones),
-            case.call(module, toy),
+            case.value(toy, reduction, torch.float64, sample_weight=ones),
+            case.value(toy, reduction, torch.float64),
             f"reduction={reduction!r} with all-ones weights differs from no weights",
         )
-    if case.task in COUPLED_TASKS or case.spec.stochastic:
+    if case.task in COUPLED_TASKS or COUPLING_EXTRAS & set(case.spec.fit_extras):
+        return
+    if case.spec.stochastic:
         return
     counts = ones.clone()
     counts[:3] = torch.tensor([2.0, 0.0, 3.0], dtype=torch.float64)
     keep = [0, 0, 2, 2, 2, *range(3, toy.n)]  # the rows repeated as often as their weight
     for reduction in ("mean", "sum"):
-        module = case.build(toy, reduction, torch.float64)
+        module = case.build(toy, reduction, torch.float64)  # data params of the original rows
         _assert_close(
-            case.call(module, toy, sample_weight=counts),
+            case.call(copy.deepcopy(module), toy, sample_weight=counts),
             case.call(module, toy.rows(keep)),
             f"reduction={reduction!r}: weights 2, 0 and 3 must equal the rows repeated twice, "
             "dropped and repeated three times",
@@ -334,10 +336,9 @@ def check_finite_gradients_at_extremes(case: LossCase) -> None:
     (``logsumexp``, ``softplus``, ``log_softmax``) and clamp with a reason.
     """
     toy = case.toy()
-    module = case.build(toy)
     for label, value in _extreme_inputs(toy).items():
         x = value.clone().requires_grad_(True)
-        out = _scalar(case, module, toy, input=x)
+        out = _scalar(case, case.build(toy), toy, input=x)
         _assert_finite(out, f"The loss at {label} inputs")
         out.backward()
         if x.grad is not None:
@@ -356,7 +357,8 @@ def check_gradcheck(case: LossCase) -> None:
     module = case.build(toy, reduction, torch.float64)
 
     def f(x: torch.Tensor) -> torch.Tensor:
-        return case.call(module, toy, input=x, seed=0)
+        # A copy per call: a stateful loss sees the same state at every evaluation.
+        return case.call(copy.deepcopy(module), toy, input=x, seed=0)
 
     x = toy.input.clone().requires_grad_(True)
     try:
@@ -395,34 +397,33 @@ def check_permutation_invariance(case: LossCase) -> None:
     perm = torch.randperm(toy.n, generator=torch.Generator().manual_seed(3))
     shuffled = toy.rows(perm)
     for reduction in ("mean", "sum"):
-        module = case.build(toy, reduction, torch.float64)
         _assert_close(
-            case.call(module, shuffled),
-            case.call(module, toy),
+            case.value(shuffled, reduction, torch.float64),
+            case.value(toy, reduction, torch.float64),
             f"reduction={reduction!r} changes when the rows are shuffled",
         )
     if case.spec.per_sample:
-        module = case.build(toy, "none", torch.float64)
         _assert_close(
-            case.call(module, shuffled),
-            case.call(module, toy)[perm],
+            case.value(shuffled, "none", torch.float64),
+            case.value(toy, "none", torch.float64)[perm],
             "reduction='none' is not permuted along with the rows",
         )
 
 
 @_register()
 def check_deterministic(case: LossCase) -> None:
-    """Two calls on the same input agree exactly; a stochastic loss agrees under the same seed.
+    """Equal modules give equal losses on the same input; a stochastic loss under the same seed.
 
-    A deterministic loss must not draw random numbers (or keep changing state between
-    calls); a stochastic one must draw from torch's generator, so ``torch.manual_seed``
-    reproduces it.
+    A module, its deepcopy and a fresh build agree exactly (state a loss keeps between calls
+    is allowed: copies share it). A deterministic loss must not draw random numbers; a
+    stochastic one must draw from torch's generator, so ``torch.manual_seed`` reproduces it.
     """
     toy = case.toy()
     if case.spec.stochastic:
         module = case.build(toy)
+        twin = copy.deepcopy(module)
         first = case.call(module, toy, seed=11)
-        second = case.call(module, toy, seed=11)
+        second = case.call(twin, toy, seed=11)
         if not torch.equal(first, second):
             raise AssertionError(
                 f"The stochastic loss differs under the same torch seed: {first} vs {second}; "
@@ -430,12 +431,13 @@ def check_deterministic(case: LossCase) -> None:
             )
         return
     module = case.build(toy)
-    first, second = case.call(module, toy), case.call(module, toy)
-    third = case.call(case.build(toy), toy)
+    twin = copy.deepcopy(module)  # a stateful loss may change between calls, not between twins
+    first, second = case.call(module, toy), case.call(twin, toy)
+    third = case.value(toy)
     if not (torch.equal(first, second) and torch.equal(first, third)):
         raise AssertionError(
-            f"The loss gives {first}, {second} and {third} (fresh module) on the same input; "
-            "declare stochastic=True if it samples."
+            f"The loss gives {first}, {second} (a copy) and {third} (a fresh module) on the "
+            "same input; declare stochastic=True if it samples."
         )
 
 
@@ -452,8 +454,6 @@ def _format_variants(case: LossCase, task: str) -> list[tuple[str, Toy]]:
         col_target = toy.target.reshape(n, 1)
         variants.append(("(N, 1) input and target", _replace(toy, col_in, col_target)))
         variants.append(("(N, 1) input, (N,) target", _replace(toy, col_in, toy.target)))
-    if task == "regression":
-        variants.append(("(N, 2) targets", case.toy(task, n_outputs=2)))
     return variants
 
 
@@ -473,7 +473,8 @@ def check_target_formats(case: LossCase) -> None:
 
     Class labels: int64 (N,), int32 and (N, 1), with (N, C) logits (softmax) or (N,) / (N, 1)
     logits with float 0/1 targets (sigmoid binary); multilabel (N, L) float 0/1; regression
-    (N,), (N, 1) and (N, K); embedding (N, D) features with int labels, several rows per class.
+    (N,) and (N, 1) (multi-output targets: :func:`check_multioutput_regression`); embedding
+    (N, D) features with int labels, several rows per class.
     """
     tasks = [t for t in TASK_ORDER if t in case.spec.tasks]
     if any(p.kind == "vector" and p.name in case.params for p in case.spec.params):
@@ -495,8 +496,36 @@ def check_target_formats(case: LossCase) -> None:
             _assert_finite(out, f"Task {task!r} with {label}")
             if canonical is None:
                 canonical = out
-            elif label != "(N, 2) targets":
+            else:
                 _assert_close(out, canonical, f"Task {task!r} with {label} gives another value")
+
+
+def _regression(spec: LossSpec) -> str | None:
+    return None if "regression" in spec.tasks else "the loss declares no regression task"
+
+
+@_register(_regression)
+def check_multioutput_regression(case: LossCase) -> None:
+    """A regression loss takes K = 2 target columns: (N, K) targets with the head width
+    ``output_size`` gives for ``n_outputs=2``; ``none`` still has one value per row.
+    """
+    toy = case.toy("regression", n_outputs=2)
+    reductions = ("mean", "none") if case.spec.per_sample else ("mean",)
+    for reduction in reductions:
+        try:
+            out = case.value(toy, reduction, seed=0)
+        except Exception as exc:
+            raise AssertionError(
+                f"(N, 2) regression targets with input {tuple(toy.input.shape)} raised "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        expected = (toy.n,) if reduction == "none" else ()
+        if out.shape != expected:
+            raise AssertionError(
+                f"reduction={reduction!r} on (N, 2) targets gave shape {tuple(out.shape)}, "
+                f"expected {expected}"
+            )
+        _assert_finite(out, "The loss on (N, 2) targets")
 
 
 def invalid_values(param: Param) -> list[Any]:
@@ -587,27 +616,42 @@ def _valid_corner_values(param: Param) -> list[Any]:
     return [v for i, v in enumerate(values) if param.is_valid(v) and v not in values[:i]]
 
 
+def _try_value(case: LossCase, task: str) -> str | None:
+    """Return why ``case`` fails on a toy batch of ``task`` (None when it works)."""
+    try:
+        toy = case.toy(task)
+        x = toy.input.clone().requires_grad_(True)
+        out = _scalar(case, case.build(toy), toy, input=x)
+        _assert_finite(out, "the loss")
+        out.backward()
+        if x.grad is None:
+            return "no gradient reaches the input"
+        _assert_finite(x.grad, "the input gradient")
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
 @_register(_needs_params)
 def check_param_grid_values_work(case: LossCase) -> None:
     """Every search-grid value, option and closed bound of a Param builds and gives a finite loss.
 
-    What the schema calls valid must work: ``loss_grid`` searches these values.
+    What the schema calls valid must work (``loss_grid`` searches these values) on at least
+    one declared task: a value may suit only some tasks (a sigmoid base on multilabel).
     """
+    tasks = [t for t in TASK_ORDER if t in case.spec.tasks]
     for param in case.spec.params:
         for value in _valid_corner_values(param):
             variant = LossCase(case.spec, {**case.params, param.name: value})
-            toy = variant.toy()
-            try:
-                x = toy.input.clone().requires_grad_(True)
-                out = _scalar(variant, variant.build(toy), toy, input=x)
-                _assert_finite(out, "the loss")
-                out.backward()
-                assert x.grad is not None
-                _assert_finite(x.grad, "the input gradient")
-            except Exception as exc:
-                raise AssertionError(
-                    f"{param.name}={value!r} is valid by the schema but {exc}"
-                ) from exc
+            errors = {}
+            for task in tasks:
+                error = _try_value(variant, task)
+                if error is None:
+                    break
+                errors[task] = error
+            else:
+                detail = "; ".join(f"on {task}: {error}" for task, error in errors.items())
+                raise AssertionError(f"{param.name}={value!r} is valid by the schema but {detail}")
 
 
 def _state_equal(a: nn.Module, b: nn.Module) -> None:
@@ -755,7 +799,7 @@ def _smoke_data(task: str) -> tuple[np.ndarray, np.ndarray]:
     return X.astype(np.float32), y
 
 
-def _smoke_extras(spec: LossSpec, task: str, y: np.ndarray) -> dict[str, np.ndarray]:
+def _smoke_extras(spec: LossSpec, task: str, X: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
     n = y.shape[0]
     rng = np.random.default_rng(0)
     width = output_size(
@@ -780,6 +824,8 @@ def _smoke_extras(spec: LossSpec, task: str, y: np.ndarray) -> dict[str, np.ndar
             extras[name] = np.arange(n)
         elif name == "event":
             extras[name] = rng.integers(0, 2, size=n)
+        elif name == "features":
+            extras[name] = X
     return extras
 
 
@@ -822,7 +868,7 @@ def check_estimator_smoke_fit(case: LossCase) -> None:
     assert task is not None
     estimator_class = _estimator_class(SMOKE_ESTIMATORS[task])
     X, y = _smoke_data(task)
-    extras = _smoke_extras(case.spec, task, y)
+    extras = _smoke_extras(case.spec, task, X, y)
     loss_params = {f"loss__{k}": v for k, v in case.params.items()}
     estimator = estimator_class(
         loss=_loss_argument(case.spec),

@@ -44,6 +44,12 @@ _DATA_PARAM_TASK = {
 CLASS_TASKS = frozenset({"binary", "multiclass", "embedding", "ordinal", "bag"})
 #: Tasks whose rows are coupled: a row's loss depends on the other rows of the batch.
 COUPLED_TASKS = frozenset({"embedding", "ranking", "bag"})
+#: Fit extras that couple rows the same way (groups and bags are made of several rows).
+COUPLING_EXTRAS = frozenset({"group", "bag", "bag_target"})
+
+#: Data params that do not come from the targets, with the toy value the kit supplies: the
+#: estimator takes ``embedding_dim`` from the network it builds, i.e. the head width.
+KIT_DATA_PARAMS = {"embedding_dim": lambda width: width}
 
 N_ROWS = 12
 N_CLASSES = 3
@@ -155,10 +161,15 @@ def make_toy(
         n_classes = int(y.max()) + 1
     elif dp_task == "multilabel":
         n_classes = n_outputs = int(y.shape[1])
-    elif task == "embedding":
+    if task == "embedding":
         n_outputs = N_FEATURES
-    data_params = compute_data_params(spec.data_params, y, dp_task, n_classes=None)
     width = output_size(spec, task, n_classes=n_classes, n_outputs=n_outputs, params=params)
+    from_targets = [name for name in spec.data_params if name not in KIT_DATA_PARAMS]
+    data_params = compute_data_params(from_targets, y, dp_task, n_classes=None)
+    for name in spec.data_params:
+        if name in KIT_DATA_PARAMS:
+            data_params[name] = KIT_DATA_PARAMS[name](width)
+    data_params = {name: data_params[name] for name in spec.data_params}
 
     if (task in CLASS_TASKS and width >= 2) or task in ("multiclass", "embedding", "ordinal"):
         target = torch.as_tensor(y, dtype=torch.long)
@@ -196,4 +207,6 @@ def _extra(
         return torch.arange(n, dtype=torch.long)
     if name == "event":
         return torch.as_tensor(rng.integers(0, 2, size=n), dtype=dtype)
+    if name == "features":
+        return torch.randn((n, N_FEATURES), generator=gen, dtype=torch.float64).to(dtype)
     raise ValueError(f"The conformance kit has no toy value for fit extra {name!r}.")
