@@ -303,9 +303,18 @@ def check_sample_weight_equivalence(case: LossCase) -> None:
         )
 
 
+#: Tasks whose outputs are values (not logits or features): their extreme inputs are +-30,
+#: which an exponential (log-link) output still survives in float32.
+VALUE_TASKS = ("regression", "ranking", "survival")
+
+
+def _extreme_scale(task: str) -> float:
+    return 30.0 if task in VALUE_TASKS else 100.0
+
+
 def _extreme_inputs(toy: Toy) -> dict[str, torch.Tensor]:
-    values = ("regression", "ranking", "survival")
-    scale = 30.0 if toy.task in values else 100.0
+    values = VALUE_TASKS
+    scale = _extreme_scale(toy.task)
     x = toy.input
     gen = torch.Generator().manual_seed(1)
     signs = torch.randn(x.shape, generator=gen, dtype=torch.float64).sign().to(x.dtype)
@@ -730,7 +739,8 @@ def check_link_valid(case: LossCase) -> None:
     """The link resolves and turns outputs into finite predictions, one row per input row.
 
     A ``proba`` link returns values in [0, 1] whose rows sum to 1 for (N, C) class outputs;
-    extreme outputs (+-100) stay finite. The link receives the fitted loss module.
+    extreme outputs (+-100, +-30 for value tasks) stay finite. The link receives the fitted
+    loss module.
     """
     try:
         link = resolve_link(case.spec.link)
@@ -741,7 +751,8 @@ def check_link_valid(case: LossCase) -> None:
     for task in [t for t in TASK_ORDER if t in case.spec.tasks]:
         toy = case.toy(task)
         module = case.build(toy)
-        for label, x in (("toy", toy.input), ("extreme", toy.input.sign() * 100)):
+        extreme = toy.input.sign() * _extreme_scale(task)
+        for label, x in (("toy", toy.input), ("extreme", extreme)):
             with torch.no_grad():
                 out = link(x, module)
             if not isinstance(out, torch.Tensor) or out.shape[:1] != (toy.n,):
@@ -784,7 +795,8 @@ def _smoke_data(task: str) -> tuple[np.ndarray, np.ndarray]:
         )
     elif task == "regression":
         X, y = make_regression(n_samples=n, n_features=d, noise=0.1, random_state=0)
-        y = (y - y.mean()) / y.std()
+        # Unit scale and positive, as the toy targets: fits losses on counts and logarithms.
+        y = (y - y.min()) / y.std() + 0.1
     else:
         X, y = make_classification(
             n_samples=n,
