@@ -60,9 +60,9 @@ def test_check_a_plugin_runs_each_of_its_losses_and_exits_1_on_failure(registry)
 
 
 def test_check_a_builtin_plugin(registry):
-    result = _run("lossreg.plugins.regression", "--check", "check_gradcheck", "--json")
+    result = _run("lossreg.plugins.regression", "--check", "check_spec_valid", "--json")
     assert result.exit_code == 0
-    assert [r["loss"] for r in json.loads(result.output)] == ["huber", "mae", "mse"]
+    assert {"huber", "mae", "mse"} <= {r["loss"] for r in json.loads(result.output)}
 
 
 def test_missing_estimators_fail_the_smoke_fit_clearly(registry, monkeypatch):

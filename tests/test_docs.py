@@ -69,7 +69,10 @@ def test_every_hook_is_documented_with_its_signature_and_an_example(guide, hook)
 )
 def test_the_guide_documents_every(guide, what, names):
     missing = [n for n in names if f"`{n}`" not in guide and f"{n}=" not in guide]
-    assert not missing, f"docs/plugins.md does not document {what}(s) {missing}"
+    assert not missing, (
+        f"docs/plugins.md does not document {what}(s) {missing}: add each, in backticks, "
+        "to its table in the Reference section."
+    )
 
 
 def test_losses_md_is_up_to_date():
@@ -89,8 +92,8 @@ def test_the_catalogue_lists_not_registered_losses(monkeypatch):
     text = lossreg._docs.render_losses_md()
     section = text.split("## lossreg.plugins.regression", 1)[1]
     assert "### Not registered, and why" in section
+    section = section.split("\n## ", 1)[0]  # up to the next plugin
     assert "| `log_cosh` | numerically a Huber loss |" in section
-    assert text.count("### Not registered, and why") == 1  # other plugins define none
 
 
 def test_lossreg_docs_writes_the_file(tmp_path):
