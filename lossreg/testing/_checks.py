@@ -9,6 +9,7 @@ Which checks apply is decided from the spec's flags beforehand (:func:`applicabl
 from __future__ import annotations
 
 import copy
+import dataclasses
 import io
 import math
 import pickle
@@ -313,13 +314,12 @@ def _extreme_scale(task: str) -> float:
 
 
 def _extreme_inputs(toy: Toy) -> dict[str, torch.Tensor]:
-    values = VALUE_TASKS
     scale = _extreme_scale(toy.task)
     x = toy.input
     gen = torch.Generator().manual_seed(1)
     signs = torch.randn(x.shape, generator=gen, dtype=torch.float64).sign().to(x.dtype)
     variants = {"zeros": torch.zeros_like(x), "+-large": scale * signs}
-    if toy.task in values:
+    if toy.task in VALUE_TASKS:
         variants["target"] = toy.target.to(x.dtype).reshape(x.shape[0], -1)[:, 0].reshape(-1)
         if x.ndim == 2:
             variants["target"] = variants["target"].unsqueeze(1).expand_as(x).clone()
@@ -471,9 +471,7 @@ def _with_target(toy: Toy, target: torch.Tensor) -> Toy:
 
 
 def _replace(toy: Toy, input: torch.Tensor, target: torch.Tensor) -> Toy:
-    from dataclasses import replace
-
-    return replace(toy, input=input, target=target)
+    return dataclasses.replace(toy, input=input, target=target)
 
 
 @_register()
