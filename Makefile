@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 PLUGIN_DIRS := $(patsubst %/pyproject.toml,%,$(wildcard plugins/*/pyproject.toml))
 PYTEST_ARGS ?= -n 2
 
-.PHONY: install lint format test demo bench clean
+.PHONY: install lint format test demo bench docs clean
 
 $(STAMP): $(INSTALL_INPUTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ test: lint
 demo: install
 	$(BIN)/lossreg list
 	$(BIN)/lossreg info focal
+
+# The loss catalogue, generated from the registered specs (a test fails when it is stale).
+docs: install
+	$(BIN)/lossreg docs --out docs/losses.md
 
 bench: install
 	$(BIN)/python benchmarks/run_all.py

@@ -1,4 +1,4 @@
-"""The ``lossreg`` command line: list, inspect and check registered losses."""
+"""The ``lossreg`` command line: list, inspect and check losses, scaffold plugins, write docs."""
 
 from __future__ import annotations
 
@@ -158,6 +158,164 @@ def plugins_command(as_json: bool) -> None:
         cells = (r["name"], r["source"], dist, r["status"], str(len(r["losses"])), r["error"] or "")
         table.add_row(*map(escape, cells))
     _out().print(table)
+
+
+def _parse_param(text: str) -> tuple[str, Any]:
+    import ast
+
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        _fail(f"--param takes KEY=VALUE, got {text!r}.")
+    try:
+        value = ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        value = raw  # a bare word: a string option
+    return key.strip(), value
+
+
+def _losses_to_check(target: str) -> list[str]:
+    """The loss ``target`` names, or every loss of the plugin or distribution it names."""
+    from lossreg._suggest import did_you_mean
+    from lossreg.registry import default_registry
+
+    registry = default_registry()
+    if target in registry:
+        return [registry.get_spec(target).name]
+    loaded = [p for p in registry.list_plugins() if p.status == "loaded"]
+    for plugin in loaded:
+        if target in (plugin.name, plugin.distribution):
+            return registry.list_losses(plugin=target)
+    known = [*registry.list_losses(), *(n for p in loaded for n in (p.name, p.distribution) if n)]
+    for name in registry.list_losses():
+        known.extend(registry.get_spec(name).aliases)
+    _fail(
+        f"Unknown loss or plugin {target!r}.{did_you_mean(target, known)} "
+        "See `lossreg list` and `lossreg plugins`."
+    )
+    return []  # not reached
+
+
+@cli.command("check")
+@click.argument("target", metavar="NAME|PLUGIN")
+@click.option(
+    "--param",
+    "-p",
+    "params",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A hyperparameter to check the loss with (Python literal), e.g. -p gamma=0.5.",
+)
+@click.option("--check", "only", multiple=True, help="Run only this check (repeatable).")
+@click.option("--skip", multiple=True, help="Do not run this check (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def check_command(
+    target: str,
+    params: tuple[str, ...],
+    only: tuple[str, ...],
+    skip: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Run the conformance kit on a loss, or on every loss of a plugin.
+
+    Exits 1 when a check fails, 2 for an unknown loss, plugin or check name.
+    """
+    from lossreg._suggest import did_you_mean
+    from lossreg.testing import LOSS_CHECKS, check_loss
+
+    for name in (*only, *skip):
+        if name not in LOSS_CHECKS:
+            hint = did_you_mean(name, LOSS_CHECKS)
+            _fail(f"Unknown check {name!r}.{hint} Valid checks: {', '.join(LOSS_CHECKS)}.")
+    names = _losses_to_check(target)
+    values = dict(_parse_param(p) for p in params)
+    if values and len(names) != 1:
+        _fail(f"--param needs a single loss; {target!r} names {len(names)}.")
+    selected = [c for c in (only or LOSS_CHECKS) if c not in skip]
+    results = []
+    for name in names:
+        results.extend(check_loss(name, values, checks=selected, raise_on_failure=False))
+    failed = [r for r in results if r.status == "failed"]
+    if as_json:
+        _echo_json(
+            [
+                {
+                    "loss": r.loss,
+                    "check": r.check,
+                    "status": r.status,
+                    "message": r.message,
+                    "seconds": round(r.seconds, 4),
+                }
+                for r in results
+            ]
+        )
+    else:
+        table = Table(title=f"conformance of {target}", title_justify="left")
+        for column in ("loss", "check", "result"):
+            table.add_column(column, no_wrap=True)
+        table.add_column("seconds", justify="right")
+        table.add_column("details", overflow="fold")
+        style = {"passed": "green", "failed": "bold red", "skipped": "yellow"}
+        for r in results:
+            table.add_row(
+                r.loss,
+                r.check,
+                f"[{style[r.status]}]{r.status}[/]",
+                f"{r.seconds:.2f}",
+                r.message,
+            )
+        console = _out()
+        console.print(table)
+        counts = {s: sum(r.status == s for r in results) for s in ("passed", "failed", "skipped")}
+        console.print(", ".join(f"{n} {s}" for s, n in counts.items()), highlight=False)
+    if failed:
+        sys.exit(1)
+
+
+@cli.command("new-plugin")
+@click.argument("name")
+@click.option(
+    "--dir",
+    "directory",
+    default=".",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Where to create the folder lossreg-NAME.",
+)
+@click.option("--loss", help="Name of the template's loss (default: NAME_brier).")
+@click.option("--force", is_flag=True, help="Overwrite the template's files in an existing folder.")
+def new_plugin_command(name: str, directory: str, loss: str | None, force: bool) -> None:
+    """Create a plugin distribution lossreg-NAME: pyproject with the entry point, a loss, tests."""
+    from lossreg._scaffold import plugin_files, plugin_names, write_plugin
+
+    try:
+        root = write_plugin(name, directory, loss=loss, force=force)
+    except (ValueError, FileExistsError) as exc:
+        _fail(str(exc))
+    names = plugin_names(name, loss)
+    click.echo(f"Created {root}:")
+    for path in sorted(plugin_files(names)):
+        click.echo(f"  {path}")
+    click.echo(
+        f"Next: pip install -e '{root}[test]' && lossreg check {names.entry_point} && "
+        f"python -m pytest {root}"
+    )
+
+
+@cli.command("docs")
+@click.option("--out", type=click.Path(dir_okay=False), help="Write to this file (docs/losses.md).")
+def docs_command(out: str | None) -> None:
+    """Write the loss catalogue of the built-in plugins as Markdown (stdout without --out)."""
+    from pathlib import Path
+
+    from lossreg._docs import render_losses_md
+
+    text = render_losses_md()
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(text, encoding="utf-8")
+    click.echo(f"Wrote {out}")
 
 
 def _fail(message: str) -> None:

@@ -1,6 +1,10 @@
-"""The example plugin's loss against an independent float64 loop, and its discovery."""
+"""The brier loss against an independent float64 loop, and its discovery."""
+
+import doctest
+import inspect
 
 import numpy as np
+import pytest
 import torch
 from lossreg_example import Brier
 
@@ -16,12 +20,17 @@ def _brier_loop(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return np.array(out)
 
 
+@pytest.mark.reference("brier")
 def test_brier_matches_a_float64_loop():
     rng = np.random.default_rng(0)
     logits = rng.normal(size=(16, 4)) * 3
     labels = rng.integers(0, 4, size=16)
     got = Brier(reduction="none")(torch.tensor(logits), torch.tensor(labels))
     np.testing.assert_allclose(got.numpy(), _brier_loop(logits, labels), rtol=1e-12)
+
+
+def test_brier_docstring_example():
+    assert doctest.testmod(inspect.getmodule(Brier)).failed == 0
 
 
 def test_brier_is_found_through_its_entry_point():

@@ -1,0 +1,214 @@
+"""Toy inputs for the conformance kit: tiny batches shaped per task, as estimators build them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import torch
+
+from lossreg.spec import LossSpec
+from lossreg.targets import compute_data_params, output_size
+
+__all__ = ["TASK_ORDER", "Toy", "make_toy", "primary_task"]
+
+#: The task a check uses when a loss declares several: the first of these that it declares.
+TASK_ORDER = (
+    "multiclass",
+    "binary",
+    "multilabel",
+    "regression",
+    "embedding",
+    "ordinal",
+    "ranking",
+    "bag",
+    "survival",
+)
+
+#: Tasks whose data params are computed as for these target types (same label encoding).
+_DATA_PARAM_TASK = {
+    "binary": "binary",
+    "multiclass": "multiclass",
+    "multilabel": "multilabel",
+    "regression": "regression",
+    "embedding": "multiclass",
+    "ordinal": "multiclass",
+    "bag": "binary",
+    "ranking": "regression",
+    "survival": "regression",
+}
+
+#: Tasks whose targets are class labels.
+CLASS_TASKS = frozenset({"binary", "multiclass", "embedding", "ordinal", "bag"})
+#: Tasks whose rows are coupled: a row's loss depends on the other rows of the batch.
+COUPLED_TASKS = frozenset({"embedding", "ranking", "bag"})
+#: Fit extras that couple rows the same way (groups and bags are made of several rows).
+COUPLING_EXTRAS = frozenset({"group", "bag", "bag_target"})
+
+#: Data params that do not come from the targets, with the toy value the kit supplies: the
+#: estimator takes ``embedding_dim`` from the network it builds, i.e. the head width.
+KIT_DATA_PARAMS = {"embedding_dim": lambda width: width}
+
+N_ROWS = 12
+N_CLASSES = 3
+N_LABELS = 3
+N_FEATURES = 4  # embedding width
+
+
+@dataclass(frozen=True)
+class Toy:
+    """A toy batch: module input, target, per-row fit extras and the fitted data params.
+
+    Every tensor in ``extras`` has one entry per row along its first dimension.
+    """
+
+    task: str
+    input: torch.Tensor
+    target: torch.Tensor
+    extras: dict[str, torch.Tensor] = field(default_factory=dict)
+    data_params: dict[str, Any] = field(default_factory=dict)
+    width: int = 1
+
+    @property
+    def n(self) -> int:
+        return int(self.input.shape[0])
+
+    def rows(self, index: Sequence[int] | torch.Tensor) -> Toy:
+        """Return the batch made of these rows (a permutation, duplicates ...), extras included."""
+        index = torch.as_tensor(index, dtype=torch.long)
+        return replace(
+            self,
+            input=self.input[index],
+            target=self.target[index],
+            extras={k: v[index] for k, v in self.extras.items()},
+        )
+
+    def to(self, dtype: torch.dtype) -> Toy:
+        """Return the batch with its floating tensors cast to ``dtype``."""
+
+        def cast(t: torch.Tensor) -> torch.Tensor:
+            return t.to(dtype) if t.is_floating_point() else t
+
+        return replace(
+            self,
+            input=cast(self.input),
+            target=cast(self.target),
+            extras={k: cast(v) for k, v in self.extras.items()},
+        )
+
+    def with_input(self, input: torch.Tensor) -> Toy:
+        return replace(self, input=input)
+
+
+def primary_task(spec: LossSpec) -> str:
+    """Return the task checks use for ``spec``: the first of :data:`TASK_ORDER` it declares."""
+    for task in TASK_ORDER:
+        if task in spec.tasks:
+            return task
+    return sorted(spec.tasks)[0]
+
+
+def _labels(rng: np.random.Generator, n: int, k: int) -> np.ndarray:
+    # Every class appears (several times), in a shuffled order.
+    return rng.permutation(np.arange(n) % k).astype(np.int64)
+
+
+def toy_target(task: str, rng: np.random.Generator, n: int, n_outputs: int = 1) -> np.ndarray:
+    """Return encoded training targets for ``task`` as numpy (what an estimator sees)."""
+    if task == "binary" or task == "bag":
+        return _labels(rng, n, 2)
+    if task in ("multiclass", "embedding", "ordinal"):
+        return _labels(rng, n, N_CLASSES)
+    if task == "multilabel":
+        y = rng.integers(0, 2, size=(n, N_LABELS))
+        y[0], y[1] = 1, 0  # each label has positives and negatives
+        return y.astype(np.int64)
+    if task == "ranking":
+        return rng.integers(0, 3, size=n).astype(np.float64)  # graded relevance
+    if task == "survival":
+        return rng.exponential(size=n) + 0.1
+    # Positive targets, so that losses with a restricted target domain (counts, logarithms,
+    # positive scales) accept them; predictions are centred at 0, so residuals take both signs.
+    y = rng.gamma(2.0, 0.5, size=(n, n_outputs)) + 0.05
+    return y[:, 0] if n_outputs == 1 else y
+
+
+def make_toy(
+    spec: LossSpec,
+    params: Mapping[str, Any] | None = None,
+    task: str | None = None,
+    *,
+    n: int = N_ROWS,
+    n_outputs: int = 1,
+    dtype: torch.dtype = torch.float32,
+    seed: int = 0,
+    scale: float = 1.5,
+) -> Toy:
+    """Build a toy batch for ``spec`` on ``task``, the way an estimator would.
+
+    Data params come from :func:`lossreg.targets.compute_data_params` on the toy targets and
+    the head width from :func:`lossreg.targets.output_size`, so the kit builds a loss exactly
+    as the estimators will. ``n_outputs`` sets K for multi-output regression.
+    """
+    task = task or primary_task(spec)
+    rng = np.random.default_rng(seed)
+    gen = torch.Generator().manual_seed(seed)
+    y = toy_target(task, rng, n, n_outputs)
+
+    dp_task = _DATA_PARAM_TASK.get(task, "regression")
+    n_classes = 1
+    if dp_task in ("binary", "multiclass"):
+        n_classes = int(y.max()) + 1
+    elif dp_task == "multilabel":
+        n_classes = n_outputs = int(y.shape[1])
+    if task == "embedding":
+        n_outputs = N_FEATURES
+    width = output_size(spec, task, n_classes=n_classes, n_outputs=n_outputs, params=params)
+    from_targets = [name for name in spec.data_params if name not in KIT_DATA_PARAMS]
+    data_params = compute_data_params(from_targets, y, dp_task, n_classes=None)
+    for name in spec.data_params:
+        if name in KIT_DATA_PARAMS:
+            data_params[name] = KIT_DATA_PARAMS[name](width)
+    data_params = {name: data_params[name] for name in spec.data_params}
+
+    if (task in CLASS_TASKS and width >= 2) or task in ("multiclass", "embedding", "ordinal"):
+        target = torch.as_tensor(y, dtype=torch.long)
+    else:
+        target = torch.as_tensor(y, dtype=dtype)
+    flat = width == 1 and task not in ("multiclass", "multilabel", "embedding", "ordinal")
+    shape = (n,) if flat else (n, width)
+    input = torch.randn(shape, generator=gen, dtype=torch.float64).to(dtype) * scale
+
+    extras = {name: _extra(name, y, input, rng, gen, dtype) for name in spec.fit_extras}
+    return Toy(task, input, target, extras, data_params, width)
+
+
+def _extra(
+    name: str,
+    y: np.ndarray,
+    input: torch.Tensor,
+    rng: np.random.Generator,
+    gen: torch.Generator,
+    dtype: torch.dtype,
+) -> torch.Tensor:
+    n = int(input.shape[0])
+    if name == "group":
+        return torch.as_tensor(np.arange(n) % 3, dtype=torch.long)
+    if name == "bag":
+        return torch.as_tensor(np.arange(n) // 3, dtype=torch.long)
+    if name == "bag_target":
+        bags = np.arange(n) // 3
+        values = y.reshape(n, -1).mean(axis=1).astype(np.float64)
+        means = np.array([values[bags == b].mean() for b in bags])
+        return torch.as_tensor(means, dtype=dtype)
+    if name == "teacher_logits":
+        return torch.randn(input.shape, generator=gen, dtype=torch.float64).to(dtype)
+    if name == "sample_index":
+        return torch.arange(n, dtype=torch.long)
+    if name == "event":
+        return torch.as_tensor(rng.integers(0, 2, size=n), dtype=dtype)
+    if name == "features":
+        return torch.randn((n, N_FEATURES), generator=gen, dtype=torch.float64).to(dtype)
+    raise ValueError(f"The conformance kit has no toy value for fit extra {name!r}.")
