@@ -753,7 +753,7 @@ def check_link_valid(case: LossCase) -> None:
         for label, x in (("toy", toy.input), ("extreme", extreme)):
             with torch.no_grad():
                 out = link(x, module)
-            if not isinstance(out, torch.Tensor) or out.shape[:1] != (toy.n,):
+            if not isinstance(out, torch.Tensor) or out.shape[:1] != x.shape[:1]:
                 raise AssertionError(f"The {link.name!r} link must return one row per input row.")
             _assert_finite(out, f"The link output at {label} inputs ({task})")
             if link.kind != "proba":

@@ -70,17 +70,21 @@ class Toy:
     extras: dict[str, torch.Tensor] = field(default_factory=dict)
     data_params: dict[str, Any] = field(default_factory=dict)
     width: int = 1
+    views: int = 1
 
     @property
     def n(self) -> int:
-        return int(self.input.shape[0])
+        """Rows of the batch (a two-view input holds 2n output rows for n rows)."""
+        return int(self.target.shape[0])
 
     def rows(self, index: Sequence[int] | torch.Tensor) -> Toy:
         """Return the batch made of these rows (a permutation, duplicates ...), extras included."""
         index = torch.as_tensor(index, dtype=torch.long)
+        # Two views: output rows i and i+n belong to row i, so both halves move together.
+        input_index = index if self.views == 1 else torch.cat([index, index + self.n])
         return replace(
             self,
-            input=self.input[index],
+            input=self.input[input_index],
             target=self.target[index],
             extras={k: v[index] for k, v in self.extras.items()},
         )
@@ -178,11 +182,12 @@ def make_toy(
     else:
         target = torch.as_tensor(y, dtype=dtype)
     flat = width == 1 and task not in ("multiclass", "multilabel", "embedding", "ordinal")
-    shape = (n,) if flat else (n, width)
+    # A two-view loss sees the outputs of two augmentations of each row, stacked: (2n, D).
+    shape = (n * spec.views,) if flat else (n * spec.views, width)
     input = torch.randn(shape, generator=gen, dtype=torch.float64).to(dtype) * scale
 
-    extras = {name: _extra(name, y, input, rng, gen, dtype) for name in spec.fit_extras}
-    return Toy(task, input, target, extras, data_params, width)
+    extras = {name: _extra(name, y, input[:n], rng, gen, dtype) for name in spec.fit_extras}
+    return Toy(task, input, target, extras, data_params, width, spec.views)
 
 
 def _extra(
