@@ -6,4 +6,5 @@ __all__ = ["BUILTIN_PLUGINS"]
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "lossreg.plugins.classification",
     "lossreg.plugins.regression",
+    "lossreg.plugins.regression_binned",
 )
