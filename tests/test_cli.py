@@ -45,8 +45,10 @@ def test_list_shows_losses_with_their_plugin(registry):
 def test_list_json_and_filters(registry):
     with pytest.warns(lossreg.LossPluginWarning):
         rows = json.loads(_run("list", "--task", "regression", "--json").output)
-    assert [r["name"] for r in rows] == ["huber", "mae", "mse"]
-    assert rows[0]["plugin"] == "lossreg.plugins.regression"
+    # Other built-in families add regression losses too; check the core three and their plugin.
+    by_name = {r["name"]: r for r in rows}
+    assert {"huber", "mae", "mse"} <= set(by_name)
+    assert by_name["huber"]["plugin"] == "lossreg.plugins.regression"
     rows = json.loads(_run("list", "--plugin", "lossreg.plugins.classification", "--json").output)
     assert "focal" in [r["name"] for r in rows] and "mse" not in [r["name"] for r in rows]
 
