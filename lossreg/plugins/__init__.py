@@ -7,4 +7,5 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "lossreg.plugins.classification",
     "lossreg.plugins.regression",
     "lossreg.plugins.regression_binned",
+    "lossreg.plugins.uncertainty",
 )
