@@ -28,6 +28,7 @@ DATA_PARAMS: dict[str, str] = {
     "n_samples": "number of rows in the training fold",
     "target_min": "smallest training target (per output)",
     "target_max": "largest training target (per output)",
+    "target_values": "the training targets themselves, one value (or one list per row) per row",
 }
 
 #: Per-row arrays a loss can ask for at fit time, routed with scikit-learn metadata routing.
@@ -38,6 +39,7 @@ FIT_EXTRAS: dict[str, str] = {
     "teacher_logits": "a teacher model's logits per row",
     "sample_index": "a stable index of each training row",
     "event": "event indicator per row (survival)",
+    "features": "the row's input features X, routed to the criterion as well as the network",
 }
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")

@@ -7,5 +7,6 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "lossreg.plugins.classification",
     "lossreg.plugins.regression",
     "lossreg.plugins.regression_binned",
+    "lossreg.plugins.regression_misc",
     "lossreg.plugins.uncertainty",
 )

@@ -107,7 +107,10 @@ def register_losses() -> list[LossSpec]:
             data_params=_RANGE,
             output_size=_bins,
             summary="Cross-entropy on the equal-width target bin; predicts the expected centre.",
-            reference='Song and Bahri, "Decoding-based Regression", 2025 (histogram baseline)',
+            reference=(
+                'Song and Bahri, "Decoding-based Regression", TMLR 2025, arXiv:2501.19383 '
+                "(histogram baseline)"
+            ),
         ),
         LossSpec(
             name="r2ccp",
@@ -151,7 +154,7 @@ def register_losses() -> list[LossSpec]:
             summary="Squared error plus lambda x cross-entropy of an auxiliary target-bin head.",
             reference=(
                 'Pintea et al., "A step towards understanding why classification helps '
-                'regression", ICCV 2023'
+                'regression", ICCV 2023, arXiv:2308.10603'
             ),
         ),
     ]

@@ -51,7 +51,7 @@ class HistogramCE(LossModule):
 
     References
     ----------
-    X. Song, D. Bahri. "Decoding-based Regression." arXiv:2501.19383, 2025 (histogram
+    X. Song, D. Bahri. "Decoding-based Regression." TMLR 2025, arXiv:2501.19383 (histogram
     baseline).
 
     Examples

@@ -41,14 +41,16 @@ class RegressionPlusBinCE(LossModule):
 
     Notes
     -----
-    The entry is from memory and its authors' repository was not identified, so the form
-    (squared error plus a weighted hard-bin cross-entropy, equal-width bins) follows the
-    catalogue. The CE term is expected to help mainly when the training targets are imbalanced.
+    The entry is from memory and its authors' repository was not identified. The paper
+    (arXiv:2308.10603) adds a classification loss on binned targets through an extra linear
+    layer on the penultimate features that is discarded at test time, which is this layout;
+    the bin layout (equal-width) and :math:`\lambda=1` follow the catalogue. The CE term is
+    expected to help mainly when the training targets are imbalanced.
 
     References
     ----------
     S. L. Pintea, Y. Lin, J. Dijkstra, J. C. van Gemert. "A step towards understanding why
-    classification helps regression." ICCV 2023.
+    classification helps regression." ICCV 2023, arXiv:2308.10603.
 
     Examples
     --------

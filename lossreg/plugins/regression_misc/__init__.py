@@ -1,0 +1,250 @@
+"""Built-in plugin: further regression losses (directional, horizon-weighted, multi-hypothesis,
+imbalanced-target and distribution-matching losses)."""
+
+from __future__ import annotations
+
+from lossreg import LossSpec, Param, hookimpl
+
+from .cs_divergence import CSDivergenceRegression
+from .dist_regression import DistRegression
+from .frequency_weighted_mae import FrequencyWeightedMAE
+from .madl import GMADL, SoftMADL, madl_score, make_madl_scorer
+from .multi_hypothesis import BEST_HEAD, MultiHypothesisMinMSE
+from .signal_decay import SignalDecayMAE
+
+__all__ = [
+    "GMADL",
+    "NOT_REGISTERED",
+    "CSDivergenceRegression",
+    "DistRegression",
+    "FrequencyWeightedMAE",
+    "MultiHypothesisMinMSE",
+    "SignalDecayMAE",
+    "SoftMADL",
+    "madl_score",
+    "make_madl_scorer",
+    "register_losses",
+]
+
+#: Catalogue entries of this family that cannot be a training criterion for an MLP.
+NOT_REGISTERED: dict[str, str] = {
+    "madl": (
+        "metric only: -sign(R * R_hat) * |R| has a zero gradient almost everywhere, so the "
+        "paper uses it for model selection; use madl_score / make_madl_scorer() in searches "
+        "and train with gmadl or soft_madl."
+    ),
+}
+
+_MADL_PAPER = (
+    'Michańków et al., "Mean Absolute Directional Loss as a New Loss Function for Machine '
+    'Learning Problems in Algorithmic Investment Strategies", arXiv:2309.10546'
+)
+
+
+@hookimpl
+def register_losses() -> list[LossSpec]:
+    return [
+        LossSpec(
+            name="soft_madl",
+            factory=SoftMADL,
+            tasks={"regression"},
+            link="identity",
+            params=(
+                Param(
+                    "k",
+                    "float",
+                    5.0,
+                    low=0,
+                    closed="neither",
+                    grid=(1.0, 5.0, 20.0),
+                    doc="tanh sharpness",
+                ),
+            ),
+            summary="Smooth directional loss -tanh(k R R_hat) |R| for signed targets.",
+            reference=_MADL_PAPER + " (smooth surrogate, not in the paper)",
+        ),
+        LossSpec(
+            name="gmadl",
+            factory=GMADL,
+            tasks={"regression"},
+            link="identity",
+            params=(
+                Param(
+                    "a",
+                    "float",
+                    10.0,
+                    low=0,
+                    closed="neither",
+                    grid=(1.0, 10.0, 100.0),
+                    doc="sigmoid slope (target-scale dependent)",
+                ),
+                Param("b", "float", 1.0, low=0, grid=(1.0, 2.0, 4.0), doc="exponent of |R|"),
+            ),
+            summary="Generalized MADL: -(sigmoid(a R R_hat) - 1/2) |R|^b for signed targets.",
+            reference=(
+                'Michańków et al., "Generalized Mean Absolute Directional Loss as a Solution to '
+                "Overfitting and High Transaction Costs in Machine Learning Models Used in "
+                'High-Frequency Algorithmic Investment Strategies", arXiv:2412.18405'
+            ),
+        ),
+        LossSpec(
+            name="signal_decay_mae",
+            factory=SignalDecayMAE,
+            tasks={"regression"},
+            link="identity",
+            params=(
+                Param("power", "float", 0.5, low=0, grid=(0.0, 0.5, 1.0), doc="decay exponent"),
+            ),
+            summary="MAE over ordered outputs (horizons) weighted by (l + 1)^(-power).",
+            reference=(
+                'Wang et al., "CARD: Channel Aligned Robust Blend Transformer for Time Series '
+                'Forecasting", ICLR 2024, arXiv:2305.12095'
+            ),
+        ),
+        LossSpec(
+            name="multi_hypothesis_min_mse",
+            aliases=("winner_takes_all",),
+            factory=MultiHypothesisMinMSE,
+            tasks={"regression"},
+            link=BEST_HEAD,
+            params=(
+                Param("n_heads", "int", 4, low=1, grid=(2, 4, 8), doc="number of hypotheses"),
+                Param(
+                    "epsilon",
+                    "float",
+                    0.0,
+                    low=0,
+                    high=1,
+                    closed="left",
+                    grid=(0.0, 0.05),
+                    doc="relaxed-WTA weight of the losing heads",
+                ),
+                Param("log", "bool", False, doc="the paper's PSNR (log-MSE) form"),
+                Param(
+                    "log_weight",
+                    "float",
+                    1.0,
+                    low=0,
+                    closed="neither",
+                    doc="weight of the PSNR form",
+                ),
+            ),
+            data_params=("n_outputs",),
+            output_size=lambda context: int(context["n_heads"]) * int(context["n_outputs"]),
+            summary="Winner-takes-all MSE over several output heads (multimodal targets).",
+            reference=('Liu et al., "Multi-Outputs Is All You Need For Deblur", arXiv:2208.13029'),
+        ),
+        LossSpec(
+            name="frequency_weighted_mae",
+            aliases=("fmae",),
+            factory=FrequencyWeightedMAE,
+            tasks={"regression"},
+            link="identity",
+            params=(
+                Param("n_bins", "int", 10, low=1, grid=(5, 10, 20), doc="histogram bins"),
+                Param(
+                    "weighting",
+                    "choice",
+                    "log",
+                    options=("log", "effective_number"),
+                    grid=("log", "effective_number"),
+                    doc="1/log(count) (paper) or effective-number weights (code)",
+                ),
+                Param(
+                    "beta",
+                    "float",
+                    0.8,
+                    low=0,
+                    high=1,
+                    closed="left",
+                    doc="beta of the effective-number weights",
+                ),
+                Param(
+                    "bin_by",
+                    "choice",
+                    "target",
+                    options=("target", "prediction"),
+                    doc="bin of the target, or of the detached prediction (reference code)",
+                ),
+                Param(
+                    "fmae_weight",
+                    "float",
+                    0.25,
+                    low=0,
+                    high=1,
+                    grid=(0.25, 1.0),
+                    doc="share of the weighted term; the rest is plain MAE",
+                ),
+            ),
+            data_params=("target_values",),
+            summary="MAE with rare target bins up-weighted (mixed with plain MAE, 0.75/0.25).",
+            reference=(
+                'Nedungadi et al., "AirCast: Improving Air Pollution Forecasting Through '
+                'Multi-Variable Data Alignment", arXiv:2502.17919'
+            ),
+        ),
+        LossSpec(
+            name="dist_regression",
+            factory=DistRegression,
+            tasks={"regression"},
+            link="identity",
+            params=(
+                Param("lam", "float", 1.0, low=0, grid=(0.1, 1.0), doc="distribution-term weight"),
+                Param("base", "choice", "l1", options=("l1", "l2"), doc="pointwise loss"),
+                Param(
+                    "expected",
+                    "choice",
+                    "quantiles",
+                    options=("quantiles", "kde"),
+                    doc="expected batch labels: training quantiles or the paper's KDE counts",
+                ),
+                Param(
+                    "bandwidth",
+                    "float",
+                    0.5,
+                    low=0,
+                    closed="neither",
+                    doc="KDE bandwidth factor (kde only)",
+                ),
+                Param(
+                    "grid_step",
+                    "float",
+                    1.0,
+                    low=0,
+                    closed="neither",
+                    doc="KDE grid step in target units (kde only)",
+                ),
+            ),
+            data_params=("target_values",),
+            per_sample=False,
+            summary="Pointwise L1 plus L1 between sorted batch predictions and expected labels.",
+            reference=(
+                'Nie et al., "Dist Loss: Enhancing Regression in Few-Shot Region through '
+                'Distribution Distance Constraint", arXiv:2411.15216'
+            ),
+        ),
+        LossSpec(
+            name="cs_divergence_regression",
+            factory=CSDivergenceRegression,
+            tasks={"regression"},
+            link="identity",
+            params=(
+                Param(
+                    "sigma",
+                    "float",
+                    1.0,
+                    low=0,
+                    closed="neither",
+                    grid=(0.5, 1.0, 2.0),
+                    doc="Gaussian kernel width",
+                ),
+            ),
+            fit_extras=("features",),
+            per_sample=False,
+            summary="Conditional Cauchy-Schwarz divergence of predictions from targets given X.",
+            reference=(
+                'Yu et al., "Cauchy-Schwarz Divergence Information Bottleneck for Regression", '
+                "ICLR 2024, arXiv:2404.17951"
+            ),
+        ),
+    ]
