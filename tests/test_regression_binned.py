@@ -108,8 +108,9 @@ def test_two_hot_target_keeps_the_mean_and_supports_differ(data):
     atoms = lossreg.create_loss("two_hot", n_bins=9, **RANGE)
     inside = y.clamp(-1.0, 3.0)
     q = atoms.target_distribution(inside)
-    torch.testing.assert_close(q.sum(1), torch.ones_like(inside, dtype=torch.float64))
-    torch.testing.assert_close(q @ atoms.centers_, inside)
+    assert q.shape == (len(inside), 1, 9)
+    torch.testing.assert_close(q.sum(-1)[:, 0], torch.ones_like(inside, dtype=torch.float64))
+    torch.testing.assert_close((q[:, 0] * atoms.centers_[0]).sum(-1), inside)
     centres = lossreg.create_loss("two_hot", n_bins=9, support="centers", **RANGE)
     assert not torch.allclose(centres.centers_, atoms.centers_)
     # A target on a support point is one-hot there.
@@ -170,10 +171,19 @@ def test_r2ccp_conformal_intervals_cover_and_interpolate():
     torch.testing.assert_close(intervals[2], torch.tensor([2.5, 2.75]).double())
 
 
+def test_r2ccp_calibration_survives_a_state_dict_round_trip():
+    loss = lossreg.create_loss("r2ccp", n_bins=4, target_min=0.0, target_max=4.0)
+    logits = torch.randn(6, 4, generator=torch.Generator().manual_seed(0))
+    loss.calibrate(logits, torch.linspace(0.0, 4.0, 6))
+    fresh = lossreg.create_loss("r2ccp", n_bins=4, target_min=0.0, target_max=4.0)
+    fresh.load_state_dict(loss.state_dict())
+    torch.testing.assert_close(fresh.predict_intervals(logits), loss.predict_intervals(logits))
+
+
 def test_r2ccp_intervals_reach_the_nominal_coverage():
     gen = torch.Generator().manual_seed(1)
     loss = lossreg.create_loss("r2ccp", n_bins=20, target_min=-4.0, target_max=4.0)
-    logits = -0.5 * loss.centers_.unsqueeze(0).repeat(2000, 1) ** 2  # a N(0, 1)-shaped model
+    logits = -0.5 * loss.centers_[0].unsqueeze(0).repeat(2000, 1) ** 2  # a N(0, 1)-shaped model
     y = torch.randn(2000, generator=gen, dtype=torch.float64)
     loss.calibrate(logits[:1000], y[:1000])
     sets = loss.predict_intervals(logits[1000:], alpha=0.1)
@@ -235,9 +245,46 @@ def test_extreme_logits_give_finite_gradients(name):
     assert torch.isfinite(logits.grad).all()
 
 
-def test_binned_losses_reject_multi_column_ranges():
-    with pytest.raises(ValueError, match="one target column"):
-        lossreg.create_loss("hl_gauss", target_min=[0.0, 1.0], target_max=[2.0, 3.0])
+@pytest.mark.parametrize("name", ["hl_gauss", "two_hot", "histogram_ce", "r2ccp"])
+def test_multi_output_targets_get_one_bin_block_per_column(data, name):
+    logits, y, _ = data
+    two_ranges = {"target_min": [-1.0, 0.0], "target_max": [3.0, 5.0]}
+    loss = lossreg.create_loss(name, n_bins=9, reduction="none", **two_ranges)
+    y2 = torch.stack([y, y.flip(0) + 1], dim=1)
+    out = torch.cat([logits, logits.flip(0)], dim=1)
+    first = lossreg.create_loss(name, n_bins=9, reduction="none", **RANGE)
+    second = lossreg.create_loss(name, n_bins=9, reduction="none", target_min=0.0, target_max=5.0)
+    ref = (first(logits, y2[:, 0]) + second(logits.flip(0), y2[:, 1])) / 2
+    torch.testing.assert_close(loss(out, y2), ref)
+    pred = resolve_link(lossreg.get_spec(name).link)(out, loss)
+    assert pred.shape == (32, 2)
+    torch.testing.assert_close(
+        pred[:, 1], resolve_link(lossreg.get_spec(name).link)(out[:, 9:], second)
+    )
+    assert (
+        output_size(lossreg.get_spec(name), "regression", n_outputs=2, params={"n_bins": 9}) == 18
+    )
+    with pytest.raises(ValueError, match="outputs per row"):
+        loss(logits, y2)
+    with pytest.raises(ValueError, match="one per target column"):
+        lossreg.create_loss(name, target_min=[0.0, 1.0], target_max=[2.0])
+
+
+def test_regression_plus_bin_ce_multi_output_layout(data):
+    logits, y, _ = data
+    y2 = torch.stack([y, -y], dim=1)
+    out = torch.cat([y2 + 0.1, logits[:, :4], logits[:, 4:8]], dim=1)
+    loss = lossreg.create_loss(
+        "regression_plus_bin_ce", n_bins=4, target_min=[-1.0, -3.0], target_max=[3.0, 1.0]
+    )
+    one = lossreg.create_loss("regression_plus_bin_ce", n_bins=4, reduction="none", **RANGE)
+    two = lossreg.create_loss(
+        "regression_plus_bin_ce", n_bins=4, reduction="none", target_min=-3.0, target_max=1.0
+    )
+    ref = (one(out[:, [0, 2, 3, 4, 5]], y) + two(out[:, [1, 6, 7, 8, 9]], -y)) / 2
+    torch.testing.assert_close(loss(out, y2), ref.mean())
+    link = resolve_link(lossreg.get_spec("regression_plus_bin_ce").link)
+    assert torch.equal(link(out, loss), out[:, :2])
 
 
 def test_a_constant_training_target_still_gives_positive_bin_widths():

@@ -225,9 +225,25 @@ def test_dist_regression_kde_matches_scipy_and_the_papers_example():
     labels = expected_labels_kde(mass, grid, 7)
     np.testing.assert_array_equal(labels, [1, 3, 3, 4, 4, 4, 6])
     loss = lossreg.create_loss("dist_regression", expected="kde", target_values=ages.tolist())
-    batch = loss.expected_labels(64)
+    batch = loss.expected_labels(64)[:, 0]
     assert batch.shape == (64,) and torch.all(batch.diff() >= 0)
     assert batch.min().item() >= 20 and batch.max().item() <= 79
+
+
+def test_dist_regression_multi_output_matches_columns_separately():
+    rng = np.random.default_rng(7)
+    train = rng.normal(size=(40, 2))
+    pred, y = torch.as_tensor(rng.normal(size=(8, 2))), torch.as_tensor(rng.normal(size=(8, 2)))
+    both = lossreg.create_loss("dist_regression", target_values=train.tolist())(pred, y)
+    cols = [
+        lossreg.create_loss("dist_regression", target_values=train[:, k].tolist())(
+            pred[:, k], y[:, k]
+        )
+        for k in range(2)
+    ]
+    torch.testing.assert_close(both, (cols[0] + cols[1]) / 2)
+    with pytest.raises(ValueError, match="one target column"):
+        lossreg.create_loss("dist_regression", expected="kde", target_values=train.tolist())
 
 
 def test_dist_regression_rejects_weights_and_none_reduction():

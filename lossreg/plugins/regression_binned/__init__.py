@@ -47,7 +47,8 @@ _MARGIN = Param(
 
 
 def _bins(context: dict) -> int:
-    return int(context["n_bins"])
+    # One block of n_bins logits per target column.
+    return int(context["n_bins"]) * int(context["n_outputs"])
 
 
 @hookimpl
@@ -150,7 +151,7 @@ def register_losses() -> list[LossSpec]:
                 Param("lam", "float", 1.0, low=0, grid=(0.0, 0.1, 1.0), doc="weight of the bin CE"),
             ),
             data_params=_RANGE,
-            output_size=lambda context: 1 + int(context["n_bins"]),
+            output_size=lambda context: (1 + int(context["n_bins"])) * int(context["n_outputs"]),
             summary="Squared error plus lambda x cross-entropy of an auxiliary target-bin head.",
             reference=(
                 'Pintea et al., "A step towards understanding why classification helps '

@@ -9,15 +9,20 @@ import torch
 
 from lossreg import LossModule
 
-from ._bins import bin_edges, scalar_range, scalar_target
+from ._bins import bin_edges, bin_logits, output_ranges, row_targets
 
 __all__ = ["HistogramCE", "bin_index"]
 
 
 def bin_index(y: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
-    """Return the equal-width bin of each value (int64), clipping values outside the edges."""
-    inner = edges[1:-1].to(torch.float64).contiguous()
-    return torch.bucketize(y.reshape(-1).to(torch.float64).contiguous(), inner, right=True)
+    """Return the bin of each value, shape (N, K) int64, for (N, K) values and (K, B+1) edges.
+
+    Values outside the edges fall in the end bins; a value on an inner edge belongs to the bin
+    on its right.
+    """
+    inner = edges[:, 1:-1].to(torch.float64).contiguous()
+    values = y.to(torch.float64).t().contiguous()
+    return torch.searchsorted(inner, values, right=True).t()
 
 
 class HistogramCE(LossModule):
@@ -31,7 +36,8 @@ class HistogramCE(LossModule):
     the first or last bin; a target on an inner edge belongs to the bin on its right.
     Prediction: the expected bin centre.
 
-    Input logits have shape (N, n_bins); targets are floats of shape (N,) or (N, 1).
+    Input logits have shape (N, K * n_bins), one block per target column (K = 1 for a scalar
+    target); float targets (N,), (N, 1) or (N, K). The per-row loss is the mean over columns.
 
     Parameters
     ----------
@@ -39,8 +45,8 @@ class HistogramCE(LossModule):
         Number of bins :math:`K` (and of network outputs).
     margin : float in [0, inf), default=0.0
         Fraction of the training range added below and above it.
-    target_min, target_max : float
-        The training fold's target range (data params).
+    target_min, target_max : float or list of K floats
+        The training fold's target range per column (data params).
     reduction : {"mean", "sum", "none"}, default="mean"
 
     Notes
@@ -78,15 +84,19 @@ class HistogramCE(LossModule):
         self.margin = margin
         self.target_min = target_min
         self.target_max = target_max
-        edges = bin_edges(*scalar_range(target_min, target_max, margin), n_bins)
-        self.register_buffer("edges_", edges)
-        self.register_buffer("centers_", (edges[:-1] + edges[1:]) / 2)
+        edges = bin_edges(*output_ranges(target_min, target_max, margin), n_bins)
+        self.register_buffer("edges_", edges)  # (K, n_bins + 1)
+        self.register_buffer("centers_", (edges[:, :-1] + edges[:, 1:]) / 2)
 
     def per_sample_loss(
         self, input: torch.Tensor, target: torch.Tensor, **extras: Any
     ) -> torch.Tensor:
-        k = bin_index(scalar_target(target, input), self.edges_).to(input.device)
-        return -input.log_softmax(dim=-1).gather(1, k.unsqueeze(1)).squeeze(1)
+        n_outputs = self.edges_.shape[0]
+        logits = bin_logits(input, n_outputs, self.n_bins)
+        y = row_targets(target, input.shape[0], n_outputs)
+        k = bin_index(y, self.edges_).to(input.device)
+        log_p = logits.log_softmax(dim=-1).gather(2, k.unsqueeze(-1)).squeeze(-1)
+        return -log_p.mean(dim=-1)
 
     def extra_repr(self) -> str:
         return f"n_bins={self.n_bins}, margin={self.margin}, reduction={self.reduction!r}"

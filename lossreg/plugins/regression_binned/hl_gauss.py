@@ -9,7 +9,7 @@ import torch
 
 from lossreg import LossModule
 
-from ._bins import bin_edges, scalar_range, scalar_target
+from ._bins import bin_edges, bin_logits, output_ranges, row_targets
 
 __all__ = ["HLGauss"]
 
@@ -28,7 +28,9 @@ class HLGauss(LossModule):
     and :math:`\sigma = \mathrm{sigma\_ratio}\times` bin width. Targets are clipped into the
     range. Prediction: the expected bin centre :math:`\sum_k\mathrm{softmax}(z)_k c_k`.
 
-    Input logits have shape (N, n_bins); targets are floats of shape (N,) or (N, 1).
+    Input logits have shape (N, K * n_bins) for K target columns (one block of ``n_bins``
+    logits per column, each with its own bins; K = 1 for a scalar target); float targets of
+    shape (N,), (N, 1) or (N, K). The per-row loss is the mean over the K columns.
 
     Parameters
     ----------
@@ -38,8 +40,8 @@ class HLGauss(LossModule):
         Gaussian width in bin widths (the paper's recommendation).
     margin : float in [0, inf), default=0.0
         Fraction of the training range added below and above it.
-    target_min, target_max : float
-        The training fold's target range (data params).
+    target_min, target_max : float or list of K floats
+        The training fold's target range per column (data params).
     reduction : {"mean", "sum", "none"}, default="mean"
 
     Notes
@@ -84,26 +86,26 @@ class HLGauss(LossModule):
         self.margin = margin
         self.target_min = target_min
         self.target_max = target_max
-        lo, hi = scalar_range(target_min, target_max, margin)
-        edges = bin_edges(lo, hi, n_bins)
-        self.register_buffer("edges_", edges)
-        self.register_buffer("centers_", (edges[:-1] + edges[1:]) / 2)
+        edges = bin_edges(*output_ranges(target_min, target_max, margin), n_bins)
+        self.register_buffer("edges_", edges)  # (K, n_bins + 1)
+        self.register_buffer("centers_", (edges[:, :-1] + edges[:, 1:]) / 2)  # (K, n_bins)
 
     def target_histogram(self, target: torch.Tensor) -> torch.Tensor:
-        """Return the truncated-Gaussian bin probabilities :math:`q(y)`, shape (N, n_bins)."""
+        """Return the truncated-Gaussian bin probabilities :math:`q(y)`, shape (N, K, n_bins)."""
         edges = self.edges_.to(torch.float64)
-        y = target.reshape(-1, 1).to(torch.float64).clamp(edges[0], edges[-1])
-        sigma = self.sigma_ratio * float(edges[1] - edges[0])
+        y = row_targets(target, target.shape[0], edges.shape[0]).to(torch.float64)
+        y = torch.clamp(y, edges[:, 0], edges[:, -1]).unsqueeze(-1)
+        sigma = (self.sigma_ratio * (edges[:, 1] - edges[:, 0])).reshape(1, -1, 1)
         cdf = torch.special.ndtr((edges.unsqueeze(0) - y) / sigma)
-        mass = cdf[:, 1:] - cdf[:, :-1]
-        return mass / (cdf[:, -1:] - cdf[:, :1])
+        mass = cdf[..., 1:] - cdf[..., :-1]
+        return mass / (cdf[..., -1:] - cdf[..., :1])
 
     def per_sample_loss(
         self, input: torch.Tensor, target: torch.Tensor, **extras: Any
     ) -> torch.Tensor:
-        y = scalar_target(target, input)
-        q = self.target_histogram(y).to(input.dtype)
-        return -(q * input.log_softmax(dim=-1)).sum(dim=-1)
+        logits = bin_logits(input, self.centers_.shape[0], self.n_bins)
+        q = self.target_histogram(target.reshape(input.shape[0], -1)).to(input.dtype)
+        return -(q * logits.log_softmax(dim=-1)).sum(dim=-1).mean(dim=-1)
 
     def extra_repr(self) -> str:
         return (

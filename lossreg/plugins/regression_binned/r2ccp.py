@@ -10,7 +10,7 @@ import torch
 
 from lossreg import LossModule
 
-from ._bins import bin_edges, scalar_range, scalar_target
+from ._bins import bin_edges, bin_logits, output_ranges, row_targets
 
 __all__ = ["R2CCP"]
 
@@ -29,7 +29,9 @@ class R2CCP(LossModule):
     expected midpoint :math:`\sum_k\pi_k m_k`; conformal intervals through
     :meth:`calibrate` and :meth:`predict_intervals`.
 
-    Input logits have shape (N, n_bins); targets are floats of shape (N,) or (N, 1).
+    Input logits have shape (N, K * n_bins), one block per target column (K = 1 for a scalar
+    target); float targets (N,), (N, 1) or (N, K). The per-row loss is the mean over columns;
+    conformal intervals are for a scalar target (K = 1).
 
     Parameters
     ----------
@@ -44,8 +46,8 @@ class R2CCP(LossModule):
         reference's optional schedule uses :math:`T=500`); ``None`` keeps ``tau`` fixed.
     margin : float in [0, inf), default=0.0
         Fraction of the training range added below and above it.
-    target_min, target_max : float
-        The training fold's target range (data params).
+    target_min, target_max : float or list of K floats
+        The training fold's target range per column (data params).
     reduction : {"mean", "sum", "none"}, default="mean"
 
     Notes
@@ -99,8 +101,8 @@ class R2CCP(LossModule):
         self.margin = margin
         self.target_min = target_min
         self.target_max = target_max
-        edges = bin_edges(*scalar_range(target_min, target_max, margin), n_bins)
-        self.register_buffer("centers_", (edges[:-1] + edges[1:]) / 2)
+        edges = bin_edges(*output_ranges(target_min, target_max, margin), n_bins)
+        self.register_buffer("centers_", (edges[:, :-1] + edges[:, 1:]) / 2)  # (K, n_bins)
         # The entropy weight in force this epoch (tau until set_epoch anneals it).
         self.register_buffer("tau_", torch.tensor(float(tau), dtype=torch.float64))
         # Sorted conformity scores of the calibration rows; empty until calibrate().
@@ -114,17 +116,27 @@ class R2CCP(LossModule):
     def per_sample_loss(
         self, input: torch.Tensor, target: torch.Tensor, **extras: Any
     ) -> torch.Tensor:
-        y = scalar_target(target, input)
-        log_pi = input.log_softmax(dim=-1)
+        n_outputs = self.centers_.shape[0]
+        log_pi = bin_logits(input, n_outputs, self.n_bins).log_softmax(dim=-1)
         pi = log_pi.exp()
-        distance = (y.unsqueeze(1) - self.centers_.to(input.dtype)).abs().pow(self.q)
+        y = row_targets(target, input.shape[0], n_outputs).to(input.dtype)
+        distance = (y.unsqueeze(-1) - self.centers_.to(input.dtype)).abs().pow(self.q)
         neg_entropy = (pi * log_pi).sum(dim=-1)
-        return (pi * distance).sum(dim=-1) + self.tau_.to(input.dtype) * neg_entropy
+        loss = (pi * distance).sum(dim=-1) + self.tau_.to(input.dtype) * neg_entropy
+        return loss.mean(dim=-1)
+
+    def _scalar_centers(self) -> torch.Tensor:
+        if self.centers_.shape[0] != 1:
+            raise ValueError(
+                "R2CCP conformal intervals are defined for one target column; this loss was "
+                f"fitted on {self.centers_.shape[0]}."
+            )
+        return self.centers_[0].to(torch.float64)
 
     def conformity_score(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Return the interpolated bin probability at each target, shape (N,)."""
+        m = self._scalar_centers()
         pi = output.softmax(dim=-1).to(torch.float64)
-        m = self.centers_.to(torch.float64)
         y = target.reshape(-1).to(torch.float64)
         j = (torch.searchsorted(m, y, right=True) - 1).clamp(0, m.numel() - 2)
         left, right = pi.gather(1, j.unsqueeze(1))[:, 0], pi.gather(1, (j + 1).unsqueeze(1))[:, 0]
@@ -137,6 +149,15 @@ class R2CCP(LossModule):
             scores = self.conformity_score(output, target)
         self.calibration_scores_ = torch.sort(scores).values
         return self
+
+    def _load_from_state_dict(
+        self, state_dict: Any, prefix: str, *args: Any, **kwargs: Any
+    ) -> None:
+        # The number of calibration scores varies: take the stored buffer's shape first.
+        key = prefix + "calibration_scores_"
+        if key in state_dict:
+            self.calibration_scores_ = torch.empty_like(state_dict[key])
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def predict_intervals(self, output: torch.Tensor, alpha: float = 0.1) -> torch.Tensor:
         r"""Return the conformal prediction set of each row at miscoverage ``alpha``.
@@ -155,8 +176,8 @@ class R2CCP(LossModule):
             raise ValueError(f"alpha must be in (0, 1). Got {alpha!r} instead.")
         rank = math.floor((n + 1) * alpha)
         threshold = -math.inf if rank < 1 else float(self.calibration_scores_[rank - 1])
+        m = self._scalar_centers()
         pi = output.detach().softmax(dim=-1).to(torch.float64)
-        m = self.centers_.to(torch.float64)
         left_p, right_p = pi[:, :-1], pi[:, 1:]
         left_m, right_m = m[:-1].expand_as(left_p), m[1:].expand_as(left_p)
         # On each segment the interpolated probability is linear: keep the part above threshold.

@@ -9,7 +9,7 @@ import torch
 
 from lossreg import Link, LossModule
 
-from ._bins import bin_edges, scalar_range, scalar_target
+from ._bins import bin_edges, bin_logits, output_ranges, row_targets
 from .histogram_ce import bin_index
 
 __all__ = ["FIRST_COLUMN", "RegressionPlusBinCE"]
@@ -23,11 +23,13 @@ class RegressionPlusBinCE(LossModule):
         \ell_i = (\hat y_i - y_i)^2
                  - \lambda\log\mathrm{softmax}(z^{\mathrm{bins}}_i)_{\mathrm{bin}(y_i)}
 
-    The network has ``1 + n_bins`` outputs: column 0 is :math:`\hat y`, the other columns are
-    the logits of :math:`K` equal-width bins over the training target range (the auxiliary
-    classification head; targets outside the range fall in the end bins). Prediction: column 0.
+    For T target columns the network has ``T * (1 + n_bins)`` outputs: columns ``0..T-1`` are
+    :math:`\hat y`, then one block of ``n_bins`` logits per column over :math:`K` equal-width
+    bins of its training range (the auxiliary classification head; targets outside the range
+    fall in the end bins). The per-row loss is the mean over columns. Prediction: the first T
+    columns.
 
-    Input has shape (N, 1 + n_bins); targets are floats of shape (N,) or (N, 1).
+    Input has shape (N, T * (1 + n_bins)); float targets (N,), (N, 1) or (N, T).
 
     Parameters
     ----------
@@ -35,8 +37,8 @@ class RegressionPlusBinCE(LossModule):
         Number of bins :math:`K` of the auxiliary head.
     lam : float in [0, inf), default=1.0
         Weight :math:`\lambda` of the cross-entropy; 0 gives plain squared error.
-    target_min, target_max : float
-        The training fold's target range (data params).
+    target_min, target_max : float or list of T floats
+        The training fold's target range per column (data params).
     reduction : {"mean", "sum", "none"}, default="mean"
 
     Notes
@@ -62,9 +64,6 @@ class RegressionPlusBinCE(LossModule):
     [0.3133, 0.5633, 0.6931, 7.0486]
     """
 
-    #: Index of the first bin logit in the output (the link reads it too).
-    bin_offset = 1
-
     def __init__(
         self,
         *,
@@ -79,35 +78,34 @@ class RegressionPlusBinCE(LossModule):
         self.lam = lam
         self.target_min = target_min
         self.target_max = target_max
-        edges = bin_edges(*scalar_range(target_min, target_max, 0.0), n_bins)
-        self.register_buffer("edges_", edges)
+        edges = bin_edges(*output_ranges(target_min, target_max, 0.0), n_bins)
+        self.register_buffer("edges_", edges)  # (T, n_bins + 1)
 
     def per_sample_loss(
         self, input: torch.Tensor, target: torch.Tensor, **extras: Any
     ) -> torch.Tensor:
-        if input.ndim != 2 or input.shape[1] != 1 + self.n_bins:
-            raise ValueError(
-                f"regression_plus_bin_ce needs 1 + n_bins = {1 + self.n_bins} outputs per row. "
-                f"Got shape {tuple(input.shape)}."
-            )
-        y = scalar_target(target, input)
-        squared = (input[:, 0] - y).square()
+        n_outputs = self.edges_.shape[0]
+        logits = bin_logits(input, n_outputs, self.n_bins, offset=n_outputs)
+        y = row_targets(target, input.shape[0], n_outputs).to(input.dtype)
+        squared = (input[:, :n_outputs] - y).square()
         k = bin_index(y, self.edges_).to(input.device)
-        log_p = input[:, 1:].log_softmax(dim=-1).gather(1, k.unsqueeze(1)).squeeze(1)
-        return squared - self.lam * log_p
+        log_p = logits.log_softmax(dim=-1).gather(2, k.unsqueeze(-1)).squeeze(-1)
+        return (squared - self.lam * log_p).mean(dim=-1)
 
     def extra_repr(self) -> str:
         return f"n_bins={self.n_bins}, lam={self.lam}, reduction={self.reduction!r}"
 
 
-def _first_column(output: torch.Tensor, criterion: Any = None) -> torch.Tensor:
-    return output[:, 0]
+def _regression_head(output: torch.Tensor, criterion: Any = None) -> torch.Tensor:
+    edges = getattr(criterion, "edges_", None)
+    n_outputs = 1 if edges is None else edges.shape[0]
+    return output[:, 0] if n_outputs == 1 else output[:, :n_outputs]
 
 
-#: The regression head is column 0; the bin logits are auxiliary.
+#: The regression head is the first n_outputs columns; the bin logits are auxiliary.
 FIRST_COLUMN = Link(
     "regression_head",
-    _first_column,
+    _regression_head,
     "value",
-    "column 0 is the prediction; other columns are auxiliary",
+    "the first n_outputs columns are the prediction; the bin logits are auxiliary",
 )

@@ -9,7 +9,7 @@ import torch
 
 from lossreg import LossModule
 
-from ._bins import bin_edges, scalar_range, scalar_target
+from ._bins import bin_edges, bin_logits, output_ranges, row_targets
 
 __all__ = ["TwoHot"]
 
@@ -26,7 +26,8 @@ class TwoHot(LossModule):
     Targets are clipped into :math:`[s_1, s_K]`; a target on a support point puts all its mass
     there. Prediction: the expected support value :math:`\sum_k\mathrm{softmax}(z)_k s_k`.
 
-    Input logits have shape (N, n_bins); targets are floats of shape (N,) or (N, 1).
+    Input logits have shape (N, K * n_bins), one block per target column (K = 1 for a scalar
+    target); float targets (N,), (N, 1) or (N, K). The per-row loss is the mean over columns.
 
     Parameters
     ----------
@@ -38,8 +39,8 @@ class TwoHot(LossModule):
         give different numbers.
     margin : float in [0, inf), default=0.0
         Fraction of the training range added below and above it.
-    target_min, target_max : float
-        The training fold's target range (data params).
+    target_min, target_max : float or list of K floats
+        The training fold's target range per column (data params).
     reduction : {"mean", "sum", "none"}, default="mean"
 
     Notes
@@ -82,31 +83,35 @@ class TwoHot(LossModule):
         self.target_max = target_max
         if support not in ("atoms", "centers"):
             raise ValueError(f"support must be 'atoms' or 'centers'. Got {support!r} instead.")
-        lo, hi = scalar_range(target_min, target_max, margin)
+        lo, hi = output_ranges(target_min, target_max, margin)
         if support == "atoms":
-            points = torch.linspace(lo, hi, n_bins, dtype=torch.float64)
+            points = bin_edges(lo, hi, n_bins - 1)  # n_bins atoms, both ends included
         else:
             edges = bin_edges(lo, hi, n_bins)
-            points = (edges[:-1] + edges[1:]) / 2
-        self.register_buffer("centers_", points)
+            points = (edges[:, :-1] + edges[:, 1:]) / 2
+        self.register_buffer("centers_", points)  # (K, n_bins)
 
     def target_distribution(self, target: torch.Tensor) -> torch.Tensor:
-        """Return the two-hot target distribution :math:`q(y)`, shape (N, n_bins)."""
-        s = self.centers_.to(torch.float64)
-        y = target.reshape(-1).to(torch.float64).clamp(s[0], s[-1])
+        """Return the two-hot target distribution :math:`q(y)`, shape (N, K, n_bins)."""
+        s = self.centers_.to(torch.float64)  # (K, n_bins)
+        n_outputs, n_points = s.shape
+        y = row_targets(target, target.shape[0], n_outputs).to(torch.float64)
+        y = torch.clamp(y, s[:, 0], s[:, -1]).t().contiguous()  # (K, N)
         # Index of the lower support point; the last point pairs with its left neighbour.
-        j = (torch.searchsorted(s, y, right=True) - 1).clamp(0, s.numel() - 2)
-        upper = (y - s[j]) / (s[j + 1] - s[j])
-        q = torch.zeros(y.numel(), s.numel(), dtype=torch.float64, device=y.device)
-        q.scatter_(1, j.unsqueeze(1), (1 - upper).unsqueeze(1))
-        q.scatter_add_(1, (j + 1).unsqueeze(1), upper.unsqueeze(1))
-        return q
+        j = (torch.searchsorted(s, y, right=True) - 1).clamp(0, n_points - 2)
+        low, high = s.gather(1, j), s.gather(1, j + 1)
+        upper = (y - low) / (high - low)
+        q = torch.zeros(n_outputs, y.shape[1], n_points, dtype=torch.float64, device=y.device)
+        q.scatter_(2, j.unsqueeze(-1), (1 - upper).unsqueeze(-1))
+        q.scatter_add_(2, (j + 1).unsqueeze(-1), upper.unsqueeze(-1))
+        return q.transpose(0, 1)
 
     def per_sample_loss(
         self, input: torch.Tensor, target: torch.Tensor, **extras: Any
     ) -> torch.Tensor:
-        q = self.target_distribution(scalar_target(target, input)).to(input.dtype)
-        return -(q * input.log_softmax(dim=-1)).sum(dim=-1)
+        logits = bin_logits(input, self.centers_.shape[0], self.n_bins)
+        q = self.target_distribution(target.reshape(input.shape[0], -1)).to(input.dtype)
+        return -(q * logits.log_softmax(dim=-1)).sum(dim=-1).mean(dim=-1)
 
     def extra_repr(self) -> str:
         return (

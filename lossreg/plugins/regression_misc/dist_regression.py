@@ -86,8 +86,10 @@ class DistRegression(nn.Module):
       grid :math:`\min y, \min y+s, \dots, \max y` (step :math:`s`, 1 for integer labels such
       as ages), turned into counts that sum to :math:`B` and expanded into a sorted vector.
 
-    A batch-level loss: the second term pairs ranks, not rows. Input predictions (N,) or
-    (N, 1); float targets. Prediction: identity.
+    A batch-level loss: the second term pairs ranks, not rows. Input predictions (N,), (N, 1)
+    or (N, K); float targets of the same shape. With K columns each column is sorted and
+    matched to its own expected labels (``quantiles`` only) and both terms average over all
+    entries. Prediction: identity.
 
     Parameters
     ----------
@@ -101,7 +103,7 @@ class DistRegression(nn.Module):
         KDE bandwidth factor (``scipy.stats.gaussian_kde``'s ``bw_method``), ``kde`` only.
     grid_step : float in (0, inf), default=1.0
         Grid step :math:`s` of the KDE, ``kde`` only.
-    target_values : list of float
+    target_values : list of float, or list of K-lists
         The training targets (data param).
     reduction : {"mean", "sum"}, default="mean"
         ``sum`` is ``mean`` times the batch size.
@@ -162,9 +164,16 @@ class DistRegression(nn.Module):
         self.grid_step = grid_step
         self.target_values = target_values
         self.reduction = reduction
-        values = np.sort(np.asarray(target_values, dtype=np.float64).reshape(-1))
-        self.register_buffer("sorted_targets_", torch.as_tensor(values))
+        table = np.asarray(target_values, dtype=np.float64)
+        table = np.sort(table.reshape(table.shape[0], -1), axis=0)  # (n, K), sorted per column
+        self.register_buffer("sorted_targets_", torch.as_tensor(table))
         if expected == "kde":
+            if table.shape[1] != 1:
+                raise ValueError(
+                    "dist_regression with expected='kde' takes one target column; use "
+                    "expected='quantiles' for multi-output targets."
+                )
+            values = table[:, 0]
             count = math.floor((values[-1] - values[0]) / grid_step + 1e-9) + 1
             grid = values[0] + grid_step * np.arange(count)
             mass = gaussian_kde_density(values, grid, bandwidth) * grid_step
@@ -174,15 +183,16 @@ class DistRegression(nn.Module):
         self._cache: dict[int, torch.Tensor] = {}
 
     def expected_labels(self, batch_size: int) -> torch.Tensor:
-        """Return the :math:`B` sorted expected labels :math:`Y^E` (float64)."""
+        """Return the sorted expected labels :math:`Y^E`, shape (B, K) (float64)."""
         if batch_size not in self._cache:
             if self.expected == "quantiles":
                 levels = (torch.arange(batch_size, dtype=torch.float64) + 0.5) / batch_size
-                labels = torch.quantile(self.sorted_targets_.cpu().double(), levels)
+                labels = torch.quantile(self.sorted_targets_.cpu().double(), levels, dim=0)
             else:
                 grid = self.grid_.cpu().double().numpy()
                 mass = self.grid_mass_.cpu().double().numpy()
                 labels = torch.as_tensor(expected_labels_kde(mass, grid, batch_size))
+                labels = labels.unsqueeze(1)
             self._cache[batch_size] = labels
         return self._cache[batch_size]
 
@@ -203,17 +213,19 @@ class DistRegression(nn.Module):
                 "dist_regression cannot honour sample weights: its distribution term matches "
                 "sorted predictions to expected labels by rank, not by row."
             )
-        pred = input.reshape(-1)
-        if pred.numel() != input.shape[0]:
+        n = input.shape[0]
+        pred = input.reshape(n, -1)
+        if pred.shape[1] != self.sorted_targets_.shape[1]:
             raise ValueError(
-                f"dist_regression takes one prediction per row. Got shape {tuple(input.shape)}."
+                f"dist_regression was fitted on {self.sorted_targets_.shape[1]} target columns "
+                f"but got predictions of shape {tuple(input.shape)}."
             )
-        y = as_float_target(target, input).reshape(-1)
+        y = as_float_target(target, input).reshape(n, -1)
         plain = self._elementwise(pred, y).mean()
-        expected = self.expected_labels(pred.numel()).to(device=pred.device, dtype=pred.dtype)
-        dist = self._elementwise(torch.sort(pred).values, expected).mean()
+        expected = self.expected_labels(n).to(device=pred.device, dtype=pred.dtype)
+        dist = self._elementwise(torch.sort(pred, dim=0).values, expected).mean()
         loss = plain + self.lam * dist
-        return loss if self.reduction == "mean" else loss * pred.numel()
+        return loss if self.reduction == "mean" else loss * n
 
     def extra_repr(self) -> str:
         return (
