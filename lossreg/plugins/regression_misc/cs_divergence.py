@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -9,14 +10,14 @@ from torch import nn
 
 from lossreg import MissingFitExtraError, as_float_target
 
-__all__ = ["CSDivergenceRegression", "gaussian_gram"]
+__all__ = ["CSDivergenceRegression", "log_gaussian_gram"]
 
 
-def gaussian_gram(a: torch.Tensor, b: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Return :math:`G_{ji}=\\exp(-\\lVert a_j-b_i\\rVert^2/2\\sigma^2)` for rows of a and b."""
+def log_gaussian_gram(a: torch.Tensor, b: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Return :math:`\\log G_{ji}=-\\lVert a_j-b_i\\rVert^2/2\\sigma^2` for rows of a and b."""
     # Explicit differences, not cdist: the gradient of a zero distance stays finite (0).
     squared = (a.unsqueeze(1) - b.unsqueeze(0)).square().sum(dim=-1)
-    return torch.exp(-squared / (2 * sigma**2))
+    return -squared / (2 * sigma**2)
 
 
 class CSDivergenceRegression(nn.Module):
@@ -45,10 +46,12 @@ class CSDivergenceRegression(nn.Module):
     -----
     Checked against SJYuCNEL/Cauchy-Schwarz-Information-Bottleneck ``loss_cs.py``
     (``CS_Div``): the Gaussian Gram matrices, the row normaliser :math:`\sum_i K_{ji}^2` and
-    the base-2 logarithms agree. Predictions and targets are kept 2-D, (N, 1) for a scalar
-    target: the reference's demo passes 1-D tensors, for which its kernel helper builds
-    :math:`L_y\equiv1` and a scalar :math:`L_{\hat yy}`, so the demo effectively trains on a
-    scaled squared error; that bug is not reproduced. Sample weights cannot be honoured by a
+    the base-2 logarithms agree. The sums are computed in log space (``logsumexp``), so
+    predictions far from every target give a large finite loss instead of ``inf``.
+    Predictions and targets are kept 2-D, (N, 1) for a scalar target: the reference's demo
+    passes 1-D tensors, for which its kernel helper builds :math:`L_y\equiv1` and a scalar
+    :math:`L_{\hat yy}`, so the demo effectively trains on a scaled squared error; that bug is
+    not reproduced. Sample weights cannot be honoured by a
     batch-level divergence and raise an error.
 
     References
@@ -101,16 +104,18 @@ class CSDivergenceRegression(nn.Module):
         y = as_float_target(target, input).reshape(n, -1)
         pred = input.reshape(n, -1)
         x = torch.as_tensor(features, dtype=input.dtype, device=input.device).reshape(n, -1)
-        k = gaussian_gram(x, x, self.sigma)
-        norm = k.square().sum(dim=1)
+        # log S(L) by logsumexp: far-off predictions make every L entry underflow to 0, and
+        # log2(0) would turn the loss into inf.
+        log_k = log_gaussian_gram(x, x, self.sigma)
+        log_norm = torch.logsumexp(2 * log_k, dim=1, keepdim=True)
 
-        def s(gram: torch.Tensor) -> torch.Tensor:
-            return ((k * gram).sum(dim=1) / norm).sum()
+        def log_s(log_gram: torch.Tensor) -> torch.Tensor:
+            return torch.logsumexp((log_k + log_gram - log_norm).reshape(-1), dim=0)
 
-        cross = s(gaussian_gram(pred, y, self.sigma))
-        self_y = s(gaussian_gram(y, y, self.sigma))
-        self_pred = s(gaussian_gram(pred, pred, self.sigma))
-        loss = -2 * torch.log2(cross) + torch.log2(self_y) + torch.log2(self_pred)
+        cross = log_s(log_gaussian_gram(pred, y, self.sigma))
+        self_y = log_s(log_gaussian_gram(y, y, self.sigma))
+        self_pred = log_s(log_gaussian_gram(pred, pred, self.sigma))
+        loss = (-2 * cross + self_y + self_pred) / math.log(2)
         return loss if self.reduction == "mean" else loss * n
 
     def extra_repr(self) -> str:

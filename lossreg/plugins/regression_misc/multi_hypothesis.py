@@ -84,7 +84,8 @@ class MultiHypothesisMinMSE(LossModule):
     def head_errors(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Return :math:`m_{ih}`, the mean squared error of each head, shape (N, H)."""
         n, k = input.shape[0], int(self.n_outputs)
-        if input.ndim != 2 or input.shape[1] != self.n_heads * k:
+        input = input.reshape(n, -1)  # one head of one output may arrive as (N,)
+        if input.shape[1] != self.n_heads * k:
             raise ValueError(
                 f"multi_hypothesis_min_mse needs n_heads * n_outputs = {self.n_heads * k} "
                 f"outputs per row. Got shape {tuple(input.shape)}."
@@ -123,6 +124,7 @@ def _best_head(output: torch.Tensor, criterion: Any) -> torch.Tensor:
     if getattr(criterion, "head_", None) is None:
         raise ValueError("The best-head link needs the fitted multi_hypothesis_min_mse module.")
     k = int(criterion.n_outputs)
+    output = output.reshape(output.shape[0], -1)
     heads = output.reshape(output.shape[0], criterion.n_heads, k)
     chosen = heads[:, int(criterion.head_)]
     return chosen[:, 0] if k == 1 else chosen
