@@ -295,3 +295,96 @@ def test_cs_divergence_needs_features_and_gives_finite_gradients():
     pred = torch.tensor([0.0, 1e3, -1e3], requires_grad=True)
     loss(pred, torch.tensor([0.0, 1.0, 2.0]), features=torch.randn(3, 2)).backward()
     assert torch.isfinite(pred.grad).all()
+
+
+def _srl_loop(module, out, y):
+    """One call of srl_geometric from a zero bank, written with numpy loops."""
+    d, n_levels = module.feature_dim, module.n_levels
+    w1, b1 = (
+        module.g[0].weight.detach().double().numpy(),
+        module.g[0].bias.detach().double().numpy(),
+    )
+    w2, b2 = (
+        module.g[2].weight.detach().double().numpy(),
+        module.g[2].bias.detach().double().numpy(),
+    )
+    edges = np.linspace(module.target_min, module.target_max, n_levels + 1)
+    rows = []
+    for i in range(len(y)):
+        z = out[i, :d]
+        rows.append(
+            (
+                z / np.linalg.norm(z),
+                out[i, d],
+                y[i],
+                min(int(np.sum(y[i] >= edges[1:-1])), n_levels - 1),
+            )
+        )
+    bank = np.zeros((n_levels, d))
+    for lvl in range(n_levels):
+        members = [r[0] for r in rows if r[3] == lvl]
+        if members:
+            bank[lvl] = np.mean(members, axis=0)
+    s = np.array([w2 @ np.maximum(w1 @ b + b1, 0) + b2 for b in bank])
+    s_unit = s / np.linalg.norm(s, axis=1, keepdims=True)
+    env = module.envelope_.double().numpy()
+    envelope = 1 - np.mean([max(s_unit[lvl] @ r for lvl in range(n_levels)) for r in env])
+    steps = [np.linalg.norm(s[lvl + 1] - s[lvl]) for lvl in range(n_levels - 1)]
+    smooth = module.alpha * sum(steps) + module.beta * np.var(steps, ddof=1)
+    losses = []
+    for z, pred, target, lvl in rows:
+        logits = [z @ s_unit[k] / module.temperature for k in range(n_levels)]
+        top = max(logits)
+        log_norm = top + math.log(sum(math.exp(v - top) for v in logits))
+        contrastive = log_norm - logits[lvl]
+        losses.append(
+            abs(pred - target)
+            + module.w_con * contrastive
+            + module.w_env * envelope
+            + module.w_hom * smooth
+        )
+    return np.array(losses), s
+
+
+@pytest.mark.reference("srl_geometric")
+def test_srl_geometric_matches_a_loop_and_updates_its_bank():
+    rng = np.random.default_rng(8)
+    out = rng.normal(size=(16, 5))
+    y = rng.uniform(0, 4, 16)
+    loss = lossreg.create_loss(
+        "srl_geometric", feature_dim=4, n_levels=6, reduction="none", target_min=0.0, target_max=4.0
+    ).double()
+    ref, s = _srl_loop(loss, out, y)
+    got = loss(torch.as_tensor(out), torch.as_tensor(y))
+    np.testing.assert_allclose(got.detach().numpy(), ref, rtol=1e-9)
+    np.testing.assert_allclose(loss.bank_.numpy(), 0.1 * s, rtol=1e-9)  # 0.9 * 0 + 0.1 * s
+    # Weights 2 and 0 equal repeating and dropping rows (rows and centroids alike).
+    w = torch.tensor([2.0, 0.0] + [1.0] * 14, dtype=torch.float64)
+    fresh = lossreg.create_loss(
+        "srl_geometric", feature_dim=4, n_levels=6, target_min=0.0, target_max=4.0
+    ).double()
+    twin = lossreg.create_loss(
+        "srl_geometric", feature_dim=4, n_levels=6, target_min=0.0, target_max=4.0
+    ).double()
+    index = [0, 0, *range(2, 16)]
+    weighted = fresh(torch.as_tensor(out), torch.as_tensor(y), sample_weight=w)
+    repeated = twin(torch.as_tensor(out[index]), torch.as_tensor(y[index]))
+    torch.testing.assert_close(weighted, repeated)
+
+
+def test_srl_geometric_warmup_learnable_map_and_link():
+    spec = lossreg.get_spec("srl_geometric")
+    assert spec.learnable and output_size(spec, "regression") == 11
+    loss = spec.factory(warmup_epochs=2, target_min=0.0, target_max=1.0)
+    out = torch.randn(8, 11, generator=torch.Generator().manual_seed(0))
+    y = torch.rand(8, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(loss(out, y), F.l1_loss(out[:, 10], y))
+    loss.set_epoch(2, 10)
+    value = loss(out, y)
+    assert value > F.l1_loss(out[:, 10], y)
+    value.backward()
+    assert loss.g[0].weight.grad is not None and torch.isfinite(loss.g[0].weight.grad).all()
+    torch.testing.assert_close(resolve_link(spec.link)(out, loss), out[:, 10])
+    # The map starts from the same weights on every build (a private generator).
+    again = spec.factory(target_min=0.0, target_max=1.0)
+    assert torch.equal(again.g[0].weight, loss.g[0].weight)

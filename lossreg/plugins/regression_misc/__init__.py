@@ -11,6 +11,7 @@ from .frequency_weighted_mae import FrequencyWeightedMAE
 from .madl import GMADL, SoftMADL, madl_score, make_madl_scorer
 from .multi_hypothesis import BEST_HEAD, MultiHypothesisMinMSE
 from .signal_decay import SignalDecayMAE
+from .srl_geometric import LAST_COLUMN, SRLGeometric
 
 __all__ = [
     "GMADL",
@@ -19,6 +20,7 @@ __all__ = [
     "DistRegression",
     "FrequencyWeightedMAE",
     "MultiHypothesisMinMSE",
+    "SRLGeometric",
     "SignalDecayMAE",
     "SoftMADL",
     "madl_score",
@@ -245,6 +247,33 @@ def register_losses() -> list[LossSpec]:
             reference=(
                 'Yu et al., "Cauchy-Schwarz Divergence Information Bottleneck for Regression", '
                 "ICLR 2024, arXiv:2404.17951"
+            ),
+        ),
+        LossSpec(
+            name="srl_geometric",
+            factory=SRLGeometric,
+            tasks={"regression"},
+            link=LAST_COLUMN,
+            params=(
+                Param("feature_dim", "int", 10, low=2, doc="embedding size D (output columns)"),
+                Param("n_levels", "int", 20, low=3, grid=(10, 20), doc="target levels"),
+                Param("temperature", "float", 0.1, low=0, closed="neither", doc="contrast tau"),
+                Param("momentum", "float", 0.9, low=0, high=1, closed="left", doc="bank momentum"),
+                Param("alpha", "float", 1.0, low=0, doc="weight of the trace length"),
+                Param("beta", "float", 0.1, low=0, doc="weight of the step-length variance"),
+                Param("w_con", "float", 0.1, low=0, grid=(0.0, 0.1), doc="contrastive weight"),
+                Param("w_env", "float", 0.5, low=0, grid=(0.0, 0.5), doc="enveloping weight"),
+                Param("w_hom", "float", 0.5, low=0, grid=(0.0, 0.5), doc="homogeneity weight"),
+                Param("n_points", "int", 100, low=1, doc="envelope points"),
+                Param("warmup_epochs", "int", 0, low=0, doc="epochs of plain L1 first"),
+            ),
+            data_params=("target_min", "target_max"),
+            learnable=True,
+            output_size=lambda context: int(context["feature_dim"]) + 1,
+            summary="L1 plus surrogate-based enveloping/homogeneity constraints on embeddings.",
+            reference=(
+                'Dong et al., "Improve Representation for Imbalanced Regression through '
+                'Geometric Constraints", CVPR 2025, arXiv:2503.00876'
             ),
         ),
     ]
