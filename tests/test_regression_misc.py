@@ -388,3 +388,42 @@ def test_srl_geometric_warmup_learnable_map_and_link():
     # The map starts from the same weights on every build (a private generator).
     again = spec.factory(target_min=0.0, target_max=1.0)
     assert torch.equal(again.g[0].weight, loss.g[0].weight)
+
+
+def _qmi_loop(a, b, sigma):
+    n = len(a)
+
+    def g(u, v):
+        return math.exp(-sum((ui - vi) ** 2 for ui, vi in zip(u, v)) / (2 * sigma**2))
+
+    ka = [[g(a[i], a[j]) for j in range(n)] for i in range(n)]
+    kb = [[g(b[i], b[j]) for j in range(n)] for i in range(n)]
+    cross = sum(ka[i][j] * kb[j][k] for i in range(n) for j in range(n) for k in range(n))
+    trace = sum(ka[i][j] * kb[i][j] for i in range(n) for j in range(n))
+    totals = sum(map(sum, ka)) * sum(map(sum, kb))
+    return -2 * math.log2(cross / n**3) + math.log2(trace / n**2) + math.log2(totals / n**4)
+
+
+@pytest.mark.reference("cs_ib")
+def test_cs_ib_matches_loops_for_divergence_and_normalised_qmi():
+    rng = np.random.default_rng(9)
+    x = rng.normal(size=(7, 2))
+    y = rng.normal(size=7)
+    out = rng.normal(size=(7, 4))
+    loss = lossreg.create_loss("cs_ib", beta=0.3, latent_dim=3, qmi_sigma=1.5)
+    got = loss(torch.as_tensor(out), torch.as_tensor(y), features=torch.as_tensor(x)).item()
+    xs, ts = x.tolist(), out[:, 1:].tolist()
+    qmi = _qmi_loop(xs, ts, 1.5) / math.sqrt(_qmi_loop(xs, xs, 1.5) * _qmi_loop(ts, ts, 1.5))
+    div = _cs_loop(xs, [[v] for v in y], [[v] for v in out[:, 0]], 1.0)
+    assert got == pytest.approx(div + 0.3 * qmi, rel=1e-9)
+    plain = lossreg.create_loss("cs_ib", beta=0.0, latent_dim=3)
+    reference = lossreg.create_loss("cs_divergence_regression")
+    args = (torch.as_tensor(y),)
+    torch.testing.assert_close(
+        plain(torch.as_tensor(out), *args, features=torch.as_tensor(x)),
+        reference(torch.as_tensor(out[:, 0]), *args, features=torch.as_tensor(x)),
+    )
+    heuristic = lossreg.create_loss("cs_ib", latent_dim=3, qmi_sigma=None)
+    value = heuristic(torch.as_tensor(out), torch.as_tensor(y), features=torch.as_tensor(x))
+    assert torch.isfinite(value)
+    assert resolve_link(lossreg.get_spec("cs_ib").link)(torch.as_tensor(out), loss).shape == (7,)

@@ -3,9 +3,11 @@ imbalanced-target and distribution-matching losses)."""
 
 from __future__ import annotations
 
-from lossreg import LossSpec, Param, hookimpl
+from typing import Any
 
-from .cs_divergence import CSDivergenceRegression
+from lossreg import Link, LossSpec, Param, hookimpl
+
+from .cs_divergence import CSIB, CSDivergenceRegression
 from .dist_regression import DistRegression
 from .frequency_weighted_mae import FrequencyWeightedMAE
 from .madl import GMADL, SoftMADL, madl_score, make_madl_scorer
@@ -14,6 +16,7 @@ from .signal_decay import SignalDecayMAE
 from .srl_geometric import LAST_COLUMN, SRLGeometric
 
 __all__ = [
+    "CSIB",
     "GMADL",
     "NOT_REGISTERED",
     "CSDivergenceRegression",
@@ -40,6 +43,18 @@ NOT_REGISTERED: dict[str, str] = {
 _MADL_PAPER = (
     'Michańków et al., "Mean Absolute Directional Loss as a New Loss Function for Machine '
     'Learning Problems in Algorithmic Investment Strategies", arXiv:2309.10546'
+)
+
+
+def _predictions(output: Any, criterion: Any = None) -> Any:
+    latent = int(getattr(criterion, "latent_dim", output.shape[1] - 1))
+    pred = output[:, : output.shape[1] - latent]
+    return pred[:, 0] if pred.shape[1] == 1 else pred
+
+
+#: Prediction = the columns before the bottleneck t (criterion.latent_dim columns at the end).
+_FIRST = Link(
+    "before_latent", _predictions, "value", "the columns before the latent t are the prediction"
 )
 
 
@@ -274,6 +289,36 @@ def register_losses() -> list[LossSpec]:
             reference=(
                 'Dong et al., "Improve Representation for Imbalanced Regression through '
                 'Geometric Constraints", CVPR 2025, arXiv:2503.00876'
+            ),
+        ),
+        LossSpec(
+            name="cs_ib",
+            factory=CSIB,
+            tasks={"regression"},
+            link=_FIRST,
+            params=(
+                Param("beta", "float", 0.01, low=0, grid=(0.0, 0.001, 0.01, 0.1), doc="QMI weight"),
+                Param("latent_dim", "int", 16, low=1, doc="width K of the bottleneck columns"),
+                Param(
+                    "sigma", "float", 1.0, low=0, closed="neither", doc="divergence kernel width"
+                ),
+                Param(
+                    "qmi_sigma",
+                    "float",
+                    1.0,
+                    low=0,
+                    closed="neither",
+                    nullable=True,
+                    doc="QMI kernel width; None: median heuristic",
+                ),
+            ),
+            fit_extras=("features",),
+            per_sample=False,
+            output_size=lambda context: int(context["n_outputs"]) + int(context["latent_dim"]),
+            summary="CS divergence of predictions plus beta x normalised CS-QMI of (X, latent t).",
+            reference=(
+                'Yu et al., "Cauchy-Schwarz Divergence Information Bottleneck for Regression", '
+                "ICLR 2024, arXiv:2404.17951"
             ),
         ),
     ]
