@@ -427,3 +427,47 @@ def test_cs_ib_matches_loops_for_divergence_and_normalised_qmi():
     value = heuristic(torch.as_tensor(out), torch.as_tensor(y), features=torch.as_tensor(x))
     assert torch.isfinite(value)
     assert resolve_link(lossreg.get_spec("cs_ib").link)(torch.as_tensor(out), loss).shape == (7,)
+
+
+def _ssim_loop(a, b, k, stride):
+    """Mean SSIM of (C, H, W) arrays, Gaussian window centred at k // 2, zero padding."""
+    g = np.array([math.exp(-((x - k // 2) ** 2) / (2 * 1.5**2)) for x in range(k)])
+    g = g / g.sum()
+    pad = (k - 1) // 2
+    channels, height, width = a.shape
+    values = []
+    for c in range(channels):
+        pa = np.pad(a[c], pad)
+        pb = np.pad(b[c], pad)
+        for top in range(0, height + 2 * pad - k + 1, stride):
+            for left in range(0, width + 2 * pad - k + 1, stride):
+                wa, wb = pa[top : top + k, left : left + k], pb[top : top + k, left : left + k]
+                w = np.outer(g, g)
+                ma, mb = (w * wa).sum(), (w * wb).sum()
+                va, vb = (w * wa * wa).sum() - ma**2, (w * wb * wb).sum() - mb**2
+                cov = (w * wa * wb).sum() - ma * mb
+                num = (2 * ma * mb + 1e-4) * (2 * cov + 9e-4)
+                den = (ma**2 + mb**2 + 1e-4) * (va + vb + 9e-4)
+                values.append(num / den)
+    return float(np.mean(values))
+
+
+@pytest.mark.reference("s3im")
+def test_s3im_matches_a_loop_ssim_on_the_tiled_batch():
+    rng = np.random.default_rng(10)
+    pred, y = rng.uniform(size=(32, 3)), rng.uniform(size=(32, 3))
+    loss = lossreg.create_loss("s3im", repeat=3, patch_height=4, kernel_size=2, stride=2)
+    torch.manual_seed(5)
+    got = loss(torch.as_tensor(pred), torch.as_tensor(y)).item()
+    torch.manual_seed(5)
+    index = np.concatenate([np.arange(32)] + [torch.randperm(32).numpy() for _ in range(2)])
+    tiles = [arr[index].T.reshape(3, 4, 8 * 3) for arr in (pred, y)]
+    mse = float(((pred - y) ** 2).mean())
+    assert got == pytest.approx(mse + 1 - _ssim_loop(*tiles, 2, 2), rel=1e-9)
+    # Same seed, same permutations; lam = 0 is plain MSE.
+    torch.manual_seed(5)
+    assert loss(torch.as_tensor(pred), torch.as_tensor(y)).item() == got
+    plain = lossreg.create_loss("s3im", lam=0.0)(torch.as_tensor(pred), torch.as_tensor(y))
+    assert plain.item() == pytest.approx(mse)
+    with pytest.raises(ValueError, match="multiple"):
+        lossreg.create_loss("s3im", patch_height=5)(torch.zeros(32, 3), torch.zeros(32, 3))

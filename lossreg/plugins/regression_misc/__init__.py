@@ -12,6 +12,7 @@ from .dist_regression import DistRegression
 from .frequency_weighted_mae import FrequencyWeightedMAE
 from .madl import GMADL, SoftMADL, madl_score, make_madl_scorer
 from .multi_hypothesis import BEST_HEAD, MultiHypothesisMinMSE
+from .s3im import S3IM
 from .signal_decay import SignalDecayMAE
 from .srl_geometric import LAST_COLUMN, SRLGeometric
 
@@ -19,6 +20,7 @@ __all__ = [
     "CSIB",
     "GMADL",
     "NOT_REGISTERED",
+    "S3IM",
     "CSDivergenceRegression",
     "DistRegression",
     "FrequencyWeightedMAE",
@@ -319,6 +321,33 @@ def register_losses() -> list[LossSpec]:
             reference=(
                 'Yu et al., "Cauchy-Schwarz Divergence Information Bottleneck for Regression", '
                 "ICLR 2024, arXiv:2404.17951"
+            ),
+        ),
+        LossSpec(
+            name="s3im",
+            factory=S3IM,
+            tasks={"regression"},
+            link="identity",
+            params=(
+                Param("lam", "float", 1.0, low=0, grid=(0.0, 1.0), doc="weight of 1 - S3IM"),
+                Param("kernel_size", "int", 4, low=1, doc="SSIM window size"),
+                Param("stride", "int", 4, low=1, doc="SSIM window stride"),
+                Param("repeat", "int", 10, low=1, doc="number of random re-tilings"),
+                Param(
+                    "patch_height",
+                    "int",
+                    None,
+                    low=1,
+                    nullable=True,
+                    doc="pseudo-image height (batch a multiple of it); None: automatic",
+                ),
+            ),
+            per_sample=False,
+            stochastic=True,
+            summary="MSE plus 1 - SSIM of randomly re-tiled batch pseudo-images (S3IM).",
+            reference=(
+                'Xie et al., "S3IM: Stochastic Structural SIMilarity and Its Unreasonable '
+                'Effectiveness for Neural Fields", ICCV 2023, arXiv:2308.07032'
             ),
         ),
     ]
