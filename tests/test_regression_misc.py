@@ -471,3 +471,44 @@ def test_s3im_matches_a_loop_ssim_on_the_tiled_batch():
     assert plain.item() == pytest.approx(mse)
     with pytest.raises(ValueError, match="multiple"):
         lossreg.create_loss("s3im", patch_height=5)(torch.zeros(32, 3), torch.zeros(32, 3))
+
+
+@pytest.mark.reference("acr")
+@pytest.mark.parametrize("level", [0.8, 0.95])
+def test_acr_matches_sklearn_pca_and_a_loop(level):
+    from sklearn.decomposition import PCA
+
+    rng = np.random.default_rng(11)
+    basis = rng.normal(size=(2, 6))
+    train = rng.normal(size=(80, 2)) @ basis + 0.1 * rng.normal(size=(80, 6))
+    y = rng.normal(size=(10, 2)) @ basis + 0.3 * rng.normal(size=(10, 6))
+    pred = y + rng.normal(0, 0.8, size=(10, 6))
+    loss = lossreg.create_loss(
+        "acr", lam=0.7, pca_variance=level, reduction="none", target_values=train.tolist()
+    )
+    pca = PCA(n_components=level).fit(train)
+    mean, vecs, vals = pca.mean_, pca.components_.T, pca.explained_variance_
+    ref = []
+    for yi, pi in zip(y, pred):
+        b = np.clip(vecs.T @ (yi - mean), -3 * np.sqrt(vals), 3 * np.sqrt(vals))
+        gap = np.abs(yi - (mean + vecs @ b))
+        phi = gap / gap.max()
+        terms = []
+        for e, f in zip(np.abs(pi - yi), phi):
+            terms.append(0.7 * math.log(1 + e ** (2 - f)) if e <= 1 else e**2 + f * math.log(2) - 1)
+        ref.append(np.mean(terms))
+    got = loss(torch.as_tensor(pred), torch.as_tensor(y))
+    np.testing.assert_allclose(got.numpy(), ref, rtol=1e-8)
+
+
+def test_acr_schedule_and_finite_gradients():
+    train = np.random.default_rng(12).normal(size=(30, 4)).tolist()
+    loss = lossreg.create_loss("acr", target_values=train)
+    levels = []
+    for epoch in (0, 20, 50, 90):
+        loss.set_epoch(epoch, 100)
+        levels.append(float(loss.level_))
+    assert levels == [0.8, 0.85, 0.9, 0.95]
+    pred = torch.tensor([[0.0, 1e3, -1e3, 0.5]], requires_grad=True)
+    loss(pred, torch.zeros(1, 4)).backward()
+    assert torch.isfinite(pred.grad).all()

@@ -7,6 +7,7 @@ from typing import Any
 
 from lossreg import Link, LossSpec, Param, hookimpl
 
+from .acr import ACR
 from .cs_divergence import CSIB, CSDivergenceRegression
 from .dist_regression import DistRegression
 from .frequency_weighted_mae import FrequencyWeightedMAE
@@ -17,6 +18,7 @@ from .signal_decay import SignalDecayMAE
 from .srl_geometric import LAST_COLUMN, SRLGeometric
 
 __all__ = [
+    "ACR",
     "CSIB",
     "GMADL",
     "NOT_REGISTERED",
@@ -348,6 +350,39 @@ def register_losses() -> list[LossSpec]:
             reference=(
                 'Xie et al., "S3IM: Stochastic Structural SIMilarity and Its Unreasonable '
                 'Effectiveness for Neural Fields", ICCV 2023, arXiv:2308.07032'
+            ),
+        ),
+        LossSpec(
+            name="acr",
+            factory=ACR,
+            tasks={"regression"},
+            link="identity",
+            params=(
+                Param(
+                    "lam",
+                    "float",
+                    1.0,
+                    low=0,
+                    closed="neither",
+                    grid=(0.5, 1.0),
+                    doc="small-error weight",
+                ),
+                Param(
+                    "pca_variance",
+                    "float",
+                    None,
+                    low=0,
+                    high=1,
+                    closed="right",
+                    nullable=True,
+                    doc="explained variance of the shape model; None: the reference schedule",
+                ),
+            ),
+            data_params=("target_values",),
+            summary="Adaptive coordinate loss: log/quadratic branches, difficulty from target PCA.",
+            reference=(
+                'Fard and Mahoor, "ACR Loss: Adaptive Coordinate-based Regression Loss for Face '
+                'Alignment", ICPR 2022, arXiv:2203.15835'
             ),
         ),
     ]
