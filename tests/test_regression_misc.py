@@ -512,3 +512,54 @@ def test_acr_schedule_and_finite_gradients():
     pred = torch.tensor([[0.0, 1e3, -1e3, 0.5]], requires_grad=True)
     loss(pred, torch.zeros(1, 4)).backward()
     assert torch.isfinite(pred.grad).all()
+
+
+def _dm_count_loop(out, counts, lam_ot=0.1, lam_tv=0.01, eps=10.0, n_iter=100):
+    """DM-Count per row with numpy: Sinkhorn-Knopp one row at a time, as the reference."""
+    rows = []
+    for o, z in zip(out, counts):
+        d = np.maximum(o, 0.0)
+        k = len(d)
+        c, c_hat = z.sum(), d.sum()
+        dn, zn = d / (c_hat + 1e-6), z / (c + 1e-6)
+        value = abs(c_hat - c) + lam_tv * c * np.abs(dn - zn).sum()
+        if c > 0:
+            cost = np.array([[(i - j) ** 2 for j in range(k)] for i in range(k)], dtype=float)
+            kern = np.exp(-cost / eps)
+            u, v = np.full(k, 1.0 / k), np.full(k, 1.0 / k)
+            for it in range(1, n_iter + 1):
+                v = dn / (u @ kern + 1e-16)
+                u = zn / (kern @ v + 1e-16)
+                if it % 10 == 0 and (((u @ kern) * v - dn) ** 2).sum() < 1e-9:
+                    break
+            plan = u[:, None] * kern * v[None, :]
+            value += lam_ot * (plan * cost).sum()
+        rows.append(value)
+    return np.array(rows)
+
+
+@pytest.mark.reference("dm_count")
+def test_dm_count_matches_a_numpy_sinkhorn_and_the_reference_gradient():
+    rng = np.random.default_rng(13)
+    out = rng.normal(1.0, 1.0, size=(6, 5))
+    counts = rng.poisson(2.0, size=(6, 5)).astype(float)
+    counts[2] = 0.0
+    loss = lossreg.create_loss("dm_count", reduction="none")
+    x = torch.as_tensor(out).requires_grad_(True)
+    got = loss(x, torch.as_tensor(counts))
+    np.testing.assert_allclose(got.detach().numpy(), _dm_count_loop(out, counts), rtol=1e-7)
+    # The OT term's gradient is the reference's beta / c - <beta, z> / c^2 (through relu).
+    ot_only = lossreg.create_loss("dm_count", lam_tv=0.0, reduction="none")
+    x = torch.as_tensor(out).requires_grad_(True)
+    ot_only(x, torch.as_tensor(counts))[0].backward()
+    d = torch.relu(torch.as_tensor(out[0]))
+    c_hat = d.sum()
+    beta, _ = ot_only.sinkhorn(
+        torch.as_tensor(counts[:1] / (counts[0].sum() + 1e-6)), (d / (c_hat + 1e-6))[None]
+    )
+    grad_ot = beta[0] / (c_hat + 1e-6) - (beta[0] * d).sum() / (c_hat + 1e-6) ** 2
+    grad_count = torch.sign(c_hat - counts[0].sum()) * torch.ones(5, dtype=torch.float64)
+    expected = (0.1 * grad_ot + grad_count) * (torch.as_tensor(out[0]) > 0)
+    torch.testing.assert_close(x.grad[0], expected, rtol=1e-6, atol=1e-9)
+    link = resolve_link(lossreg.get_spec("dm_count").link)
+    torch.testing.assert_close(link(torch.as_tensor(out), loss), torch.relu(torch.as_tensor(out)))

@@ -10,6 +10,7 @@ from lossreg import Link, LossSpec, Param, hookimpl
 from .acr import ACR
 from .cs_divergence import CSIB, CSDivergenceRegression
 from .dist_regression import DistRegression
+from .dm_count import NONNEGATIVE, DMCount
 from .frequency_weighted_mae import FrequencyWeightedMAE
 from .madl import GMADL, SoftMADL, madl_score, make_madl_scorer
 from .multi_hypothesis import BEST_HEAD, MultiHypothesisMinMSE
@@ -24,6 +25,7 @@ __all__ = [
     "NOT_REGISTERED",
     "S3IM",
     "CSDivergenceRegression",
+    "DMCount",
     "DistRegression",
     "FrequencyWeightedMAE",
     "MultiHypothesisMinMSE",
@@ -384,5 +386,26 @@ def register_losses() -> list[LossSpec]:
                 'Fard and Mahoor, "ACR Loss: Adaptive Coordinate-based Regression Loss for Face '
                 'Alignment", ICPR 2022, arXiv:2203.15835'
             ),
+        ),
+        LossSpec(
+            name="dm_count",
+            factory=DMCount,
+            tasks={"regression"},
+            link=NONNEGATIVE,
+            params=(
+                Param("lam_ot", "float", 0.1, low=0, grid=(0.0, 0.1, 1.0), doc="OT weight"),
+                Param("lam_tv", "float", 0.01, low=0, grid=(0.0, 0.01, 0.1), doc="TV weight"),
+                Param("epsilon", "float", 10.0, low=0, closed="neither", doc="Sinkhorn epsilon"),
+                Param("n_iter", "int", 100, low=1, doc="maximum Sinkhorn iterations"),
+                Param(
+                    "activation",
+                    "choice",
+                    "relu",
+                    options=("relu", "softplus"),
+                    doc="makes the outputs non-negative densities",
+                ),
+            ),
+            summary="Count L1 plus Sinkhorn OT and TV between normalised count histograms.",
+            reference=('Wang et al., "Distribution Matching for Crowd Counting", NeurIPS 2020'),
         ),
     ]
