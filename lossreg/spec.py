@@ -31,6 +31,7 @@ DATA_PARAMS: dict[str, str] = {
     "label_cooccurrence": "multilabel: L x L counts of rows where labels j and k are both positive",
     "embedding_dim": "width of the network's output (the embedding dimension D); the estimator "
     "takes it from the module it builds, not from the targets",
+    "target_values": "the training targets themselves, one value (or one list per row) per row",
 }
 
 #: Per-row arrays a loss can ask for at fit time, routed with scikit-learn metadata routing.
@@ -41,6 +42,7 @@ FIT_EXTRAS: dict[str, str] = {
     "teacher_logits": "a teacher model's logits per row",
     "sample_index": "a stable index of each training row",
     "event": "event indicator per row (survival)",
+    "features": "the row's input features X, routed to the criterion as well as the network",
 }
 
 #: How an estimator may have to draw training batches for a loss.

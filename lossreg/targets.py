@@ -111,6 +111,11 @@ def _data_param(name: str, y: np.ndarray, task: str, n_classes: int | None) -> A
             "target_min": float(lo[0]) if values.shape[1] == 1 else [float(v) for v in lo],
             "target_max": float(hi[0]) if values.shape[1] == 1 else [float(v) for v in hi],
         }
+        if name == "target_values":
+            # Distribution-aware losses (histogram weights, quantiles, target PCA) need them all.
+            if values.shape[1] == 1:
+                return [float(v) for v in values[:, 0]]
+            return [[float(v) for v in row] for row in values]
         if name in per_output:
             return per_output[name]
     raise ValueError(f"Data param {name!r} is not defined for {task} targets.")

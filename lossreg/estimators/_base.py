@@ -176,7 +176,7 @@ class LossEstimatorBase(BaseEstimator, metaclass=abc.ABCMeta):
                 # A loss built from others (weighted_sum) knows its tasks only once built.
                 self._check_task(spec.name, getattr(criterion, "tasks_", spec.tasks), task)
             declared = getattr(criterion, "fit_extras_", spec.fit_extras)
-            fields.update(self._extras(spec.name, declared, extras, X.shape[0]))
+            fields.update(self._extras(spec.name, declared, extras, X))
             data = TensorBatches(torch.from_numpy(X), fields)
             if not continuing:
                 net = self._build_net(spec, module, criterion, data, device, seed, task)
@@ -244,13 +244,16 @@ class LossEstimatorBase(BaseEstimator, metaclass=abc.ABCMeta):
         return weights
 
     def _extras(
-        self, loss: str, declared: tuple[str, ...], extras: dict[str, Any], n_rows: int
+        self, loss: str, declared: tuple[str, ...], extras: dict[str, Any], X: np.ndarray
     ) -> dict[str, torch.Tensor]:
         """Validate and convert the per-row extras the loss declares; others are not passed."""
         extras = dict(extras)
+        n_rows = X.shape[0]
         if "sample_index" in declared and extras.get("sample_index") is None:
             # Stable row ids of this fit's training rows: nothing the caller must supply.
             extras["sample_index"] = np.arange(n_rows)
+        if "features" in declared and extras.get("features") is None:
+            extras["features"] = X  # losses on the inputs themselves (CS divergence ...)
         missing = [name for name in declared if extras.get(name) is None]
         if missing:
             needs = ", ".join(f"{m}=..." for m in missing)

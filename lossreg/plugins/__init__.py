@@ -10,5 +10,8 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "lossreg.plugins.metric",
     "lossreg.plugins.multilabel",
     "lossreg.plugins.regression",
+    "lossreg.plugins.regression_binned",
+    "lossreg.plugins.regression_misc",
     "lossreg.plugins.robust",
+    "lossreg.plugins.uncertainty",
 )

@@ -1,0 +1,135 @@
+"""Built-in plugin: evidential (Dirichlet) classification and uncertainty-aware losses."""
+
+from __future__ import annotations
+
+from lossreg import LossSpec, Param, hookimpl
+
+from ._dirichlet import DIRICHLET_MEAN
+from .avuc import AvUC
+from .edl import EDLMSE, EDLDigamma, EDLLog
+from .multitask import UncertaintyWeightedMultitask
+
+__all__ = [
+    "EDLMSE",
+    "AvUC",
+    "EDLDigamma",
+    "EDLLog",
+    "UncertaintyWeightedMultitask",
+    "register_losses",
+]
+
+_EDL_PAPER = (
+    'Sensoy et al., "Evidential Deep Learning to Quantify Classification Uncertainty", '
+    "NeurIPS 2018, arXiv:1806.01768"
+)
+_EDL_PARAMS = (
+    Param(
+        "evidence",
+        "choice",
+        "softplus",
+        options=("softplus", "relu", "exp"),
+        grid=("softplus", "exp"),
+        doc="evidence function g, alpha = g(z) + 1",
+    ),
+    Param(
+        "annealing_epochs",
+        "int",
+        10,
+        low=1,
+        nullable=True,
+        grid=(10, None),
+        doc="epochs over which the KL weight grows to kl_weight; None: no annealing",
+    ),
+    Param(
+        "kl_weight",
+        "float",
+        1.0,
+        low=0,
+        grid=(0.1, 1.0),
+        doc="weight of the KL term to the uniform Dirichlet",
+    ),
+)
+
+
+def _edl(name: str, alias: str, factory: type, summary: str) -> LossSpec:
+    return LossSpec(
+        name=name,
+        aliases=(alias,),
+        factory=factory,
+        tasks={"binary", "multiclass"},
+        link=DIRICHLET_MEAN,
+        params=_EDL_PARAMS,
+        summary=summary,
+        reference=_EDL_PAPER,
+    )
+
+
+@hookimpl
+def register_losses() -> list[LossSpec]:
+    return [
+        _edl(
+            "edl_mse",
+            "evidential_mse",
+            EDLMSE,
+            "Evidential Dirichlet loss: Bayes risk of squared error plus annealed KL.",
+        ),
+        _edl(
+            "edl_digamma",
+            "evidential_ce",
+            EDLDigamma,
+            "Evidential Dirichlet loss: Bayes risk of cross-entropy plus annealed KL.",
+        ),
+        _edl(
+            "edl_log",
+            "dirichlet_nll",
+            EDLLog,
+            "Evidential Dirichlet loss: negative log marginal likelihood plus annealed KL.",
+        ),
+        LossSpec(
+            name="avuc",
+            factory=AvUC,
+            tasks={"binary", "multiclass"},
+            link="softmax",
+            params=(
+                Param("beta", "float", 1.0, low=0, grid=(0.5, 1.0, 3.0), doc="AvUC weight"),
+                Param(
+                    "threshold",
+                    "float",
+                    None,
+                    low=0,
+                    nullable=True,
+                    doc="entropy threshold; None: the batch's mean entropy",
+                ),
+            ),
+            per_sample=False,
+            summary="Cross-entropy plus the accuracy-versus-uncertainty calibration term.",
+            reference=(
+                'Krishnan and Tickoo, "Improving model calibration with accuracy versus '
+                'uncertainty optimization", NeurIPS 2020, arXiv:2012.07923'
+            ),
+        ),
+        LossSpec(
+            name="uncertainty_weighted_multitask",
+            factory=UncertaintyWeightedMultitask,
+            tasks={"regression"},
+            link="identity",
+            params=(
+                Param(
+                    "form",
+                    "choice",
+                    "kendall",
+                    options=("kendall", "simplified"),
+                    grid=("kendall", "simplified"),
+                    doc="1/2 exp(-s) L + 1/2 s (kendall) or exp(-s) L + s (simplified)",
+                ),
+                Param("init_log_var", "float", 0.0, doc="initial log-variance per output"),
+            ),
+            data_params=("n_outputs",),
+            learnable=True,
+            summary="Per-output squared errors weighted by learned homoscedastic log-variances.",
+            reference=(
+                'Kendall et al., "Multi-Task Learning Using Uncertainty to Weigh Losses for Scene '
+                'Geometry and Semantics", CVPR 2018, arXiv:1705.07115'
+            ),
+        ),
+    ]
