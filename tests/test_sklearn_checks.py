@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from lossreg import LossClassifier, LossRegressor
+from lossreg import LossClassifier, LossEmbedder, LossRegressor
 
 SGD_SAMPLE_WEIGHT = {
     "check_sample_weight_equivalence_on_dense_data": "SGD training: weights change the path",
@@ -25,12 +25,14 @@ ESTIMATORS = [
     LossClassifier(loss="weighted_cross_entropy", max_iter=100),
     LossRegressor(max_iter=100),
     LossRegressor(loss="huber", loss__delta=1.0, max_iter=100),
+    # the transformer (issue 8): triplet loss with class-balanced batches
+    LossEmbedder(max_iter=20),
 ]
 
 
 def _expected_failures(estimator):
     # The regressors pass these checks too; only the classifiers are expected to miss them.
-    return SGD_SAMPLE_WEIGHT if isinstance(estimator, LossClassifier) else {}
+    return SGD_SAMPLE_WEIGHT if isinstance(estimator, LossClassifier | LossEmbedder) else {}
 
 
 @pytest.mark.slow
