@@ -386,7 +386,7 @@ class LossEstimatorBase(BaseEstimator, metaclass=abc.ABCMeta):
             dtype=(np.float32, np.float64),
         )
         X = X.toarray() if sp.issparse(X) else X
-        inputs = torch.as_tensor(np.asarray(X, dtype=np.float64))
+        inputs = torch.from_numpy(np.array(X, dtype=np.float64))  # a private, writable copy
         module = copy.deepcopy(self.module_).to(device="cpu", dtype=torch.float64).eval()
         criterion = copy.deepcopy(self.criterion_).to(device="cpu", dtype=torch.float64)
         chunk = 65536  # bounds peak memory of the float64 activations

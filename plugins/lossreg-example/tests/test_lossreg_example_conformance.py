@@ -4,9 +4,7 @@ import lossreg
 from lossreg.testing import LOSS_CHECKS, parametrize_with_loss_checks
 
 #: Checks not run, with the reason.
-SKIPPED = {
-    "check_estimator_smoke_fit": "lossreg's estimators are not released yet",
-}
+SKIPPED = {}
 
 
 @parametrize_with_loss_checks(
