@@ -8,6 +8,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "lossreg.plugins.composite",
     "lossreg.plugins.imbalance",
     "lossreg.plugins.multilabel",
+    "lossreg.plugins.ranking_ordinal",
     "lossreg.plugins.regression",
     "lossreg.plugins.robust",
 )

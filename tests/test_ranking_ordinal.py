@@ -1,0 +1,269 @@
+"""Ranking and ordinal losses against float64 loops, scipy's Wasserstein distance and torch."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from scipy.stats import wasserstein_distance
+
+import lossreg
+from lossreg import InvalidReductionError, LossClassifier
+
+K = 5
+
+
+@pytest.fixture(scope="module")
+def registry():
+    return lossreg.Registry(entry_points=False)
+
+
+@pytest.fixture
+def data():
+    gen = torch.Generator().manual_seed(11)
+    logits = torch.randn(20, K, generator=gen, dtype=torch.float64) * 2
+    labels = torch.randint(0, K, (20,), generator=gen)
+    weights = torch.rand(20, generator=gen, dtype=torch.float64)
+    return logits, labels, weights
+
+
+def _softmax(row: list[float]) -> list[float]:
+    top = max(row)
+    exps = [math.exp(v - top) for v in row]
+    return [e / sum(exps) for e in exps]
+
+
+# -- bpr ------------------------------------------------------------------------------------
+
+
+def _bpr_loop(scores, relevance, group, weight, sigma):
+    num = den = 0.0
+    for a in range(len(scores)):
+        for b in range(len(scores)):
+            if group[a] == group[b] and relevance[a] > relevance[b]:
+                w = weight[a] * weight[b]
+                num += w * math.log1p(math.exp(-sigma * (scores[a] - scores[b])))
+                den += w
+    return num, den
+
+
+@pytest.mark.reference("bpr")
+@pytest.mark.parametrize("sigma", [1.0, 0.5, 3.0])
+def test_bpr_matches_pair_loop(registry, sigma):
+    gen = torch.Generator().manual_seed(1)
+    scores = torch.randn(18, generator=gen, dtype=torch.float64)
+    relevance = torch.randint(0, 3, (18,), generator=gen).double()
+    group = torch.randint(0, 3, (18,), generator=gen)
+    weight = torch.rand(18, generator=gen, dtype=torch.float64)
+    num, den = _bpr_loop(
+        scores.tolist(), relevance.tolist(), group.tolist(), weight.tolist(), sigma
+    )
+    mean = registry.create_loss("bpr", sigma=sigma)
+    total = registry.create_loss("bpr", sigma=sigma, reduction="sum")
+    assert mean(scores, relevance, sample_weight=weight, group=group).item() == pytest.approx(
+        num / den, rel=1e-12
+    )
+    assert total(scores[:, None], relevance, sample_weight=weight, group=group).item() == (
+        pytest.approx(num, rel=1e-12)
+    )
+
+
+@pytest.mark.reference("bpr")
+def test_bpr_equals_bce_with_logits_on_pair_differences(registry):
+    # RankNet: binary cross-entropy of "a above b" (target 1) on the score difference.
+    scores = torch.tensor([0.3, -1.2, 2.0, 0.7], dtype=torch.float64)
+    relevance = torch.tensor([2.0, 1.0, 0.0, 1.0], dtype=torch.float64)
+    a = torch.tensor([0, 0, 0, 1, 3])
+    b = torch.tensor([1, 2, 3, 2, 2])
+    ref = F.binary_cross_entropy_with_logits(scores[a] - scores[b], torch.ones(5).double())
+    assert registry.create_loss("ranknet")(scores, relevance).item() == pytest.approx(ref.item())
+
+
+def test_bpr_edge_cases(registry):
+    loss = registry.create_loss("bpr")
+    scores = torch.tensor([1e3, -1e3, 5.0], requires_grad=True)
+    value = loss(scores, torch.tensor([0.0, 1.0, 1.0]), group=torch.tensor([0, 0, 1]))
+    value.backward()
+    assert torch.isfinite(value) and torch.isfinite(scores.grad).all()
+    assert value.item() == pytest.approx(2e3)
+    tied = loss(torch.randn(4), torch.ones(4), group=torch.arange(4))
+    assert tied.item() == 0.0
+    with pytest.raises(InvalidReductionError):
+        registry.create_loss("bpr", reduction="none")
+
+
+# -- cosine_contrastive ---------------------------------------------------------------------
+
+
+@pytest.mark.reference("cosine_contrastive")
+def test_cosine_contrastive_matches_loop(registry, data):
+    logits, labels, weights = data
+    cos = torch.tanh(logits)
+    margin, w = 0.3, 4.0
+    expected = []
+    for row, y in zip(cos.tolist(), labels.tolist()):
+        negatives = [max(0.0, s - margin) for c, s in enumerate(row) if c != y]
+        expected.append(max(0.0, 1 - row[y]) + w * sum(negatives) / len(negatives))
+    loss = registry.create_loss("ccl", margin=margin, negative_weight=w, reduction="none")
+    np.testing.assert_allclose(loss(cos, labels).numpy(), expected, rtol=1e-12)
+    weighted = registry.create_loss("cosine_contrastive", margin=margin, negative_weight=w)
+    ref = float(np.dot(expected, weights.numpy()) / weights.sum().item())
+    assert weighted(cos, labels, sample_weight=weights).item() == pytest.approx(ref, rel=1e-12)
+
+
+def test_cosine_contrastive_recommender_layout_is_target_zero(registry):
+    # (N, 1+M) with the positive in column 0: RecBole's pos/neg split of the same matrix.
+    cos = torch.tensor([[0.2, 0.9, 0.1, 0.6], [0.95, -0.3, 0.55, 0.4]], dtype=torch.float64)
+    ref = (1 - cos[:, 0]).clamp_min(0) + 10 * (cos[:, 1:] - 0.5).clamp_min(0).mean(dim=1)
+    ours = registry.create_loss("cosine_contrastive", reduction="none")(cos, torch.zeros(2))
+    torch.testing.assert_close(ours, ref)
+
+
+# -- ordinal --------------------------------------------------------------------------------
+
+
+@pytest.mark.reference("ordinal_emd")
+@pytest.mark.parametrize("r", [1, 2])
+def test_ordinal_emd_matches_cdf_loop(registry, data, r):
+    logits, labels, _ = data
+    expected = []
+    for row, y in zip(logits.tolist(), labels.tolist()):
+        p = _softmax(row)
+        total, cdf_p = 0.0, 0.0
+        for k in range(K):
+            cdf_p += p[k]
+            cdf_q = 1.0 if k >= y else 0.0
+            total += abs(cdf_q - cdf_p) ** r
+        expected.append(total)
+    loss = registry.create_loss("squared_emd", r=r, reduction="none")
+    np.testing.assert_allclose(loss(logits, labels).numpy(), expected, rtol=1e-10)
+
+
+@pytest.mark.reference("ordinal_emd")
+def test_ordinal_emd_r1_is_scipy_wasserstein_with_distribution_targets(registry, data):
+    logits, _, _ = data
+    gen = torch.Generator().manual_seed(5)
+    targets = torch.rand(logits.shape, generator=gen, dtype=torch.float64)
+    targets = targets / targets.sum(dim=1, keepdim=True)
+    levels = np.arange(K, dtype=float)
+    probs = logits.softmax(dim=1).numpy()
+    expected = [
+        wasserstein_distance(levels, levels, u_weights=p, v_weights=q)
+        for p, q in zip(probs, targets.numpy())
+    ]
+    ours = registry.create_loss("ordinal_emd", r=1, reduction="none")(logits, targets)
+    np.testing.assert_allclose(ours.numpy(), expected, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.reference("ntl_wasserstein")
+def test_ntl_wasserstein_is_scipy_wasserstein_to_a_point_mass(registry, data):
+    logits, labels, weights = data
+    levels = [0.5, 1.0, 2.5, 4.0, 7.0]
+    probs = logits.softmax(dim=1).numpy()
+    point = [[levels[y]] for y in labels.tolist()]
+    expected = np.array(
+        [wasserstein_distance(levels, y, u_weights=p) for p, y in zip(probs, point)]
+    )
+    loss = registry.create_loss("ntl", levels=levels, reduction="none")
+    np.testing.assert_allclose(loss(logits, labels).numpy(), expected, rtol=1e-9)
+    # float targets: any real value, not only a level
+    y_float = torch.linspace(-1.0, 8.0, logits.shape[0], dtype=torch.float64)
+    expected_float = [
+        wasserstein_distance(levels, [y], u_weights=p) for p, y in zip(probs, y_float.tolist())
+    ]
+    np.testing.assert_allclose(loss(logits, y_float).numpy(), expected_float, rtol=1e-9)
+    mean = registry.create_loss("ntl_wasserstein", levels=levels)
+    ref = float(np.dot(expected, weights.numpy()) / weights.sum().item())
+    assert mean(logits, labels, sample_weight=weights).item() == pytest.approx(ref, rel=1e-9)
+
+
+@pytest.mark.reference("ntl_mse")
+def test_ntl_mse_matches_loop(registry, data):
+    logits, labels, _ = data
+    expected = []
+    for row, y in zip(logits.tolist(), labels.tolist()):
+        mean = sum(p * k for k, p in enumerate(_softmax(row)))
+        expected.append((mean - y) ** 2)
+    loss = registry.create_loss("ntl_mse", reduction="none")
+    np.testing.assert_allclose(loss(logits, labels).numpy(), expected, rtol=1e-10)
+    # a distribution with the right mean costs nothing: why the paper adds cross-entropy
+    two_sided = torch.log(torch.tensor([[0.5, 1e-30, 0.5]], dtype=torch.float64))
+    assert loss(two_sided, torch.tensor([1])).item() == pytest.approx(0.0, abs=1e-20)
+
+
+@pytest.mark.reference("distance_smoothed_ce")
+@pytest.mark.parametrize("tau", [0.5, 1.0, 3.0])
+def test_distance_smoothed_ce_matches_loop(registry, data, tau):
+    logits, labels, _ = data
+    expected = []
+    for row, y in zip(logits.tolist(), labels.tolist()):
+        p = _softmax(row)
+        expected.append(-sum(math.exp(-abs(c - y) / tau) * math.log(p[c]) for c in range(K)))
+    loss = registry.create_loss("distance_smoothed_ce", tau=tau, reduction="none")
+    np.testing.assert_allclose(loss(logits, labels).numpy(), expected, rtol=1e-10)
+
+
+@pytest.mark.reference("distance_smoothed_ce")
+def test_distance_smoothed_ce_normalized_is_torch_soft_target_ce(registry, data):
+    logits, labels, _ = data
+    rng = np.random.default_rng(0)
+    centroids = rng.normal(size=(K, 2))
+    distance = np.linalg.norm(centroids[:, None] - centroids[None], axis=2) + 0.2
+    q = np.exp(-(distance[labels.numpy()] - distance[labels.numpy()].min(1, keepdims=True)) / 0.7)
+    q = torch.from_numpy(q / q.sum(1, keepdims=True))
+    ref = F.cross_entropy(logits, q, reduction="none")
+    loss = registry.create_loss(
+        "distance_smoothed_ce",
+        tau=0.7,
+        normalize=True,
+        distance=distance.ravel().tolist(),
+        reduction="none",
+    )
+    torch.testing.assert_close(loss(logits, labels), ref)
+
+
+def test_distance_smoothed_ce_small_tau_is_cross_entropy(registry, data):
+    logits, labels, _ = data
+    loss = registry.create_loss("distance_smoothed_ce", tau=1e-3, reduction="none")
+    torch.testing.assert_close(
+        loss(logits, labels), F.cross_entropy(logits, labels, reduction="none")
+    )
+
+
+@pytest.mark.parametrize(
+    "name", ["ordinal_emd", "ntl_wasserstein", "ntl_mse", "distance_smoothed_ce"]
+)
+def test_ordinal_losses_finite_gradients_and_dtype(registry, name):
+    logits = torch.tensor([[1e3, -1e3, 0.0], [-1e3, 0.0, 1e3]], requires_grad=True)
+    value = registry.create_loss(name)(logits, torch.tensor([2, 0]))
+    value.backward()
+    assert torch.isfinite(value) and torch.isfinite(logits.grad).all()
+    assert value.dtype == torch.float32
+
+
+def test_levels_length_mismatch_is_a_clear_error(registry, data):
+    logits, labels, _ = data
+    with pytest.raises(ValueError, match="5 columns"):
+        registry.create_loss("ntl_mse", levels=[0.0, 1.0])(logits, labels)
+
+
+def test_ordinal_emd_trains_a_classifier_on_ordered_levels():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 4))
+    y = np.digitize(X[:, 0] + 0.3 * rng.normal(size=300), [-1.0, -0.3, 0.3, 1.0])
+    clf = LossClassifier(loss="ordinal_emd", max_iter=30, lr=0.02, random_state=0).fit(X, y)
+    proba = clf.predict_proba(X)
+    assert proba.shape == (300, 5)
+    mae = np.abs(clf.predict(X) - y).mean()
+    assert mae < 0.5
+
+
+def test_expected_level_of_the_ntl_module(registry):
+    loss = registry.create_loss("ntl_wasserstein", levels=[1.0, 2.0, 4.0])
+    logits = torch.log(torch.tensor([[0.2, 0.3, 0.5], [1.0, 1e-30, 1e-30]], dtype=torch.float64))
+    torch.testing.assert_close(
+        loss.expected_level(logits), torch.tensor([2.8, 1.0], dtype=torch.float64)
+    )
