@@ -11,4 +11,5 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "lossreg.plugins.ranking_ordinal",
     "lossreg.plugins.regression",
     "lossreg.plugins.robust",
+    "lossreg.plugins.survival",
 )
