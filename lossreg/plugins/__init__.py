@@ -12,4 +12,5 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "lossreg.plugins.regression",
     "lossreg.plugins.robust",
     "lossreg.plugins.survival",
+    "lossreg.plugins.unlabeled",
 )

@@ -1,0 +1,268 @@
+"""Losses on unlabeled rows (-1 labels) against scipy, torch and float64 loop references."""
+
+from __future__ import annotations
+
+import math
+import pickle
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from scipy.stats import entropy as scipy_entropy
+
+import lossreg
+from lossreg import InvalidReductionError
+
+C = 4
+
+
+@pytest.fixture(scope="module")
+def registry():
+    return lossreg.Registry(entry_points=False)
+
+
+@pytest.fixture
+def data():
+    gen = torch.Generator().manual_seed(21)
+    logits = torch.randn(24, C, generator=gen, dtype=torch.float64) * 2
+    labels = torch.randint(0, C, (24,), generator=gen)
+    labels[torch.rand(24, generator=gen) < 0.5] = -1
+    weights = torch.rand(24, generator=gen, dtype=torch.float64)
+    return logits, labels, weights
+
+
+def _softmax(row):
+    top = max(row)
+    exps = [math.exp(v - top) for v in row]
+    return [e / sum(exps) for e in exps]
+
+
+def _mean_probs(logits, weights):
+    rows = [_softmax(r) for r in logits.tolist()]
+    w = weights.tolist()
+    return [sum(wi * r[c] for wi, r in zip(w, rows)) / sum(w) for c in range(len(rows[0]))]
+
+
+@pytest.mark.reference("entropy_min")
+def test_entropy_min_is_scipy_entropy_and_ignores_labels(registry, data):
+    logits, labels, weights = data
+    probs = logits.softmax(dim=1).numpy()
+    loss = registry.create_loss("entropy_min", reduction="none")
+    np.testing.assert_allclose(loss(logits, labels).numpy(), scipy_entropy(probs, axis=1))
+    torch.testing.assert_close(loss(logits, labels), loss(logits, torch.full_like(labels, -1)))
+    w = [0.5, 2.0, 1.0, 0.0]
+    weighted = registry.create_loss("entropy_min", class_weights=w, reduction="none")
+    expected = [-sum(w[c] * p[c] * math.log(p[c]) for c in range(C)) for p in probs.tolist()]
+    np.testing.assert_allclose(weighted(logits, labels).numpy(), expected, rtol=1e-10)
+    mean = registry.create_loss("entropy_min")
+    ref = float(np.dot(scipy_entropy(probs, axis=1), weights.numpy()) / weights.sum().item())
+    assert mean(logits, labels, sample_weight=weights).item() == pytest.approx(ref, rel=1e-10)
+
+
+@pytest.mark.reference("entropy_prior_kl")
+def test_entropy_prior_kl_matches_loop(registry, data):
+    logits, labels, weights = data
+    priors = [0.1, 0.2, 0.3, 0.4]
+    w = [1.0, 2.0, 0.5, 1.0]
+    rows = [_softmax(r) for r in logits.tolist()]
+    ent = [-sum(w[c] * p[c] * math.log(p[c]) for c in range(C)) for p in rows]
+    ws = weights.tolist()
+    ent_mean = sum(e * wi for e, wi in zip(ent, ws)) / sum(ws)
+    pbar = _mean_probs(logits, weights)
+    kl = sum(pbar[c] * (math.log(pbar[c]) - math.log(priors[c] + 1e-10)) for c in range(C))
+    loss = registry.create_loss(
+        "entropy_prior_kl", lambda_se=0.7, lambda_prior=2.0, class_weights=w, class_priors=priors
+    )
+    value = loss(logits, labels, sample_weight=weights).item()
+    assert value == pytest.approx(0.7 * ent_mean + 2.0 * kl, rel=1e-10)
+    total = registry.create_loss(
+        "entropy_prior_kl",
+        lambda_se=0.7,
+        lambda_prior=2.0,
+        class_weights=w,
+        class_priors=priors,
+        reduction="sum",
+    )
+    summed = total(logits, labels, sample_weight=weights).item()
+    assert summed == pytest.approx(value * sum(ws), rel=1e-10)
+
+
+def test_entropy_prior_kl_prior_overrides_class_priors_and_weights_are_frequencies(registry, data):
+    logits, labels, _ = data
+    given = registry.create_loss(
+        "entropy_prior_kl", prior=[0.25] * 4, class_priors=[0.7, 0.1, 0.1, 0.1]
+    )
+    uniform = registry.create_loss("entropy_prior_kl", class_priors=[0.25] * 4)
+    torch.testing.assert_close(given(logits, labels), uniform(logits, labels))
+    weight = torch.ones(24, dtype=torch.float64)
+    weight[:5] = 2.0
+    doubled = torch.cat([logits, logits[:5]])
+    torch.testing.assert_close(
+        uniform(logits, labels, sample_weight=weight),
+        uniform(doubled, torch.cat([labels, labels[:5]])),
+    )
+    with pytest.raises(InvalidReductionError):
+        registry.create_loss("entropy_prior_kl", class_priors=[0.5, 0.5], reduction="none")
+
+
+@pytest.mark.reference("marginal_entropy")
+def test_marginal_entropy_is_torch_ce_on_labelled_rows_plus_marginal_term(registry, data):
+    logits, labels, _ = data
+    labeled = labels >= 0
+    ce = F.cross_entropy(logits[labeled], labels[labeled])
+    pbar = _mean_probs(logits, torch.ones(24))
+    neg_h = sum(p * math.log(p) for p in pbar)
+    loss = registry.create_loss("marginal_entropy")
+    assert loss(logits, labels).item() == pytest.approx(ce.item() + 0.3 * neg_h, rel=1e-10)
+    # a batch without labels keeps only the marginal term (no NaN from an empty CE)
+    unlabeled = registry.create_loss("marginal_entropy", lam=2.0)
+    value = unlabeled(logits, torch.full_like(labels, -1)).item()
+    assert value == pytest.approx(2.0 * neg_h, rel=1e-10)
+
+
+def test_marginal_entropy_weights_are_frequencies(registry, data):
+    logits, labels, _ = data
+    loss = registry.create_loss("marginal_entropy")
+    weight = torch.ones(24, dtype=torch.float64)
+    weight[3:9] = 3.0
+    tripled = torch.cat([logits, logits[3:9], logits[3:9]])
+    tripled_labels = torch.cat([labels, labels[3:9], labels[3:9]])
+    torch.testing.assert_close(
+        loss(logits, labels, sample_weight=weight), loss(tripled, tripled_labels)
+    )
+
+
+@pytest.mark.reference("self_labeled_margin")
+@pytest.mark.parametrize("phi", ["logistic", "hinge"])
+def test_self_labeled_margin_matches_loop(registry, phi):
+    gen = torch.Generator().manual_seed(4)
+    f = torch.randn(30, generator=gen, dtype=torch.float64) * 2
+    y = torch.randint(-1, 2, (30,), generator=gen)
+
+    def phi_fn(m):
+        return math.log1p(math.exp(-m)) if phi == "logistic" else max(0.0, 1 - m)
+
+    expected = [
+        0.7 * phi_fn(abs(fi)) if yi == -1 else phi_fn((2 * yi - 1) * fi)
+        for fi, yi in zip(f.tolist(), y.tolist())
+    ]
+    loss = registry.create_loss("self_labeled_margin", lam=0.7, phi=phi, reduction="none")
+    np.testing.assert_allclose(loss(f[:, None], y).numpy(), expected, rtol=1e-12)
+
+
+@pytest.mark.reference("self_labeled_margin")
+def test_self_labeled_margin_on_labelled_rows_is_bce(registry):
+    f = torch.tensor([1e3, -1e3, 0.3, -2.0], requires_grad=True)
+    y = torch.tensor([1, 0, 0, 1])
+    ours = registry.create_loss("self_labeled_margin")(f, y)
+    ours.backward()
+    torch.testing.assert_close(ours, F.binary_cross_entropy_with_logits(f, y.float()))
+    assert torch.isfinite(f.grad).all()
+    with pytest.raises(ValueError, match="binary labels"):
+        registry.create_loss("self_labeled_margin")(f, torch.tensor([2, 0, 1, 1]))
+
+
+def _depict_loop(logits, weights):
+    rows = [_softmax(r) for r in logits.tolist()]
+    freq = [sum(w * r[k] for w, r in zip(weights, rows)) for k in range(len(rows[0]))]
+    out = []
+    for p in rows:
+        raw = [p[k] / math.sqrt(freq[k]) for k in range(len(p))]
+        q = [v / sum(raw) for v in raw]
+        out.append(sum(qk * (math.log(qk) - math.log(pk)) for qk, pk in zip(q, p)))
+    return out
+
+
+@pytest.mark.reference("depict_cluster_kl")
+def test_depict_matches_loop_and_detaches_its_target(registry, data):
+    logits, labels, weights = data
+    loss = registry.create_loss("depict_cluster_kl", reduction="none")
+    np.testing.assert_allclose(
+        loss(logits, labels).numpy(), _depict_loop(logits, [1.0] * 24), rtol=1e-10
+    )
+    weighted = registry.create_loss("depict_cluster_kl")
+    per_row = _depict_loop(logits, weights.tolist())
+    ref = float(np.dot(per_row, weights.numpy()) / weights.sum().item())
+    assert weighted(logits, labels, sample_weight=weights).item() == pytest.approx(ref, rel=1e-10)
+    # q is a constant: the gradient is that of a soft-target cross-entropy against q
+    z = logits.clone().requires_grad_(True)
+    loss(z, labels).sum().backward()
+    q = loss.auxiliary_target(logits)
+    z2 = logits.clone().requires_grad_(True)
+    F.cross_entropy(z2, q, reduction="sum").backward()
+    torch.testing.assert_close(z.grad, z2.grad)
+
+
+def _eata_loop(logits, e0, d_margin, state):
+    kept, terms = [], []
+    for row in logits.tolist():
+        p = _softmax(row)
+        h = -sum(v * math.log(v) for v in p)
+        if h >= e0:
+            continue
+        if state is not None:
+            cos = sum(a * b for a, b in zip(state, p)) / (
+                math.sqrt(sum(a * a for a in state)) * math.sqrt(sum(b * b for b in p))
+            )
+            if abs(cos) >= d_margin:
+                continue
+        kept.append(p)
+        terms.append(math.exp(-(h - e0)) * h)
+    mean_p = [sum(p[c] for p in kept) / len(kept) for c in range(len(logits[0]))]
+    new = mean_p if state is None else [0.9 * s + 0.1 * m for s, m in zip(state, mean_p)]
+    return sum(terms) / len(terms), new
+
+
+@pytest.mark.reference("eata_entropy")
+def test_eata_matches_reference_loop_over_two_batches(registry):
+    gen = torch.Generator().manual_seed(8)
+    first = torch.randn(40, 6, generator=gen, dtype=torch.float64) * 4
+    second = torch.randn(40, 6, generator=gen, dtype=torch.float64) * 4
+    loss = registry.create_loss("eata_entropy", d_margin=0.7, n_classes=6)
+    e0 = 0.4 * math.log(6)
+    ref1, state = _eata_loop(first, e0, 0.7, None)
+    assert loss(first, torch.full((40,), -1)).item() == pytest.approx(ref1, rel=1e-10)
+    np.testing.assert_allclose(loss.model_probs_.numpy(), state, rtol=1e-6)
+    ref2, state2 = _eata_loop(second, e0, 0.7, loss.model_probs_.double().tolist())
+    assert loss(second, torch.full((40,), -1)).item() == pytest.approx(ref2, rel=1e-6)
+    np.testing.assert_allclose(loss.model_probs_.numpy(), state2, rtol=1e-6)
+
+
+def test_eata_state_eval_mode_and_round_trip(registry):
+    loss = registry.create_loss("eata_entropy", n_classes=3)
+    uncertain = torch.zeros(5, 3)
+    assert loss(uncertain, torch.full((5,), -1)).item() == 0.0  # nothing kept: 0, not NaN
+    assert not bool(loss.has_state_)
+    confident = torch.tensor([[6.0, 0.0, 0.0], [0.0, 7.0, 0.0]])
+    loss.eval()
+    loss(confident, torch.full((2,), -1))
+    assert not bool(loss.has_state_)
+    loss.train()
+    loss(confident, torch.full((2,), -1))
+    assert bool(loss.has_state_)
+    clone = pickle.loads(pickle.dumps(loss))
+    torch.testing.assert_close(clone.model_probs_, loss.model_probs_)
+    fresh = registry.create_loss("eata_entropy", n_classes=3)
+    fresh.load_state_dict(loss.state_dict())
+    assert bool(fresh.has_state_)
+    loss.reset_state()
+    assert not bool(loss.has_state_)
+
+
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [
+        ("entropy_min", {}),
+        ("entropy_prior_kl", {"class_priors": [0.5, 0.3, 0.2]}),
+        ("marginal_entropy", {}),
+        ("depict_cluster_kl", {}),
+        ("eata_entropy", {"n_classes": 3, "e_margin_factor": 2.0}),
+    ],
+)
+def test_finite_gradients_at_extreme_logits_and_dtype(registry, name, params):
+    logits = torch.tensor([[1e3, -1e3, 0.0], [-1e3, 0.0, 1e3], [0.0, 0.0, 0.0]], requires_grad=True)
+    value = registry.create_loss(name, **params)(logits, torch.tensor([0, -1, 2]))
+    value.backward()
+    assert torch.isfinite(value) and torch.isfinite(logits.grad).all()
+    assert value.dtype == torch.float32
