@@ -267,3 +267,91 @@ def test_expected_level_of_the_ntl_module(registry):
     torch.testing.assert_close(
         loss.expected_level(logits), torch.tensor([2.8, 1.0], dtype=torch.float64)
     )
+
+
+# -- gaussian_soft_label ----------------------------------------------------------------------
+
+
+def _deqa_label(y, y_min, y_max, std, k_levels, mode, thre_std=0.2, thre_diff=0.1):
+    """DeQA-Score's gen_soft_label for K levels (levels ascending), one row, plain floats."""
+    from scipy.stats import norm
+
+    mu = (k_levels - 1) * (y - y_min) / (y_max - y_min) + 1
+    sd = (k_levels - 1) * std / (y_max - y_min)
+    levels = list(range(1, k_levels + 1))
+    if mode == "cdf":
+        probs = [norm.cdf(x + 0.5, mu, sd) - norm.cdf(x - 0.5, mu, sd) for x in levels]
+    else:
+        probs = [norm.pdf(x, loc=mu, scale=sd) for x in levels]
+    total = sum(probs)
+    first = sum(x * p for x, p in zip(levels, probs))
+    centre = (k_levels + 1) / 2
+    alpha = (mu - centre) / (first - centre * total + 1e-9)
+    beta = (1 - alpha * total) / k_levels
+    fixed = [max(p * alpha + beta, 0) for p in probs]
+    diff = abs(sum(x * p for x, p in zip(levels, fixed)) - mu)
+    if sd < thre_std or diff > thre_diff:
+        fixed = [0.0] * k_levels
+        for i in range(1, k_levels):
+            if i <= mu <= i + 1:
+                fixed[i - 1], fixed[i] = i + 1 - mu, mu - i
+                break
+    return fixed
+
+
+@pytest.mark.reference("gaussian_soft_label")
+@pytest.mark.parametrize(
+    ("mode", "k_levels", "sigma"), [("pdf", 5, 1.0), ("cdf", 5, 0.7), ("pdf", 7, 0.3)]
+)
+def test_gaussian_soft_label_matches_deqa_score_port(registry, mode, k_levels, sigma):
+    gen = torch.Generator().manual_seed(9)
+    logits = torch.randn(25, k_levels, generator=gen, dtype=torch.float64)
+    # avoid the exact centre, where the reference's 0/0 gives a uniform label
+    y = torch.rand(25, generator=gen, dtype=torch.float64) * 10 + 2.0
+    y_min, y_max = 2.0, 12.0
+    step = (y_max - y_min) / (k_levels - 1)
+    loss = registry.create_loss(
+        "gaussian_soft_label",
+        n_levels=k_levels,
+        mode=mode,
+        sigma=sigma,
+        target_min=y_min,
+        target_max=y_max,
+        reduction="none",
+    )
+    q = torch.tensor(
+        [_deqa_label(v, y_min, y_max, sigma * step, k_levels, mode) for v in y.tolist()],
+        dtype=torch.float64,
+    )
+    # the reference adds 1e-9 to the affine fix's denominator: agreement to ~1e-6
+    torch.testing.assert_close(loss.soft_labels(y, logits), q, rtol=1e-5, atol=1e-6)
+    ref = F.kl_div(logits.log_softmax(dim=1), q, reduction="none").sum(dim=1)
+    torch.testing.assert_close(loss(logits, y), ref, rtol=1e-5, atol=1e-6)
+    # a per-row std in target units replaces sigma
+    row_std = torch.full((25,), 0.05 * step, dtype=torch.float64)
+    q_row = torch.tensor(
+        [_deqa_label(v, y_min, y_max, 0.05 * step, k_levels, mode) for v in y.tolist()],
+        dtype=torch.float64,
+    )
+    torch.testing.assert_close(loss.soft_labels(y, logits, row_std), q_row, rtol=1e-5, atol=1e-6)
+
+
+def test_gaussian_soft_label_link_and_std(registry):
+    loss = registry.create_loss("gaussian_soft_label", target_min=10.0, target_max=30.0)
+    logits = torch.log(torch.tensor([[0.0, 0.5, 0.0, 0.5, 0.0], [0.2] * 5]) + 1e-30)
+    link = registry.get_spec("gaussian_soft_label").link
+    # levels 1..5 map to 10, 15, ..., 30
+    torch.testing.assert_close(link(logits, loss), torch.tensor([20.0, 20.0]))
+    torch.testing.assert_close(loss.predict_std(logits), torch.tensor([5.0, 5.0 * math.sqrt(2)]))
+
+
+def test_gaussian_soft_label_trains_a_regressor():
+    from lossreg import LossRegressor
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(300, 3))
+    y = 3 * X[:, 0] + 0.3 * rng.normal(size=300)
+    reg = LossRegressor(loss="gaussian_soft_label", max_iter=40, lr=0.02, random_state=0)
+    reg.fit(X, y)
+    assert reg.criterion_.target_min == pytest.approx(y.min())
+    assert reg.score(X, y) > 0.8

@@ -13,11 +13,14 @@ from .ordinal import (
     expected_level,
 )
 from .pairwise import PairwiseLogistic
+from .soft_label import EXPECTED_SCORE_LINK, GaussianSoftLabel
 
 __all__ = [
+    "EXPECTED_SCORE_LINK",
     "NOT_REGISTERED",
     "CosineContrastive",
     "DistanceSmoothedCE",
+    "GaussianSoftLabel",
     "NTLMeanSquared",
     "NTLWasserstein",
     "OrdinalEMD",
@@ -33,6 +36,7 @@ _NTL_PAPER = (
     "Zausinger et al., \"Regress, Don't Guess -- A Regression-like Loss on Number Tokens for "
     'Language Models", ICML 2025, arXiv:2411.02083'
 )
+_PIGEON = 'Haas et al., "PIGEON: Predicting Image Geolocations", CVPR 2024'
 _ORDINAL_TASKS = {"ordinal", "multiclass"}
 _LEVELS = Param(
     "levels",
@@ -165,6 +169,60 @@ def register_losses() -> list[LossSpec]:
                 ),
             ),
             summary="Cross-entropy against exp(-distance/tau) smoothed labels (PIGEON, SORD).",
-            reference=('Haas et al., "PIGEON: Predicting Image Geolocations", CVPR 2024'),
+            reference=_PIGEON,
+        ),
+        LossSpec(
+            name="gaussian_soft_label",
+            factory=GaussianSoftLabel,
+            tasks={"regression"},
+            link=EXPECTED_SCORE_LINK,
+            params=(
+                Param(
+                    "n_levels",
+                    "int",
+                    5,
+                    low=2,
+                    grid=(5, 9),
+                    doc="number of score levels K (the network gets K outputs)",
+                ),
+                Param(
+                    "mode",
+                    "choice",
+                    "pdf",
+                    options=("pdf", "cdf"),
+                    grid=("pdf", "cdf"),
+                    doc="Gaussian density at each level or mass of its unit interval",
+                ),
+                Param(
+                    "sigma",
+                    "float",
+                    1.0,
+                    low=0,
+                    closed="neither",
+                    grid=(0.5, 1.0, 1.5),
+                    doc="target std in level units (no per-row std available)",
+                ),
+                Param(
+                    "std_threshold",
+                    "float",
+                    0.2,
+                    low=0,
+                    doc="below this std (levels) use the two-level label",
+                ),
+                Param(
+                    "fit_threshold",
+                    "float",
+                    0.1,
+                    low=0,
+                    doc="largest mean error of the fixed label before the two-level fallback",
+                ),
+            ),
+            data_params=("target_min", "target_max"),
+            output_size=lambda ctx: ctx["n_levels"],
+            summary="KL(discretised-Gaussian soft label || softmax) over K score levels.",
+            reference=(
+                'You et al., "Teaching Large Language Models to Regress Accurate Image Quality '
+                'Scores using Score Distribution", CVPR 2025'
+            ),
         ),
     ]
