@@ -355,3 +355,68 @@ def test_gaussian_soft_label_trains_a_regressor():
     reg.fit(X, y)
     assert reg.criterion_.target_min == pytest.approx(y.min())
     assert reg.score(X, y) > 0.8
+
+
+# -- thurstone_fidelity -----------------------------------------------------------------------
+
+
+def _phi(x):
+    return 0.5 * (1 + math.erf(x / math.sqrt(2)))
+
+
+def _thurstone_loop(logits, y, weights, variant, sigma, y_min, y_max, k_levels):
+    eps = 1e-8
+    scale = (k_levels - 1) / (y_max - y_min)
+    means, variances = [], []
+    for row in logits.tolist():
+        p = _softmax(row)
+        m = sum((k + 1) * pk for k, pk in enumerate(p))
+        means.append(m)
+        variances.append(sum(pk * (k + 1 - m) ** 2 for k, pk in enumerate(p)))
+    mu = [min(max((v - y_min) * scale + 1, 1), k_levels) for v in y.tolist()]
+    num = den = 0.0
+    for a in range(len(mu)):
+        for b in range(len(mu)):
+            if a == b:
+                continue
+            if variant == "binary":
+                pred = _phi((means[a] - means[b]) / math.sqrt(2))
+                value = (
+                    1 - math.sqrt(pred + eps) if mu[a] > mu[b] else 1 - math.sqrt(1 - pred + eps)
+                )
+            else:
+                pred = _phi((means[a] - means[b]) / math.sqrt(variances[a] + variances[b] + eps))
+                gt = _phi((mu[a] - mu[b]) / math.sqrt(2 * sigma**2 + eps))
+                value = 1 - math.sqrt(pred * gt + eps) - math.sqrt((1 - pred) * (1 - gt) + eps)
+            w = weights[a] * weights[b]
+            num += w * value
+            den += w
+    return num / den
+
+
+@pytest.mark.reference("thurstone_fidelity")
+@pytest.mark.parametrize("variant", ["continuous", "binary"])
+def test_thurstone_fidelity_matches_deqa_pair_loop(registry, variant):
+    gen = torch.Generator().manual_seed(12)
+    logits = torch.randn(12, 5, generator=gen, dtype=torch.float64) * 1.5
+    y = torch.rand(12, generator=gen, dtype=torch.float64) * 8
+    weights = torch.rand(12, generator=gen, dtype=torch.float64)
+    loss = registry.create_loss(
+        "thurstone_fidelity", variant=variant, sigma=0.7, target_min=0.0, target_max=8.0
+    )
+    expected = _thurstone_loop(logits, y, weights.tolist(), variant, 0.7, 0.0, 8.0, 5)
+    value = loss(logits, y, sample_weight=weights).item()
+    assert value == pytest.approx(expected, rel=1e-9)
+    perm = torch.randperm(12, generator=gen)
+    permuted = loss(logits[perm], y[perm], sample_weight=weights[perm]).item()
+    assert permuted == pytest.approx(value, rel=1e-12)
+
+
+def test_thurstone_fidelity_gradients_and_reduction(registry):
+    loss = registry.create_loss("thurstone_fidelity", target_min=0.0, target_max=1.0)
+    logits = torch.tensor([[1e3, 0, 0, 0, 0], [0, 0, 0, 0, 1e3], [0.0] * 5], requires_grad=True)
+    value = loss(logits, torch.tensor([0.0, 1.0, 0.5]))
+    value.backward()
+    assert torch.isfinite(value) and torch.isfinite(logits.grad).all()
+    with pytest.raises(InvalidReductionError):
+        registry.create_loss("thurstone_fidelity", target_min=0.0, target_max=1.0, reduction="none")

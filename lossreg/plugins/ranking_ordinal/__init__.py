@@ -13,7 +13,7 @@ from .ordinal import (
     expected_level,
 )
 from .pairwise import PairwiseLogistic
-from .soft_label import EXPECTED_SCORE_LINK, GaussianSoftLabel
+from .soft_label import EXPECTED_SCORE_LINK, GaussianSoftLabel, ThurstoneFidelity
 
 __all__ = [
     "EXPECTED_SCORE_LINK",
@@ -25,6 +25,7 @@ __all__ = [
     "NTLWasserstein",
     "OrdinalEMD",
     "PairwiseLogistic",
+    "ThurstoneFidelity",
     "expected_level",
     "register_losses",
 ]
@@ -35,6 +36,18 @@ NOT_REGISTERED: dict[str, str] = {}
 _NTL_PAPER = (
     "Zausinger et al., \"Regress, Don't Guess -- A Regression-like Loss on Number Tokens for "
     'Language Models", ICML 2025, arXiv:2411.02083'
+)
+_DEQA = (
+    'You et al., "Teaching Large Language Models to Regress Accurate Image Quality Scores '
+    'using Score Distribution", CVPR 2025'
+)
+_N_LEVELS = Param(
+    "n_levels",
+    "int",
+    5,
+    low=2,
+    grid=(5, 9),
+    doc="number of score levels K (the network gets K outputs)",
 )
 _PIGEON = 'Haas et al., "PIGEON: Predicting Image Geolocations", CVPR 2024'
 _ORDINAL_TASKS = {"ordinal", "multiclass"}
@@ -177,14 +190,7 @@ def register_losses() -> list[LossSpec]:
             tasks={"regression"},
             link=EXPECTED_SCORE_LINK,
             params=(
-                Param(
-                    "n_levels",
-                    "int",
-                    5,
-                    low=2,
-                    grid=(5, 9),
-                    doc="number of score levels K (the network gets K outputs)",
-                ),
+                _N_LEVELS,
                 Param(
                     "mode",
                     "choice",
@@ -220,9 +226,38 @@ def register_losses() -> list[LossSpec]:
             data_params=("target_min", "target_max"),
             output_size=lambda ctx: ctx["n_levels"],
             summary="KL(discretised-Gaussian soft label || softmax) over K score levels.",
-            reference=(
-                'You et al., "Teaching Large Language Models to Regress Accurate Image Quality '
-                'Scores using Score Distribution", CVPR 2025'
+            reference=_DEQA,
+        ),
+        LossSpec(
+            name="thurstone_fidelity",
+            factory=ThurstoneFidelity,
+            tasks={"regression", "ranking"},
+            link=EXPECTED_SCORE_LINK,
+            params=(
+                _N_LEVELS,
+                Param(
+                    "variant",
+                    "choice",
+                    "continuous",
+                    options=("continuous", "binary"),
+                    grid=("continuous", "binary"),
+                    doc="pair probabilities from means and stds, or binary preferences",
+                ),
+                Param(
+                    "sigma",
+                    "float",
+                    1.0,
+                    low=0,
+                    grid=(0.5, 1.0),
+                    doc="target std in level units (no per-row std available)",
+                ),
+                Param("fix_std", "bool", False, doc="use a predicted std of 1 for every row"),
+                Param("detach_std", "bool", False, doc="no gradient through the predicted std"),
             ),
+            data_params=("target_min", "target_max"),
+            per_sample=False,
+            output_size=lambda ctx: ctx["n_levels"],
+            summary="Fidelity loss between Thurstone pair probabilities over all batch pairs.",
+            reference=_DEQA,
         ),
     ]
