@@ -39,6 +39,7 @@ FIT_EXTRAS: dict[str, str] = {
     "teacher_logits": "a teacher model's logits per row",
     "sample_index": "a stable index of each training row",
     "event": "event indicator per row (survival)",
+    "rejected_label": "the rejected (dispreferred) class per row (preference supervision)",
 }
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")

@@ -420,3 +420,45 @@ def test_thurstone_fidelity_gradients_and_reduction(registry):
     assert torch.isfinite(value) and torch.isfinite(logits.grad).all()
     with pytest.raises(InvalidReductionError):
         registry.create_loss("thurstone_fidelity", target_min=0.0, target_max=1.0, reduction="none")
+
+
+# -- rpo_preference ---------------------------------------------------------------------------
+
+
+@pytest.mark.reference("rpo_preference")
+def test_rpo_preference_matches_dpo_plus_nll_loop(registry, data):
+    logits, labels, weights = data
+    gen = torch.Generator().manual_seed(13)
+    rejected = torch.randint(0, K, (20,), generator=gen)
+    reference = torch.randn(20, K, generator=gen, dtype=torch.float64)
+    beta, eta = 0.3, 0.7
+    expected = []
+    for row, ref_row, w, r in zip(
+        logits.tolist(), reference.tolist(), labels.tolist(), rejected.tolist()
+    ):
+        lp = [math.log(p) for p in _softmax(row)]
+        lr = [math.log(p) for p in _softmax(ref_row)]
+        delta = (lp[w] - lr[w]) - (lp[r] - lr[r])
+        expected.append(-math.log(1 / (1 + math.exp(-beta * delta))) - eta * lp[w])
+    loss = registry.create_loss("rpo_preference", beta=beta, eta=eta, reduction="none")
+    ours = loss(logits, labels, rejected_label=rejected, teacher_logits=reference)
+    np.testing.assert_allclose(ours.numpy(), expected, rtol=1e-10)
+    # eta = 0 and no reference: DPO with a uniform reference, i.e. softplus(-beta * margin)
+    dpo = registry.create_loss("rpo_preference", beta=beta, eta=0.0, reduction="none")
+    log_p = logits.log_softmax(dim=1)
+    margin = log_p.gather(1, labels[:, None])[:, 0] - log_p.gather(1, rejected[:, None])[:, 0]
+    torch.testing.assert_close(
+        dpo(logits, labels, rejected_label=rejected), -F.logsigmoid(beta * margin)
+    )
+    mean = registry.create_loss("rpo_preference", beta=beta, eta=eta)
+    ref = float(np.dot(expected, weights.numpy()) / weights.sum().item())
+    value = mean(
+        logits, labels, sample_weight=weights, rejected_label=rejected, teacher_logits=reference
+    )
+    assert value.item() == pytest.approx(ref, rel=1e-10)
+
+
+def test_rpo_preference_needs_the_rejected_label(registry, data):
+    logits, labels, _ = data
+    with pytest.raises(ValueError, match="rejected_label"):
+        registry.create_loss("rpo_preference")(logits, labels)

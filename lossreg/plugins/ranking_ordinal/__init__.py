@@ -13,6 +13,7 @@ from .ordinal import (
     expected_level,
 )
 from .pairwise import PairwiseLogistic
+from .preference import RegularizedPreference
 from .soft_label import EXPECTED_SCORE_LINK, GaussianSoftLabel, ThurstoneFidelity
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "NTLWasserstein",
     "OrdinalEMD",
     "PairwiseLogistic",
+    "RegularizedPreference",
     "ThurstoneFidelity",
     "expected_level",
     "register_losses",
@@ -119,6 +121,37 @@ def register_losses() -> list[LossSpec]:
             reference=(
                 'Mao et al., "SimpleX: A Simple and Strong Baseline for Collaborative '
                 'Filtering", CIKM 2021, arXiv:2109.12613'
+            ),
+        ),
+        LossSpec(
+            name="rpo_preference",
+            factory=RegularizedPreference,
+            tasks={"multiclass"},
+            link="softmax",
+            params=(
+                Param(
+                    "beta",
+                    "float",
+                    0.1,
+                    low=0,
+                    closed="neither",
+                    grid=(0.1, 0.5, 1.0),
+                    doc="DPO inverse temperature",
+                ),
+                Param(
+                    "eta",
+                    "float",
+                    1.0,
+                    low=0,
+                    grid=(0.0, 0.5, 1.0),
+                    doc="weight of the NLL (SFT) term on the chosen class",
+                ),
+            ),
+            fit_extras=("rejected_label",),
+            summary="DPO on chosen vs rejected class log-probabilities + eta * NLL(chosen).",
+            reference=(
+                'Liu et al., "Provably Mitigating Overoptimization in RLHF: Your SFT Loss is '
+                'Implicitly an Adversarial Regularizer", NeurIPS 2024, arXiv:2405.16436'
             ),
         ),
         LossSpec(
