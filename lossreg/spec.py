@@ -40,6 +40,7 @@ FIT_EXTRAS: dict[str, str] = {
     "sample_index": "a stable index of each training row",
     "event": "event indicator per row (survival)",
     "rejected_label": "the rejected (dispreferred) class per row (preference supervision)",
+    "inputs": "the row's own input features X (a reconstruction target)",
 }
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")

@@ -266,3 +266,33 @@ def test_finite_gradients_at_extreme_logits_and_dtype(registry, name, params):
     value.backward()
     assert torch.isfinite(value) and torch.isfinite(logits.grad).all()
     assert value.dtype == torch.float32
+
+
+@pytest.mark.reference("pbn_ce_recon")
+def test_pbn_matches_torch_ce_and_mse_on_known_rows(registry):
+    gen = torch.Generator().manual_seed(17)
+    x = torch.randn(16, 5, generator=gen, dtype=torch.float64)
+    out = torch.randn(16, 3 + 5, generator=gen, dtype=torch.float64)
+    y = torch.randint(-1, 3, (16,), generator=gen)
+    known = y >= 0
+    ce = torch.nn.CrossEntropyLoss()(out[known, :3], y[known])
+    mse = torch.nn.MSELoss(reduction="sum")(out[:, 3:], x) / 16
+    loss = registry.create_loss("pbn_ce_recon", w=0.3, n_classes=3)
+    assert loss(out, y, inputs=x).item() == pytest.approx((0.3 * ce + 0.7 * mse).item(), rel=1e-12)
+    # no known row in the batch: the reconstruction term alone, not NaN
+    alone = loss(out, torch.full((16,), -1), inputs=x).item()
+    assert alone == pytest.approx(0.7 * mse.item(), rel=1e-12)
+
+
+def test_pbn_link_output_size_and_errors(registry):
+    spec = registry.get_spec("pbn_ce_recon")
+    assert spec.output_size({"n_classes": 3, "n_features": 7, "w": 0.5}) == 10
+    with pytest.raises(KeyError, match="n_features"):
+        spec.output_size({"n_classes": 3, "w": 0.5})
+    loss = registry.create_loss("pbn_ce_recon", n_classes=2)
+    out = torch.tensor([[0.0, math.log(3.0), 9.0, 9.0]])
+    torch.testing.assert_close(spec.link(out, loss), torch.tensor([[0.25, 0.75]]))
+    with pytest.raises(ValueError, match="inputs=X"):
+        loss(out, torch.tensor([0]))
+    with pytest.raises(ValueError, match="shape"):
+        loss(out, torch.tensor([0]), inputs=torch.zeros(1, 3))

@@ -12,16 +12,20 @@ from lossreg import LossSpec, Param, hookimpl
 from .cluster import DepictClusterKL
 from .entropy import EntropyMinimization, EntropyPriorKL, MarginalEntropy, weighted_entropy
 from .margin import SelfLabeledMargin
+from .reconstruction import KNOWN_CLASS_SOFTMAX_LINK, ProjectionBasedNCD, pbn_output_size
 from .tta import EATAEntropy
 
 __all__ = [
+    "KNOWN_CLASS_SOFTMAX_LINK",
     "NOT_REGISTERED",
     "DepictClusterKL",
     "EATAEntropy",
     "EntropyMinimization",
     "EntropyPriorKL",
     "MarginalEntropy",
+    "ProjectionBasedNCD",
     "SelfLabeledMargin",
+    "pbn_output_size",
     "register_losses",
     "weighted_entropy",
 ]
@@ -205,6 +209,32 @@ def register_losses() -> list[LossSpec]:
             summary="EATA: entropy of reliable, non-redundant rows, weighted exp(E0 - H).",
             reference=(
                 'Niu et al., "Efficient Test-Time Model Adaptation without Forgetting", ICML 2022'
+            ),
+        ),
+        LossSpec(
+            name="pbn_ce_recon",
+            factory=ProjectionBasedNCD,
+            tasks={"multiclass"},
+            link=KNOWN_CLASS_SOFTMAX_LINK,
+            params=(
+                Param(
+                    "w",
+                    "float",
+                    0.5,
+                    low=0,
+                    high=1,
+                    grid=(0.25, 0.5, 0.75, 0.9),
+                    doc="weight of the CE term; 1 - w weighs the reconstruction",
+                ),
+            ),
+            data_params=("n_classes",),
+            fit_extras=("inputs",),
+            per_sample=False,
+            output_size=pbn_output_size,
+            summary="PBN: w * CE(known-class rows) + (1 - w) * squared reconstruction of X.",
+            reference=(
+                'Troisemaine et al., "A Practical Approach to Novel Class Discovery in Tabular '
+                'Data", Data Mining and Knowledge Discovery 2024, arXiv:2311.05440'
             ),
         ),
     ]
