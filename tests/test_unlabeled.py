@@ -258,6 +258,7 @@ def test_eata_state_eval_mode_and_round_trip(registry):
         ("marginal_entropy", {}),
         ("depict_cluster_kl", {}),
         ("eata_entropy", {"n_classes": 3, "e_margin_factor": 2.0}),
+        ("local_entropy_reg", {"n_classes": 2, "n_novel": 1}),
     ],
 )
 def test_finite_gradients_at_extreme_logits_and_dtype(registry, name, params):
@@ -296,3 +297,55 @@ def test_pbn_link_output_size_and_errors(registry):
         loss(out, torch.tensor([0]))
     with pytest.raises(ValueError, match="shape"):
         loss(out, torch.tensor([0]), inputs=torch.zeros(1, 3))
+
+
+def _lego_loop(logits, labels, qhat, n_known, thr=0.7, ts=0.1, t=0.05, tau=0.4):
+    out = []
+    for row, y in zip(logits.tolist(), labels.tolist()):
+        select = _softmax([v / ts for v in row])
+        top = max(range(len(row)), key=lambda c: select[c])
+        if y != -1 or select[top] < thr or top >= n_known:
+            out.append(0.0)
+            continue
+        soft = _softmax([v / t for v in row])
+        shifted = [v / t + tau * math.log(q) for v, q in zip(row, qhat)]
+        log_pred = [math.log(p) for p in _softmax(shifted)]
+        out.append(-sum(s * lp for s, lp in zip(soft, log_pred)))
+    return out
+
+
+@pytest.mark.reference("local_entropy_reg")
+def test_local_entropy_reg_matches_legogcd_loop_over_two_batches(registry):
+    gen = torch.Generator().manual_seed(30)
+    first = torch.randn(30, 5, generator=gen, dtype=torch.float64) * 0.3
+    second = torch.randn(30, 5, generator=gen, dtype=torch.float64) * 0.3
+    labels = torch.randint(-1, 3, (30,), generator=gen)
+    loss = registry.create_loss(
+        "local_entropy_reg", n_classes=3, n_novel=2, momentum=0.9, reduction="none"
+    )
+    qhat = [0.2] * 5
+    expected = _lego_loop(first, labels, qhat, 3)
+    assert sum(v > 0 for v in expected) >= 3  # the selection is exercised
+    np.testing.assert_allclose(loss(first, labels).numpy(), expected, rtol=1e-9, atol=1e-12)
+    mean_p = first.softmax(dim=1).mean(dim=0).tolist()
+    qhat = [0.9 * q + 0.1 * m for q, m in zip(qhat, mean_p)]
+    np.testing.assert_allclose(loss.qhat_.numpy(), qhat, rtol=1e-6)
+    expected2 = _lego_loop(second, labels, loss.qhat_.double().tolist(), 3)
+    np.testing.assert_allclose(loss(second, labels).numpy(), expected2, rtol=1e-6, atol=1e-9)
+
+
+def test_local_entropy_reg_state_and_output_size(registry):
+    spec = registry.get_spec("local_entropy_reg")
+    assert spec.output_size({**spec.defaults, "n_classes": 3, "n_novel": 2}) == 5
+    loss = registry.create_loss("local_entropy_reg", n_classes=2)
+    loss.eval()
+    loss(torch.tensor([[3.0, 0.0], [0.0, 2.0]]), torch.tensor([-1, -1]))
+    torch.testing.assert_close(loss.qhat_, torch.tensor([0.5, 0.5]))
+    loss.train()
+    loss(torch.tensor([[3.0, 0.0], [0.0, 2.0]]), torch.tensor([-1, -1]))
+    assert not torch.equal(loss.qhat_, torch.tensor([0.5, 0.5]))
+    fresh = registry.create_loss("local_entropy_reg", n_classes=2)
+    fresh.load_state_dict(loss.state_dict())
+    torch.testing.assert_close(fresh.qhat_, loss.qhat_)
+    loss.reset_state()
+    torch.testing.assert_close(loss.qhat_, torch.tensor([0.5, 0.5]))

@@ -11,6 +11,7 @@ from lossreg import LossSpec, Param, hookimpl
 
 from .cluster import DepictClusterKL
 from .entropy import EntropyMinimization, EntropyPriorKL, MarginalEntropy, weighted_entropy
+from .legogcd import LocalEntropyRegularization
 from .margin import SelfLabeledMargin
 from .reconstruction import KNOWN_CLASS_SOFTMAX_LINK, ProjectionBasedNCD, pbn_output_size
 from .tta import EATAEntropy
@@ -22,6 +23,7 @@ __all__ = [
     "EATAEntropy",
     "EntropyMinimization",
     "EntropyPriorKL",
+    "LocalEntropyRegularization",
     "MarginalEntropy",
     "ProjectionBasedNCD",
     "SelfLabeledMargin",
@@ -235,6 +237,63 @@ def register_losses() -> list[LossSpec]:
             reference=(
                 'Troisemaine et al., "A Practical Approach to Novel Class Discovery in Tabular '
                 'Data", Data Mining and Knowledge Discovery 2024, arXiv:2311.05440'
+            ),
+        ),
+        LossSpec(
+            name="local_entropy_reg",
+            factory=LocalEntropyRegularization,
+            tasks={"multiclass"},
+            link="softmax",
+            params=(
+                Param(
+                    "threshold",
+                    "float",
+                    0.7,
+                    low=0,
+                    high=1,
+                    grid=(0.5, 0.7, 0.9),
+                    doc="confidence needed to select an unlabeled row",
+                ),
+                Param(
+                    "select_temperature",
+                    "float",
+                    0.1,
+                    low=0,
+                    closed="neither",
+                    doc="temperature of the selection softmax",
+                ),
+                Param(
+                    "temperature",
+                    "float",
+                    0.05,
+                    low=0,
+                    closed="neither",
+                    doc="temperature of the soft targets and predictions",
+                ),
+                Param("tau", "float", 0.4, low=0, doc="weight of log q-hat added to the logits"),
+                Param(
+                    "momentum",
+                    "float",
+                    0.999,
+                    low=0,
+                    high=1,
+                    closed="left",
+                    doc="momentum of the moving-average class prior q-hat",
+                ),
+                Param(
+                    "n_novel",
+                    "int",
+                    0,
+                    low=0,
+                    doc="number of novel-class outputs after the known classes",
+                ),
+            ),
+            data_params=("n_classes",),
+            output_size=lambda ctx: ctx["n_classes"] + ctx["n_novel"],
+            summary="LegoGCD: soft self-training on confident unlabeled rows of known classes.",
+            reference=(
+                'Cao et al., "Solving the Catastrophic Forgetting Problem in Generalized '
+                'Category Discovery", CVPR 2024'
             ),
         ),
     ]
