@@ -462,3 +462,102 @@ def test_rpo_preference_needs_the_rejected_label(registry, data):
     logits, labels, _ = data
     with pytest.raises(ValueError, match="rejected_label"):
         registry.create_loss("rpo_preference")(logits, labels)
+
+
+# -- family-wide checks -----------------------------------------------------------------------
+
+_CASES = {
+    "bpr": (
+        {},
+        lambda g: (
+            torch.randn(8, 1, generator=g),
+            torch.randint(0, 3, (8,)).float(),
+            {"group": torch.tensor([0, 0, 0, 0, 1, 1, 1, 1])},
+        ),
+    ),
+    "cosine_contrastive": (
+        {},
+        lambda g: (
+            torch.rand(8, 4, generator=g) * 2 - 1,
+            torch.randint(0, 4, (8,), generator=g),
+            {},
+        ),
+    ),
+    "ordinal_emd": (
+        {},
+        lambda g: (torch.randn(8, 4, generator=g), torch.randint(0, 4, (8,), generator=g), {}),
+    ),
+    "ntl_wasserstein": (
+        {},
+        lambda g: (torch.randn(8, 4, generator=g), torch.randint(0, 4, (8,), generator=g), {}),
+    ),
+    "ntl_mse": (
+        {},
+        lambda g: (torch.randn(8, 4, generator=g), torch.randint(0, 4, (8,), generator=g), {}),
+    ),
+    "distance_smoothed_ce": (
+        {},
+        lambda g: (torch.randn(8, 4, generator=g), torch.randint(0, 4, (8,), generator=g), {}),
+    ),
+    "gaussian_soft_label": (
+        {"target_min": 0.0, "target_max": 4.0},
+        lambda g: (torch.randn(8, 5, generator=g), torch.rand(8, generator=g) * 4, {}),
+    ),
+    "thurstone_fidelity": (
+        {"target_min": 0.0, "target_max": 4.0},
+        lambda g: (torch.randn(8, 5, generator=g), torch.rand(8, generator=g) * 4, {}),
+    ),
+    "rpo_preference": (
+        {},
+        lambda g: (
+            torch.randn(8, 4, generator=g),
+            torch.randint(0, 4, (8,), generator=g),
+            {"rejected_label": torch.randint(0, 4, (8,), generator=g)},
+        ),
+    ),
+}
+
+
+def test_every_registered_loss_of_the_family_is_checked(registry):
+    import lossreg.plugins.ranking_ordinal as plugin
+
+    names = {spec.name for spec in plugin.register_losses()}
+    assert names == set(_CASES)
+
+
+@pytest.mark.parametrize("name", sorted(_CASES))
+def test_family_dtype_pickle_and_permutation(registry, name):
+    import pickle
+
+    data_params, make = _CASES[name]
+    gen = torch.Generator().manual_seed(0)
+    out, target, extras = make(gen)
+    loss = registry.create_loss(name, **data_params)
+    value = loss(out, target, **extras)
+    assert value.dtype == torch.float32 and torch.isfinite(value)
+    double = loss(out.double(), target.double() if target.is_floating_point() else target, **extras)
+    assert double.dtype == torch.float64
+    assert double.item() == pytest.approx(value.item(), rel=1e-5)
+    clone = pickle.loads(pickle.dumps(loss))
+    assert clone(out, target, **extras).item() == pytest.approx(value.item(), rel=1e-6)
+    perm = torch.randperm(8, generator=gen)
+    permuted = {k: v[perm] for k, v in extras.items()}
+    assert loss(out[perm], target[perm], **permuted).item() == pytest.approx(value.item(), rel=1e-5)
+
+
+def test_bpr_trains_through_a_regressor_with_groups_once_a_ranking_task_exists():
+    import dataclasses
+
+    from scipy.stats import spearmanr
+
+    from lossreg import LossRegressor
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(240, 4))
+    relevance = np.digitize(X[:, 0] + 0.2 * rng.normal(size=240), [-0.5, 0.5]).astype(float)
+    groups = np.repeat(np.arange(12), 20)
+    spec = dataclasses.replace(lossreg.get_spec("bpr"), tasks=frozenset({"regression"}))
+    reg = LossRegressor(loss=spec, max_iter=25, lr=0.02, batch_size=240, random_state=0)
+    reg.fit(X, relevance, group=groups)
+    scores = reg.predict(X)
+    assert spearmanr(scores, relevance).statistic > 0.7
