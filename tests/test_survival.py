@@ -225,3 +225,45 @@ def test_weibull_trains_through_a_regressor_once_a_survival_task_exists():
     assert median.shape == (300,) and (median > 0).all()
     # the predicted median follows the true scale: positive rank correlation
     assert stats.spearmanr(median, scale).statistic > 0.7
+
+
+_CASES = {
+    "weibull_survival_nll": ({}, 2),
+    "loglogistic_survival_nll": ({}, 3),
+    "apgw_survival_nll": ({}, 3),
+    "logistic_hazard": ({"n_bins": 4, "target_max": 3.0}, 4),
+}
+
+
+def test_every_registered_loss_of_the_family_is_checked():
+    import lossreg.plugins.survival as plugin
+
+    assert {spec.name for spec in plugin.register_losses()} == set(_CASES)
+
+
+@pytest.mark.parametrize("name", sorted(_CASES))
+def test_family_dtype_pickle_sample_weights_and_gradcheck(registry, name):
+    import pickle
+
+    data_params, width = _CASES[name]
+    gen = torch.Generator().manual_seed(0)
+    out = torch.randn(10, width, generator=gen, dtype=torch.float64) * 0.5
+    times = torch.rand(10, generator=gen, dtype=torch.float64) * 3 + 0.1
+    event = torch.randint(0, 2, (10,), generator=gen)
+    loss = registry.create_loss(name, **data_params)
+    value = loss(out, times, event=event)
+    assert value.dtype == torch.float64
+    assert loss(out.float(), times.float(), event=event).dtype == torch.float32
+    clone = pickle.loads(pickle.dumps(loss))
+    assert clone(out, times, event=event).item() == pytest.approx(value.item(), rel=1e-12)
+    # an integer sample weight counts as that many copies of the row
+    weight = torch.ones(10, dtype=torch.float64)
+    weight[:3] = 2.0
+    copies = torch.cat([torch.arange(10), torch.arange(3)])
+    weighted = loss(out, times, sample_weight=weight, event=event)
+    repeated = loss(out[copies], times[copies], event=event[copies])
+    assert weighted.item() == pytest.approx(repeated.item(), rel=1e-12)
+    none = registry.create_loss(name, reduction="none", **data_params)
+    assert torch.autograd.gradcheck(
+        lambda o: none(o, times, event=event), (out.clone().requires_grad_(True),)
+    )
