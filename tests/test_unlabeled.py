@@ -349,3 +349,63 @@ def test_local_entropy_reg_state_and_output_size(registry):
     torch.testing.assert_close(fresh.qhat_, loss.qhat_)
     loss.reset_state()
     torch.testing.assert_close(loss.qhat_, torch.tensor([0.5, 0.5]))
+
+
+_CASES = {
+    "entropy_min": {},
+    "entropy_prior_kl": {"class_priors": [0.25, 0.25, 0.25, 0.25]},
+    "marginal_entropy": {},
+    "self_labeled_margin": {},
+    "depict_cluster_kl": {},
+    "eata_entropy": {"n_classes": 4, "e_margin_factor": 1.0, "d_margin": 1.0},
+    "pbn_ce_recon": {"n_classes": 4},
+    "local_entropy_reg": {"n_classes": 4, "threshold": 0.3},
+}
+
+
+def test_every_registered_loss_of_the_family_is_checked():
+    import lossreg.plugins.unlabeled as plugin
+
+    assert {spec.name for spec in plugin.register_losses()} == set(_CASES)
+    assert set(plugin.NOT_REGISTERED) == {"vat", "dual_view_kl", "cafa"}
+
+
+@pytest.mark.parametrize("name", sorted(_CASES))
+def test_family_dtype_pickle_permutation_and_weights(registry, name):
+    import pickle
+
+    gen = torch.Generator().manual_seed(0)
+    if name == "self_labeled_margin":
+        out = torch.randn(12, generator=gen, dtype=torch.float64)
+        target = torch.randint(-1, 2, (12,), generator=gen)
+    else:
+        width = 4 + (3 if name == "pbn_ce_recon" else 0)
+        out = torch.randn(12, width, generator=gen, dtype=torch.float64)
+        target = torch.randint(-1, 4, (12,), generator=gen)
+    extras = {"inputs": torch.randn(12, 3, generator=gen, dtype=torch.float64)}
+    if name != "pbn_ce_recon":
+        extras = {}
+
+    def fresh():
+        loss = registry.create_loss(name, **_CASES[name])
+        return loss.eval() if name in ("eata_entropy", "local_entropy_reg") else loss
+
+    value = fresh()(out, target, **extras)
+    assert value.dtype == torch.float64 and torch.isfinite(value)
+    as_float = {k: v.float() for k, v in extras.items()}
+    assert fresh()(out.float(), target, **as_float).dtype == torch.float32
+    loss = fresh()
+    clone = pickle.loads(pickle.dumps(loss))
+    assert clone(out, target, **extras).item() == pytest.approx(value.item(), rel=1e-12)
+    perm = torch.randperm(12, generator=gen)
+    permuted = {k: v[perm] for k, v in extras.items()}
+    assert fresh()(out[perm], target[perm], **permuted).item() == pytest.approx(
+        value.item(), rel=1e-10
+    )
+    # an integer sample weight counts as that many copies of the row
+    weight = torch.ones(12, dtype=torch.float64)
+    weight[:4] = 2.0
+    copies = torch.cat([torch.arange(12), torch.arange(4)])
+    weighted = fresh()(out, target, sample_weight=weight, **extras)
+    repeated = fresh()(out[copies], target[copies], **{k: v[copies] for k, v in extras.items()})
+    assert weighted.item() == pytest.approx(repeated.item(), rel=1e-10)
