@@ -507,6 +507,14 @@ _CASES = {
         {"target_min": 0.0, "target_max": 4.0},
         lambda g: (torch.randn(8, 5, generator=g), torch.rand(8, generator=g) * 4, {}),
     ),
+    "pairwise_logit_regression": (
+        {},
+        lambda g: (
+            torch.randn(8, generator=g),
+            torch.rand(8, generator=g),
+            {"group": torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])},
+        ),
+    ),
     "rpo_preference": (
         {},
         lambda g: (
@@ -561,3 +569,37 @@ def test_bpr_trains_through_a_regressor_with_groups_once_a_ranking_task_exists()
     reg.fit(X, relevance, group=groups)
     scores = reg.predict(X)
     assert spearmanr(scores, relevance).statistic > 0.7
+
+
+# -- pairwise_logit_regression ----------------------------------------------------------------
+
+
+@pytest.mark.reference("pairwise_logit_regression")
+def test_pairwise_logit_regression_matches_pair_loop(registry):
+    gen = torch.Generator().manual_seed(5)
+    scores = torch.randn(10, generator=gen, dtype=torch.float64)
+    ref = torch.randn(10, generator=gen, dtype=torch.float64)
+    p_hat = torch.rand(10, generator=gen, dtype=torch.float64)
+    p_hat[0], p_hat[1] = 0.0, 1.0  # clipped
+    group = torch.tensor([0, 0, 1, 1, 2, 2, 3, 3, 4, 9])  # the last two rows have no partner
+    weights = torch.rand(10, generator=gen, dtype=torch.float64)
+    beta, clip = 0.7, 0.01
+    num = den = 0.0
+    for a in range(10):
+        for b in range(10):
+            if a == b or group[a] != group[b]:
+                continue
+            p = min(max(p_hat[a].item(), clip), 1 - clip)
+            delta = (scores[a] - ref[a]) - (scores[b] - ref[b])
+            w = (weights[a] * weights[b]).item()
+            num += w * (beta * delta.item() - math.log(p / (1 - p))) ** 2
+            den += w
+    loss = registry.create_loss("irepo", beta=beta, clip=clip)
+    value = loss(scores, p_hat, sample_weight=weights, group=group, teacher_logits=ref)
+    assert value.item() == pytest.approx(num / den, rel=1e-12)
+
+
+def test_pairwise_logit_regression_rejects_groups_of_three(registry):
+    loss = registry.create_loss("pairwise_logit_regression")
+    with pytest.raises(ValueError, match="at most two rows"):
+        loss(torch.zeros(3), torch.full((3,), 0.5), group=torch.zeros(3, dtype=torch.long))

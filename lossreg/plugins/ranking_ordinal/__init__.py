@@ -5,6 +5,7 @@ from __future__ import annotations
 from lossreg import LossSpec, Param, hookimpl
 
 from .cosine import CosineContrastive
+from .empirical import PairwiseLogitRegression
 from .ordinal import (
     DistanceSmoothedCE,
     NTLMeanSquared,
@@ -26,6 +27,7 @@ __all__ = [
     "NTLWasserstein",
     "OrdinalEMD",
     "PairwiseLogistic",
+    "PairwiseLogitRegression",
     "RegularizedPreference",
     "ThurstoneFidelity",
     "expected_level",
@@ -121,6 +123,40 @@ def register_losses() -> list[LossSpec]:
             reference=(
                 'Mao et al., "SimpleX: A Simple and Strong Baseline for Collaborative '
                 'Filtering", CIKM 2021, arXiv:2109.12613'
+            ),
+        ),
+        LossSpec(
+            name="pairwise_logit_regression",
+            aliases=("irepo",),
+            factory=PairwiseLogitRegression,
+            tasks={"ranking"},
+            link="identity",
+            params=(
+                Param(
+                    "beta",
+                    "float",
+                    1.0,
+                    low=0,
+                    closed="neither",
+                    grid=(0.5, 1.0, 2.0),
+                    doc="scale of the score difference",
+                ),
+                Param(
+                    "clip",
+                    "float",
+                    1e-3,
+                    low=0,
+                    high=0.5,
+                    closed="neither",
+                    doc="clip the empirical preference into [clip, 1 - clip]",
+                ),
+            ),
+            fit_extras=("group",),
+            per_sample=False,
+            summary="iREPO: (beta * score difference - logit(empirical preference))^2 per pair.",
+            reference=(
+                'Le et al., "iREPO: implicit Reward Pairwise Difference based Empirical '
+                'Preference Optimization", arXiv:2405.15230'
             ),
         ),
         LossSpec(
