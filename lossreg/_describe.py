@@ -66,6 +66,7 @@ def describe_loss(entry: RegisteredLoss) -> dict[str, Any]:
         "learnable": spec.learnable,
         "sampler": spec.sampler,
         "views": spec.views,
+        "semi_supervised": spec.semi_supervised,
         "reference": spec.reference,
         "factory": f"{spec.factory.__module__}.{spec.factory.__qualname__}",
         "plugin": entry.plugin.name,

@@ -116,7 +116,14 @@ def info_command(name: str, as_json: bool) -> None:
             "flags",
             ", ".join(
                 f"{k}={data[k]}"
-                for k in ("per_sample", "stochastic", "learnable", "sampler", "views")
+                for k in (
+                    "per_sample",
+                    "stochastic",
+                    "learnable",
+                    "sampler",
+                    "views",
+                    "semi_supervised",
+                )
             ),
         ),
         ("reference", data["reference"]),

@@ -43,6 +43,7 @@ FIT_EXTRAS: dict[str, str] = {
     "sample_index": "a stable index of each training row",
     "event": "event indicator per row (survival)",
     "features": "the row's input features X, routed to the criterion as well as the network",
+    "rejected_label": "the rejected (dispreferred) class per row (preference supervision)",
 }
 
 #: How an estimator may have to draw training batches for a loss.
@@ -96,6 +97,10 @@ class LossSpec:
     views : {1, 2}
         ``2``: the loss takes a (2N, D) output whose rows i and i+N are two augmented views of
         row i; the estimator augments each batch twice and stacks the outputs.
+    semi_supervised : bool
+        The loss learns from unlabeled rows, marked ``-1`` in the target (scikit-learn's
+        convention, as in ``SelfTrainingClassifier``): estimators keep ``-1`` out of
+        ``classes_`` and the data params, and pass it to the loss unchanged.
     """
 
     name: str
@@ -114,6 +119,7 @@ class LossSpec:
     output_size: Callable[[Mapping[str, Any]], int] | None = None
     sampler: str | None = None
     views: int = 1
+    semi_supervised: bool = False
 
     def __post_init__(self) -> None:
         # Accept lists and sets from plugin authors, store immutable values.

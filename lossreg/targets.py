@@ -128,17 +128,21 @@ def output_size(
     n_classes: int = 1,
     n_outputs: int = 1,
     params: Mapping[str, Any] | None = None,
+    n_features: int | None = None,
 ) -> int:
     """Return how many outputs the network needs for ``spec`` on ``task``.
 
     ``spec.output_size(context)`` decides when the spec sets it (``context`` holds the loss's
-    hyperparameters, ``n_classes``, ``n_outputs`` and ``task``); otherwise a sigmoid link
+    hyperparameters, ``n_classes``, ``n_outputs``, ``task`` and, when known, ``n_features``,
+    the input width); otherwise a sigmoid link
     needs one output per label (one for binary), any other link on class targets one output
     per class, and on other targets one per target column.
     """
     if spec.output_size is not None:
         context = {**spec.defaults, **(params or {}), "n_classes": n_classes}
         context.update(n_outputs=n_outputs, task=task)
+        if n_features is not None:
+            context["n_features"] = n_features
         return int(spec.output_size(context))
     link = resolve_link(spec.link)
     if task in ("binary", "multiclass"):

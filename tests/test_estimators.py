@@ -455,3 +455,29 @@ def test_multilabel_losses_give_per_label_probabilities(loss):
     assert proba.shape == (200, 4)
     assert np.all((proba >= 0) & (proba <= 1))
     assert clf.predict(X).shape == (200, 4)
+
+
+def test_every_fit_extra_is_a_fit_argument_of_every_estimator():
+    import inspect
+
+    from lossreg.estimators._base import USER_FIT_EXTRAS
+    from lossreg.spec import FIT_EXTRAS
+
+    assert set(USER_FIT_EXTRAS) == set(FIT_EXTRAS) - {"features"}  # features: X, passed by us
+    for estimator in (LossClassifier, LossRegressor, lossreg.LossEmbedder):
+        params = inspect.signature(estimator.fit).parameters
+        assert set(USER_FIT_EXTRAS) <= set(params), estimator.__name__
+
+
+def test_semi_supervised_losses_see_unlabeled_rows_as_minus_one(blobs):
+    X, y = blobs
+    partial = y.copy()
+    partial[::2] = -1  # half the rows unlabeled, scikit-learn's convention
+    clf = LossClassifier(loss="marginal_entropy", max_iter=10, lr=0.01, random_state=0)
+    clf.fit(X, partial)
+    assert list(clf.classes_) == [0, 1, 2]
+    assert set(clf.predict(X)) <= {0, 1, 2}
+    assert clf.score(X, y) > 0.6
+    # a loss that is not semi-supervised treats -1 as a class, as scikit-learn does
+    plain = LossClassifier(max_iter=1).fit(X, partial)
+    assert -1 in plain.classes_

@@ -31,7 +31,18 @@ from ._mlp import MLP
 from ._net import EpochNotifier, LossNet
 from ._params import check_prefixed, extra_params, is_prefixed, split_prefixed
 
-__all__ = ["LossEstimatorBase"]
+__all__ = ["USER_FIT_EXTRAS", "LossEstimatorBase", "fit_extras_from"]
+
+#: The fit extras a caller passes to ``fit`` by name (``features`` is X itself, passed by the
+#: estimator). Each estimator's ``fit`` lists them in its signature, which is what scikit-learn's
+#: metadata routing reads to offer ``set_fit_request(group=True, ...)``.
+USER_FIT_EXTRAS = tuple(name for name in FIT_EXTRAS if name != "features")
+
+
+def fit_extras_from(arguments: dict[str, Any]) -> dict[str, Any]:
+    """Pick the fit extras out of a ``fit`` call's arguments (its ``locals()``)."""
+    return {name: arguments.get(name) for name in USER_FIT_EXTRAS}
+
 
 OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
     "adamw": torch.optim.AdamW,
@@ -42,6 +53,8 @@ OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
 
 #: Data params that are the network's output width, known to the estimator, not to the target.
 _WIDTH_PARAMS = ("embedding_dim",)
+
+_CLASS_TASKS = ("binary", "multiclass")
 
 _FITTED = (
     "net_",
@@ -165,11 +178,13 @@ class LossEstimatorBase(BaseEstimator, metaclass=abc.ABCMeta):
                 criterion = net.criterion_
             else:
                 fitted = [n for n in spec.data_params if n not in _WIDTH_PARAMS]
-                data_params = compute_data_params(
-                    fitted, y_encoded, self._data_task(task), n_classes
-                )
+                # Unlabeled rows (-1, semi-supervised losses) do not count in class statistics.
+                counted = y_encoded[y_encoded >= 0] if task in _CLASS_TASKS else y_encoded
+                data_params = compute_data_params(fitted, counted, self._data_task(task), n_classes)
                 n_outputs = int(y_encoded.shape[1]) if y_encoded.ndim == 2 else 1
-                width = self._output_width(spec, task, n_classes, n_outputs, loss_params)
+                width = self._output_width(
+                    spec, task, n_classes, n_outputs, loss_params, X.shape[1]
+                )
                 data_params.update({n: width for n in spec.data_params if n in _WIDTH_PARAMS})
                 module = self._build_module(X.shape[1], width)
                 criterion = spec.factory(**loss_params, **data_params)
@@ -206,9 +221,22 @@ class LossEstimatorBase(BaseEstimator, metaclass=abc.ABCMeta):
         return task
 
     def _output_width(
-        self, spec: LossSpec, task: str, n_classes: int, n_outputs: int, params: dict[str, Any]
+        self,
+        spec: LossSpec,
+        task: str,
+        n_classes: int,
+        n_outputs: int,
+        params: dict[str, Any],
+        n_features: int,
     ) -> int:
-        return output_size(spec, task, n_classes=n_classes, n_outputs=n_outputs, params=params)
+        return output_size(
+            spec,
+            task,
+            n_classes=n_classes,
+            n_outputs=n_outputs,
+            params=params,
+            n_features=n_features,
+        )
 
     def _batch_size_auto(self, n: int) -> int:
         """``batch_size="auto"``: scikit-learn's MLP rule."""

@@ -15,7 +15,7 @@ from sklearn.utils.validation import column_or_1d
 
 from lossreg.targets import task_of_target
 
-from ._base import LossEstimatorBase
+from ._base import LossEstimatorBase, fit_extras_from
 
 __all__ = ["LossClassifier"]
 
@@ -159,30 +159,26 @@ class LossClassifier(ClassifierMixin, LossEstimatorBase):
         teacher_logits: Any = None,
         sample_index: Any = None,
         event: Any = None,
+        rejected_label: Any = None,
     ) -> LossClassifier:
         """Train on ``X``, ``y``; per-row ``sample_weight`` and the extras the loss declares."""
-        extras = {
-            "group": group,
-            "bag": bag,
-            "bag_target": bag_target,
-            "teacher_logits": teacher_logits,
-            "sample_index": sample_index,
-            "event": event,
-        }
+        extras = fit_extras_from(locals())
         return self._fit(X, y, sample_weight, extras)
 
     def _prepare_target(self, y: Any) -> tuple[str, np.ndarray, int]:
         if np.ndim(y) == 2 and np.shape(y)[1] == 1:
             y = column_or_1d(y, warn=True)
-        check_classification_targets(y)
-        task = task_of_target(y)
+        y = np.asarray(y)
+        labeled = self._labeled_rows(y)
+        check_classification_targets(y[labeled])
+        task = task_of_target(y[labeled])
         continuing = self.warm_start and hasattr(self, "classes_") and hasattr(self, "net_")
         if task == "multilabel":
-            y = np.asarray(y).astype(np.int64)
+            y = y.astype(np.int64)
             classes = np.arange(y.shape[1])
             encoded, n_classes = y, y.shape[1]
         else:
-            encoder = LabelEncoder().fit(y)
+            encoder = LabelEncoder().fit(y[labeled])
             classes = encoder.classes_
             if len(classes) < 2:
                 raise ValueError(
@@ -193,10 +189,25 @@ class LossClassifier(ClassifierMixin, LossEstimatorBase):
                     f"warm_start=True needs the classes of the first fit {self.classes_!r}; "
                     f"got {classes!r}."
                 )
-            encoded, n_classes = encoder.transform(y), len(classes)
+            # Unlabeled rows (semi-supervised losses) keep -1: the loss sees them as such.
+            encoded = np.full(y.shape[0], -1, dtype=np.int64)
+            encoded[labeled] = encoder.transform(y[labeled])
+            n_classes = len(classes)
         self.classes_ = classes
         self.n_outputs_ = 1 if task != "multilabel" else int(encoded.shape[1])
         return task, encoded, n_classes
+
+    def _labeled_rows(self, y: np.ndarray) -> np.ndarray:
+        """Rows with a label: all, unless the loss is semi-supervised and y marks some -1."""
+        everything = np.ones(y.shape[0], dtype=bool)
+        if y.ndim != 1 or y.dtype.kind not in "iuf" or not self._spec().semi_supervised:
+            return everything
+        labeled = y != -1
+        if not labeled.any():
+            raise ValueError(
+                "Every row of y is -1 (unlabeled); a semi-supervised loss needs some labels."
+            )
+        return labeled
 
     def _row_weights(self, y_encoded: np.ndarray, task: str) -> np.ndarray | None:
         if self.class_weight is None:
@@ -210,7 +221,10 @@ class LossClassifier(ClassifierMixin, LossEstimatorBase):
         if isinstance(weights, dict):
             # Keys are the original labels, as in scikit-learn.
             weights = {int(np.searchsorted(self.classes_, k)): v for k, v in weights.items()}
-        return compute_sample_weight(weights, y_encoded)
+        labeled = y_encoded >= 0  # unlabeled rows (-1) keep weight 1
+        row_weights = np.ones(y_encoded.shape[0])
+        row_weights[labeled] = compute_sample_weight(weights, y_encoded[labeled])
+        return row_weights
 
     # -- prediction ------------------------------------------------------------------------
     @available_if(_has_proba)

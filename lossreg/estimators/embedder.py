@@ -13,7 +13,7 @@ from sklearn.utils._param_validation import Interval
 from lossreg.spec import LossSpec
 
 from ._augment import FeatureCorruption
-from ._base import LossEstimatorBase
+from ._base import LossEstimatorBase, fit_extras_from
 
 __all__ = ["LossEmbedder"]
 
@@ -117,16 +117,10 @@ class LossEmbedder(TransformerMixin, LossEstimatorBase):
         teacher_logits: Any = None,
         sample_index: Any = None,
         event: Any = None,
+        rejected_label: Any = None,
     ) -> LossEmbedder:
         """Train the embedding network; ``y`` may be omitted for label-free losses."""
-        extras = {
-            "group": group,
-            "bag": bag,
-            "bag_target": bag_target,
-            "teacher_logits": teacher_logits,
-            "sample_index": sample_index,
-            "event": event,
-        }
+        extras = fit_extras_from(locals())
         if y is None:
             spec = self._spec()
             if spec.views != 2:
@@ -154,7 +148,13 @@ class LossEmbedder(TransformerMixin, LossEstimatorBase):
         return "multiclass"  # labels of an embedding loss are classes
 
     def _output_width(
-        self, spec: LossSpec, task: str, n_classes: int, n_outputs: int, params: dict[str, Any]
+        self,
+        spec: LossSpec,
+        task: str,
+        n_classes: int,
+        n_outputs: int,
+        params: dict[str, Any],
+        n_features: int,
     ) -> int:
         return int(self.n_components)
 

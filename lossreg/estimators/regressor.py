@@ -8,7 +8,7 @@ import numpy as np
 from sklearn.base import RegressorMixin
 from sklearn.utils.metaestimators import available_if
 
-from ._base import LossEstimatorBase
+from ._base import LossEstimatorBase, fit_extras_from
 
 __all__ = ["LossRegressor"]
 
@@ -75,16 +75,10 @@ class LossRegressor(RegressorMixin, LossEstimatorBase):
         teacher_logits: Any = None,
         sample_index: Any = None,
         event: Any = None,
+        rejected_label: Any = None,
     ) -> LossRegressor:
         """Train on ``X``, ``y``; per-row ``sample_weight`` and the extras the loss declares."""
-        extras = {
-            "group": group,
-            "bag": bag,
-            "bag_target": bag_target,
-            "teacher_logits": teacher_logits,
-            "sample_index": sample_index,
-            "event": event,
-        }
+        extras = fit_extras_from(locals())
         return self._fit(X, y, sample_weight, extras)
 
     def _prepare_target(self, y: Any) -> tuple[str, np.ndarray, int]:

@@ -9,9 +9,12 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "lossreg.plugins.imbalance",
     "lossreg.plugins.metric",
     "lossreg.plugins.multilabel",
+    "lossreg.plugins.ranking_ordinal",
     "lossreg.plugins.regression",
     "lossreg.plugins.regression_binned",
     "lossreg.plugins.regression_misc",
     "lossreg.plugins.robust",
     "lossreg.plugins.uncertainty",
+    "lossreg.plugins.survival",
+    "lossreg.plugins.unlabeled",
 )

@@ -169,7 +169,14 @@ def make_toy(
         n_classes = n_outputs = int(y.shape[1])
     if task == "embedding":
         n_outputs = N_FEATURES
-    width = output_size(spec, task, n_classes=n_classes, n_outputs=n_outputs, params=params)
+    width = output_size(
+        spec,
+        task,
+        n_classes=n_classes,
+        n_outputs=n_outputs,
+        params=params,
+        n_features=N_FEATURES,  # the width of the toy ``features`` extra
+    )
     from_targets = [name for name in spec.data_params if name not in KIT_DATA_PARAMS]
     data_params = compute_data_params(from_targets, y, dp_task, n_classes=None)
     for name in spec.data_params:
