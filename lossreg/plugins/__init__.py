@@ -4,10 +4,12 @@ __all__ = ["BUILTIN_PLUGINS"]
 
 #: Module paths of the built-in plugins, loaded through the same hook path as third parties.
 BUILTIN_PLUGINS: tuple[str, ...] = (
+    "lossreg.plugins.bags",
     "lossreg.plugins.classification",
     "lossreg.plugins.composite",
     "lossreg.plugins.imbalance",
     "lossreg.plugins.multilabel",
     "lossreg.plugins.regression",
     "lossreg.plugins.robust",
+    "lossreg.plugins.robust_optimization",
 )
