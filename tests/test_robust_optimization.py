@@ -182,3 +182,265 @@ def test_group_dro_beats_cross_entropy_on_worst_group_accuracy_through_a_search(
             pred = search.predict(X_test)
             worst[loss] = worst_group_accuracy(y_test, pred, group=group_test)
     assert worst["group_dro"] > worst["cross_entropy"] + 0.2, worst
+
+
+# -- kl_dro / tilted ---------------------------------------------------------------------------
+
+
+@pytest.mark.reference("kl_dro")
+@pytest.mark.parametrize("tau", [0.1, 1.0, 10.0])
+def test_kl_dro_matches_scipy_logsumexp(batch, tau):
+    from scipy.special import logsumexp
+
+    logits, labels, _, weights = batch
+    rows = np.array(_ce_rows(logits, labels))
+    s = weights.numpy()
+    for name in ("kl_dro", "tilted"):
+        loss = lossreg.create_loss(name, tau=tau)
+        ours = loss(logits, labels).item()
+        assert ours == pytest.approx(tau * (logsumexp(rows / tau) - math.log(len(rows))))
+        weighted = loss(logits, labels, sample_weight=weights).item()
+        assert weighted == pytest.approx(tau * logsumexp(rows / tau, b=s / s.sum()), rel=1e-10)
+
+
+def test_kl_dro_limits_and_gradient(batch):
+    logits, labels, _, _ = batch
+    rows = torch.tensor(_ce_rows(logits, labels), dtype=torch.float64)
+    small = lossreg.create_loss("kl_dro", tau=1e-3)(logits, labels).item()
+    large = lossreg.create_loss("kl_dro", tau=1e4)(logits, labels).item()
+    assert small == pytest.approx(rows.max().item(), abs=1e-2)
+    assert large == pytest.approx(rows.mean().item(), rel=1e-3)
+    z = logits.clone().requires_grad_()
+    lossreg.create_loss("kl_dro", tau=0.5)(z, labels).backward()
+    w = torch.softmax(rows / 0.5, 0)
+    manual = logits.clone().requires_grad_()
+    (w * F.cross_entropy(manual, labels, reduction="none")).sum().backward()
+    torch.testing.assert_close(z.grad, manual.grad)
+
+
+# -- spectral_risk -----------------------------------------------------------------------------
+
+
+def _sorted_rows(logits, labels):
+    return sorted(_ce_rows(logits, labels))
+
+
+@pytest.mark.reference("spectral_risk")
+@pytest.mark.parametrize("kept", [0.1, 0.25, 0.3, 0.5, 1.0])
+def test_superquantile_is_rockafellar_uryasev_cvar(batch, kept):
+    logits, labels, *_ = batch
+    rows = _ce_rows(logits, labels)
+    # CVaR = min over eta of eta + mean((l - eta)+) / kept; a minimiser is one of the losses.
+    cvar = min(eta + sum(max(v - eta, 0.0) for v in rows) / (len(rows) * kept) for eta in rows)
+    for name in ("spectral_risk", "superquantile", "cvar"):
+        ours = lossreg.create_loss(name, tail_fraction=kept)(logits, labels).item()
+        assert ours == pytest.approx(cvar, rel=1e-10)
+
+
+@pytest.mark.reference("spectral_risk")
+def test_extremile_is_the_expected_maximum_of_r_draws(batch):
+    logits, labels, *_ = batch
+    part = slice(0, 6)
+    rows = _ce_rows(logits[part], labels[part])
+    for r in (1, 2, 3):
+        draws = [max(rows[i] for i in idx) for idx in np.ndindex(*([len(rows)] * r))]
+        loss = lossreg.create_loss("spectral_risk", spectrum="extremile", r=float(r))
+        assert loss(logits[part], labels[part]).item() == pytest.approx(np.mean(draws))
+
+
+@pytest.mark.reference("spectral_risk")
+def test_esrm_weights_follow_the_exponential_spectrum(batch):
+    logits, labels, *_ = batch
+    rows = _sorted_rows(logits, labels)
+    n, rho = len(rows), 3.0
+    expected = 0.0
+    for j, v in enumerate(rows, start=1):
+        sigma = math.exp(-rho) * (math.exp(rho * j / n) - math.exp(rho * (j - 1) / n))
+        expected += v * sigma / (1 - math.exp(-rho))
+    loss = lossreg.create_loss("spectral_risk", spectrum="esrm", rho=rho)
+    assert loss(logits, labels).item() == pytest.approx(expected, rel=1e-10)
+
+
+def _permutahedron_argmax(losses, sigma, nu, penalty):
+    """Maximise <q, l> - nu * D(q) over conv(perm sigma) with scipy (all subset constraints)."""
+    import itertools
+
+    from scipy.optimize import LinearConstraint, minimize
+
+    n = len(losses)
+    top = np.cumsum(sorted(sigma, reverse=True))
+    rows, bounds = [], []
+    for k in range(1, n):
+        for subset in itertools.combinations(range(n), k):
+            row = np.zeros(n)
+            row[list(subset)] = 1.0
+            rows.append(row)
+            bounds.append(top[k - 1])
+    constraints = [
+        LinearConstraint(np.array(rows), -np.inf, np.array(bounds)),
+        LinearConstraint(np.ones((1, n)), 1.0, 1.0),
+    ]
+
+    def objective(q):
+        if penalty == "chi2":
+            div = 0.5 * np.sum((q - 1.0 / n) ** 2)
+        else:
+            div = np.sum(q * np.log(np.clip(n * q, 1e-300, None)))
+        return -(q @ losses - nu * div)
+
+    q0 = np.full(n, 1.0 / n)
+    result = minimize(
+        objective,
+        q0,
+        constraints=constraints,
+        method="trust-constr",
+        bounds=[(1e-12, 1.0)] * n,
+        options={"gtol": 1e-12, "xtol": 1e-12},
+    )
+    return result.x
+
+
+@pytest.mark.reference("spectral_risk")
+@pytest.mark.parametrize("penalty", ["chi2", "kl"])
+def test_shift_cost_weights_solve_the_penalised_problem(penalty):
+    losses = np.array([0.3, 2.0, 0.9, 1.4, 0.1])
+    nu = 1.0
+    loss = lossreg.create_loss(
+        "spectral_risk", spectrum="esrm", rho=2.0, penalty=penalty, shift_cost=nu
+    )
+    ours = loss.weights(torch.tensor(losses, dtype=torch.float64)).numpy()
+    from lossreg.plugins.robust_optimization.spectral import spectrum_weights
+
+    sigma = spectrum_weights(5, "esrm", 0.5, 2.0, 2.0)
+    ref = _permutahedron_argmax(losses, sigma, nu, penalty)
+    np.testing.assert_allclose(ours, ref, atol=2e-4)
+    assert ours.sum() == pytest.approx(1.0)
+
+
+def test_superquantile_keeps_the_highest_fraction_not_the_lowest():
+    # Pins the semantics deshift documents one way and codes the other way.
+    pred = torch.tensor([[0.0], [1.0], [2.0], [3.0]], dtype=torch.float64)
+    target = torch.zeros(4, dtype=torch.float64)
+    loss = lossreg.create_loss("spectral_risk", base="mse", tail_fraction=0.25)
+    assert loss(pred, target).item() == pytest.approx(9.0)
+    with pytest.raises(ValueError, match="cannot honour sample_weight"):
+        loss(pred, target, sample_weight=torch.ones(4))
+
+
+# -- loss_reweighting --------------------------------------------------------------------------
+
+
+@pytest.mark.reference("loss_reweighting")
+@pytest.mark.parametrize("strategy", ["linupper", "quadratic", "extremes", "uniform"])
+def test_loss_reweighting_matches_a_loop(batch, strategy):
+    logits, labels, _, weights = batch
+    rows = _ce_rows(logits, labels)
+    delta, r = 0.7, 0.5
+    lo, hi = min(rows), max(rows)
+    scores = []
+    for v in rows:
+        u = 2 * delta * v / (hi - lo) - delta * (hi + lo) / (hi - lo)
+        f = {
+            "linupper": min(u + delta, delta),
+            "quadratic": 1 - u * u / delta**2,
+            "extremes": abs(u),
+            "uniform": u,
+        }[strategy]
+        scores.append(math.exp(f / r))
+    for s in (None, weights.tolist()):
+        s_list = s or [1.0] * len(rows)
+        num = sum(w * g * v for w, g, v in zip(s_list, scores, rows))
+        den = sum(w * g for w, g in zip(s_list, scores))
+        loss = lossreg.create_loss("loss_reweighting", strategy=strategy, delta=delta, r=r)
+        sw = None if s is None else weights
+        assert loss(logits, labels, sample_weight=sw).item() == pytest.approx(num / den)
+
+
+def test_loss_reweighting_equal_losses_give_the_plain_mean():
+    logits = torch.zeros(3, 2, dtype=torch.float64)
+    labels = torch.tensor([0, 1, 0])
+    value = lossreg.create_loss("loss_reweighting")(logits, labels)
+    assert value.item() == pytest.approx(math.log(2.0))
+
+
+# -- irm / vrex --------------------------------------------------------------------------------
+
+
+def _dscale(logits, labels):
+    """d CE(w z, y) / d w at w = 1, per row: sum_c p_c z_c - z_y (closed form)."""
+    out = []
+    for z, y in zip(logits.tolist(), labels.tolist()):
+        top = max(z)
+        e = [math.exp(v - top) for v in z]
+        out.append(sum(a * v for a, v in zip(e, z)) / sum(e) - z[y])
+    return out
+
+
+@pytest.mark.reference("irm")
+@pytest.mark.parametrize("penalty", ["squared", "split_product"])
+def test_irm_matches_the_closed_form_scale_gradient(batch, penalty):
+    logits, labels, group, _ = batch
+    rows, grads = _ce_rows(logits, labels), _dscale(logits, labels)
+    risks, pens = [], []
+    for g in sorted(set(group.tolist())):
+        idx = [i for i, k in enumerate(group.tolist()) if k == g]
+        risks.append(np.mean([rows[i] for i in idx]))
+        if penalty == "squared":
+            pens.append(np.mean([grads[i] for i in idx]) ** 2)
+        else:
+            even, odd = idx[0::2], idx[1::2]
+            pens.append(np.mean([grads[i] for i in even]) * np.mean([grads[i] for i in odd]))
+    for name in ("irm", "irm_v1", "irm_penalty"):
+        loss = lossreg.create_loss(name, penalty_weight=50.0, anneal_iters=0, penalty=penalty)
+        ours = loss(logits, labels, group=group).item()
+        assert ours == pytest.approx(np.mean(risks) + 50.0 * np.mean(pens), rel=1e-9)
+
+
+def test_irm_anneals_and_trains_the_penalty(batch):
+    logits, labels, group, _ = batch
+    loss = lossreg.create_loss("irm", penalty_weight=1e3, anneal_iters=2)
+    values = [loss(logits, labels, group=group).item() for _ in range(3)]
+    assert values[0] == values[1] < values[2]
+    loss.eval()
+    before = int(loss.step_)
+    with torch.no_grad():
+        loss(logits, labels, group=group)
+    assert int(loss.step_) == before
+    z = logits.clone().requires_grad_()
+    loss.train()
+    loss(z, labels, group=group).backward()
+    plain = logits.clone().requires_grad_()
+    lossreg.create_loss("irm", penalty_weight=0.0, anneal_iters=0)(
+        plain, labels, group=group
+    ).backward()
+    assert not torch.allclose(z.grad, plain.grad)  # the penalty reaches the logits
+
+
+@pytest.mark.reference("vrex")
+def test_vrex_matches_a_loop(batch):
+    logits, labels, group, weights = batch
+    rows = _ce_rows(logits, labels)
+    risks = []
+    for g in sorted(set(group.tolist())):
+        idx = [i for i, k in enumerate(group.tolist()) if k == g]
+        w = [weights[i].item() for i in idx]
+        risks.append(sum(wi * rows[i] for wi, i in zip(w, idx)) / sum(w))
+    mean = np.mean(risks)
+    expected = mean + 7.0 * np.mean([(r - mean) ** 2 for r in risks])
+    for name in ("vrex", "v_rex"):
+        loss = lossreg.create_loss(name, penalty_weight=7.0, anneal_iters=0)
+        ours = loss(logits, labels, group=group, sample_weight=weights).item()
+        assert ours == pytest.approx(expected, rel=1e-10)
+    early = lossreg.create_loss("vrex", penalty_weight=7.0)(
+        logits, labels, group=group, sample_weight=weights
+    )
+    assert early.item() == pytest.approx(mean + np.mean([(r - mean) ** 2 for r in risks]))
+
+
+def test_wrappers_fit_through_the_estimator():
+    rng = np.random.default_rng(1)
+    X, y, group = _spurious(300, 0.8, rng)
+    for loss in ("kl_dro", "spectral_risk", "loss_reweighting", "irm", "vrex"):
+        clf = LossClassifier(loss=loss, max_iter=5, lr=0.01, random_state=0, batch_size=100)
+        clf.fit(X, y, group=group)
+        assert clf.predict_proba(X).shape == (300, 2)
