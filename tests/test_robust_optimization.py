@@ -444,3 +444,70 @@ def test_wrappers_fit_through_the_estimator():
         clf = LossClassifier(loss=loss, max_iter=5, lr=0.01, random_state=0, batch_size=100)
         clf.fit(X, y, group=group)
         assert clf.predict_proba(X).shape == (300, 2)
+
+
+# -- group_cvar --------------------------------------------------------------------------------
+
+
+def _group_cvar_reference(steps, n_groups, alpha, gamma, mu, frac):
+    """update_exp_avg_loss + compute_robust_loss_greedy of the reference code, plain Python."""
+    ema, init = [0.0] * n_groups, [False] * n_groups
+    values = []
+    for losses, group in steps:
+        group_loss, count = [], []
+        for g in range(n_groups):
+            rows = [v for v, k in zip(losses, group) if k == g]
+            count.append(len(rows))
+            group_loss.append(sum(rows) / len(rows) if rows else 0.0)
+        for g in range(n_groups):
+            prev = (1 - gamma * (count[g] > 0)) * init[g]
+            ema[g] = ema[g] * prev + group_loss[g] * (1 - prev)
+            init[g] = init[g] or count[g] > 0
+        order = sorted(range(n_groups), key=lambda g: -ema[g])
+        weights, total = {}, 0.0
+        for g in order:
+            total += frac[g]
+            weights[g] = frac[g] / alpha if total <= alpha else 0.0
+        leftover = [g for g in order if weights[g] == 0.0]
+        if leftover:
+            weights[leftover[0]] = 1 - sum(weights.values())
+        w = [frac[g] * mu + weights[g] * (1 - mu) for g in range(n_groups)]
+        values.append(sum(a * b for a, b in zip(w, group_loss)))
+    return values
+
+
+@pytest.mark.reference("group_cvar")
+@pytest.mark.parametrize(("alpha", "mu"), [(0.2, 0.0), (0.5, 0.0), (0.3, 0.25)])
+def test_group_cvar_matches_the_reference_over_several_steps(batch, alpha, mu):
+    logits, labels, group, _ = batch
+    counts = [int((group == g).sum()) for g in range(4)]
+    loss = lossreg.create_loss(
+        "group_cvar", alpha=alpha, min_var_weight=mu, gamma=0.3, group_counts=counts
+    )
+    ours, steps = [], []
+    for k in range(3):
+        part = slice(8 * k, 8 * k + 8)
+        ours.append(loss(logits[part], labels[part], group=group[part]).item())
+        steps.append((_ce_rows(logits[part], labels[part]), group[part].tolist()))
+    frac = [c / sum(counts) for c in counts]
+    expected = _group_cvar_reference(steps, 4, alpha, 0.3, mu, frac)
+    assert ours == pytest.approx(expected, rel=1e-10)
+
+
+def test_group_cvar_running_fractions_and_guards(batch):
+    logits, labels, group, _ = batch
+    counts = [int((group == g).sum()) for g in range(4)]
+    running = lossreg.create_loss("group_cvar", alpha=0.3)
+    fixed = lossreg.create_loss("group_cvar", alpha=0.3, group_counts=counts)
+    # After one pass over every row the running shares are the training shares.
+    running(logits, labels, group=group)
+    fixed(logits, labels, group=group)
+    running.eval()
+    fixed.eval()
+    a = running(logits, labels, group=group).item()
+    assert a == pytest.approx(fixed(logits, labels, group=group).item())
+    everything = lossreg.create_loss("group_cvar", alpha=1.0)
+    value = everything(logits, labels, group=group).item()
+    assert math.isfinite(value)
+    with pytest.raises(lossreg.InvalidLossParameterError, match="needs group_counts"):
+        lossreg.create_loss("group_cvar", adj=1.0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from lossreg import LossSpec, Param, hookimpl
 
 from ._private import ALL_TASKS, base_link, base_output_size, base_param
+from .group_cvar import GroupCVaR
 from .group_dro import GroupDRO
 from .invariance import IRM, VREx
 from .metrics import worst_group_accuracy
@@ -16,6 +17,7 @@ __all__ = [
     "IRM",
     "KLDRO",
     "NOT_REGISTERED",
+    "GroupCVaR",
     "GroupDRO",
     "LossReweighting",
     "SpectralRisk",
@@ -121,6 +123,52 @@ def register_losses() -> list[LossSpec]:
             ),
             fit_extras=("group",),
             summary="GroupDRO: online exponentiated weights on the worst groups' mean losses.",
+            reference=_GROUP_DRO_PAPER,
+        ),
+        _wrapper(
+            name="group_cvar",
+            factory=GroupCVaR,
+            params=(
+                *base_param(),
+                Param(
+                    "alpha",
+                    "float",
+                    0.2,
+                    low=0,
+                    high=1,
+                    closed="right",
+                    grid=(0.1, 0.2, 0.5),
+                    doc="CVaR level: the share of data the loss concentrates on",
+                ),
+                Param(
+                    "gamma",
+                    "float",
+                    0.1,
+                    low=0,
+                    high=1,
+                    closed="right",
+                    doc="EMA rate of the group reference losses",
+                ),
+                Param(
+                    "min_var_weight",
+                    "float",
+                    0.0,
+                    low=0,
+                    high=1,
+                    doc="mixes the ERM group weights back in",
+                ),
+                Param("adj", "float", 0.0, low=0, doc="adjustment C/sqrt(n_g); needs group_counts"),
+                Param(
+                    "group_counts",
+                    "vector",
+                    None,
+                    low=0,
+                    nullable=True,
+                    doc="training rows per group; None uses the running counts seen",
+                ),
+            ),
+            fit_extras=("group",),
+            summary="Greedy CVaR over groups ranked by an EMA of their losses.",
             reference=_GROUP_DRO_PAPER,
         ),
         _wrapper(
