@@ -301,6 +301,7 @@ def _permutahedron_argmax(losses, sigma, nu, penalty):
 
 
 @pytest.mark.reference("spectral_risk")
+@pytest.mark.filterwarnings("ignore:delta_grad == 0.0")  # scipy's note on a linear objective
 @pytest.mark.parametrize("penalty", ["chi2", "kl"])
 def test_shift_cost_weights_solve_the_penalised_problem(penalty):
     losses = np.array([0.3, 2.0, 0.9, 1.4, 0.1])
@@ -511,3 +512,72 @@ def test_group_cvar_running_fractions_and_guards(batch):
     assert math.isfinite(value)
     with pytest.raises(lossreg.InvalidLossParameterError, match="needs group_counts"):
         lossreg.create_loss("group_cvar", adj=1.0)
+
+
+# -- holistic_robust ---------------------------------------------------------------------------
+
+
+def _hr_generic(losses, alpha, r):
+    """The reference's convex program, solved by scipy over (p, s) with q = [P - s, sum s]."""
+    from scipy.optimize import LinearConstraint, NonlinearConstraint, minimize
+
+    n = len(losses)
+    ext = np.append(losses, losses.max())
+
+    def split(x):
+        p, s = x[: n + 1], x[n + 1 :]
+        return p, np.append(1.0 / n - s, s.sum())
+
+    def kl(x):
+        p, q = split(x)
+        mask = q > 1e-15
+        return np.sum(q[mask] * np.log(q[mask] / np.clip(p[mask], 1e-300, None)))
+
+    sums = np.zeros((2, 2 * n + 1))
+    sums[0, : n + 1] = 1.0  # p on the simplex
+    sums[1, n + 1 :] = 1.0  # poisoning budget
+    x0 = np.concatenate([np.full(n + 1, 1.0 / (n + 1)), np.full(n, alpha / (2 * n))])
+    best = minimize(
+        lambda x: -(split(x)[0] @ ext),
+        x0,
+        method="trust-constr",
+        bounds=[(1e-12, 1.0)] * (n + 1) + [(0.0, 1.0 / n)] * n,
+        constraints=[
+            LinearConstraint(sums, [1.0, 0.0], [1.0, alpha]),
+            NonlinearConstraint(kl, -np.inf, r),
+        ],
+        options={"gtol": 1e-12, "xtol": 1e-14, "maxiter": 5000},
+    )
+    return -best.fun
+
+
+@pytest.mark.reference("holistic_robust")
+@pytest.mark.filterwarnings("ignore:delta_grad == 0.0")  # scipy's note on a linear objective
+@pytest.mark.parametrize(("alpha", "r"), [(0.1, 0.01), (0.2, 0.1), (0.05, 0.5), (0.0, 0.1)])
+def test_holistic_robust_matches_a_generic_convex_solver(batch, alpha, r):
+    logits, labels, *_ = batch
+    part = slice(0, 7)
+    losses = np.array(_ce_rows(logits[part], labels[part]))
+    loss = lossreg.create_loss("holistic_robust", alpha=alpha, r=r)
+    ours = loss(logits[part], labels[part]).item()
+    ref = _hr_generic(losses, max(alpha, 1e-6), r)
+    assert ours == pytest.approx(ref, rel=1e-6)
+    assert ours >= losses.mean() - 1e-12
+
+
+def test_holistic_robust_guards_and_gradient(batch):
+    logits, labels, *_ = batch
+    erm = lossreg.create_loss("holistic_robust", alpha=0.0, r=0.0)(logits, labels)
+    rows = torch.tensor(_ce_rows(logits, labels), dtype=torch.float64)
+    assert erm.item() == pytest.approx(rows.mean().item())
+    loss = lossreg.create_loss("holistic_robust", alpha=0.1, r=0.0)
+    same_as = lossreg.create_loss("holistic_robust", alpha=0.1, r=0.001)
+    assert loss(logits, labels).item() == pytest.approx(same_as(logits, labels).item())
+    z = logits.clone().requires_grad_()
+    loss(z, labels).backward()
+    assert torch.isfinite(z.grad).all()
+    from lossreg.plugins.robust_optimization.holistic import holistic_weights
+
+    p = holistic_weights(rows, 0.1, 0.001)
+    assert p.sum().item() == pytest.approx(1.0)
+    assert (p >= 0).all()

@@ -7,6 +7,7 @@ from lossreg import LossSpec, Param, hookimpl
 from ._private import ALL_TASKS, base_link, base_output_size, base_param
 from .group_cvar import GroupCVaR
 from .group_dro import GroupDRO
+from .holistic import HolisticRobust
 from .invariance import IRM, VREx
 from .metrics import worst_group_accuracy
 from .reweighting import LossReweighting
@@ -19,6 +20,7 @@ __all__ = [
     "NOT_REGISTERED",
     "GroupCVaR",
     "GroupDRO",
+    "HolisticRobust",
     "LossReweighting",
     "SpectralRisk",
     "VREx",
@@ -243,6 +245,36 @@ def register_losses() -> list[LossSpec]:
             reference=(
                 'Mehta et al., "Distributionally Robust Optimization with Bias and Variance '
                 'Reduction", ICLR 2024, arXiv:2310.13863'
+            ),
+        ),
+        _wrapper(
+            name="holistic_robust",
+            factory=HolisticRobust,
+            params=(
+                *base_param(),
+                Param(
+                    "alpha",
+                    "float",
+                    0.1,
+                    low=0,
+                    high=0.3,
+                    grid=(0.0, 0.05, 0.1, 0.2),
+                    doc="poisoning (total-variation) budget",
+                ),
+                Param(
+                    "r",
+                    "float",
+                    0.01,
+                    low=0,
+                    high=1,
+                    grid=(0.001, 0.01, 0.1),
+                    doc="KL radius (statistical error)",
+                ),
+            ),
+            summary="Holistic robust loss: KL-DRO around a poisoned batch (no evasion part).",
+            reference=(
+                'Bennouna et al., "Certified Robust Neural Networks: Generalization and '
+                'Corruption Resistance", ICML 2023, arXiv:2303.02251'
             ),
         ),
         _wrapper(
