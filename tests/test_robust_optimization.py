@@ -581,3 +581,61 @@ def test_holistic_robust_guards_and_gradient(batch):
     p = holistic_weights(rows, 0.1, 0.001)
     assert p.sum().item() == pytest.approx(1.0)
     assert (p >= 0).all()
+
+
+# -- domain_penalised --------------------------------------------------------------------------
+
+
+@pytest.mark.reference("domain_penalised")
+def test_domain_penalised_matches_the_papers_epoch_update(batch):
+    logits, labels, group, weights = batch
+    rows = _ce_rows(logits, labels)
+    loss = lossreg.create_loss("domain_penalised", reduction="none")
+    first = loss(logits, labels, group=group)
+    assert first.tolist() == pytest.approx(rows)  # initial weights are 1
+    loss.set_epoch(1, 3)
+    means = {}
+    for g in sorted(set(group.tolist())):
+        means[g] = np.mean([v for v, k in zip(rows, group.tolist()) if k == g])
+    norm = sum(math.exp(v) for v in means.values())
+    expected = [math.exp(means[g]) / norm * v for v, g in zip(rows, group.tolist())]
+    assert loss(logits, labels, group=group).tolist() == pytest.approx(expected, rel=1e-10)
+    mean = lossreg.create_loss("domain_penalised")
+    mean.load_state_dict(loss.state_dict())
+    value = mean(logits, labels, group=group, sample_weight=weights).item()
+    w = weights.tolist()
+    assert value == pytest.approx(sum(a * b for a, b in zip(w, expected)) / sum(w))
+
+
+def test_domain_penalised_counts_training_rows_only_and_fits(batch):
+    logits, labels, group, _ = batch
+    loss = lossreg.create_loss("domain_penalised")
+    loss.eval()
+    loss(logits, labels, group=group)
+    loss.set_epoch(1, 2)
+    assert (loss.weights_ == 1).all()
+    rng = np.random.default_rng(2)
+    X, y, g = _spurious(200, 0.9, rng)
+    clf = LossClassifier(loss="domain_penalised", max_iter=3, random_state=0).fit(X, y, group=g)
+    assert clf.criterion_.weights_.sum().item() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("name", ["group_dro", "group_cvar", "domain_penalised", "irm"])
+def test_grown_state_survives_a_state_dict_round_trip(batch, name):
+    import copy
+    import pickle
+
+    logits, labels, group, _ = batch
+    loss = lossreg.create_loss(name)
+    loss(logits, labels, group=group)
+    if hasattr(loss, "set_epoch"):
+        loss.set_epoch(1, 2)
+    fresh = lossreg.create_loss(name)
+    fresh.load_state_dict(loss.state_dict())
+    loss.eval()
+    fresh.eval()
+    for other in (fresh, copy.deepcopy(loss), pickle.loads(pickle.dumps(loss))):
+        other.eval()
+        torch.testing.assert_close(
+            other(logits, labels, group=group), loss(logits, labels, group=group)
+        )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from lossreg import LossSpec, Param, hookimpl
 
 from ._private import ALL_TASKS, base_link, base_output_size, base_param
+from .domain_penalised import DomainPenalised
 from .group_cvar import GroupCVaR
 from .group_dro import GroupDRO
 from .holistic import HolisticRobust
@@ -18,6 +19,7 @@ __all__ = [
     "IRM",
     "KLDRO",
     "NOT_REGISTERED",
+    "DomainPenalised",
     "GroupCVaR",
     "GroupDRO",
     "HolisticRobust",
@@ -68,7 +70,8 @@ _GROUP_DRO_PAPER = (
 def _wrapper(**fields) -> LossSpec:
     """A spec of a batch-level wrapper: inherits the base's link and output size."""
     fields.setdefault("tasks", ALL_TASKS)
-    return LossSpec(link=base_link, output_size=base_output_size, per_sample=False, **fields)
+    fields.setdefault("per_sample", False)
+    return LossSpec(link=base_link, output_size=base_output_size, **fields)
 
 
 _IRM_PENALTY = Param(
@@ -312,6 +315,18 @@ def register_losses() -> list[LossSpec]:
             reference=(
                 'Sow et al., "Dynamic Loss-Based Sample Reweighting for Improved Large Language '
                 'Model Pretraining", ICLR 2025, arXiv:2502.06733'
+            ),
+        ),
+        _wrapper(
+            name="domain_penalised",
+            factory=DomainPenalised,
+            params=base_param(),
+            fit_extras=("group",),
+            per_sample=True,
+            summary="Rows weighed by softmax of their domain's mean loss last epoch.",
+            reference=(
+                'Jena et al., "Domain penalisation for improved Out-of-Distribution '
+                'Generalisation", arXiv:2408.01746'
             ),
         ),
         _wrapper(

@@ -79,6 +79,8 @@ class BatchWrapper(nn.Module):
 
     _name = "wrapper"
     _own_extras: tuple[str, ...] = ()
+    #: reductions the wrapper supports; per-row wrappers add "none"
+    _reductions: tuple[str, ...] = ("mean", "sum")
 
     def __init__(
         self,
@@ -91,7 +93,7 @@ class BatchWrapper(nn.Module):
         super().__init__()
         self.base = base
         self.base_params = base_params
-        if reduction not in ("mean", "sum"):
+        if reduction not in self._reductions:
             raise lossreg.InvalidReductionError(
                 f"Loss {self._name!r} is batch-level (its row weights depend on the whole "
                 f"batch) and supports reduction 'mean' or 'sum'. Got {reduction!r} instead."
@@ -144,6 +146,17 @@ class BatchWrapper(nn.Module):
                 f"Loss {self._name!r} cannot honour sample_weight (its weights come from the "
                 "batch itself); fit without sample_weight or use a per-row loss."
             )
+
+    def _load_from_state_dict(
+        self, state_dict: Mapping[str, Any], prefix: str, *args: Any, **kwargs: Any
+    ) -> None:
+        # State buffers grown on demand (group weights, EMAs) may be larger in a saved state
+        # than in a freshly built loss: take the saved shape and dtype before loading.
+        for name, buffer in list(self._buffers.items()):
+            saved = state_dict.get(prefix + name)
+            if buffer is not None and saved is not None and saved.shape != buffer.shape:
+                self._buffers[name] = torch.empty_like(saved, device=buffer.device)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def extra_repr(self) -> str:
         return f"base={self.base!r}, base_params={self.base_params!r}"
