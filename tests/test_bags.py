@@ -254,3 +254,25 @@ def test_bag_mse_fits_a_regressor_from_bag_means():
     reg = LossRegressor(loss="aggregate_interpolating", loss__rho=0.2, max_iter=80, lr=0.02)
     reg.set_params(batch_size=240, random_state=0).fit(X, means, bag=bag, bag_target=means)
     assert np.corrcoef(reg.predict(X), y)[0, 1] > 0.9
+
+
+@pytest.mark.parametrize(
+    "name", ["dllp", "bag_proportion_mse", "proportion_kl", "bag_mse", "aggregate_interpolating"]
+)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_bag_losses_keep_dtype_and_finite_gradients_at_extremes(name, dtype):
+    gen = torch.Generator().manual_seed(3)
+    regression = name in ("bag_mse", "aggregate_interpolating")
+    shape = (12,) if regression else (12, 3)
+    output = (torch.randn(*shape, generator=gen) * 1e3).to(dtype).requires_grad_()
+    bag = torch.arange(12) // 4
+    if regression:
+        bag_target = torch.randn(3, generator=gen)[bag] * 1e3
+    else:
+        props = torch.tensor([[1.0, 0.0, 0.0], [0.2, 0.3, 0.5], [0.0, 0.5, 0.5]])
+        bag_target = props[bag]
+    value = lossreg.create_loss(name)(output, None, bag=bag, bag_target=bag_target)
+    assert value.dtype == dtype
+    assert torch.isfinite(value)
+    value.backward()
+    assert torch.isfinite(output.grad).all()

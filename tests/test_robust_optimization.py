@@ -639,3 +639,39 @@ def test_grown_state_survives_a_state_dict_round_trip(batch, name):
         torch.testing.assert_close(
             other(logits, labels, group=group), loss(logits, labels, group=group)
         )
+
+
+_WRAPPERS = [
+    "group_dro",
+    "group_cvar",
+    "kl_dro",
+    "spectral_risk",
+    "holistic_robust",
+    "loss_reweighting",
+    "domain_penalised",
+    "irm",
+    "vrex",
+]
+
+
+@pytest.mark.parametrize("name", _WRAPPERS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_wrappers_keep_dtype_and_finite_gradients_at_extreme_logits(name, dtype):
+    gen = torch.Generator().manual_seed(3)
+    logits = (torch.randn(12, 3, generator=gen) * 1e3).to(dtype).requires_grad_()
+    labels = torch.randint(0, 3, (12,), generator=gen)
+    group = torch.arange(12) % 3
+    loss = lossreg.create_loss(name, **({"anneal_iters": 0} if name in ("irm", "vrex") else {}))
+    value = loss(logits, labels, group=group)
+    assert value.dtype == dtype
+    assert torch.isfinite(value)
+    value.backward()
+    assert torch.isfinite(logits.grad).all()
+
+
+@pytest.mark.parametrize("name", _WRAPPERS)
+def test_wrapper_sum_is_mean_times_total_weight(batch, name):
+    logits, labels, group, _ = batch
+    mean = lossreg.create_loss(name)(logits, labels, group=group)
+    total = lossreg.create_loss(name, reduction="sum")(logits, labels, group=group)
+    assert total.item() == pytest.approx(mean.item() * len(labels))
