@@ -42,8 +42,10 @@ class DLLP(BagLoss):
     so saturated probabilities stay finite. The loss is exact only when the batch holds whole
     bags: with part of a bag it is the DLLP loss of that sub-bag against the whole bag's
     proportions (an approximation). Sample weights are per bag: a bag weighs the mean of its
-    rows' weights. Agrees with the "Batch Averager" layer + cross-entropy of the origin paper
-    (Ardehaly & Culotta) and with the closed form in the catalogue.
+    rows' weights. What was checked: the origin paper's abstract describes a "Batch
+    Averager" layer (the mean of the instance predictions of a bag) trained against the
+    bag's label distribution, which matches :math:`\bar p_b`; the cross-entropy form above is
+    the catalogue's closed form (the paper's full text was not available here).
 
     References
     ----------
