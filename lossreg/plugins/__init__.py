@@ -4,6 +4,7 @@ __all__ = ["BUILTIN_PLUGINS"]
 
 #: Module paths of the built-in plugins, loaded through the same hook path as third parties.
 BUILTIN_PLUGINS: tuple[str, ...] = (
+    "lossreg.plugins.bags",
     "lossreg.plugins.classification",
     "lossreg.plugins.composite",
     "lossreg.plugins.imbalance",
@@ -14,7 +15,8 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "lossreg.plugins.regression_binned",
     "lossreg.plugins.regression_misc",
     "lossreg.plugins.robust",
-    "lossreg.plugins.uncertainty",
+    "lossreg.plugins.robust_optimization",
     "lossreg.plugins.survival",
+    "lossreg.plugins.uncertainty",
     "lossreg.plugins.unlabeled",
 )
