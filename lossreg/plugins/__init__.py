@@ -4,8 +4,10 @@ __all__ = ["BUILTIN_PLUGINS"]
 
 #: Module paths of the built-in plugins, loaded through the same hook path as third parties.
 BUILTIN_PLUGINS: tuple[str, ...] = (
+    "lossreg.plugins.calibration",
     "lossreg.plugins.classification",
     "lossreg.plugins.composite",
+    "lossreg.plugins.distillation",
     "lossreg.plugins.imbalance",
     "lossreg.plugins.multilabel",
     "lossreg.plugins.regression",

@@ -1,0 +1,174 @@
+"""Built-in plugin: distillation losses reading a teacher's logits per row (``teacher_logits``)."""
+
+from __future__ import annotations
+
+from lossreg import LossSpec, Param, hookimpl
+
+from .binary_kl import BinaryKLKD
+from .divergences import GeneralizedJSDKD, SoftSymmetricCE
+from .kd import DefensiveDistillation, KnowledgeDistillation
+from .ps_kd import PSKD
+
+__all__ = [
+    "NOT_REGISTERED",
+    "PSKD",
+    "BinaryKLKD",
+    "DefensiveDistillation",
+    "GeneralizedJSDKD",
+    "KnowledgeDistillation",
+    "SoftSymmetricCE",
+    "register_losses",
+]
+
+#: Catalogue entries of this family that are deliberately not registered, with the reason.
+NOT_REGISTERED: dict[str, str] = {
+    "tgeo_kd": (
+        "Its per-row weight comes from a small network trained by bilevel optimisation on a "
+        "validation split (an outer meta-learning loop), not from a criterion; the weighting "
+        "network's exact inputs are also unverified."
+    ),
+}
+
+_CLASS_TASKS = frozenset({"binary", "multiclass"})
+_TEMPERATURE = "softening temperature T of both distributions"
+
+
+def _temperature(default: float, grid: tuple[float, ...]) -> Param:
+    return Param(
+        "temperature", "float", default, low=0, closed="neither", grid=grid, doc=_TEMPERATURE
+    )
+
+
+@hookimpl
+def register_losses() -> list[LossSpec]:
+    return [
+        LossSpec(
+            name="knowledge_distillation",
+            aliases=("kd",),
+            factory=KnowledgeDistillation,
+            tasks=_CLASS_TASKS,
+            link="softmax",
+            params=(
+                _temperature(4.0, (2.0, 4.0, 8.0)),
+                Param(
+                    "alpha",
+                    "float",
+                    0.9,
+                    low=0,
+                    high=1,
+                    grid=(0.5, 0.9),
+                    doc="weight of the distillation term (1 - alpha on the label CE)",
+                ),
+            ),
+            fit_extras=("teacher_logits",),
+            summary="Hinton KD: (1-alpha) CE on labels + alpha T^2 KL(teacher_T || student_T).",
+            reference=(
+                'Hinton, Vinyals & Dean, "Distilling the Knowledge in a Neural Network", '
+                "NIPS 2014 Deep Learning Workshop, arXiv:1503.02531"
+            ),
+        ),
+        LossSpec(
+            name="defensive_distillation",
+            factory=DefensiveDistillation,
+            tasks=_CLASS_TASKS,
+            link="softmax",
+            params=(_temperature(20.0, (20.0, 50.0, 100.0)),),
+            fit_extras=("teacher_logits",),
+            summary="Soft cross-entropy to a teacher's softmax at a high temperature T.",
+            reference=(
+                'Papernot et al., "Distillation as a Defense to Adversarial Perturbations against '
+                'Deep Neural Networks", IEEE S&P 2016, arXiv:1511.04508'
+            ),
+        ),
+        LossSpec(
+            name="generalized_jsd_kd",
+            aliases=("gkd",),
+            factory=GeneralizedJSDKD,
+            tasks=_CLASS_TASKS,
+            link="softmax",
+            params=(
+                Param(
+                    "beta",
+                    "float",
+                    0.5,
+                    low=0,
+                    high=1,
+                    grid=(0.0, 0.5, 0.9),
+                    doc="0 forward KL, 1 reverse KL, in between the generalized JSD",
+                ),
+                _temperature(1.0, (1.0, 2.0)),
+                Param(
+                    "ce_weight",
+                    "float",
+                    0.0,
+                    low=0,
+                    grid=(0.0, 0.5),
+                    doc="weight of an added cross-entropy on the labels",
+                ),
+            ),
+            fit_extras=("teacher_logits",),
+            summary="Generalized Jensen-Shannon divergence to the teacher (GKD), optional CE.",
+            reference=(
+                'Agarwal et al., "On-Policy Distillation of Language Models: Learning from '
+                'Self-Generated Mistakes", ICLR 2024, arXiv:2306.13649'
+            ),
+        ),
+        LossSpec(
+            name="ps_kd",
+            factory=PSKD,
+            tasks=_CLASS_TASKS,
+            link="softmax",
+            params=(
+                Param(
+                    "alpha_max",
+                    "float",
+                    0.8,
+                    low=0,
+                    high=1,
+                    grid=(0.5, 0.8),
+                    doc="weight of the model's own last-epoch predictions at the final epoch",
+                ),
+            ),
+            data_params=("n_samples", "n_classes"),
+            fit_extras=("sample_index",),
+            summary="Self-distillation: targets mix labels with last epoch's own predictions.",
+            reference=(
+                'Kim et al., "Self-Knowledge Distillation with Progressive Refinement of '
+                'Targets", ICCV 2021'
+            ),
+        ),
+        LossSpec(
+            name="soft_symmetric_ce",
+            factory=SoftSymmetricCE,
+            tasks=_CLASS_TASKS,
+            link="softmax",
+            fit_extras=("teacher_logits",),
+            summary="Symmetric soft cross-entropy between the student and a fixed teacher.",
+            reference=(
+                'Döbler, Marsden & Yang, "Robust Mean Teacher for Continual and Gradual '
+                'Test-Time Adaptation", CVPR 2023'
+            ),
+        ),
+        LossSpec(
+            name="binary_kl_kd",
+            factory=BinaryKLKD,
+            tasks=_CLASS_TASKS,
+            link="softmax",
+            params=(
+                _temperature(2.0, (1.0, 2.0, 4.0)),
+                Param(
+                    "normalize",
+                    "bool",
+                    False,
+                    grid=(False, True),
+                    doc="z-score each row's logits before the sigmoid",
+                ),
+            ),
+            fit_extras=("teacher_logits",),
+            summary="Logit-level KD: per-class binary KL of sigmoid(t/T) and sigmoid(z/T).",
+            reference=(
+                'Yang et al., "Dual-Head Knowledge Distillation: Enhancing Logits Utilization '
+                'with an Auxiliary Head", arXiv:2411.08937'
+            ),
+        ),
+    ]

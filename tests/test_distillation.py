@@ -1,0 +1,339 @@
+"""Distillation losses against torch / float64 loop references, identities and an end-to-end fit."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import lossreg
+from lossreg import LossClassifier
+from lossreg.estimators.distill import teacher_logits
+
+N_CLASSES = 4
+
+
+@pytest.fixture(scope="module")
+def registry():
+    return lossreg.Registry(entry_points=False)
+
+
+@pytest.fixture
+def data():
+    gen = torch.Generator().manual_seed(5)
+    z = torch.randn(16, N_CLASSES, generator=gen, dtype=torch.float64) * 2
+    t = torch.randn(16, N_CLASSES, generator=gen, dtype=torch.float64) * 3
+    y = torch.randint(0, N_CLASSES, (16,), generator=gen)
+    w = torch.rand(16, generator=gen, dtype=torch.float64)
+    return z, t, y, w
+
+
+def _softmax(row):
+    top = max(row)
+    exps = [math.exp(v - top) for v in row]
+    return [e / sum(exps) for e in exps]
+
+
+def _kl(p, q):
+    return sum(pc * (math.log(pc) - math.log(qc)) for pc, qc in zip(p, q) if pc > 0)
+
+
+def _ours(registry, name, z, y, t, **params):
+    return registry.create_loss(name, reduction="none", **params)(z, y, teacher_logits=t)
+
+
+def _close(ours, expected, rtol=1e-10):
+    np.testing.assert_allclose(ours.detach().numpy(), np.asarray(expected), rtol=rtol, atol=1e-12)
+
+
+# -- knowledge distillation -----------------------------------------------------------------
+
+
+@pytest.mark.reference("knowledge_distillation", "kd")
+@pytest.mark.parametrize(("temperature", "alpha"), [(4.0, 0.9), (1.0, 0.5), (8.0, 0.3)])
+def test_kd_matches_torch_kl_div_batchmean(registry, data, temperature, alpha):
+    z, t, y, _ = data
+    loss = registry.create_loss("kd", temperature=temperature, alpha=alpha)
+    kl = torch.nn.KLDivLoss(reduction="batchmean")(
+        F.log_softmax(z / temperature, dim=1), F.softmax(t / temperature, dim=1)
+    )
+    expected = (1 - alpha) * F.cross_entropy(z, y) + alpha * temperature**2 * kl
+    torch.testing.assert_close(loss(z, y, teacher_logits=t), expected, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.reference("knowledge_distillation")
+def test_kd_matches_loop(registry, data):
+    z, t, y, _ = data
+    expected = []
+    for zr, tr, yi in zip(z.tolist(), t.tolist(), y.tolist()):
+        ce = -math.log(_softmax(zr)[yi])
+        soft = _kl(_softmax([v / 4 for v in tr]), _softmax([v / 4 for v in zr]))
+        expected.append(0.1 * ce + 0.9 * 16 * soft)
+    _close(_ours(registry, "knowledge_distillation", z, y, t), expected)
+
+
+def test_kd_identities(registry, data):
+    z, t, y, _ = data
+    ce = F.cross_entropy(z, y, reduction="none")
+    torch.testing.assert_close(_ours(registry, "kd", z, y, t, alpha=0.0), ce)
+    # Student equal to the teacher: only the label term remains.
+    torch.testing.assert_close(_ours(registry, "kd", z, y, z.clone(), alpha=0.9), 0.1 * ce)
+
+
+def test_kd_sample_weights(registry, data):
+    z, t, y, w = data
+    loss = registry.create_loss("kd")
+    per_row = _ours(registry, "kd", z, y, t)
+    expected = (per_row * w).sum() / w.sum()
+    torch.testing.assert_close(loss(z, y, sample_weight=w, teacher_logits=t), expected)
+
+
+def test_binary_teacher_with_one_logit_is_expanded(registry):
+    z = torch.tensor([[0.0, 1.5], [0.3, -0.2]], dtype=torch.float64)
+    y = torch.tensor([1, 0])
+    d = torch.tensor([2.0, -1.0], dtype=torch.float64)
+    two = torch.stack([torch.zeros_like(d), d], dim=1)
+    for shape in [(2,), (2, 1)]:
+        torch.testing.assert_close(
+            _ours(registry, "kd", z, y, d.reshape(shape)), _ours(registry, "kd", z, y, two)
+        )
+
+
+def test_missing_or_misshaped_teacher_raises(registry, data):
+    z, t, y, _ = data
+    loss = registry.create_loss("kd")
+    with pytest.raises(ValueError, match="teacher_logits"):
+        loss(z, y)
+    with pytest.raises(ValueError, match="shape"):
+        loss(z, y, teacher_logits=t[:, :3])
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "knowledge_distillation",
+        "defensive_distillation",
+        "generalized_jsd_kd",
+        "soft_symmetric_ce",
+        "binary_kl_kd",
+    ],
+)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_extreme_logits_give_finite_gradients_and_keep_dtype(registry, name, dtype):
+    z = torch.tensor([[1e3, -1e3, 0.0], [-1e3, 1e3, 5.0]], dtype=dtype, requires_grad=True)
+    t = torch.tensor([[-1e3, 1e3, 0.0], [1e3, 0.0, -1e3]], dtype=dtype)
+    out = registry.create_loss(name)(z, torch.tensor([0, 2]), teacher_logits=t)
+    out.backward()
+    assert out.dtype == dtype and torch.isfinite(out)
+    assert torch.isfinite(z.grad).all()
+
+
+# -- defensive distillation -----------------------------------------------------------------
+
+
+@pytest.mark.reference("defensive_distillation")
+@pytest.mark.parametrize("temperature", [20.0, 2.0])
+def test_defensive_distillation_matches_loop(registry, data, temperature):
+    z, t, y, _ = data
+    expected = []
+    for zr, tr in zip(z.tolist(), t.tolist()):
+        p = _softmax([v / temperature for v in tr])
+        q = _softmax([v / temperature for v in zr])
+        expected.append(-sum(pc * math.log(qc) for pc, qc in zip(p, q)))
+    _close(_ours(registry, "defensive_distillation", z, y, t, temperature=temperature), expected)
+
+
+def test_defensive_distillation_is_soft_ce_torch(registry, data):
+    z, t, y, _ = data
+    expected = F.cross_entropy(z / 20, F.softmax(t / 20, dim=1), reduction="none")
+    torch.testing.assert_close(_ours(registry, "defensive_distillation", z, y, t), expected)
+
+
+# -- generalized JSD ------------------------------------------------------------------------
+
+
+def _gjsd_loop(z, t, beta, temperature):
+    out = []
+    for zr, tr in zip(z.tolist(), t.tolist()):
+        ps = _softmax([v / temperature for v in zr])
+        pt = _softmax([v / temperature for v in tr])
+        if beta == 0:
+            out.append(_kl(pt, ps))
+        elif beta == 1:
+            out.append(_kl(ps, pt))
+        else:
+            m = [beta * a + (1 - beta) * b for a, b in zip(pt, ps)]
+            out.append(beta * _kl(pt, m) + (1 - beta) * _kl(ps, m))
+    return out
+
+
+@pytest.mark.reference("generalized_jsd_kd", "gkd")
+@pytest.mark.parametrize(("beta", "temperature"), [(0.5, 1.0), (0.0, 1.0), (1.0, 2.0), (0.9, 3.0)])
+def test_generalized_jsd_matches_loop(registry, data, beta, temperature):
+    z, t, y, _ = data
+    ours = _ours(registry, "gkd", z, y, t, beta=beta, temperature=temperature)
+    _close(ours, _gjsd_loop(z, t, beta, temperature), rtol=1e-9)
+
+
+def test_generalized_jsd_half_is_scipy_jensen_shannon(registry, data):
+    from scipy.spatial.distance import jensenshannon
+
+    z, t, y, _ = data
+    ps, pt = F.softmax(z, dim=1).numpy(), F.softmax(t, dim=1).numpy()
+    expected = jensenshannon(pt, ps, axis=1) ** 2
+    _close(_ours(registry, "generalized_jsd_kd", z, y, t), expected, rtol=1e-8)
+
+
+def test_generalized_jsd_end_points_and_ce(registry, data):
+    z, t, y, _ = data
+    forward = _ours(registry, "kd", z, y, t, temperature=1.0, alpha=1.0)
+    torch.testing.assert_close(_ours(registry, "gkd", z, y, t, beta=0.0), forward)
+    near = _ours(registry, "gkd", z, y, t, ce_weight=0.5)
+    ce = F.cross_entropy(z, y, reduction="none")
+    torch.testing.assert_close(near, _ours(registry, "gkd", z, y, t) + 0.5 * ce)
+
+
+# -- PS-KD ----------------------------------------------------------------------------------
+
+
+@pytest.mark.reference("ps_kd")
+def test_ps_kd_matches_loop_over_two_epochs(registry, data):
+    z, _, y, _ = data
+    n = z.shape[0]
+    loss = registry.create_loss("ps_kd", n_samples=n, n_classes=N_CLASSES, reduction="none")
+    index = torch.arange(n).flip(0)  # row ids need not follow batch order
+    loss.set_epoch(0, 4)
+    first = loss(z, y, sample_index=index)
+    _close(first, [-math.log(_softmax(r)[yi]) for r, yi in zip(z.tolist(), y.tolist())])
+    loss.set_epoch(1, 4)
+    z2 = z * 0.5 + 0.3
+    second = loss(z2, y, sample_index=index)
+    alpha = 0.8 * 2 / 4
+    expected = []
+    for r_prev, r, yi in zip(z.tolist(), z2.tolist(), y.tolist()):
+        prev, q = _softmax(r_prev), _softmax(r)
+        soft = [(1 - alpha) * (c == yi) + alpha * prev[c] for c in range(N_CLASSES)]
+        expected.append(-sum(s * math.log(qc) for s, qc in zip(soft, q)))
+    _close(second, expected, rtol=1e-6)  # the table stores float32 predictions
+
+
+def test_ps_kd_eval_mode_leaves_table_and_checks_index(registry, data):
+    z, _, y, _ = data
+    loss = registry.create_loss("ps_kd", n_samples=16, n_classes=N_CLASSES).eval()
+    loss(z, y, sample_index=torch.arange(16))
+    assert not loss.seen_.any()
+    with pytest.raises(ValueError, match="sample_index"):
+        loss(z, y)
+    with pytest.raises(ValueError, match="n_samples"):
+        loss(z, y, sample_index=torch.arange(16) + 1)
+
+
+# -- soft symmetric CE, binary KL -----------------------------------------------------------
+
+
+@pytest.mark.reference("soft_symmetric_ce")
+def test_soft_symmetric_ce_matches_loop(registry, data):
+    z, t, y, _ = data
+    expected = []
+    for zr, tr in zip(z.tolist(), t.tolist()):
+        p, q = _softmax(tr), _softmax(zr)
+        expected.append(
+            0.5 * (-sum(a * math.log(b) for a, b in zip(p, q)))
+            + 0.5 * (-sum(b * math.log(a) for a, b in zip(p, q)))
+        )
+    _close(_ours(registry, "soft_symmetric_ce", z, y, t), expected)
+
+
+def test_soft_symmetric_ce_gradient_flows_through_both_terms(registry, data):
+    z, t, y, _ = data
+    z = z.clone().requires_grad_(True)
+    registry.create_loss("soft_symmetric_ce")(z, y, teacher_logits=t).backward()
+    ref = z.detach().clone().requires_grad_(True)
+    q = F.log_softmax(ref, dim=1)
+    p = F.log_softmax(t, dim=1)
+    (0.5 * (-(p.exp() * q).sum(1) - (q.exp() * p).sum(1))).mean().backward()
+    torch.testing.assert_close(z.grad, ref.grad)
+
+
+@pytest.mark.reference("binary_kl_kd")
+@pytest.mark.parametrize(("temperature", "normalize"), [(2.0, False), (1.0, True), (4.0, False)])
+def test_binary_kl_matches_loop_and_bce_identity(registry, data, temperature, normalize):
+    z, t, y, _ = data
+    zs, ts = z, t
+    if normalize:
+        zs = (z - z.mean(1, keepdim=True)) / (z.std(1, keepdim=True) + 1e-8)
+        ts = (t - t.mean(1, keepdim=True)) / (t.std(1, keepdim=True) + 1e-8)
+    expected = []
+    for zr, tr in zip(zs.tolist(), ts.tolist()):
+        total = 0.0
+        for a, b in zip(zr, tr):
+            p, q = 1 / (1 + math.exp(-b / temperature)), 1 / (1 + math.exp(-a / temperature))
+            total += p * math.log(p / q) + (1 - p) * math.log((1 - p) / (1 - q))
+        expected.append(temperature**2 * total)
+    ours = _ours(registry, "binary_kl_kd", z, y, t, temperature=temperature, normalize=normalize)
+    _close(ours, expected, rtol=1e-8)
+    # KL of Bernoullis = BCE(student, p) - BCE(teacher, p), per class.
+    p = torch.sigmoid(ts / temperature)
+    bce = F.binary_cross_entropy_with_logits
+    lib = bce(zs / temperature, p, reduction="none") - bce(ts / temperature, p, reduction="none")
+    torch.testing.assert_close(ours, temperature**2 * lib.sum(1))
+
+
+# -- end to end -----------------------------------------------------------------------------
+
+
+def test_distil_hist_gradient_boosting_into_loss_classifier():
+    """Issue 12 done-when: a GBDT teacher's out-of-fold logits train a KD student."""
+    from sklearn.datasets import make_classification
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.model_selection import train_test_split
+    from threadpoolctl import threadpool_limits
+
+    X, y = make_classification(
+        400, 8, n_informative=5, n_classes=3, n_clusters_per_class=1, random_state=0
+    )
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random_state=0)
+    with threadpool_limits(1):  # HGB's OpenMP threads crawl on a busy 2-core machine
+        teacher = HistGradientBoostingClassifier(max_iter=40, random_state=0)
+        logits = teacher_logits(teacher, X_train, y_train, cv=3)
+    assert logits.shape == (len(y_train), 3) and np.isfinite(logits).all()
+    np.testing.assert_allclose(np.exp(logits).sum(1), 1.0, atol=1e-5)
+    student = LossClassifier(
+        loss="knowledge_distillation", loss__temperature=2.0, max_iter=40, random_state=0
+    )
+    student.fit(X_train, y_train, teacher_logits=logits)
+    assert student.criterion_.temperature == 2.0
+    assert student.score(X_test, y_test) > 0.7
+    proba = student.predict_proba(X_test)
+    np.testing.assert_allclose(proba.sum(1), 1.0, atol=1e-6)
+    with pytest.raises(lossreg.MissingFitExtraError, match="teacher_logits"):
+        LossClassifier(loss="kd", max_iter=1).fit(X_train, y_train)
+
+
+def test_teacher_logits_in_sample_and_decision_function():
+    from sklearn.datasets import make_classification
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = make_classification(60, 4, random_state=1)
+    model = LogisticRegression().fit(X, y)
+    logits = teacher_logits(model, X, method="decision_function")
+    np.testing.assert_allclose(
+        torch.softmax(torch.as_tensor(logits), 1).numpy(), model.predict_proba(X), rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        np.exp(teacher_logits(model, X)), model.predict_proba(X), rtol=1e-6, atol=1e-7
+    )
+    with pytest.raises(ValueError, match="needs y"):
+        teacher_logits(LogisticRegression(), X, cv=3)
+
+
+def test_ps_kd_trains_through_the_estimator():
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(120, 5, n_informative=3, n_classes=3, random_state=2)
+    clf = LossClassifier(loss="ps_kd", max_iter=5, batch_size=32, random_state=0).fit(X, y)
+    assert clf.criterion_.seen_.all()
+    assert clf.criterion_.alpha_t_ == pytest.approx(0.8)
