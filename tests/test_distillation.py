@@ -119,6 +119,7 @@ def test_missing_or_misshaped_teacher_raises(registry, data):
         "generalized_jsd_kd",
         "soft_symmetric_ce",
         "binary_kl_kd",
+        "sinkhorn_kd",
     ],
 )
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -337,3 +338,127 @@ def test_ps_kd_trains_through_the_estimator():
     clf = LossClassifier(loss="ps_kd", max_iter=5, batch_size=32, random_state=0).fit(X, y)
     assert clf.criterion_.seen_.all()
     assert clf.criterion_.alpha_t_ == pytest.approx(0.8)
+
+
+# -- Sinkhorn KD ----------------------------------------------------------------------------
+
+
+def _sinkhorn_loop(z, t, temperature, epsilon, n_iters):
+    ps = [_softmax([v / temperature for v in r]) for r in z]
+    pt = [_softmax([v / temperature for v in r]) for r in t]
+    n = len(ps)
+    cost = [[sum(abs(a - b) for a, b in zip(ps[i], pt[j])) for j in range(n)] for i in range(n)]
+    plan = [[math.exp(-cost[i][j] / epsilon) for j in range(n)] for i in range(n)]
+    for _ in range(n_iters):  # the reference's plain division by row, then column, sums
+        plan = [[v / sum(row) for v in row] for row in plan]
+        cols = [sum(plan[i][j] for i in range(n)) for j in range(n)]
+        plan = [[plan[i][j] / cols[j] for j in range(n)] for i in range(n)]
+    return sum(plan[i][j] * cost[i][j] for i in range(n) for j in range(n))
+
+
+@pytest.mark.reference("sinkhorn_kd")
+@pytest.mark.parametrize(("temperature", "epsilon", "n_iters"), [(2.0, 0.1, 20), (1.0, 0.5, 5)])
+def test_sinkhorn_kd_matches_loop(registry, data, temperature, epsilon, n_iters):
+    z, t, y, _ = data
+    params = dict(temperature=temperature, epsilon=epsilon, n_iters=n_iters)
+    loss = registry.create_loss("sinkhorn_kd", **params)
+    expected = 0.002 * _sinkhorn_loop(z.tolist(), t.tolist(), temperature, epsilon, n_iters)
+    expected += F.cross_entropy(z, y).item()
+    assert loss(z, y, teacher_logits=t).item() == pytest.approx(expected, rel=1e-9)
+    total = registry.create_loss("sinkhorn_kd", reduction="sum", **params)
+    assert total(z, y, teacher_logits=t).item() == pytest.approx(16 * expected, rel=1e-9)
+
+
+def test_sinkhorn_kd_plan_is_doubly_normalised_and_rejects_weights(registry, data):
+    z, t, y, w = data
+    loss = registry.create_loss("sinkhorn_kd", weight=1.0, ce_weight=0.0)
+    assert loss(z, y, teacher_logits=z.clone()).item() < loss(z, y, teacher_logits=t).item()
+    with pytest.raises(ValueError, match="sample weights"):
+        loss(z, y, sample_weight=w, teacher_logits=t)
+    with pytest.raises(ValueError, match="batch-level"):
+        registry.create_loss("sinkhorn_kd", reduction="none")
+
+
+# -- Margin-MSE -----------------------------------------------------------------------------
+
+
+@pytest.mark.reference("margin_mse")
+def test_margin_mse_matches_pair_loop(registry):
+    gen = torch.Generator().manual_seed(2)
+    s = torch.randn(12, generator=gen, dtype=torch.float64)
+    t = torch.randn(12, 1, generator=gen, dtype=torch.float64)
+    y = torch.randint(0, 3, (12,), generator=gen).double()
+    group = torch.tensor([0] * 5 + [1] * 4 + [2] * 3)
+    w = torch.rand(12, generator=gen, dtype=torch.float64)
+    num = den = plain = count = 0.0
+    for i in range(12):
+        for j in range(12):
+            if group[i] == group[j] and y[i] > y[j]:
+                gap = ((s[i] - s[j]) - (t[i, 0] - t[j, 0])).item() ** 2
+                num += w[i].item() * w[j].item() * gap
+                den += w[i].item() * w[j].item()
+                plain += gap
+                count += 1
+    loss = registry.create_loss("margin_mse")
+    assert loss(s, y, group=group, teacher_logits=t).item() == pytest.approx(plain / count)
+    weighted = loss(s, y, sample_weight=w, group=group, teacher_logits=t)
+    assert weighted.item() == pytest.approx(num / den)
+
+
+def test_margin_mse_single_triple_is_torch_mse_of_margins(registry):
+    s = torch.tensor([1.2, -0.3], dtype=torch.float64, requires_grad=True)
+    t = torch.tensor([2.0, 0.5], dtype=torch.float64)
+    out = registry.create_loss("margin_mse")(
+        s, torch.tensor([1.0, 0.0]), group=torch.tensor([7, 7]), teacher_logits=t
+    )
+    torch.testing.assert_close(out, F.mse_loss(s[0] - s[1], t[0] - t[1]))
+    out.backward()
+    none = registry.create_loss("margin_mse")(
+        s, torch.tensor([1.0, 1.0]), group=torch.tensor([7, 7]), teacher_logits=t
+    )
+    assert none.item() == 0.0  # no pair of different relevance
+
+
+# -- dual-head KD ---------------------------------------------------------------------------
+
+
+@pytest.mark.reference("dual_head_kd")
+@pytest.mark.parametrize("kd_weight", [0.0, 0.5])
+def test_dual_head_kd_matches_loop(registry, data, kd_weight):
+    z, t, y, _ = data
+    heads = torch.cat([z, z.flip(0) * 0.7], dim=1)
+    ours = _ours(registry, "dual_head_kd", heads, y, t, kd_weight=kd_weight)
+    expected = []
+    for row, tr, yi in zip(heads.tolist(), t.tolist(), y.tolist()):
+        h1, h2 = row[:N_CLASSES], row[N_CLASSES:]
+        value = -math.log(_softmax(h1)[yi])
+        value += kd_weight * 16 * _kl(_softmax([v / 4 for v in tr]), _softmax([v / 4 for v in h1]))
+        zs = (np.array(h2) - np.mean(h2)) / (np.std(h2, ddof=1) + 1e-8)
+        ts = (np.array(tr) - np.mean(tr)) / (np.std(tr, ddof=1) + 1e-8)
+        for a, b in zip(zs, ts):
+            p, q = 1 / (1 + math.exp(-b)), 1 / (1 + math.exp(-a))
+            value += p * math.log(p / q) + (1 - p) * math.log((1 - p) / (1 - q))
+        expected.append(value)
+    _close(ours, expected, rtol=1e-8)
+
+
+def test_dual_head_kd_through_the_estimator():
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(150, 6, n_informative=4, n_classes=3, random_state=4)
+    teacher = np.eye(3)[y] * 3.0
+    clf = LossClassifier(loss="dual_head_kd", max_iter=5, random_state=0)
+    clf.fit(X, y, teacher_logits=teacher)
+    assert clf.module_(torch.zeros(1, 6)).shape == (1, 6)
+    proba = clf.predict_proba(X)
+    assert proba.shape == (150, 3)
+    np.testing.assert_allclose(proba.sum(1), 1.0)
+
+
+def test_sinkhorn_kd_through_the_estimator():
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(90, 5, n_informative=3, n_classes=3, random_state=6)
+    clf = LossClassifier(loss="sinkhorn_kd", max_iter=3, batch_size=32, random_state=0)
+    clf.fit(X, y, teacher_logits=np.eye(3)[y] * 2.0)
+    assert clf.predict_proba(X).shape == (90, 3)

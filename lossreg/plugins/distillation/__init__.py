@@ -6,17 +6,24 @@ from lossreg import LossSpec, Param, hookimpl
 
 from .binary_kl import BinaryKLKD
 from .divergences import GeneralizedJSDKD, SoftSymmetricCE
+from .dual_head import DualHeadKD, first_head_softmax_link
 from .kd import DefensiveDistillation, KnowledgeDistillation
+from .margin import MarginMSE
 from .ps_kd import PSKD
+from .sinkhorn import SinkhornKD
 
 __all__ = [
     "NOT_REGISTERED",
     "PSKD",
     "BinaryKLKD",
     "DefensiveDistillation",
+    "DualHeadKD",
     "GeneralizedJSDKD",
     "KnowledgeDistillation",
+    "MarginMSE",
+    "SinkhornKD",
     "SoftSymmetricCE",
+    "first_head_softmax_link",
     "register_losses",
 ]
 
@@ -30,7 +37,15 @@ NOT_REGISTERED: dict[str, str] = {
 }
 
 _CLASS_TASKS = frozenset({"binary", "multiclass"})
+_DHKD_PAPER = (
+    'Yang et al., "Dual-Head Knowledge Distillation: Enhancing Logits Utilization with an '
+    'Auxiliary Head", arXiv:2411.08937'
+)
 _TEMPERATURE = "softening temperature T of both distributions"
+
+
+def _weight(name: str, default: float, doc: str, grid: tuple[float, ...] = ()) -> Param:
+    return Param(name, "float", default, low=0, grid=grid, doc=doc)
 
 
 def _temperature(default: float, grid: tuple[float, ...]) -> Param:
@@ -166,9 +181,73 @@ def register_losses() -> list[LossSpec]:
             ),
             fit_extras=("teacher_logits",),
             summary="Logit-level KD: per-class binary KL of sigmoid(t/T) and sigmoid(z/T).",
+            reference=_DHKD_PAPER,
+        ),
+        LossSpec(
+            name="dual_head_kd",
+            factory=DualHeadKD,
+            tasks=_CLASS_TASKS,
+            link=first_head_softmax_link,
+            params=(
+                _temperature(4.0, (2.0, 4.0)),
+                Param(
+                    "dh_temperature",
+                    "float",
+                    1.0,
+                    low=0,
+                    closed="neither",
+                    grid=(1.0, 2.0),
+                    doc="temperature of the binary-KL term on head 2",
+                ),
+                Param("normalize", "bool", True, doc="z-score head 2 and teacher rows"),
+                _weight("ce_weight", 1.0, "weight of the label CE on head 1"),
+                _weight("kd_weight", 0.0, "weight of the T^2 KL term on head 1", (0.0, 1.0)),
+                _weight("dh_weight", 1.0, "weight of the binary-KL term on head 2", (0.5, 1.0)),
+            ),
+            fit_extras=("teacher_logits",),
+            output_size=lambda ctx: 2 * int(ctx["n_classes"]),
+            summary="Two heads: CE (+KD) on head 1, normalised binary-KL on head 2.",
+            reference=_DHKD_PAPER,
+        ),
+        LossSpec(
+            name="sinkhorn_kd",
+            factory=SinkhornKD,
+            tasks=_CLASS_TASKS,
+            link="softmax",
+            params=(
+                _temperature(2.0, (1.0, 2.0, 4.0)),
+                Param(
+                    "epsilon",
+                    "float",
+                    0.1,
+                    low=0,
+                    closed="neither",
+                    grid=(0.05, 0.1, 0.5),
+                    doc="entropic regularisation of the transport kernel",
+                ),
+                Param("n_iters", "int", 20, low=1, doc="Sinkhorn normalisation rounds"),
+                _weight("weight", 0.002, "weight of the Sinkhorn term", (0.002, 0.02, 0.2)),
+                _weight("ce_weight", 1.0, "weight of the label cross-entropy"),
+            ),
+            fit_extras=("teacher_logits",),
+            per_sample=False,
+            summary="Batch-level Sinkhorn distance between student and teacher predictions + CE.",
             reference=(
-                'Yang et al., "Dual-Head Knowledge Distillation: Enhancing Logits Utilization '
-                'with an Auxiliary Head", arXiv:2411.08937'
+                'Cui et al., "Sinkhorn Distance Minimization for Knowledge Distillation", '
+                "LREC-COLING 2024, arXiv:2402.17110"
+            ),
+        ),
+        LossSpec(
+            name="margin_mse",
+            factory=MarginMSE,
+            tasks={"ranking"},
+            link="identity",
+            fit_extras=("group", "teacher_logits"),
+            per_sample=False,
+            summary="Ranking KD: squared error of student vs teacher score margins per query.",
+            reference=(
+                'Hofstätter et al., "Improving Efficient Neural Ranking Models with '
+                'Cross-Architecture Knowledge Distillation", arXiv:2010.02666'
             ),
         ),
     ]

@@ -11,13 +11,26 @@ from lossreg import LossModule
 
 from ._private import check_logits, teacher_tensor
 
-__all__ = ["BinaryKLKD"]
+__all__ = ["BinaryKLKD", "binary_kl_rows"]
 
 
 def _standardize(logits: torch.Tensor) -> torch.Tensor:
     # Row z-score; the 1e-8 keeps a constant row (std 0) finite, as in the authors' code.
     mean = logits.mean(dim=-1, keepdim=True)
     return (logits - mean) / (logits.std(dim=-1, keepdim=True) + 1e-8)
+
+
+def binary_kl_rows(
+    student: torch.Tensor, teacher: torch.Tensor, temperature: float, normalize: bool
+) -> torch.Tensor:
+    """Return the per-row binary-KL distillation term (N,) of (N, C) logits."""
+    if normalize:
+        student, teacher = _standardize(student), _standardize(teacher)
+    s, u = student / temperature, teacher / temperature
+    log_p, log_1p = F.logsigmoid(u), F.logsigmoid(-u)
+    log_q, log_1q = F.logsigmoid(s), F.logsigmoid(-s)
+    kl = log_p.exp() * (log_p - log_q) + log_1p.exp() * (log_1p - log_1q)
+    return temperature * temperature * kl.sum(dim=-1)
 
 
 class BinaryKLKD(LossModule):
@@ -83,15 +96,7 @@ class BinaryKLKD(LossModule):
     ) -> torch.Tensor:
         check_logits(input)
         teacher = teacher_tensor(teacher_logits, input)
-        student = input
-        if self.normalize:
-            student, teacher = _standardize(student), _standardize(teacher)
-        t = self.temperature
-        s, u = student / t, teacher / t
-        log_p, log_1p = F.logsigmoid(u), F.logsigmoid(-u)
-        log_q, log_1q = F.logsigmoid(s), F.logsigmoid(-s)
-        kl = log_p.exp() * (log_p - log_q) + log_1p.exp() * (log_1p - log_1q)
-        return t * t * kl.sum(dim=-1)
+        return binary_kl_rows(input, teacher, self.temperature, self.normalize)
 
     def extra_repr(self) -> str:
         return (
