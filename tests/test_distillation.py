@@ -462,3 +462,62 @@ def test_sinkhorn_kd_through_the_estimator():
     clf = LossClassifier(loss="sinkhorn_kd", max_iter=3, batch_size=32, random_state=0)
     clf.fit(X, y, teacher_logits=np.eye(3)[y] * 2.0)
     assert clf.predict_proba(X).shape == (90, 3)
+
+
+# -- DeiT-LT hard distillation with DRW -----------------------------------------------------
+
+
+def _drw_loop(heads, t, y, counts, alpha, beta, drw_on, rows):
+    c = len(counts)
+    raw = [(1 - beta) / (1 - beta**n) for n in counts]
+    weights = [v / sum(raw) * c for v in raw] if drw_on else [1.0] * c
+    base_num = base_den = dist_num = dist_den = 0.0
+    for row, tr, yi, s in zip(heads, t, y, rows):
+        cls, dist = row[:c], row[c:]
+        hard = max(range(c), key=lambda k: tr[k])
+        base_num += s * -math.log(_softmax(cls)[yi])
+        base_den += s
+        dist_num += s * weights[hard] * -math.log(_softmax(dist)[hard])
+        dist_den += s * weights[hard]
+    return (1 - alpha) * base_num / base_den + alpha * dist_num / dist_den
+
+
+@pytest.mark.reference("drw_hard_distillation")
+@pytest.mark.parametrize(("epoch", "alpha"), [(0, 0.5), (9, 0.5), (9, 0.3)])
+def test_drw_hard_distillation_matches_loop(registry, data, epoch, alpha):
+    z, t, y, w = data
+    heads = torch.cat([z, z.flip(0) * 0.5], dim=1)
+    counts = [40, 20, 8, 3]
+    loss = registry.create_loss("drw_hard_distillation", alpha=alpha, class_counts=counts)
+    loss = loss.double()
+    loss.set_epoch(epoch, 10)
+    args = (heads.tolist(), t.tolist(), y.tolist(), counts, alpha, 0.9999, epoch >= 8)
+    # The class-weight buffer is built in the default dtype (float32): ~1e-8 relative.
+    assert loss(heads, y, teacher_logits=t).item() == pytest.approx(
+        _drw_loop(*args, [1.0] * 16), rel=1e-6
+    )
+    weighted = loss(heads, y, sample_weight=w, teacher_logits=t).item()
+    assert weighted == pytest.approx(_drw_loop(*args, w.tolist()), rel=1e-6)
+
+
+def test_drw_hard_distillation_matches_torch_weighted_ce(registry, data):
+    z, t, y, _ = data
+    heads = torch.cat([z, -z], dim=1)
+    loss = registry.create_loss("drw_hard_distillation", class_counts=[40, 20, 8, 3]).double()
+    loss.set_epoch(8, 10)
+    weight = loss.drw_weight_
+    expected = 0.5 * F.cross_entropy(z, y) + 0.5 * F.cross_entropy(-z, t.argmax(1), weight=weight)
+    torch.testing.assert_close(loss(heads, y, teacher_logits=t), expected)
+    assert weight.sum().item() == pytest.approx(4.0)
+
+
+def test_drw_hard_distillation_through_the_estimator():
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(
+        160, 6, n_informative=4, n_classes=3, weights=[0.6, 0.3, 0.1], random_state=8
+    )
+    clf = LossClassifier(loss="drw_hard_distillation", max_iter=5, random_state=0)
+    clf.fit(X, y, teacher_logits=np.eye(3)[y] * 2.0)
+    assert clf.criterion_.class_weight_[2] > clf.criterion_.class_weight_[0]  # DRW switched on
+    assert clf.predict_proba(X).shape == (160, 3)

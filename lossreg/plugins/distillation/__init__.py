@@ -6,6 +6,7 @@ from lossreg import LossSpec, Param, hookimpl
 
 from .binary_kl import BinaryKLKD
 from .divergences import GeneralizedJSDKD, SoftSymmetricCE
+from .drw_hard import DRWHardDistillation, mean_heads_softmax_link
 from .dual_head import DualHeadKD, first_head_softmax_link
 from .kd import DefensiveDistillation, KnowledgeDistillation
 from .margin import MarginMSE
@@ -16,6 +17,7 @@ __all__ = [
     "NOT_REGISTERED",
     "PSKD",
     "BinaryKLKD",
+    "DRWHardDistillation",
     "DefensiveDistillation",
     "DualHeadKD",
     "GeneralizedJSDKD",
@@ -24,6 +26,7 @@ __all__ = [
     "SinkhornKD",
     "SoftSymmetricCE",
     "first_head_softmax_link",
+    "mean_heads_softmax_link",
     "register_losses",
 ]
 
@@ -235,6 +238,51 @@ def register_losses() -> list[LossSpec]:
             reference=(
                 'Cui et al., "Sinkhorn Distance Minimization for Knowledge Distillation", '
                 "LREC-COLING 2024, arXiv:2402.17110"
+            ),
+        ),
+        LossSpec(
+            name="drw_hard_distillation",
+            factory=DRWHardDistillation,
+            tasks=_CLASS_TASKS,
+            link=mean_heads_softmax_link,
+            params=(
+                Param(
+                    "alpha",
+                    "float",
+                    0.5,
+                    low=0,
+                    high=1,
+                    grid=(0.3, 0.5, 0.7),
+                    doc="weight of the distillation (DIST head) term",
+                ),
+                Param(
+                    "beta",
+                    "float",
+                    0.9999,
+                    low=0,
+                    high=1,
+                    closed="left",
+                    grid=(0.999, 0.9999),
+                    doc="effective-number parameter of the DRW class weights",
+                ),
+                Param(
+                    "drw_fraction",
+                    "float",
+                    0.8,
+                    low=0,
+                    high=1,
+                    grid=(0.5, 0.8),
+                    doc="DRW starts at epoch drw_fraction * max_epochs",
+                ),
+            ),
+            data_params=("class_counts",),
+            fit_extras=("teacher_logits",),
+            per_sample=False,
+            output_size=lambda ctx: 2 * int(ctx["n_classes"]),
+            summary="DeiT-LT: CE on a CLS head + DRW-weighted CE to the teacher's argmax (DIST).",
+            reference=(
+                'Rangwani et al., "DeiT-LT: Distillation Strikes Back for Vision Transformer '
+                'Training on Long-Tailed Datasets", CVPR 2024, arXiv:2404.02900'
             ),
         ),
         LossSpec(
