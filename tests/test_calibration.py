@@ -13,9 +13,17 @@ from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
 from sklearn.model_selection import train_test_split
+from threadpoolctl import threadpool_limits
 
 import lossreg
 from lossreg.estimators.calibration import LossCalibratedClassifier
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_native_thread():
+    # scikit-learn's BLAS / OpenMP threads crawl on a busy 2-core machine; tiny fits need one.
+    with threadpool_limits(1):
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -216,7 +224,7 @@ def test_other_calibration_losses_fit(splits, method, params):
 def test_cross_validated_calibration_and_sklearn_conventions(splits):
     _, (X_train, y_train), _, (X_test, _) = splits
     labels = np.array(["a", "b", "c"])[y_train]
-    estimator = LossCalibratedClassifier(LogisticRegression(C=1e3, max_iter=2000), cv=3)
+    estimator = LossCalibratedClassifier(LogisticRegression(C=100.0, max_iter=300), cv=3)
     clone(estimator)
     assert estimator.get_params()["method"] == "temperature_scaling"
     estimator.fit(X_train, labels)

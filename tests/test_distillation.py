@@ -8,12 +8,20 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from threadpoolctl import threadpool_limits
 
 import lossreg
 from lossreg import LossClassifier
-from lossreg.estimators.distill import teacher_logits
+from lossreg.estimators.distill import DistilledClassifier, teacher_logits
 
 N_CLASSES = 4
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_native_thread():
+    # scikit-learn's BLAS / OpenMP threads crawl on a busy 2-core machine; tiny fits need one.
+    with threadpool_limits(1):
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -291,15 +299,13 @@ def test_distil_hist_gradient_boosting_into_loss_classifier():
     from sklearn.datasets import make_classification
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.model_selection import train_test_split
-    from threadpoolctl import threadpool_limits
 
     X, y = make_classification(
         400, 8, n_informative=5, n_classes=3, n_clusters_per_class=1, random_state=0
     )
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random_state=0)
-    with threadpool_limits(1):  # HGB's OpenMP threads crawl on a busy 2-core machine
-        teacher = HistGradientBoostingClassifier(max_iter=40, random_state=0)
-        logits = teacher_logits(teacher, X_train, y_train, cv=3)
+    teacher = HistGradientBoostingClassifier(max_iter=40, random_state=0)
+    logits = teacher_logits(teacher, X_train, y_train, cv=3)
     assert logits.shape == (len(y_train), 3) and np.isfinite(logits).all()
     np.testing.assert_allclose(np.exp(logits).sum(1), 1.0, atol=1e-5)
     student = LossClassifier(
@@ -312,6 +318,27 @@ def test_distil_hist_gradient_boosting_into_loss_classifier():
     np.testing.assert_allclose(proba.sum(1), 1.0, atol=1e-6)
     with pytest.raises(lossreg.MissingFitExtraError, match="teacher_logits"):
         LossClassifier(loss="kd", max_iter=1).fit(X_train, y_train)
+
+
+def test_distilled_classifier_cross_validates_teacher_and_student_together():
+    from sklearn.base import clone
+    from sklearn.datasets import make_classification
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import cross_val_score
+
+    X, y = make_classification(160, 6, n_informative=4, n_classes=3, random_state=9)
+    model = DistilledClassifier(
+        LogisticRegression(max_iter=500),
+        LossClassifier(loss="kd", max_iter=10, random_state=0),
+        cv=3,
+    )
+    assert clone(model).get_params()["cv"] == 3
+    scores = cross_val_score(model, X, y, cv=2)
+    assert scores.shape == (2,) and (scores > 0.5).all()
+    fitted = model.fit(X[:100], y[:100])
+    assert fitted.teacher_logits_.shape == (100, 3)
+    assert fitted.predict_proba(X[100:]).shape == (60, 3)
+    assert set(fitted.predict(X)) <= set(fitted.classes_)
 
 
 def test_teacher_logits_in_sample_and_decision_function():

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn.base import clone
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.model_selection import cross_val_predict
 from sklearn.utils.validation import check_is_fitted
 
-__all__ = ["as_logits", "teacher_logits"]
+__all__ = ["DistilledClassifier", "as_logits", "teacher_logits"]
 
 _METHODS = ("auto", "predict_proba", "decision_function")
 
@@ -108,3 +108,71 @@ def teacher_logits(
             clone(estimator), X, y, cv=cv, method=resolved, groups=groups, params=params
         )
     return as_logits(output, resolved, eps=eps)
+
+
+class DistilledClassifier(ClassifierMixin, BaseEstimator):
+    """Fit a teacher's out-of-fold logits, then a student on them, inside one ``fit``.
+
+    Because the teacher's logits are computed from the rows passed to ``fit`` only, the
+    pair can be cross-validated honestly (``cross_validate``, ``GridSearchCV``): no test
+    fold's labels reach the student through the teacher.
+
+    Parameters
+    ----------
+    teacher : scikit-learn classifier
+        Cloned and fitted per fold of ``cv`` to give out-of-fold logits.
+    student : classifier
+        Fitted with ``fit(X, y, teacher_logits=...)``, e.g.
+        ``LossClassifier(loss="knowledge_distillation")``.
+    cv : int, cross-validation generator or iterable, default=5
+        Folds for the teacher's out-of-fold logits.
+    method : {"auto", "predict_proba", "decision_function"}, default="auto"
+    eps : float, default=1e-7
+        Probabilities are clipped to ``[eps, 1]`` before the log.
+
+    Attributes
+    ----------
+    student_ : classifier
+        The fitted student; predictions come from it alone.
+    teacher_logits_ : ndarray of shape (n_samples, n_classes)
+        The out-of-fold logits the student was trained on.
+    classes_ : ndarray
+    """
+
+    def __init__(
+        self,
+        teacher: Any = None,
+        student: Any = None,
+        *,
+        cv: Any = 5,
+        method: str = "auto",
+        eps: float = 1e-7,
+    ) -> None:
+        self.teacher = teacher
+        self.student = student
+        self.cv = cv
+        self.method = method
+        self.eps = eps
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> DistilledClassifier:
+        """Compute the teacher's out-of-fold logits on ``X``, then fit the student on them."""
+        if self.teacher is None or self.student is None:
+            raise ValueError("DistilledClassifier needs both a teacher and a student.")
+        logits = teacher_logits(self.teacher, X, y, cv=self.cv, method=self.method, eps=self.eps)
+        kwargs: dict[str, Any] = {"teacher_logits": logits}
+        if sample_weight is not None:
+            kwargs["sample_weight"] = sample_weight
+        self.student_ = clone(self.student).fit(X, y, **kwargs)
+        self.teacher_logits_ = logits
+        self.classes_ = self.student_.classes_
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The student's predicted classes."""
+        check_is_fitted(self, "student_")
+        return self.student_.predict(X)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """The student's class probabilities."""
+        check_is_fitted(self, "student_")
+        return self.student_.predict_proba(X)
