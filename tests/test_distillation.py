@@ -548,3 +548,59 @@ def test_drw_hard_distillation_through_the_estimator():
     clf.fit(X, y, teacher_logits=np.eye(3)[y] * 2.0)
     assert clf.criterion_.class_weight_[2] > clf.criterion_.class_weight_[0]  # DRW switched on
     assert clf.predict_proba(X).shape == (160, 3)
+
+
+# -- KD-Loss with two regression teachers ---------------------------------------------------
+
+
+def _sign(v):
+    return (v > 0) - (v < 0)
+
+
+def _assist_loop(p, g, t, outer, inner):
+    reflected = g + _sign(p - g) * abs(t - g)
+    bound = g + _sign(p - g) * abs(t - g) * 0.15
+    weight = 0.0
+    if _sign(p - reflected) * _sign(reflected - g) > 0:
+        weight += outer
+    if _sign(reflected - p) * _sign(p - bound) >= 0:
+        weight += inner
+    return weight * abs(reflected - p)
+
+
+@pytest.mark.reference("kd_assistive_regression")
+def test_kd_assistive_regression_matches_loop(registry):
+    gen = torch.Generator().manual_seed(4)
+    pred = torch.randn(10, 3, generator=gen, dtype=torch.float64)
+    target = torch.randn(10, 3, generator=gen, dtype=torch.float64)
+    teachers = target.repeat(1, 2) + 0.5 * torch.randn(10, 6, generator=gen, dtype=torch.float64)
+    pred[0, 0] = target[0, 0]  # on the target: every sign is 0
+    expected = []
+    for i in range(10):
+        total = 0.0
+        for k in range(3):
+            p, g = pred[i, k].item(), target[i, k].item()
+            tough, tol = teachers[i, k].item(), teachers[i, 3 + k].item()
+            d = abs(g - tol)
+            main = 3 * abs(g - p) if abs(g - p) <= d else (g - p) ** 2 + 3 * d - d**2
+            total += 2.0 * main + _assist_loop(p, g, tough, 1.9, -0.45)
+            total += _assist_loop(p, g, tol, 1.8, -0.4)
+        expected.append(total / 3)
+    loss = registry.create_loss("kd_assistive_regression", reduction="none")
+    _close(loss(pred, target, teacher_logits=teachers), expected)
+
+
+def test_kd_assistive_regression_shapes_and_estimator(registry):
+    from lossreg import LossRegressor
+
+    loss = registry.create_loss("kd_assistive_regression")
+    with pytest.raises(ValueError, match=r"\(N, 2K\)"):
+        loss(torch.zeros(4, 2), torch.zeros(4, 2), teacher_logits=torch.zeros(4, 2))
+    gen = np.random.default_rng(0)
+    X = gen.normal(size=(120, 4))
+    y = X[:, 0] - 0.5 * X[:, 1] + 0.1 * gen.normal(size=120)
+    teachers = np.column_stack([y + 0.05 * gen.normal(size=120), y + 0.3 * gen.normal(size=120)])
+    reg = LossRegressor(loss="kd_assistive_regression", max_iter=20, random_state=0)
+    reg.fit(X, y, teacher_logits=teachers)
+    assert reg.predict(X).shape == (120,)
+    assert np.isfinite(reg.predict(X)).all()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from lossreg import LossSpec, Param, hookimpl
 
+from .assistive import KDAssistiveRegression
 from .binary_kl import BinaryKLKD
 from .divergences import GeneralizedJSDKD, SoftSymmetricCE
 from .drw_hard import DRWHardDistillation, mean_heads_softmax_link
@@ -21,6 +22,7 @@ __all__ = [
     "DefensiveDistillation",
     "DualHeadKD",
     "GeneralizedJSDKD",
+    "KDAssistiveRegression",
     "KnowledgeDistillation",
     "MarginMSE",
     "SinkhornKD",
@@ -283,6 +285,39 @@ def register_losses() -> list[LossSpec]:
             reference=(
                 'Rangwani et al., "DeiT-LT: Distillation Strikes Back for Vision Transformer '
                 'Training on Long-Tailed Datasets", CVPR 2024, arXiv:2404.02900'
+            ),
+        ),
+        LossSpec(
+            name="kd_assistive_regression",
+            factory=KDAssistiveRegression,
+            tasks={"regression"},
+            link="identity",
+            params=(
+                Param(
+                    "alpha_tough", "float", 1.9, doc="tough teacher: weight beyond its reflection"
+                ),
+                Param(
+                    "alpha_tough_inner",
+                    "float",
+                    -0.45,
+                    doc="tough teacher: weight between the inner bound and its reflection",
+                ),
+                Param("alpha_tol", "float", 1.8, doc="tolerant teacher: weight beyond it"),
+                Param(
+                    "alpha_tol_inner",
+                    "float",
+                    -0.4,
+                    doc="tolerant teacher: weight between the inner bound and it",
+                ),
+                _weight("main_weight", 2.0, "weight of the main term", (1.0, 2.0)),
+                _weight("tough_weight", 1.0, "weight of the tough teacher's term", (0.5, 1.0)),
+                _weight("tol_weight", 1.0, "weight of the tolerant teacher's term", (0.5, 1.0)),
+            ),
+            fit_extras=("teacher_logits",),
+            summary="KD-Loss: regression guided by a tough and a tolerant teacher (N, 2K extra).",
+            reference=(
+                'Fard & Mahoor, "Facial Landmark Points Detection Using Knowledge '
+                'Distillation-Based Neural Networks", arXiv:2111.07047'
             ),
         ),
         LossSpec(
