@@ -396,12 +396,16 @@ def test_sinkhorn_kd_matches_loop(registry, data, temperature, epsilon, n_iters)
     assert total(z, y, teacher_logits=t).item() == pytest.approx(16 * expected, rel=1e-9)
 
 
-def test_sinkhorn_kd_plan_is_doubly_normalised_and_rejects_weights(registry, data):
-    z, t, y, w = data
-    loss = registry.create_loss("sinkhorn_kd", weight=1.0, ce_weight=0.0)
+def test_sinkhorn_kd_weights_count_rows(registry, data):
+    z, t, y, _ = data
+    loss = registry.create_loss("sinkhorn_kd", weight=1.0, ce_weight=0.5)
     assert loss(z, y, teacher_logits=z.clone()).item() < loss(z, y, teacher_logits=t).item()
-    with pytest.raises(ValueError, match="sample weights"):
-        loss(z, y, sample_weight=w, teacher_logits=t)
+    weight = torch.tensor([3.0, 0.0] + [1.0] * 14, dtype=torch.float64)
+    rows = torch.tensor([0, 0, 0, *list(range(2, 16))])
+    torch.testing.assert_close(
+        loss(z, y, sample_weight=weight, teacher_logits=t),
+        loss(z[rows], y[rows], teacher_logits=t[rows]),
+    )
     with pytest.raises(ValueError, match="batch-level"):
         registry.create_loss("sinkhorn_kd", reduction="none")
 

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lossreg import as_class_target
+from lossreg import as_class_target, reduce
 
 from ._private import check_logits, teacher_tensor
 
@@ -46,7 +46,7 @@ class SinkhornKD(nn.Module):
         Weight of the label cross-entropy kept alongside (the Sinkhorn term matches the
         *set* of predictions, not each row to its own teacher).
     reduction : {"mean", "sum"}, default="mean"
-        ``"sum"`` multiplies :math:`L` by N; ``"none"`` raises.
+        ``"sum"`` multiplies :math:`L` by N (the total row weight); ``"none"`` raises.
 
     Notes
     -----
@@ -56,8 +56,9 @@ class SinkhornKD(nn.Module):
     ``saliency_mse``): L1 ``cdist`` cost of the temperature-softmaxed batches, kernel
     ``exp(-W / 0.1)``, 20 rounds of row then column normalisation, loss ``sum(P * W)`` scaled
     by ``0.0008 * 20 / 8 = 0.002``, with ``T = 2``; it agrees with the catalogue. Sample
-    weights are not supported (a weighted transport plan is not defined by the paper).
-    Needs batches of more than one row; the estimator merges a tiny last batch.
+    weights count as row frequencies: the plan's row and column sums become the weights
+    (equal to repeating rows), and the CE term is their weighted mean; the paper has no
+    weights. Needs batches of more than one row; the estimator merges a tiny last batch.
 
     References
     ----------
@@ -97,15 +98,33 @@ class SinkhornKD(nn.Module):
         self.ce_weight = ce_weight
         self.reduction = reduction
 
-    def sinkhorn_cost(self, input: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
-        """Return :math:`\\sum_{ij} P_{ij} W_{ij}` for student and teacher logits."""
+    def sinkhorn_cost(
+        self, input: torch.Tensor, teacher: torch.Tensor, weight: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Return :math:`\\sum_{ij} P_{ij} W_{ij}` for student and teacher logits.
+
+        With row weights :math:`w` the rows and columns of :math:`P` are normalised to sum to
+        :math:`w_i` and :math:`w_j` instead of 1, which equals repeating each row :math:`w_i`
+        times; rows of weight 0 are left out.
+        """
+        if weight is not None:
+            keep = weight > 0
+            input, teacher, weight = input[keep], teacher[keep], weight[keep]
         p_s = (input / self.temperature).softmax(dim=-1)
         p_t = (teacher / self.temperature).softmax(dim=-1)
         cost = (p_s.unsqueeze(1) - p_t.unsqueeze(0)).abs().sum(dim=-1)
         log_plan = -cost / self.epsilon
+        log_w = None if weight is None else weight.log()
+        if log_w is not None:
+            # A row repeated w times is a block of w x w equal kernel entries: sum them.
+            log_plan = log_plan + log_w.unsqueeze(1) + log_w.unsqueeze(0)
         for _ in range(self.n_iters):
             log_plan = log_plan - log_plan.logsumexp(dim=1, keepdim=True)
+            if log_w is not None:
+                log_plan = log_plan + log_w.unsqueeze(1)
             log_plan = log_plan - log_plan.logsumexp(dim=0, keepdim=True)
+            if log_w is not None:
+                log_plan = log_plan + log_w.unsqueeze(0)
         return (log_plan.exp() * cost).sum()
 
     def forward(
@@ -117,17 +136,18 @@ class SinkhornKD(nn.Module):
         teacher_logits: torch.Tensor | None = None,
         **extras: Any,
     ) -> torch.Tensor:
-        if sample_weight is not None:
-            raise ValueError(
-                "sinkhorn_kd cannot honour sample weights: its transport plan couples all rows "
-                "of the batch. Fit without sample_weight."
-            )
         check_logits(input)
         teacher = teacher_tensor(teacher_logits, input)
-        loss = self.weight * self.sinkhorn_cost(input, teacher)
+        rows = None
+        if sample_weight is not None:
+            rows = torch.as_tensor(sample_weight, dtype=input.dtype, device=input.device)
+            rows = rows.reshape(-1)
+        loss = self.weight * self.sinkhorn_cost(input, teacher, rows)
         if self.ce_weight:
-            loss = loss + self.ce_weight * F.cross_entropy(input, as_class_target(target))
-        return loss if self.reduction == "mean" else loss * input.shape[0]
+            ce = F.cross_entropy(input, as_class_target(target), reduction="none")
+            loss = loss + self.ce_weight * reduce(ce, "mean", rows)
+        total = input.shape[0] if rows is None else rows.sum()
+        return loss if self.reduction == "mean" else loss * total
 
     def extra_repr(self) -> str:
         return (
