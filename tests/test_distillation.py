@@ -229,6 +229,15 @@ def test_ps_kd_matches_loop_over_two_epochs(registry, data):
     _close(second, expected, rtol=1e-6)  # the table stores float32 predictions
 
 
+def test_ps_kd_alpha_schedule_is_capped(registry):
+    loss = registry.create_loss("ps_kd", n_samples=4, n_classes=2)
+    assert loss.alpha_t_ == pytest.approx(0.8)  # usable without set_epoch
+    loss.set_epoch(0, 10)
+    assert loss.alpha_t_ == pytest.approx(0.08)
+    loss.set_epoch(30, 10)
+    assert loss.alpha_t_ == pytest.approx(0.8)
+
+
 def test_ps_kd_eval_mode_leaves_table_and_checks_index(registry, data):
     z, _, y, _ = data
     loss = registry.create_loss("ps_kd", n_samples=16, n_classes=N_CLASSES).eval()

@@ -45,7 +45,8 @@ class PSKD(LossModule):
     fills the table with one-hot labels at epoch 0). The table is written only in training
     mode with gradients enabled, after the loss is computed, so validation batches do not
     touch it. A new fit builds a new module, which resets the table; ``partial_fit`` keeps it.
-    ``set_epoch(epoch, max_epochs)`` sets :math:`\alpha_t`; without it :math:`\alpha_t =
+    ``set_epoch(epoch, max_epochs)`` sets :math:`\alpha_t` (capped at :math:`\alpha_{\max}`
+    for epochs past ``max_epochs``, e.g. with warm starts); without it :math:`\alpha_t =
     \alpha_{\max}`. Rows not trained on in an epoch keep stale entries. Checked against the
     official code (lgcnsai/PS-KD-Pytorch ``main.py``: ``alpha_t = alpha_T * ((epoch + 1) /
     end_epoch)`` with 0-based epochs, soft targets from ``all_predictions[input_indices]``,
@@ -90,7 +91,8 @@ class PSKD(LossModule):
 
     def set_epoch(self, epoch: int, max_epochs: int) -> None:
         """Set :math:`\\alpha_t` for the epoch that starts (0-based)."""
-        self.alpha_t_ = self.alpha_max * (epoch + 1) / max(int(max_epochs), 1)
+        # Capped at alpha_max: epochs past max_epochs (warm starts) must not over-weight.
+        self.alpha_t_ = self.alpha_max * min(1.0, (epoch + 1) / max(int(max_epochs), 1))
 
     def per_sample_loss(
         self,
