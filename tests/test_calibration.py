@@ -248,3 +248,19 @@ def test_calibration_loss_as_a_training_loss_predicts_through_the_temperature():
     clf = LossClassifier(loss="temperature_scaling", max_iter=3, random_state=0).fit(X, y)
     assert clf.criterion_.log_temperature.requires_grad
     np.testing.assert_allclose(clf.predict_proba(X).sum(1), 1.0)
+
+
+def test_calibration_gives_probabilities_to_a_score_only_classifier(splits):
+    from sklearn.svm import LinearSVC
+
+    _, (X_train, y_train), (X_cal, y_cal), (X_test, _) = splits
+    svm = LinearSVC(C=1.0).fit(X_train, y_train)
+    assert not hasattr(svm, "predict_proba")
+    calibrated = LossCalibratedClassifier(svm, "temperature_scaling").fit(X_cal, y_cal)
+    proba = calibrated.predict_proba(X_test)
+    np.testing.assert_allclose(proba.sum(1), 1.0)
+    np.testing.assert_array_equal(calibrated.predict(X_test), svm.predict(X_test))
+    binary = (y_train == 0).astype(int)
+    svm2 = LinearSVC(C=1.0).fit(X_train, binary)  # decision_function (N,) -> logits [0, d]
+    cal2 = LossCalibratedClassifier(svm2).fit(X_cal, (y_cal == 0).astype(int))
+    assert cal2.predict_proba(X_test).shape == (len(X_test), 2)
