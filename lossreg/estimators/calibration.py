@@ -94,7 +94,11 @@ class LossCalibratedClassifier(ClassifierMixin, BaseEstimator):
         return as_logits(getattr(estimator, resolved)(X), resolved, eps=self.eps)
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> LossCalibratedClassifier:
-        """Fit the calibrator on held-out logits of ``estimator`` (and the estimator, with cv)."""
+        """Fit the calibrator on held-out logits of ``estimator`` (and the estimator, with cv).
+
+        ``sample_weight`` weighs the calibration rows in the calibration loss only; with a
+        ``cv`` the estimator itself is fitted without weights.
+        """
         if self.estimator is None:
             raise ValueError("LossCalibratedClassifier needs an estimator to calibrate.")
         if self.optimizer not in ("lbfgs", "adam"):
