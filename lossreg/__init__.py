@@ -25,7 +25,15 @@ if TYPE_CHECKING:
         UnknownLossError,
         UnsupportedTaskError,
     )
-    from lossreg.estimators import LossClassifier, LossEmbedder, LossRegressor, loss_grid
+    from lossreg.estimators import (
+        DistilledClassifier,
+        LossCalibratedClassifier,
+        LossClassifier,
+        LossEmbedder,
+        LossRegressor,
+        loss_grid,
+        teacher_logits,
+    )
     from lossreg.hookspecs import hookimpl
     from lossreg.links import Link
     from lossreg.module import LossModule, as_class_target, as_float_target
@@ -43,11 +51,13 @@ if TYPE_CHECKING:
     from lossreg.spec import LossSpec
 
 __all__ = [
+    "DistilledClassifier",
     "DuplicateLossError",
     "InvalidLossParameterError",
     "InvalidLossSpecError",
     "InvalidReductionError",
     "Link",
+    "LossCalibratedClassifier",
     "LossClassifier",
     "LossEmbedder",
     "LossModule",
@@ -74,6 +84,7 @@ __all__ = [
     "list_plugins",
     "loss_grid",
     "reduce",
+    "teacher_logits",
 ]
 
 _ERRORS = [
@@ -95,6 +106,9 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(_ERRORS, "lossreg.errors"),
     "hookimpl": "lossreg.hookspecs",
     "LossClassifier": "lossreg.estimators",
+    "LossCalibratedClassifier": "lossreg.estimators",
+    "DistilledClassifier": "lossreg.estimators",
+    "teacher_logits": "lossreg.estimators",
     "LossEmbedder": "lossreg.estimators",
     "LossRegressor": "lossreg.estimators",
     "loss_grid": "lossreg.estimators",

@@ -2,16 +2,21 @@
 
 from lossreg.estimators._augment import FeatureCorruption
 from lossreg.estimators._mlp import MLP
+from lossreg.estimators.calibration import LossCalibratedClassifier
 from lossreg.estimators.classifier import LossClassifier
+from lossreg.estimators.distill import DistilledClassifier, teacher_logits
 from lossreg.estimators.embedder import LossEmbedder
 from lossreg.estimators.grid import loss_grid
 from lossreg.estimators.regressor import LossRegressor
 
 __all__ = [
     "MLP",
+    "DistilledClassifier",
     "FeatureCorruption",
+    "LossCalibratedClassifier",
     "LossClassifier",
     "LossEmbedder",
     "LossRegressor",
     "loss_grid",
+    "teacher_logits",
 ]

@@ -5,8 +5,10 @@ __all__ = ["BUILTIN_PLUGINS"]
 #: Module paths of the built-in plugins, loaded through the same hook path as third parties.
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "lossreg.plugins.bags",
+    "lossreg.plugins.calibration",
     "lossreg.plugins.classification",
     "lossreg.plugins.composite",
+    "lossreg.plugins.distillation",
     "lossreg.plugins.imbalance",
     "lossreg.plugins.metric",
     "lossreg.plugins.multilabel",
