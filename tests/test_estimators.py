@@ -481,3 +481,25 @@ def test_semi_supervised_losses_see_unlabeled_rows_as_minus_one(blobs):
     # a loss that is not semi-supervised treats -1 as a class, as scikit-learn does
     plain = LossClassifier(max_iter=1).fit(X, partial)
     assert -1 in plain.classes_
+
+
+def test_binned_regression_predicts_the_expected_value():
+    X, y = _heteroscedastic(600, 4)
+    reg = LossRegressor(loss="hl_gauss", max_iter=60, lr=0.01, random_state=0).fit(X, y)
+    pred = reg.predict(X)
+    assert pred.shape == (600,)
+    assert y.min() <= pred.min() and pred.max() <= y.max()  # an average of bin centres
+    assert reg.score(X, y) > 0.5
+
+
+def test_r2ccp_intervals_cover_held_out_rows_at_the_nominal_level():
+    X, y = _heteroscedastic(1500, 5)
+    reg = LossRegressor(
+        loss="r2ccp", max_iter=40, lr=0.01, validation_fraction=0.3, random_state=0
+    ).fit(X, y)
+    X_test, y_test = _heteroscedastic(1500, 6)
+    interval = reg.predict_interval(X_test, alpha=0.1)
+    assert interval.shape == (1500, 2)
+    coverage = np.mean((interval[:, 0] <= y_test) & (y_test <= interval[:, 1]))
+    assert abs(coverage - 0.9) < 0.04, coverage
+    assert reg.predict(X_test).shape == (1500,)

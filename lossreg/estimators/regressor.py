@@ -5,8 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import torch
 from sklearn.base import RegressorMixin
+from sklearn.model_selection import train_test_split
+from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import _num_samples
 
 from ._base import LossEstimatorBase, fit_extras_from
 
@@ -77,9 +81,33 @@ class LossRegressor(RegressorMixin, LossEstimatorBase):
         event: Any = None,
         rejected_label: Any = None,
     ) -> LossRegressor:
-        """Train on ``X``, ``y``; per-row ``sample_weight`` and the extras the loss declares."""
+        """Train on ``X``, ``y``; per-row ``sample_weight`` and the extras the loss declares.
+
+        Conformal losses (those whose module has ``calibrate``, e.g. ``r2ccp``) train on
+        ``1 - validation_fraction`` of the rows and calibrate on the rest (split conformal
+        prediction), so ``predict_interval`` covers new rows at the nominal level.
+        """
         extras = fit_extras_from(locals())
-        return self._fit(X, y, sample_weight, extras)
+        if not self._loss_offers("calibrate"):
+            return self._fit(X, y, sample_weight, extras)
+        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        train, held_out = train_test_split(
+            np.arange(_num_samples(X)), test_size=self.validation_fraction, random_state=seed
+        )
+
+        def rows(value: Any, index: np.ndarray) -> Any:
+            return None if value is None else _safe_indexing(value, index)
+
+        self._fit(
+            rows(X, train),
+            rows(y, train),
+            rows(sample_weight, train),
+            {name: rows(value, train) for name, value in extras.items()},
+        )
+        out, _ = self._forward64(rows(X, held_out))
+        target = torch.as_tensor(np.asarray(rows(y, held_out), dtype=np.float64))
+        self.criterion_.calibrate(out, target.reshape(out.shape[0], -1).squeeze(-1))
+        return self
 
     def _prepare_target(self, y: Any) -> tuple[str, np.ndarray, int]:
         y = np.asarray(y, dtype=np.float64)
@@ -104,14 +132,27 @@ class LossRegressor(RegressorMixin, LossEstimatorBase):
             )
         return values, self._squeeze(self._criterion_method(X, "predict_std"))
 
-    @available_if(lambda self: self._loss_offers("predict_interval"))
+    @available_if(
+        lambda self: self._loss_offers("predict_interval") or self._loss_offers("predict_intervals")
+    )
     def predict_interval(self, X: Any, alpha: float = 0.1) -> np.ndarray:
-        """Central ``1 - alpha`` prediction intervals: (n_samples, 2) columns lower, upper
-        ((n_samples, n_outputs, 2) for several targets)."""
+        """``1 - alpha`` prediction intervals: (n_samples, 2) columns lower, upper
+        ((n_samples, n_outputs, 2) for several targets).
+
+        Distributional losses give central intervals; conformal losses (``r2ccp``) give the
+        smallest interval enclosing their conformal prediction set.
+        """
         if not 0 < alpha < 1:
             raise ValueError(f"alpha must be in (0, 1). Got {alpha!r} instead.")
-        lower, upper = self._criterion_method(X, "predict_interval", alpha=alpha)
-        return self._squeeze(np.stack([lower, upper], axis=-1))
+        if self._loss_offers("predict_interval"):
+            lower, upper = self._criterion_method(X, "predict_interval", alpha=alpha)
+            return self._squeeze(np.stack([lower, upper], axis=-1))
+        segments = self._criterion_method(X, "predict_intervals", alpha=alpha)  # (N, S, 2)
+        with np.errstate(all="ignore"):
+            return np.stack(
+                [np.nanmin(segments[..., 0], axis=1), np.nanmax(segments[..., 1], axis=1)],
+                axis=-1,
+            )
 
     @available_if(lambda self: self._loss_offers("predict_quantiles"))
     def predict_quantiles(self, X: Any) -> np.ndarray:
