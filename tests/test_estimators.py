@@ -415,7 +415,9 @@ def test_composite_loss_trains_in_a_grid_search_over_its_weight(blobs):
     )
     search = GridSearchCV(clf, {"loss__weights": [(1.0, 0.0), (1.0, 1.0)]}, cv=2).fit(X, y)
     assert search.best_score_ > 0.6
-    with pytest.raises(UnsupportedTaskError, match="'weighted_sum' does not support task 'regression'"):
+    with pytest.raises(
+        UnsupportedTaskError, match="'weighted_sum' does not support task 'regression'"
+    ):
         LossRegressor(loss="weighted_sum", loss__losses=("cross_entropy", "focal")).fit(
             X, y.astype(float)
         )
