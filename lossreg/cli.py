@@ -271,6 +271,13 @@ def compare_command(
         )
     except (LossregError, ValueError, KeyError) as exc:
         _fail(str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc))
+    except KeyboardInterrupt:
+        click.echo(
+            f"Interrupted. Finished fits are kept in {Path(out) / 'results.jsonl'}; "
+            "rerun the same command to continue.",
+            err=True,
+        )
+        sys.exit(130)
     summary = summarize(results)
     a = results.attrs
     header, rows = summary_rows(summary)

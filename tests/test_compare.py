@@ -323,7 +323,7 @@ def test_dask_cluster_gives_the_same_numbers_as_a_local_run():
     }
     local = run(data, **kwargs)
     with distributed.LocalCluster(
-        n_workers=1, processes=False, threads_per_worker=1, dashboard_address=None
+        n_workers=1, processes=False, threads_per_worker=1, dashboard_address=":0"
     ) as cluster:
         # an address, as --scheduler passes it; compare() opens and closes its own client
         remote = run(data, **kwargs, scheduler=cluster.scheduler_address)
@@ -442,6 +442,8 @@ def test_task_default_picks_registered_losses():
     plan = plan_fits(load_data("iris"), cv=2)
     names = [c.name for c in plan["losses"]]
     assert names[0] == "cross_entropy" and len(names) >= 4
+    aliased = plan_fits(load_data("iris"), cv=2, losses="ce,focal")
+    assert [c.label for c in aliased["losses"]] == ["cross_entropy", "focal"]
     regression = plan_fits(load_data("diabetes"), cv=2)
     assert "mse" in [c.name for c in regression["losses"]]
 

@@ -210,9 +210,15 @@ def plan_fits(
         choices = task_default_losses(task, registry.list_losses(task=task))
     else:
         choices = parse_losses(losses)
-    baseline = baseline or BASELINES[task]
+    # aliases (ce) become canonical names, so a loss is not compared with itself
+    choices = [LossChoice(registry.get_spec(c.name).name, c.params) for c in choices]
+    base = parse_losses(baseline or BASELINES[task])[0]
+    base = LossChoice(registry.get_spec(base.name).name, base.params)
+    baseline = base.label
     if baseline not in [c.label for c in choices]:
-        choices = [*parse_losses(baseline), *choices]
+        choices = [base, *choices]
+    if len({c.label for c in choices}) != len(choices):
+        raise ValueError("A loss is listed twice (under an alias?).")
     _check_losses(choices, task, registry)
     if isinstance(scenarios, (str, Scenario)):
         scenarios = [scenarios]
