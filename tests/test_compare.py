@@ -309,6 +309,35 @@ def test_killed_run_resumes_without_recomputing_finished_fits(tmp_path):
     assert (tmp_path / "report.html").exists()
 
 
+@pytest.mark.slow
+def test_run_killed_from_outside_resumes(tmp_path):
+    """A real SIGKILL once some fits have landed: the rerun keeps them and does the rest."""
+    import time
+
+    args = [sys.executable, "-m", "lossreg.cli", "compare", "iris", "--losses", "ce,focal"]
+    args += ["--cv", "5", "--repeats", "2", "--max-iter", "5", "--torch-threads", "1"]
+    args += ["--no-progress", "--out", str(tmp_path)]
+    path = tmp_path / "results.jsonl"
+    process = subprocess.Popen(args, env=_cli_env(), cwd=ROOT, stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    try:
+        while time.monotonic() < deadline and process.poll() is None:
+            if path.exists() and path.read_bytes().count(b"\n") >= 3:
+                break
+            time.sleep(0.05)
+    finally:
+        process.kill()
+        process.wait()
+    before = [json.loads(line) for line in path.read_text().splitlines() if line.endswith("}")]
+    assert 3 <= len(before) < 20, "the run ended before it could be killed"
+    rerun = subprocess.run(args, env=_cli_env(), capture_output=True, text=True, cwd=ROOT)
+    assert rerun.returncode == 0, rerun.stderr
+    after = [json.loads(line) for line in path.read_text().splitlines()]
+    assert len({r["key"] for r in after}) == len(after) == 20
+    assert after[: len(before)] == before
+    assert f"{20 - len(before)} fits computed, {len(before)} reused" in rerun.stdout
+
+
 # -- dask ------------------------------------------------------------------------------------------
 COMPARED = ["key", "accuracy", "log_loss", "ece", "roc_auc", "n_epochs", "n_corrupted"]
 
