@@ -216,8 +216,15 @@ def test_regression_metrics_with_quantiles_and_intervals():
     from sklearn.datasets import load_diabetes
 
     frame = load_diabetes(as_frame=True).frame.iloc[:120]
-    results = run(frame, target="target", losses="mse,pinball,gaussian_nll")
+    results = run(
+        frame,
+        target="target",
+        losses="mse,pinball,gaussian_nll",
+        scenarios=["clean", "outliers:0.1"],
+    )
     assert (results["status"] == "ok").all(), results["error"].tolist()
+    assert len(results) == 3 * 2 * 2
+    assert results.loc[results["scenario"] == "outliers:0.1", "n_corrupted"].gt(0).all()
     assert results.attrs["primary"] == "rmse" and results.attrs["baseline"] == "mse"
     assert results.loc[results["loss"] == "pinball", "pinball"].notna().all()
     assert results.loc[results["loss"] == "gaussian_nll", "coverage_90"].between(0, 1).all()
@@ -382,7 +389,7 @@ class _Collect(HTMLParser):
 
 
 def test_html_report_is_self_contained_with_figures(tmp_path):
-    run(
+    results = run(
         load_data("iris").X.assign(target=load_data("iris").y),
         target="target",
         losses="cross_entropy,mae_prob",
@@ -409,6 +416,8 @@ def test_html_report_is_self_contained_with_figures(tmp_path):
     assert "## Ranking by accuracy" in markdown and "figures/scores.png" in markdown
     assert (tmp_path / "figures" / "reliability.png").exists()
     assert pd.read_csv(tmp_path / "summary.csv")["loss"].nunique() == 2
+    # the class the imbalance scenario makes rarest is the one whose recall is reported
+    assert set(results["minority"]) == {"virginica"}
 
 
 # -- the command line -------------------------------------------------------------------------

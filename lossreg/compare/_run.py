@@ -232,8 +232,9 @@ def plan_fits(
     estimator = {**DEFAULT_ESTIMATOR, **(estimator_params or {})}
     minority = None
     if task != "regression":
-        counts = dataset.y.value_counts(sort=False)
-        minority = counts.sort_index(key=lambda s: s.astype(str)).idxmin()
+        # The rarest class; among equals the one the imbalance scenario makes rarest.
+        classes, counts = np.unique(dataset.y.to_numpy(), return_counts=True)
+        minority = classes[np.argsort(-counts, kind="stable")[-1]]
         minority = minority.item() if hasattr(minority, "item") else minority
     fits = []
     for repeat in range(repeats):
