@@ -181,6 +181,12 @@ def plugins_command(as_json: bool) -> None:
     metavar="KEY=VALUE",
     help="Any other estimator parameter, repeatable: --param module__hidden_units=[64].",
 )
+@click.option(
+    "--target-scaling",
+    type=click.Choice(["standard", "scale", "none"]),
+    help="Regression: centre and scale training targets (standard, the default), only "
+    "scale them (for losses needing positive targets), or leave them.",
+)
 @click.option("--seed", default=0, show_default=True, help="Seeds splits, corruption and models.")
 @click.option("--n-jobs", default=1, show_default=True, help="Parallel fits here (joblib).")
 @click.option("--scheduler", metavar="ADDRESS", help="Run the fits on a dask.distributed cluster.")
@@ -210,6 +216,7 @@ def compare_command(
     lr: float | None,
     batch_size: int | None,
     params: tuple[str, ...],
+    target_scaling: str | None,
     seed: int,
     n_jobs: int,
     scheduler: str | None,
@@ -240,6 +247,8 @@ def compare_command(
         estimator["lr"] = lr
     if batch_size is not None:
         estimator["batch_size"] = batch_size
+    if target_scaling is not None:
+        estimator["target_scaling"] = target_scaling
     for item in params:
         key, sep, value = item.partition("=")
         if not sep:

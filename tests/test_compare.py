@@ -229,6 +229,12 @@ def test_regression_metrics_with_quantiles_and_intervals():
     assert results.loc[results["loss"] == "pinball", "pinball"].notna().all()
     assert results.loc[results["loss"] == "gaussian_nll", "coverage_90"].between(0, 1).all()
     assert results.loc[results["loss"] == "mse", "rmse"].gt(0).all()
+    # training targets are standardised per fold and predictions mapped back: even a few
+    # epochs land near the target's level (unscaled, the RMSE would be ~ the mean, 150)
+    clean = results[results["scenario"] == "clean"]
+    assert clean["rmse"].lt(1.2 * frame["target"].std()).all()
+    interval_width = results.loc[results["loss"] == "gaussian_nll", "interval_width_90"]
+    assert interval_width.gt(0.5 * frame["target"].std()).all()
 
 
 def test_a_crashing_fit_is_recorded_and_the_others_run(tmp_path, monkeypatch):

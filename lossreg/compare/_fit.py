@@ -13,8 +13,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils.metaestimators import available_if
 
-__all__ = ["make_pipeline", "run_fit"]
+__all__ = ["TargetScaled", "make_pipeline", "run_fit"]
 
 
 def make_pipeline(
@@ -41,14 +43,76 @@ def make_pipeline(
             ("cat", categorical, make_column_selector(dtype_exclude=np.number)),
         ]
     )
+    settings = dict(estimator_params)
+    scaling = settings.pop("target_scaling", "standard")
     Model = LossRegressor if task == "regression" else LossClassifier
     model = Model(
         loss=loss,
         random_state=seed,
-        **estimator_params,
+        **settings,
         **{f"loss__{k}": v for k, v in params.items()},
     )
+    if task == "regression":
+        model = TargetScaled(model, scaling=scaling)
     return Pipeline([("prep", prep), ("model", model)])
+
+
+def _regressor_has(name: str) -> Any:
+    def check(self: TargetScaled) -> bool:
+        return hasattr(getattr(self, "regressor_", self.regressor), name)
+
+    return check
+
+
+class TargetScaled(RegressorMixin, BaseEstimator):
+    """Fit ``regressor`` on training targets scaled by the training fold's statistics.
+
+    A network starts with outputs near 0; a target with mean 150 and std 80 (diabetes)
+    would need most of the epochs only to learn its offset, so every loss would look alike.
+    ``"standard"`` centres and scales, ``"scale"`` only divides by the standard deviation
+    (keeps signs: for losses that need positive targets), ``"none"`` leaves the target.
+    Predictions, quantiles and intervals are mapped back, so metrics use the original units.
+    """
+
+    def __init__(self, regressor: Any, scaling: str = "standard") -> None:
+        self.regressor = regressor
+        self.scaling = scaling
+
+    def fit(self, X: Any, y: Any) -> TargetScaled:
+        from sklearn.base import clone
+
+        if self.scaling not in ("standard", "scale", "none"):
+            raise ValueError(
+                f"target_scaling must be 'standard', 'scale' or 'none'. Got {self.scaling!r}."
+            )
+        y = np.asarray(y, dtype=np.float64)
+        self.offset_ = float(y.mean()) if self.scaling == "standard" else 0.0
+        spread = float(y.std()) if self.scaling != "none" else 1.0
+        self.scale_ = spread if spread > 0 else 1.0
+        self.regressor_ = clone(self.regressor).fit(X, (y - self.offset_) / self.scale_)
+        return self
+
+    def _back(self, values: Any) -> np.ndarray:
+        return np.asarray(values) * self.scale_ + self.offset_
+
+    def predict(self, X: Any) -> np.ndarray:
+        return self._back(self.regressor_.predict(X))
+
+    @available_if(_regressor_has("predict_quantiles"))
+    def predict_quantiles(self, X: Any) -> np.ndarray:
+        return self._back(self.regressor_.predict_quantiles(X))
+
+    @available_if(_regressor_has("predict_interval"))
+    def predict_interval(self, X: Any, alpha: float = 0.1) -> np.ndarray:
+        return self._back(self.regressor_.predict_interval(X, alpha=alpha))
+
+    @property
+    def history_(self) -> Any:
+        return self.regressor_.history_
+
+    @property
+    def criterion_(self) -> Any:
+        return self.regressor_.criterion_
 
 
 def run_fit(spec: dict[str, Any], X: pd.DataFrame, y: pd.Series) -> dict[str, Any]:

@@ -84,7 +84,9 @@ def compare(
     scoring : str, optional
         The primary metric: ``accuracy`` (classes) / ``rmse`` (regression) by default.
     estimator_params : dict, optional
-        Passed to LossClassifier / LossRegressor (``max_iter`` defaults to 100 here).
+        Passed to LossClassifier / LossRegressor (``max_iter`` defaults to 100 here), except
+        ``target_scaling`` (regression): ``"standard"`` (default), ``"scale"`` or ``"none"``,
+        how training targets are scaled before the fit (predictions are mapped back).
     random_state : int
         Seeds the splits, the corruption and each model; a fit's seeds do not depend on
         where or in which order it runs.
