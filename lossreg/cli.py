@@ -1,4 +1,4 @@
-"""The ``lossreg`` command line: list, inspect and check losses, scaffold plugins, write docs."""
+"""The ``lossreg`` command line: list, inspect, check and compare registered losses."""
 
 from __future__ import annotations
 
@@ -323,6 +323,167 @@ def docs_command(out: str | None) -> None:
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     Path(out).write_text(text, encoding="utf-8")
     click.echo(f"Wrote {out}")
+
+
+@cli.command("compare")
+@click.argument("data", required=False)
+@click.option("--target", help="Target column (default 'target' for the scikit-learn data sets).")
+@click.option("--losses", help="Comma-separated losses, each NAME or NAME(param=value,...).")
+@click.option(
+    "--task-default", is_flag=True, help="Compare a sensible set of losses for the detected task."
+)
+@click.option(
+    "--task",
+    type=click.Choice(["binary", "multiclass", "regression"]),
+    help="Override the task detected from the target.",
+)
+@click.option("--baseline", help="Loss to pair every other loss with (cross_entropy / mse).")
+@click.option("--cv", default=5, show_default=True, help="Cross-validation folds.")
+@click.option("--repeats", default=1, show_default=True, help="Repeats of the shuffled split.")
+@click.option(
+    "--scenario",
+    "scenarios",
+    multiple=True,
+    help="Stress scenario on training folds, repeatable: clean, symmetric_noise:0.3, "
+    "class_noise:0.2, imbalance:10, target_noise:0.5, outliers:0.1. Default: clean.",
+)
+@click.option("--scoring", help="Primary metric (default accuracy / rmse).")
+@click.option("--max-iter", default=100, show_default=True, help="Epochs per fit at most.")
+@click.option("--lr", type=float, help="Learning rate of the estimators.")
+@click.option("--batch-size", type=int, help="Rows per batch.")
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Any other estimator parameter, repeatable: --param module__hidden_units=[64].",
+)
+@click.option(
+    "--target-scaling",
+    type=click.Choice(["standard", "scale", "none"]),
+    help="Regression: centre and scale training targets (standard, the default), only "
+    "scale them (for losses needing positive targets), or leave them.",
+)
+@click.option("--seed", default=0, show_default=True, help="Seeds splits, corruption and models.")
+@click.option("--n-jobs", default=1, show_default=True, help="Parallel fits here (joblib).")
+@click.option("--scheduler", metavar="ADDRESS", help="Run the fits on a dask.distributed cluster.")
+@click.option("--torch-threads", type=int, help="Torch threads per fit (cores // n-jobs).")
+@click.option(
+    "--out",
+    default="compare-out",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Folder for results.jsonl and the reports; finished fits found there are skipped.",
+)
+@click.option("--fresh", is_flag=True, help="Discard the results already in --out.")
+@click.option("--retry-errors", is_flag=True, help="Rerun fits recorded as failed.")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+def compare_command(
+    data: str | None,
+    target: str | None,
+    losses: str | None,
+    task_default: bool,
+    task: str | None,
+    baseline: str | None,
+    cv: int,
+    repeats: int,
+    scenarios: tuple[str, ...],
+    scoring: str | None,
+    max_iter: int,
+    lr: float | None,
+    batch_size: int | None,
+    params: tuple[str, ...],
+    target_scaling: str | None,
+    seed: int,
+    n_jobs: int,
+    scheduler: str | None,
+    torch_threads: int | None,
+    out: str,
+    fresh: bool,
+    retry_errors: bool,
+    no_progress: bool,
+) -> None:
+    """Cross-validate one model per loss on DATA and rank the losses.
+
+    DATA is a scikit-learn data set (breast_cancer [default], iris, wine, digits, diabetes),
+    or a CSV / Parquet file with a --target column. Results stream to OUT/results.jsonl
+    (rerunning skips finished fits); OUT/report.html and OUT/report.md hold the report.
+    """
+    import ast
+    from pathlib import Path
+
+    from lossreg.compare import compare
+    from lossreg.compare._report import summary_rows
+    from lossreg.compare._summary import summarize
+    from lossreg.errors import LossregError
+
+    if bool(losses) == task_default:
+        _fail("Pass either --losses a,b,c or --task-default.")
+    estimator: dict[str, Any] = {"max_iter": max_iter}
+    if lr is not None:
+        estimator["lr"] = lr
+    if batch_size is not None:
+        estimator["batch_size"] = batch_size
+    if target_scaling is not None:
+        estimator["target_scaling"] = target_scaling
+    for item in params:
+        key, sep, value = item.partition("=")
+        if not sep:
+            _fail(f"--param takes KEY=VALUE. Got {item!r}.")
+        try:
+            estimator[key.strip()] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            estimator[key.strip()] = value
+    try:
+        results = compare(
+            data,
+            target=target,
+            losses=losses,
+            task=task,
+            baseline=baseline,
+            cv=cv,
+            repeats=repeats,
+            scenarios=scenarios or ("clean",),
+            scoring=scoring,
+            estimator_params=estimator,
+            random_state=seed,
+            n_jobs=n_jobs,
+            scheduler=scheduler,
+            torch_threads=torch_threads,
+            out=out,
+            resume=not fresh,
+            retry_errors=retry_errors,
+            progress=not no_progress,
+        )
+    except (LossregError, ValueError, KeyError) as exc:
+        _fail(str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc))
+    except KeyboardInterrupt:
+        click.echo(
+            f"Interrupted. Finished fits are kept in {Path(out) / 'results.jsonl'}; "
+            "rerun the same command to continue.",
+            err=True,
+        )
+        sys.exit(130)
+    summary = summarize(results)
+    a = results.attrs
+    header, rows = summary_rows(summary)
+    table = Table(
+        title=f"{a['data']} ({a['task']}): {a['primary']}, {a['cv']}-fold × {a['repeats']}, "
+        f"baseline {a['baseline']}",
+        title_justify="left",
+    )
+    for column in header:
+        table.add_column(column, justify="left" if column in ("scenario", "loss") else "right")
+    for row in rows:
+        table.add_row(*row, style="bold" if row[1] == "1" else None)
+    console = _out()
+    console.print(table)
+    console.print(
+        f"{a['n_computed']} fits computed, {a['n_skipped']} reused from "
+        f"{Path(out) / 'results.jsonl'}",
+        highlight=False,
+    )
+    console.print(f"Report: {Path(out) / 'report.html'} (and report.md)", highlight=False)
 
 
 def _fail(message: str) -> None:

@@ -1,0 +1,142 @@
+"""Data for ``lossreg compare``: load a named, file or in-memory table; its task, fingerprint."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["SKLEARN_DATASETS", "Dataset", "detect_task", "load_data"]
+
+#: data sets that ship with scikit-learn, by the name ``lossreg compare`` accepts
+SKLEARN_DATASETS = ("breast_cancer", "diabetes", "digits", "iris", "wine")
+
+#: at most this many distinct integer values make a numeric target a class target
+_MAX_CLASSES = 20
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Features, target, the task they pose and a fingerprint of their content."""
+
+    name: str
+    X: pd.DataFrame
+    y: pd.Series
+    task: str
+    fingerprint: str
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.X.shape[0])
+
+
+def load_data(data: Any = None, target: str | None = None, task: str | None = None) -> Dataset:
+    """Return a :class:`Dataset` from a scikit-learn data set name, a CSV/Parquet file or a frame.
+
+    Parameters
+    ----------
+    data : str, path or DataFrame, default=None
+        One of :data:`SKLEARN_DATASETS` (``None`` is ``"breast_cancer"``), a ``.csv`` or
+        ``.parquet`` file, or a DataFrame holding the target column.
+    target : str, optional
+        The target column; ``"target"`` for the scikit-learn data sets. Required otherwise.
+    task : {"binary", "multiclass", "regression"}, optional
+        Overrides the task detected from the target.
+    """
+    if data is None:
+        data = "breast_cancer"
+    if isinstance(data, pd.DataFrame):
+        frame, name = data, "dataframe"
+    elif isinstance(data, str) and data in SKLEARN_DATASETS:
+        frame, name = _sklearn_frame(data), data
+        target = target or "target"
+    else:
+        path = Path(data)
+        if not path.is_file():
+            raise ValueError(
+                f"Unknown data {str(data)!r}: not a file and not one of the scikit-learn data "
+                f"sets ({', '.join(SKLEARN_DATASETS)})."
+            )
+        frame, name = _read_file(path), path.name
+    if target is None:
+        raise ValueError(
+            f"Name the target column of {name!r} with target=... (--target); columns: "
+            f"{', '.join(map(str, frame.columns[:20]))}."
+        )
+    if target not in frame.columns:
+        raise ValueError(
+            f"Target column {target!r} is not in {name!r}; columns: "
+            f"{', '.join(map(str, frame.columns[:20]))}."
+        )
+    y = frame[target]
+    if y.isna().any():
+        raise ValueError(f"Target column {target!r} has {int(y.isna().sum())} missing values.")
+    X = _normalise_features(frame.drop(columns=[target]))
+    y = y.reset_index(drop=True)
+    X = X.reset_index(drop=True)
+    detected = task or detect_task(y)
+    if detected not in ("binary", "multiclass", "regression"):
+        raise ValueError(f"task must be binary, multiclass or regression. Got {detected!r}.")
+    return Dataset(name, X, y, detected, fingerprint(X, y))
+
+
+def detect_task(y: pd.Series) -> str:
+    """binary / multiclass for non-numeric or few-valued integer targets, else regression."""
+    values = y.to_numpy()
+    n_unique = int(pd.Series(values).nunique())
+    numeric = pd.api.types.is_numeric_dtype(y) and not pd.api.types.is_bool_dtype(y)
+    if numeric:
+        as_float = values.astype(np.float64)
+        integral = bool(np.all(np.isfinite(as_float)) and np.all(as_float == np.round(as_float)))
+        if not integral or n_unique > _MAX_CLASSES:
+            return "regression"
+    if n_unique < 2:
+        raise ValueError("The target has a single value; there is nothing to compare.")
+    return "binary" if n_unique == 2 else "multiclass"
+
+
+def fingerprint(X: pd.DataFrame, y: pd.Series) -> str:
+    """A short content hash of features and target (values, column names, dtypes)."""
+    digest = hashlib.sha256()
+    for part in (X, y.to_frame("__target__")):
+        digest.update(repr([(str(c), str(t)) for c, t in part.dtypes.items()]).encode())
+        digest.update(pd.util.hash_pandas_object(part, index=False).to_numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def _sklearn_frame(name: str) -> pd.DataFrame:
+    import sklearn.datasets
+
+    bunch = getattr(sklearn.datasets, f"load_{name}")(as_frame=True)
+    frame = bunch.frame.copy()
+    if name not in ("diabetes",) and hasattr(bunch, "target_names"):
+        # Class names read better in reports than 0/1/2.
+        names = np.asarray(bunch.target_names)
+        frame["target"] = pd.Series(names[frame["target"].to_numpy()], dtype=object)
+    return frame
+
+
+def _read_file(path: Path) -> pd.DataFrame:
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".txt"):
+        return pd.read_csv(path)
+    if suffix in (".parquet", ".pq"):
+        return pd.read_parquet(path)
+    raise ValueError(f"Cannot read {str(path)!r}: use a .csv or .parquet file.")
+
+
+def _normalise_features(X: pd.DataFrame) -> pd.DataFrame:
+    """Numeric columns as float, everything else as object (categorical) with NaN for missing."""
+    out = {}
+    for column in X.columns:
+        series = X[column]
+        if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+            out[str(column)] = series.astype(np.float64)
+        else:
+            values = series.astype(object)
+            out[str(column)] = values.where(series.notna(), np.nan)
+    return pd.DataFrame(out, index=X.index)

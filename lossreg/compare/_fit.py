@@ -1,0 +1,185 @@
+"""One fit of a comparison: build the pipeline, train on the stressed training fold, score the test.
+
+``run_fit`` is what runs in a joblib or dask worker: it takes plain data and returns a plain,
+JSON-ready record, and never raises for a failing fit (the error goes into the record).
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils.metaestimators import available_if
+
+__all__ = ["TargetScaled", "make_pipeline", "run_fit"]
+
+
+def make_pipeline(
+    task: str, loss: str, params: dict[str, Any], estimator_params: dict[str, Any], seed: int
+) -> Any:
+    """Per-fold preprocessing (impute + scale numbers, impute + one-hot categories), the model."""
+    from sklearn.compose import ColumnTransformer, make_column_selector
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    from lossreg.estimators import LossClassifier, LossRegressor
+
+    numeric = Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())])
+    categorical = Pipeline(
+        [
+            ("impute", SimpleImputer(strategy="most_frequent")),
+            ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
+        ]
+    )
+    prep = ColumnTransformer(
+        [
+            ("num", numeric, make_column_selector(dtype_include=np.number)),
+            ("cat", categorical, make_column_selector(dtype_exclude=np.number)),
+        ]
+    )
+    settings = dict(estimator_params)
+    scaling = settings.pop("target_scaling", "standard")
+    Model = LossRegressor if task == "regression" else LossClassifier
+    model = Model(
+        loss=loss,
+        random_state=seed,
+        **settings,
+        **{f"loss__{k}": v for k, v in params.items()},
+    )
+    if task == "regression":
+        model = TargetScaled(model, scaling=scaling)
+    return Pipeline([("prep", prep), ("model", model)])
+
+
+def _regressor_has(name: str) -> Any:
+    def check(self: TargetScaled) -> bool:
+        return hasattr(getattr(self, "regressor_", self.regressor), name)
+
+    return check
+
+
+class TargetScaled(RegressorMixin, BaseEstimator):
+    """Fit ``regressor`` on training targets scaled by the training fold's statistics.
+
+    A network starts with outputs near 0; a target with mean 150 and std 80 (diabetes)
+    would need most of the epochs only to learn its offset, so every loss would look alike.
+    ``"standard"`` centres and scales, ``"scale"`` only divides by the standard deviation
+    (keeps signs: for losses that need positive targets), ``"none"`` leaves the target.
+    Predictions, quantiles and intervals are mapped back, so metrics use the original units.
+    """
+
+    def __init__(self, regressor: Any, scaling: str = "standard") -> None:
+        self.regressor = regressor
+        self.scaling = scaling
+
+    def fit(self, X: Any, y: Any) -> TargetScaled:
+        from sklearn.base import clone
+
+        if self.scaling not in ("standard", "scale", "none"):
+            raise ValueError(
+                f"target_scaling must be 'standard', 'scale' or 'none'. Got {self.scaling!r}."
+            )
+        y = np.asarray(y, dtype=np.float64)
+        self.offset_ = float(y.mean()) if self.scaling == "standard" else 0.0
+        spread = float(y.std()) if self.scaling != "none" else 1.0
+        self.scale_ = spread if spread > 0 else 1.0
+        self.regressor_ = clone(self.regressor).fit(X, (y - self.offset_) / self.scale_)
+        return self
+
+    def _back(self, values: Any) -> np.ndarray:
+        return np.asarray(values) * self.scale_ + self.offset_
+
+    def predict(self, X: Any) -> np.ndarray:
+        return self._back(self.regressor_.predict(X))
+
+    @available_if(_regressor_has("predict_quantiles"))
+    def predict_quantiles(self, X: Any) -> np.ndarray:
+        return self._back(self.regressor_.predict_quantiles(X))
+
+    @available_if(_regressor_has("predict_interval"))
+    def predict_interval(self, X: Any, alpha: float = 0.1) -> np.ndarray:
+        return self._back(self.regressor_.predict_interval(X, alpha=alpha))
+
+    @property
+    def history_(self) -> Any:
+        return self.regressor_.history_
+
+    @property
+    def criterion_(self) -> Any:
+        return self.regressor_.criterion_
+
+
+def run_fit(spec: dict[str, Any], X: pd.DataFrame, y: pd.Series) -> dict[str, Any]:
+    """Fit and score one (loss, scenario, repeat, fold); return its record."""
+    import torch
+
+    from lossreg.compare._metrics import classification_metrics, regression_metrics
+    from lossreg.compare._scenarios import StressedEstimator
+
+    record = {k: v for k, v in spec.items() if k not in ("train", "test", "threads")}
+    threads_before = torch.get_num_threads()
+    torch.set_num_threads(int(spec["threads"]))
+    caught: list[warnings.WarningMessage] = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            train, test = np.asarray(spec["train"]), np.asarray(spec["test"])
+            pipeline = make_pipeline(
+                spec["task"], spec["loss"], spec["params"], spec["estimator"], spec["model_seed"]
+            )
+            model = StressedEstimator(pipeline, spec["scenario"], spec["noise_seed"])
+            start = time.perf_counter()
+            model.fit(X.iloc[train], y.iloc[train].to_numpy())
+            record["fit_time"] = time.perf_counter() - start
+            prep, est = model.estimator_[:-1], model.estimator_[-1]
+            X_test = prep.transform(X.iloc[test])
+            y_test = y.iloc[test].to_numpy()
+            if spec["task"] == "regression":
+                record.update(_regression(est, X_test, y_test, regression_metrics))
+            else:
+                proba = est.predict_proba(X_test) if hasattr(est, "predict_proba") else None
+                scores, bins = classification_metrics(
+                    y_test, est.predict(X_test), proba, est.classes_, spec["minority"]
+                )
+                record.update(scores)
+                record["reliability"] = bins
+            history = est.history_
+            record["train_loss"] = [float(v) for v in history[:, "train_loss"]]
+            record["n_epochs"] = len(history)
+            record.update(model.corruption_)
+            record["status"] = "ok"
+    except Exception as exc:
+        record["status"] = "error"
+        record["error"] = f"{type(exc).__name__}: {exc}"
+        record["traceback"] = traceback.format_exc(limit=-4)
+    finally:
+        torch.set_num_threads(threads_before)
+    messages = sorted({f"{w.category.__name__}: {w.message}" for w in caught})
+    if messages:
+        record["warnings"] = messages[:5]
+    record["finished_at"] = time.time()
+    return record
+
+
+def _regression(est: Any, X_test: np.ndarray, y_test: np.ndarray, score: Any) -> dict[str, Any]:
+    pred = est.predict(X_test)
+    quantiles = interval = None
+    # Optional outputs: a loss whose helpers do not fit this shape still gets its point scores.
+    levels = getattr(getattr(est, "criterion_", None), "levels_", None)
+    if hasattr(est, "predict_quantiles") and levels is not None:
+        try:
+            quantiles = (levels.detach().cpu().numpy().ravel(), est.predict_quantiles(X_test))
+        except (ValueError, RuntimeError):
+            quantiles = None
+    if hasattr(est, "predict_interval"):
+        try:
+            interval = est.predict_interval(X_test, alpha=0.1)
+        except (ValueError, RuntimeError):
+            interval = None
+    return score(y_test, pred, quantiles, interval)

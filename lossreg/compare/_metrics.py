@@ -1,0 +1,150 @@
+"""Metrics of one fitted model on its untouched test fold, per task; ECE and reliability bins."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn import metrics
+
+__all__ = [
+    "GREATER_IS_BETTER",
+    "classification_metrics",
+    "expected_calibration_error",
+    "regression_metrics",
+    "reliability_bins",
+]
+
+#: direction of every metric a comparison reports
+GREATER_IS_BETTER: dict[str, bool] = {
+    "accuracy": True,
+    "balanced_accuracy": True,
+    "f1_macro": True,
+    "log_loss": False,
+    "ece": False,
+    "minority_recall": True,
+    "roc_auc": True,
+    "average_precision": True,
+    "rmse": False,
+    "mae": False,
+    "r2": True,
+    "pinball": False,
+    "coverage_90": True,
+    "interval_width_90": False,
+    "fit_time": False,
+}
+
+CLASSIFICATION_METRICS = (
+    "accuracy",
+    "balanced_accuracy",
+    "f1_macro",
+    "log_loss",
+    "ece",
+    "minority_recall",
+    "roc_auc",
+    "average_precision",
+)
+REGRESSION_METRICS = ("rmse", "mae", "r2", "pinball", "coverage_90", "interval_width_90")
+
+N_BINS = 10
+
+
+def expected_calibration_error(y_true: Any, proba: np.ndarray, n_bins: int = N_BINS) -> float:
+    """Top-label ECE with ``n_bins`` equal-width confidence bins.
+
+    ``sum_b |B_b|/n * |accuracy(B_b) - confidence(B_b)|``, where a row falls in the bin of
+    its highest predicted probability and is correct when that class is its label.
+    ``y_true`` holds class indices (columns of ``proba``).
+    """
+    bins = reliability_bins(y_true, proba, n_bins)
+    count = np.asarray(bins["count"], dtype=np.float64)
+    gap = np.abs(np.asarray(bins["correct"]) - np.asarray(bins["confidence"]))
+    return float(gap.sum() / count.sum()) if count.sum() else float("nan")
+
+
+def reliability_bins(y_true: Any, proba: np.ndarray, n_bins: int = N_BINS) -> dict[str, list]:
+    """Per confidence bin: rows, summed top-class confidence, correct rows (pool across folds)."""
+    proba = np.asarray(proba, dtype=np.float64)
+    y_true = np.asarray(y_true)
+    confidence = proba.max(axis=1)
+    correct = (proba.argmax(axis=1) == y_true).astype(np.float64)
+    # confidence 1.0 belongs to the last bin
+    which = np.minimum((confidence * n_bins).astype(int), n_bins - 1)
+    return {
+        "count": np.bincount(which, minlength=n_bins).astype(int).tolist(),
+        "confidence": np.bincount(which, confidence, minlength=n_bins).tolist(),
+        "correct": np.bincount(which, correct, minlength=n_bins).tolist(),
+    }
+
+
+def classification_metrics(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    proba: np.ndarray | None,
+    classes: np.ndarray,
+    minority: Any,
+) -> tuple[dict[str, float], dict[str, list] | None]:
+    """Metrics and reliability bins (None without probabilities) of a classifier on a fold."""
+    out = {
+        "accuracy": metrics.accuracy_score(y_true, y_pred),
+        "balanced_accuracy": metrics.balanced_accuracy_score(y_true, y_pred),
+        "f1_macro": metrics.f1_score(y_true, y_pred, average="macro", labels=classes),
+        "minority_recall": metrics.recall_score(
+            y_true, y_pred, labels=[minority], average="macro", zero_division=0.0
+        ),
+    }
+    bins = None
+    if proba is not None:
+        proba = np.clip(np.asarray(proba, dtype=np.float64), 0.0, 1.0)
+        proba = proba / np.maximum(proba.sum(axis=1, keepdims=True), 1e-300)
+        index = np.searchsorted(classes, y_true)
+        bins = reliability_bins(index, proba)
+        out["log_loss"] = metrics.log_loss(y_true, proba, labels=classes)
+        out["ece"] = expected_calibration_error(index, proba)
+        present = np.unique(index)
+        if len(classes) == 2:
+            if len(present) == 2:
+                out["roc_auc"] = metrics.roc_auc_score(index, proba[:, 1])
+                out["average_precision"] = metrics.average_precision_score(index, proba[:, 1])
+        elif len(present) == len(classes):
+            out["roc_auc"] = metrics.roc_auc_score(
+                index, proba, multi_class="ovr", average="macro", labels=np.arange(len(classes))
+            )
+    return {k: float(v) for k, v in out.items()}, bins
+
+
+def regression_metrics(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    quantiles: tuple[np.ndarray, np.ndarray] | None = None,
+    interval: np.ndarray | None = None,
+) -> dict[str, float]:
+    """RMSE, MAE, R²; mean pinball loss over the loss's levels; 90% interval coverage and width.
+
+    ``quantiles`` is ``(levels, predictions of shape (n, n_levels))``; ``interval`` is
+    ``(n, 2)`` lower/upper bounds of the central 90% interval.
+    """
+    y_true = np.asarray(y_true, dtype=np.float64)
+    y_pred = np.asarray(y_pred, dtype=np.float64)
+    out = {
+        "rmse": float(np.sqrt(metrics.mean_squared_error(y_true, y_pred))),
+        "mae": float(metrics.mean_absolute_error(y_true, y_pred)),
+        "r2": float(metrics.r2_score(y_true, y_pred)),
+    }
+    if quantiles is not None:
+        levels, values = quantiles
+        values = np.asarray(values, dtype=np.float64).reshape(len(y_true), -1)
+        out["pinball"] = float(
+            np.mean(
+                [
+                    metrics.mean_pinball_loss(y_true, values[:, j], alpha=float(level))
+                    for j, level in enumerate(levels)
+                ]
+            )
+        )
+    if interval is not None:
+        interval = np.asarray(interval, dtype=np.float64).reshape(len(y_true), 2)
+        inside = (y_true >= interval[:, 0]) & (y_true <= interval[:, 1])
+        out["coverage_90"] = float(inside.mean())
+        out["interval_width_90"] = float(np.mean(interval[:, 1] - interval[:, 0]))
+    return out

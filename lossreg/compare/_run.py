@@ -1,0 +1,436 @@
+"""``compare()``: plan the fits, skip finished ones, run the rest here or on dask, stream them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lossreg.compare._data import Dataset, load_data
+from lossreg.compare._fit import run_fit
+from lossreg.compare._losses import BASELINES, LossChoice, parse_losses, task_default_losses
+from lossreg.compare._metrics import (
+    CLASSIFICATION_METRICS,
+    GREATER_IS_BETTER,
+    REGRESSION_METRICS,
+)
+from lossreg.compare._scenarios import Scenario, parse_scenario
+from lossreg.compare._store import ResultStore
+
+__all__ = ["KILL_AFTER_ENV", "compare", "plan_fits"]
+
+#: bump when a change makes old records incomparable with new ones
+KEY_VERSION = 1
+
+#: testing hook: ``LOSSREG_COMPARE_KILL_AFTER=N`` makes the process SIGKILL itself right after
+#: writing its N-th record, a deterministic stand-in for a run killed mid-way
+KILL_AFTER_ENV = "LOSSREG_COMPARE_KILL_AFTER"
+
+DEFAULT_ESTIMATOR = {"max_iter": 100}
+
+
+def compare(
+    data: Any = None,
+    *,
+    target: str | None = None,
+    losses: Any = None,
+    task: str | None = None,
+    baseline: str | None = None,
+    cv: int = 5,
+    repeats: int = 1,
+    scenarios: Any = ("clean",),
+    scoring: str | None = None,
+    estimator_params: dict[str, Any] | None = None,
+    random_state: int = 0,
+    n_jobs: int = 1,
+    scheduler: Any = None,
+    torch_threads: int | None = None,
+    out: str | Path | None = None,
+    resume: bool = True,
+    retry_errors: bool = False,
+    report: bool = True,
+    progress: bool | Callable[[dict[str, Any], int, int], None] = False,
+) -> pd.DataFrame:
+    """Cross-validate a model per loss (and scenario) on one data set; return one row per fit.
+
+    Parameters
+    ----------
+    data : str, path or DataFrame, default=None
+        A scikit-learn data set name (``breast_cancer`` when None, ``iris``, ``wine``,
+        ``digits``, ``diabetes``), a CSV or Parquet file, or a DataFrame.
+    target : str, optional
+        Target column (``"target"`` for the scikit-learn data sets).
+    losses : str or list, optional
+        ``"cross_entropy,focal(gamma=2.0)"``, a list of such names, or None for a sensible
+        set registered for the task (the CLI's ``--task-default``). The baseline is added
+        when missing.
+    task : {"binary", "multiclass", "regression"}, optional
+        Overrides the task detected from the target.
+    baseline : str, optional
+        The loss label every other loss is paired with; ``cross_entropy`` / ``mse``.
+    cv, repeats : int
+        ``repeats`` times a shuffled (stratified for classes) ``cv``-fold split.
+    scenarios : sequence of str
+        Stress scenarios applied to training folds only: ``clean``, ``symmetric_noise:0.3``,
+        ``class_noise:0.2``, ``imbalance:10``, ``target_noise:0.5``, ``outliers:0.1``.
+    scoring : str, optional
+        The primary metric: ``accuracy`` (classes) / ``rmse`` (regression) by default.
+    estimator_params : dict, optional
+        Passed to LossClassifier / LossRegressor (``max_iter`` defaults to 100 here), except
+        ``target_scaling`` (regression): ``"standard"`` (default), ``"scale"`` or ``"none"``,
+        how training targets are scaled before the fit (predictions are mapped back).
+    random_state : int
+        Seeds the splits, the corruption and each model; a fit's seeds do not depend on
+        where or in which order it runs.
+    n_jobs : int
+        Parallel fits on this machine (joblib; -1 for all cores).
+    scheduler : str or distributed.Client, optional
+        Run the fits on a dask.distributed cluster instead.
+    torch_threads : int, optional
+        Torch threads per fit: ``max(1, cores // n_jobs)`` locally, 1 on dask.
+    out : path, optional
+        Folder for ``results.jsonl`` (streamed, one line per fit), ``summary.csv``,
+        ``report.html`` and ``report.md``. Finished fits found there are not rerun.
+    resume : bool
+        False discards the results already in ``out``.
+    retry_errors : bool
+        Rerun fits recorded as failed instead of keeping their error.
+    report : bool
+        Write the reports into ``out``.
+    progress : bool or callable
+        True shows a progress bar; a callable gets ``(record, done, total)`` per fit.
+
+    Returns
+    -------
+    DataFrame
+        One row per loss × parameters × scenario × repeat × fold: identifiers, ``status`` /
+        ``error``, every metric, ``fit_time``, ``train_loss`` (per epoch) and
+        ``reliability`` bins. ``df.attrs`` holds task, primary metric, baseline and counts.
+    """
+    dataset = load_data(data, target=target, task=task)
+    plan = plan_fits(
+        dataset,
+        losses=losses,
+        baseline=baseline,
+        cv=cv,
+        repeats=repeats,
+        scenarios=scenarios,
+        estimator_params=estimator_params,
+        random_state=random_state,
+    )
+    primary = scoring or ("rmse" if dataset.task == "regression" else "accuracy")
+    known = REGRESSION_METRICS if dataset.task == "regression" else CLASSIFICATION_METRICS
+    if primary not in (*known, "fit_time"):
+        raise ValueError(
+            f"Unknown scoring {primary!r} for {dataset.task} targets; use one of: "
+            f"{', '.join(known)}."
+        )
+    threads = torch_threads or (
+        1 if scheduler is not None else max(1, _cores() // _n_workers(n_jobs))
+    )
+    store = ResultStore(Path(out) / "results.jsonl") if out is not None else None
+    if store is not None and not resume and store.path.exists():
+        store.path.unlink()
+    done = store.load() if store is not None else {}
+    wanted = {fit["key"] for fit in plan["fits"]}
+    kept = {
+        k: r
+        for k, r in done.items()
+        if k in wanted and (r.get("status") == "ok" or not retry_errors)
+    }
+    todo = [dict(fit, threads=threads) for fit in plan["fits"] if fit["key"] not in kept]
+    run_id = uuid.uuid4().hex[:12]
+    new: dict[str, dict[str, Any]] = {}
+    kill_after = int(os.environ.get(KILL_AFTER_ENV, "0") or 0)
+    report_progress = _progress(progress, len(plan["fits"]), len(kept))
+    try:
+        for record in _execute(todo, dataset, n_jobs, scheduler):
+            record["run_id"] = run_id
+            new[record["key"]] = record
+            if store is not None:
+                store.append(record)
+            report_progress(record)
+            if kill_after and len(new) >= kill_after:
+                os.kill(os.getpid(), signal.SIGKILL)
+    finally:
+        report_progress(None)
+        if store is not None:
+            store.close()
+    records = {**kept, **new}
+    frame = _frame([records[fit["key"]] for fit in plan["fits"]], plan)
+    frame.attrs.update(
+        data=dataset.name,
+        fingerprint=dataset.fingerprint,
+        n_rows=dataset.n_rows,
+        n_features=int(dataset.X.shape[1]),
+        task=dataset.task,
+        primary=primary,
+        greater_is_better=GREATER_IS_BETTER[primary],
+        baseline=plan["baseline"],
+        losses=[c.label for c in plan["losses"]],
+        scenarios=[s.label for s in plan["scenarios"]],
+        cv=cv,
+        repeats=repeats,
+        random_state=random_state,
+        estimator=plan["estimator"],
+        n_computed=len(new),
+        n_skipped=len(kept),
+        run_id=run_id,
+    )
+    if out is not None and report:
+        from lossreg.compare._report import write_reports
+
+        write_reports(frame, Path(out))
+    return frame
+
+
+def plan_fits(
+    dataset: Dataset,
+    *,
+    losses: Any = None,
+    baseline: str | None = None,
+    cv: int = 5,
+    repeats: int = 1,
+    scenarios: Any = ("clean",),
+    estimator_params: dict[str, Any] | None = None,
+    random_state: int = 0,
+) -> dict[str, Any]:
+    """Every fit of a comparison, with its stable key, seeds and row indices."""
+    from lossreg.registry import default_registry
+
+    registry = default_registry()
+    task = dataset.task
+    if losses is None:
+        choices = task_default_losses(task, registry.list_losses(task=task))
+    else:
+        choices = parse_losses(losses)
+    # aliases (ce) become canonical names, so a loss is not compared with itself
+    choices = [LossChoice(registry.get_spec(c.name).name, c.params) for c in choices]
+    base = parse_losses(baseline or BASELINES[task])[0]
+    base = LossChoice(registry.get_spec(base.name).name, base.params)
+    baseline = base.label
+    if baseline not in [c.label for c in choices]:
+        choices = [base, *choices]
+    if len({c.label for c in choices}) != len(choices):
+        raise ValueError("A loss is listed twice (under an alias?).")
+    _check_losses(choices, task, registry)
+    if isinstance(scenarios, (str, Scenario)):
+        scenarios = [scenarios]
+    parsed = [parse_scenario(s) for s in scenarios]
+    for scenario in parsed:
+        scenario.check(task)
+    if len({s.label for s in parsed}) != len(parsed):
+        raise ValueError("A scenario is listed twice.")
+    if cv < 2 or repeats < 1:
+        raise ValueError(f"cv must be >= 2 and repeats >= 1. Got cv={cv}, repeats={repeats}.")
+    estimator = {**DEFAULT_ESTIMATOR, **(estimator_params or {})}
+    minority = None
+    if task != "regression":
+        # The rarest class; among equals the one the imbalance scenario makes rarest.
+        classes, counts = np.unique(dataset.y.to_numpy(), return_counts=True)
+        minority = classes[np.argsort(-counts, kind="stable")[-1]]
+        minority = minority.item() if hasattr(minority, "item") else minority
+    fits = []
+    for repeat in range(repeats):
+        splits = list(_splitter(dataset, cv, _seed(random_state, "cv", repeat)))
+        for fold, (train, test) in enumerate(splits):
+            for scenario in parsed:
+                for choice in choices:
+                    identity = {
+                        "data": dataset.fingerprint,
+                        "task": task,
+                        "loss": choice.name,
+                        "params": choice.params_json(),
+                        "scenario": scenario.label,
+                        "cv": cv,
+                        "fold": fold,
+                        "repeat": repeat,
+                        "random_state": random_state,
+                        "estimator": json.dumps(estimator, sort_keys=True, default=repr),
+                        "version": KEY_VERSION,
+                    }
+                    key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode())
+                    fits.append(
+                        {
+                            "key": key.hexdigest()[:24],
+                            "data": dataset.name,
+                            "fingerprint": dataset.fingerprint,
+                            "task": task,
+                            "loss": choice.name,
+                            "params": choice.params,
+                            "loss_label": choice.label,
+                            "scenario": scenario.label,
+                            "scenario_kind": scenario.kind,
+                            "scenario_value": scenario.value,
+                            "cv": cv,
+                            "fold": fold,
+                            "repeat": repeat,
+                            "random_state": random_state,
+                            "model_seed": _seed(random_state, "model", repeat, fold),
+                            "noise_seed": _seed(
+                                random_state, "noise", scenario.label, repeat, fold
+                            ),
+                            "estimator": estimator,
+                            "minority": minority,
+                            "train": train.tolist(),
+                            "test": test.tolist(),
+                        }
+                    )
+    return {
+        "fits": fits,
+        "losses": choices,
+        "scenarios": parsed,
+        "baseline": baseline,
+        "estimator": estimator,
+    }
+
+
+def _check_losses(choices: list[LossChoice], task: str, registry: Any) -> None:
+    from lossreg.errors import UnsupportedTaskError
+    from lossreg.params import check_params
+
+    for choice in choices:
+        spec = registry.get_spec(choice.name)  # UnknownLossError with a suggestion
+        supported = task in spec.tasks or (task == "binary" and "multiclass" in spec.tasks)
+        if not supported:
+            options = registry.list_losses(task=task)
+            raise UnsupportedTaskError(
+                f"Loss {choice.name!r} does not support task {task!r} (supports: "
+                f"{', '.join(sorted(spec.tasks))}). Use one of: {', '.join(options[:15])} ..."
+            )
+        check_params(spec.name, spec.params, choice.params, data_params=(), prefix="")
+
+
+def _splitter(dataset: Dataset, cv: int, seed: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    n = np.zeros(dataset.n_rows)
+    if dataset.task != "regression" and dataset.y.value_counts().min() >= cv:
+        return StratifiedKFold(cv, shuffle=True, random_state=seed).split(n, dataset.y.astype(str))
+    return KFold(cv, shuffle=True, random_state=seed).split(n)
+
+
+def _seed(*parts: Any) -> int:
+    digest = hashlib.sha256(repr(parts).encode()).digest()
+    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _n_workers(n_jobs: int) -> int:
+    return _cores() if n_jobs < 0 else max(1, n_jobs)
+
+
+def _execute(
+    todo: list[dict[str, Any]], dataset: Dataset, n_jobs: int, scheduler: Any
+) -> Iterator[dict[str, Any]]:
+    """Yield each fit's record as soon as it finishes, wherever it ran."""
+    if not todo:
+        return
+    X, y = dataset.X, dataset.y
+    if scheduler is not None:
+        yield from _execute_dask(todo, X, y, scheduler)
+    elif _n_workers(n_jobs) == 1:
+        for spec in todo:
+            yield run_fit(spec, X, y)
+    else:
+        from joblib import Parallel, delayed
+
+        parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
+        yield from parallel(delayed(run_fit)(spec, X, y) for spec in todo)
+
+
+def _execute_dask(
+    todo: list[dict[str, Any]], X: pd.DataFrame, y: pd.Series, scheduler: Any
+) -> Iterator[dict[str, Any]]:
+    from distributed import Client, as_completed
+
+    own = not isinstance(scheduler, Client)
+    client = Client(scheduler) if own else scheduler
+    try:
+        X_f, y_f = client.scatter([X, y], broadcast=True)
+        futures = [client.submit(run_fit, spec, X_f, y_f, pure=False) for spec in todo]
+        try:
+            for future in as_completed(futures):
+                yield future.result()
+        finally:
+            client.cancel(futures)
+    finally:
+        if own:
+            client.close()
+
+
+def _progress(
+    progress: bool | Callable[[dict[str, Any], int, int], None], total: int, done: int
+) -> Callable[[dict[str, Any] | None], None]:
+    """Return a callback taking each record (None at the end)."""
+    count = [done]
+    if callable(progress):
+
+        def call(record: dict[str, Any] | None) -> None:
+            if record is not None:
+                count[0] += 1
+                progress(record, count[0], total)
+
+        return call
+    if not progress:
+        return lambda record: None
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    bar = Progress(
+        TextColumn("[bold]fits"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.description}"),
+        console=Console(stderr=True),
+        transient=False,
+    )
+    bar_task = bar.add_task(f"({done} already done)" if done else "", total=total, completed=done)
+    bar.start()
+
+    def update(record: dict[str, Any] | None) -> None:
+        if record is None:
+            bar.stop()
+            return
+        status = "" if record.get("status") == "ok" else " [red]failed"
+        label = f"{record['loss_label']} · {record['scenario']}{status}"
+        bar.update(bar_task, advance=1, description=label)
+
+    return update
+
+
+def _frame(records: list[dict[str, Any]], plan: dict[str, Any]) -> pd.DataFrame:
+    frame = pd.DataFrame.from_records(records)
+    for column in ("status", "error", "fit_time"):
+        if column not in frame:
+            frame[column] = None
+    loss_order = {c.label: i for i, c in enumerate(plan["losses"])}
+    scenario_order = {s.label: i for i, s in enumerate(plan["scenarios"])}
+    frame = frame.assign(
+        _s=frame["scenario"].map(scenario_order), _l=frame["loss_label"].map(loss_order)
+    )
+    frame = frame.sort_values(["_s", "_l", "repeat", "fold"]).drop(columns=["_s", "_l"])
+    return frame.reset_index(drop=True)
