@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from lossreg.links import Link
     from lossreg.module import LossModule, as_class_target, as_float_target
     from lossreg.params import Param
-    from lossreg.reduction import reduce
+    from lossreg.reduction import check_batch_reduction, reduce, row_weights
     from lossreg.registry import (
         PluginInfo,
         Registry,
@@ -76,6 +76,7 @@ __all__ = [
     "__version__",
     "as_class_target",
     "as_float_target",
+    "check_batch_reduction",
     "create_loss",
     "default_registry",
     "get_spec",
@@ -84,6 +85,7 @@ __all__ = [
     "list_plugins",
     "loss_grid",
     "reduce",
+    "row_weights",
     "teacher_logits",
 ]
 
@@ -118,6 +120,8 @@ _LAZY: dict[str, str] = {
     "as_float_target": "lossreg.module",
     "Param": "lossreg.params",
     "reduce": "lossreg.reduction",
+    "check_batch_reduction": "lossreg.reduction",
+    "row_weights": "lossreg.reduction",
     "LossSpec": "lossreg.spec",
     **dict.fromkeys(
         [

@@ -8,7 +8,7 @@ import torch
 
 from lossreg.errors import InvalidReductionError
 
-__all__ = ["REDUCTIONS", "check_reduction", "reduce"]
+__all__ = ["REDUCTIONS", "check_batch_reduction", "check_reduction", "reduce", "row_weights"]
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -20,6 +20,39 @@ def check_reduction(reduction: Any) -> str:
             f"reduction must be one of 'mean', 'sum', 'none'. Got {reduction!r} instead."
         )
     return reduction
+
+
+def check_batch_reduction(reduction: Any, loss: str) -> str:
+    """Return ``reduction`` if it is ``"mean"`` or ``"sum"``, the only ones a batch-level loss has.
+
+    A batch-level loss (``LossSpec(per_sample=False)``: pairs, triplets, batch statistics) has
+    no value per row, so ``"none"`` is rejected with a message naming the loss.
+    """
+    if not isinstance(reduction, str) or reduction not in ("mean", "sum"):
+        raise InvalidReductionError(
+            f"Loss {loss!r} is batch-level (it has no per-row value), so reduction must be "
+            f"'mean' or 'sum'. Got {reduction!r} instead."
+        )
+    return reduction
+
+
+def row_weights(sample_weight: Any, n: int, like: torch.Tensor) -> torch.Tensor:
+    """Return one non-negative weight per row as ``like``'s dtype and device (ones if None).
+
+    For batch-level losses, which weigh rows inside their own statistics rather than through
+    :func:`reduce`.
+    """
+    if sample_weight is None:
+        return torch.ones(n, dtype=like.dtype, device=like.device)
+    weight = torch.as_tensor(sample_weight, dtype=like.dtype, device=like.device).reshape(-1)
+    if weight.shape[0] != n:
+        raise ValueError(
+            f"sample_weight has {weight.shape[0]} values but the batch has {n} rows; pass one "
+            "weight per row."
+        )
+    if bool((weight < 0).any()):
+        raise ValueError("sample_weight must be non-negative.")
+    return weight
 
 
 def reduce(

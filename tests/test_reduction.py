@@ -65,3 +65,18 @@ def test_builtin_links():
     assert set(BUILTIN_LINKS) == {"softmax", "sigmoid", "identity", "score"}
     custom = BUILTIN_LINKS["identity"]
     assert resolve_link(custom) is custom
+
+
+def test_batch_level_helpers():
+    from lossreg import check_batch_reduction, row_weights
+
+    assert check_batch_reduction("sum", "toy") == "sum"
+    with pytest.raises(InvalidReductionError, match="Loss 'toy' is batch-level"):
+        check_batch_reduction("none", "toy")
+    like = torch.zeros(3, dtype=torch.float64)
+    assert row_weights(None, 3, like).tolist() == [1.0, 1.0, 1.0]
+    assert row_weights([1, 2, 0], 3, like).dtype == torch.float64
+    with pytest.raises(ValueError, match="one weight per row"):
+        row_weights([1.0], 3, like)
+    with pytest.raises(ValueError, match="non-negative"):
+        row_weights([1.0, -1.0, 0.0], 3, like)

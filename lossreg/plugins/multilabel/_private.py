@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 
 from lossreg import as_float_target
+from lossreg import check_batch_reduction as _check_batch_reduction
+from lossreg import row_weights as _row_weights
 
 __all__ = ["as_label_matrix", "check_batch_reduction", "row_weights", "soft_counts"]
 
@@ -17,24 +19,6 @@ def as_label_matrix(input: torch.Tensor, target: torch.Tensor) -> tuple[torch.Te
     return input.reshape(input.shape[0], -1), y.reshape(input.shape[0], -1)
 
 
-def check_batch_reduction(name: str, reduction: str) -> str:
-    """Batch-level losses have no per-row value: only "mean" and "sum" make sense."""
-    if reduction not in ("mean", "sum"):
-        raise ValueError(
-            f"{name} is batch-level: reduction must be 'mean' or 'sum'. Got {reduction!r}; "
-            "it has no per-row form, so 'none' is not available."
-        )
-    return reduction
-
-
-def row_weights(sample_weight: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
-    """Return per-row weights of shape (N, 1) (ones without sample weights)."""
-    if sample_weight is None:
-        return torch.ones_like(like[:, :1])
-    weight = torch.as_tensor(sample_weight, dtype=like.dtype, device=like.device)
-    return weight.reshape(-1, 1)
-
-
 def soft_counts(
     p: torch.Tensor, y: torch.Tensor, weight: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -43,3 +27,13 @@ def soft_counts(
     fp = (weight * p * (1 - y)).sum(dim=0)
     fn = (weight * (1 - p) * y).sum(dim=0)
     return tp, fp, fn
+
+
+def check_batch_reduction(name: str, reduction: str) -> str:
+    """``lossreg.check_batch_reduction`` with this family's argument order."""
+    return _check_batch_reduction(reduction, name)
+
+
+def row_weights(sample_weight: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
+    """Per-row weights of shape (N, 1), ones without sample weights (broadcast over labels)."""
+    return _row_weights(sample_weight, like.shape[0], like).reshape(-1, 1)

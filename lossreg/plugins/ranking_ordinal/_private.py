@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import torch
 
-from lossreg import InvalidReductionError
+from lossreg import check_batch_reduction, row_weights
 
 __all__ = [
     "check_batch_reduction",
@@ -16,31 +15,6 @@ __all__ = [
     "scores_of",
     "vector_buffer",
 ]
-
-
-def check_batch_reduction(reduction: Any, loss: str) -> str:
-    """Return ``reduction`` if it is "mean" or "sum"; batch-level losses have no "none"."""
-    if reduction not in ("mean", "sum"):
-        raise InvalidReductionError(
-            f"Loss {loss!r} is batch-level (its terms are pairs of rows, not rows), so "
-            f"reduction must be 'mean' or 'sum'. Got {reduction!r} instead."
-        )
-    return reduction
-
-
-def row_weights(sample_weight: Any, n: int, like: torch.Tensor) -> torch.Tensor:
-    """Return non-negative row weights as ``like``'s dtype, ones when none are given."""
-    if sample_weight is None:
-        return torch.ones(n, dtype=like.dtype, device=like.device)
-    weight = torch.as_tensor(sample_weight, dtype=like.dtype, device=like.device).reshape(-1)
-    if weight.shape[0] != n:
-        raise ValueError(
-            f"sample_weight has {weight.shape[0]} values but the batch has {n} rows; pass one "
-            "weight per row."
-        )
-    if bool((weight < 0).any()):
-        raise ValueError("sample_weight must be non-negative.")
-    return weight
 
 
 def scores_of(input: torch.Tensor, loss: str) -> torch.Tensor:

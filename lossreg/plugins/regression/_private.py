@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from lossreg import InvalidReductionError, as_float_target
+from lossreg import as_float_target, check_batch_reduction, row_weights
 
 __all__ = [
     "BatchLoss",
@@ -47,23 +47,6 @@ def split_heads(
     return heads, as_float_target(target.reshape(target.shape[0], -1), heads[0])
 
 
-def row_weights(
-    sample_weight: torch.Tensor | Any | None, n: int, like: torch.Tensor
-) -> torch.Tensor:
-    """Return row weights as ``like``'s dtype and device, ones when ``sample_weight`` is None."""
-    if sample_weight is None:
-        return torch.ones(n, dtype=like.dtype, device=like.device)
-    weight = torch.as_tensor(sample_weight, dtype=like.dtype, device=like.device).reshape(-1)
-    if weight.shape[0] != n:
-        raise ValueError(
-            f"sample_weight has {weight.shape[0]} values but the batch has {n} rows; pass one "
-            "weight per row."
-        )
-    if bool((weight < 0).any()):
-        raise ValueError("sample_weight must be non-negative.")
-    return weight
-
-
 def beta_nll_weight(log_var: torch.Tensor, beta: float) -> torch.Tensor:
     r"""Return the detached β-NLL weight :math:`\sigma^{2\beta} = e^{\beta s}`.
 
@@ -99,16 +82,6 @@ def log_error(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     eps = torch.finfo(pred.dtype).eps
     # log1p(ŷ) is undefined for ŷ <= -1; the clamp keeps early, unconstrained outputs finite.
     return torch.log1p(target) - torch.log1p(pred.clamp_min(-1 + eps))
-
-
-def check_batch_reduction(reduction: Any, loss: str) -> str:
-    """Return ``reduction`` if it is "mean" or "sum"; batch-level losses have no "none"."""
-    if reduction not in ("mean", "sum"):
-        raise InvalidReductionError(
-            f"Loss {loss} is batch-level (it has no per-row value), so reduction must be "
-            f"'mean' or 'sum'. Got {reduction!r} instead."
-        )
-    return reduction
 
 
 class BatchLoss(nn.Module, abc.ABC):

@@ -11,6 +11,7 @@ from torch import nn
 
 import lossreg
 from lossreg import InvalidLossParameterError, Link, LossSpec, Param
+from lossreg import row_weights as _row_weights
 
 __all__ = [
     "BaseParamsParam",
@@ -185,19 +186,6 @@ def group_ids(group: Any, n_rows: int, name: str) -> torch.Tensor:
     return group
 
 
-def row_weights(sample_weight: Any, like: torch.Tensor) -> torch.Tensor:
-    """Sample weights as ``like``'s dtype (N,), ones when absent."""
-    if sample_weight is None:
-        return torch.ones_like(like)
-    weight = torch.as_tensor(sample_weight, dtype=like.dtype, device=like.device).reshape(-1)
-    if weight.shape[0] != like.shape[0]:
-        raise ValueError(
-            f"sample_weight has {weight.shape[0]} values but the loss has {like.shape[0]} rows; "
-            "pass one weight per row."
-        )
-    return weight
-
-
 def group_means(
     losses: torch.Tensor, group: torch.Tensor, n_groups: int, weight: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -252,3 +240,8 @@ def base_output_size(context: Mapping[str, Any]) -> int:
     if task in ("binary", "multiclass"):
         return 1 if _link_name(spec) == "sigmoid" else int(context["n_classes"])
     return int(context["n_outputs"])
+
+
+def row_weights(sample_weight: Any, like: torch.Tensor) -> torch.Tensor:
+    """Sample weights (N,) as ``like``'s dtype, ones when absent (``like`` holds one row each)."""
+    return _row_weights(sample_weight, like.shape[0], like)

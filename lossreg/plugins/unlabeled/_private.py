@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import torch
 
-from lossreg import InvalidReductionError
+from lossreg import check_batch_reduction, row_weights
 
 __all__ = [
     "UNLABELED",
@@ -23,37 +22,12 @@ __all__ = [
 UNLABELED = -1
 
 
-def check_batch_reduction(reduction: Any, loss: str) -> str:
-    """Return ``reduction`` if it is "mean" or "sum"; batch-level losses have no "none"."""
-    if reduction not in ("mean", "sum"):
-        raise InvalidReductionError(
-            f"Loss {loss!r} is batch-level (it has a term on batch statistics, not a per-row "
-            f"value), so reduction must be 'mean' or 'sum'. Got {reduction!r} instead."
-        )
-    return reduction
-
-
 def check_logits(input: torch.Tensor, loss: str) -> None:
     if input.ndim != 2 or input.shape[1] < 2:
         raise ValueError(
             f"Loss {loss!r} takes logits of shape (N, C) with C >= 2. Got shape "
             f"{tuple(input.shape)}."
         )
-
-
-def row_weights(sample_weight: Any, n: int, like: torch.Tensor) -> torch.Tensor:
-    """Return non-negative row weights as ``like``'s dtype, ones when none are given."""
-    if sample_weight is None:
-        return torch.ones(n, dtype=like.dtype, device=like.device)
-    weight = torch.as_tensor(sample_weight, dtype=like.dtype, device=like.device).reshape(-1)
-    if weight.shape[0] != n:
-        raise ValueError(
-            f"sample_weight has {weight.shape[0]} values but the batch has {n} rows; pass one "
-            "weight per row."
-        )
-    if bool((weight < 0).any()):
-        raise ValueError("sample_weight must be non-negative.")
-    return weight
 
 
 def labeled_mask(target: torch.Tensor) -> torch.Tensor:
