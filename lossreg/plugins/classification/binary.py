@@ -10,12 +10,8 @@ import torch.nn.functional as F
 
 from lossreg import LossModule, as_float_target
 
+from ._private import per_row as _per_row
 from ._weights import check_length, class_weight_buffer
-
-
-def _per_row(elements: torch.Tensor) -> torch.Tensor:
-    """Average the per-label values of each row ((N,) stays as is)."""
-    return elements if elements.ndim == 1 else elements.reshape(elements.shape[0], -1).mean(dim=1)
 
 
 class BinaryCrossEntropy(LossModule):
