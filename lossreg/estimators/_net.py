@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -157,15 +158,18 @@ class LossNet(NeuralNet):
         for batch_index, batch in enumerate(iterator):
             self.notify("on_batch_begin", batch=batch, training=training)
             step = step_fn(batch, **fit_params)
-            loss = step["loss"].detach()
-            if on_cpu:
-                # A CPU sync is free: stop at the first bad batch, before more damage.
-                if not torch.isfinite(loss):
-                    self._diverged(prefix, batch_index, float(loss))
-            else:
-                batch_losses.append(loss)
             size = int(batch[0].shape[0])
-            total = total + loss * size
+            if on_cpu:
+                # Reading a CPU scalar costs nothing: stop at the first bad batch.
+                value = step["loss"].item()
+                if not math.isfinite(value):
+                    self._diverged(prefix, batch_index, value)
+                total += value * size
+            else:
+                # On a GPU, reading each loss would wait for the device: check once per epoch.
+                loss = step["loss"].detach()
+                batch_losses.append(loss)
+                total = total + loss * size
             rows += size
             self.notify("on_batch_end", batch=batch, training=training, **step)
         if batch_losses:
