@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-
 import torch.nn.functional as F
 
 from lossreg import LossModule, as_class_target, as_float_target
