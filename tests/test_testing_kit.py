@@ -425,10 +425,8 @@ class StandInEstimator:
     offering module_, criterion_, get_iterator and validation_step).
     """
 
-    def __init__(
-        self, loss, max_iter=5, batch_size=32, lr=0.1, random_state=0, callbacks=None, **kwargs
-    ):
-        self.loss, self.max_iter, self.batch_size, self.lr = loss, max_iter, batch_size, lr
+    def __init__(self, loss, max_iter=5, batch_size=32, random_state=0, callbacks=None, **kwargs):
+        self.loss, self.max_iter, self.batch_size = loss, max_iter, batch_size
         self.random_state, self.callbacks = random_state, callbacks or []
         self.loss_params = {k[len("loss__") :]: v for k, v in kwargs.items()}
 
@@ -455,7 +453,7 @@ class StandInEstimator:
         torch.manual_seed(self.random_state)
         net = self.module_ = torch.nn.Linear(X.shape[1], width)
         self.criterion_ = spec.factory(**self.loss_params, **data)
-        optimizer = torch.optim.SGD(net.parameters(), lr=self.lr)
+        optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
         X_t = torch.as_tensor(X)
         y_t = torch.as_tensor(target)
         self.history_ = History()

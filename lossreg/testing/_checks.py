@@ -46,9 +46,10 @@ SMOKE_ESTIMATORS = {
     "embedding": "LossEmbedder",
 }
 
-#: The smoke fit's learning rate: 5 epochs of 3 batches are 15 optimizer steps, which at the
-#: estimators' default (1e-3, for long runs) move the network too little to show training.
-SMOKE_LR = 1e-2
+#: The smoke fit's batch size: 96 rows make 6 batches, so 5 epochs are 30 optimizer steps at
+#: the estimator's default learning rate, enough to show training (15 steps of 32 rows are
+#: not, for mined embedding losses).
+SMOKE_BATCH_SIZE = 16
 
 #: The embedding width the smoke fit asks for (LossEmbedder's default n_components).
 SMOKE_EMBEDDING_WIDTH = 32
@@ -497,6 +498,9 @@ def _instance_tasks(case: LossCase) -> frozenset[str]:
 def check_target_formats(case: LossCase) -> None:
     """Every declared task accepts the target formats an estimator passes, with equal values.
 
+    The tasks are the spec's, narrowed by the built module's ``tasks_`` when it has one (a
+    loss built from others knows its tasks only once built; estimators read it too).
+
     Class labels: int64 (N,), int32 and (N, 1), with (N, C) logits (softmax) or (N,) / (N, 1)
     logits with float 0/1 targets (sigmoid binary); multilabel (N, L) float 0/1; regression
     (N,) and (N, 1) (multi-output targets: :func:`check_multioutput_regression`); embedding
@@ -533,7 +537,8 @@ def _regression(spec: LossSpec) -> str | None:
 @_register(_regression)
 def check_multioutput_regression(case: LossCase) -> None:
     """A regression loss takes K = 2 target columns: (N, K) targets with the head width
-    ``output_size`` gives for ``n_outputs=2``; ``none`` still has one value per row.
+    ``output_size`` gives for ``n_outputs=2``; ``none`` still has one value per row. Skipped
+    when the built module's ``tasks_`` exclude regression (a composite of class losses).
     """
     if "regression" not in _instance_tasks(case):
         raise SkipCheck("the module's tasks_ exclude regression with these hyperparameters")
@@ -922,7 +927,7 @@ def _training_set_probe() -> Any:
 
 @_register(_has_estimator)
 def check_estimator_smoke_fit(case: LossCase) -> None:
-    """An estimator trained with the loss for 5 epochs (lr 1e-2) lowers its training-set loss.
+    """An estimator trained with the loss for 5 epochs (16-row batches) lowers its training loss.
 
     The estimator follows the loss's tasks (``LossClassifier`` for class and multilabel
     targets, ``LossRegressor`` for regression, ``LossEmbedder`` for embeddings, as wide as
@@ -948,8 +953,7 @@ def check_estimator_smoke_fit(case: LossCase) -> None:
         loss=_loss_argument(case.spec),
         **kwargs,
         max_iter=5,
-        batch_size=32,
-        lr=SMOKE_LR,
+        batch_size=SMOKE_BATCH_SIZE,
         random_state=0,
         callbacks=[probe],
     )

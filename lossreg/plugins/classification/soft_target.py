@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
-from lossreg import LossModule, as_class_target, as_float_target
+from lossreg import LossModule, as_float_target
 
 __all__ = ["KLDiv"]
 
@@ -19,8 +18,7 @@ class KLDiv(LossModule):
 
         \ell_i = \sum_c q_{ic}\,(\log q_{ic} - \log p_{ic}), \qquad 0 \log 0 = 0
 
-    Input logits have shape (N, C); targets are probability rows of shape (N, C), or class
-    labels of shape (N,) or (N, 1) (what a classifier passes), read as one-hot rows. The soft
+    Input logits have shape (N, C); targets are probability rows of shape (N, C). The soft
     cross-entropy :math:`-\sum_c q_{ic}\log p_{ic}` differs by :math:`H(q_i)`, a constant
     with the same gradient.
 
@@ -51,13 +49,10 @@ class KLDiv(LossModule):
     def per_sample_loss(
         self, input: torch.Tensor, target: torch.Tensor, **extras: Any
     ) -> torch.Tensor:
-        if target.shape != input.shape and not target.is_floating_point():
-            # Class labels are the one-hot distribution: KL then equals cross-entropy.
-            target = F.one_hot(as_class_target(target), input.shape[-1])
         if target.shape != input.shape:
             raise ValueError(
                 f"kl_div needs probability targets of the output's shape {tuple(input.shape)}, "
-                f"one distribution per row, or class labels (N,). Got shape {tuple(target.shape)}."
+                f"one distribution per row. Got shape {tuple(target.shape)}."
             )
         q = as_float_target(target, input)
         # xlogy gives 0 log 0 = 0 without a NaN gradient for q = 0.

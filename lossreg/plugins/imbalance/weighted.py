@@ -141,6 +141,12 @@ class ClassBalanced(LossModule):
         Training rows per class, or positives per label (data param).
     reduction : {"mean", "sum", "none"}, default="mean"
 
+    Attributes
+    ----------
+    tasks_ : frozenset of str
+        The tasks this instance fits: binary and multiclass for a softmax base, binary and
+        multilabel for a sigmoid one (estimators check the target against it).
+
     Notes
     -----
     Checked against the official code (richardaecn/class-balanced-loss) and its PyTorch
