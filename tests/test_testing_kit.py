@@ -420,12 +420,26 @@ def _without_estimators(monkeypatch):
 
 
 class StandInEstimator:
-    """The estimator API the smoke fit relies on: loss by name or spec, history_, criterion_."""
+    """The estimator API the smoke fit relies on: loss by name or spec, history_, criterion_,
+    and skorch-style callbacks told when training begins and ends (with the net as a stand-in
+    offering module_, criterion_, get_iterator and validation_step).
+    """
 
-    def __init__(self, loss, max_iter=5, batch_size=32, random_state=0, **kwargs):
+    def __init__(self, loss, max_iter=5, batch_size=32, random_state=0, callbacks=None, **kwargs):
         self.loss, self.max_iter, self.batch_size = loss, max_iter, batch_size
-        self.random_state = random_state
+        self.random_state, self.callbacks = random_state, callbacks or []
         self.loss_params = {k[len("loss__") :]: v for k, v in kwargs.items()}
+
+    def get_iterator(self, data, training=False):
+        X_t, y_t = data
+        return [
+            (X_t[start : start + self.batch_size], y_t[start : start + self.batch_size])
+            for start in range(0, len(X_t), self.batch_size)
+        ]
+
+    def validation_step(self, batch):
+        with torch.no_grad():
+            return {"loss": self.criterion_(self.module_(batch[0]), batch[1])}
 
     def fit(self, X, y, **extras):
         from skorch.history import History
@@ -437,12 +451,14 @@ class StandInEstimator:
         data = compute_data_params(spec.data_params, target, task)
         width = output_size(spec, task, n_classes=len(classes))
         torch.manual_seed(self.random_state)
-        net = torch.nn.Linear(X.shape[1], width)
+        net = self.module_ = torch.nn.Linear(X.shape[1], width)
         self.criterion_ = spec.factory(**self.loss_params, **data)
         optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
         X_t = torch.as_tensor(X)
         y_t = torch.as_tensor(target)
         self.history_ = History()
+        for callback in self.callbacks:
+            callback.on_train_begin(self, X=(X_t, y_t))
         for _ in range(self.max_iter):
             self.history_.new_epoch()
             losses = []
@@ -454,6 +470,8 @@ class StandInEstimator:
                 optimizer.step()
                 losses.append(loss.item())
             self.history_.record("train_loss", float(np.mean(losses)))
+        for callback in self.callbacks:
+            callback.on_train_end(self, X=(X_t, y_t))
         return self
 
 

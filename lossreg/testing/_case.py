@@ -44,9 +44,17 @@ class LossCase:
         return make_toy(self.spec, self.params, task, **kwargs)
 
     def build(
-        self, toy: Toy, reduction: str = "mean", dtype: torch.dtype | None = None, **override: Any
+        self,
+        toy: Toy,
+        reduction: str = "mean",
+        dtype: torch.dtype | None = None,
+        /,
+        **override: Any,
     ) -> nn.Module:
         """Validate the hyperparameters and build the module, data params from ``toy``.
+
+        ``reduction`` and ``dtype`` are positional-only, so that a hyperparameter of the same
+        name (``dtype="float64"``) goes to the loss with the other ``override`` values.
 
         This is the path :meth:`lossreg.Registry.create_loss` takes. Construction is seeded,
         so two builds of a learnable loss are identical. A learnable module is moved to

@@ -564,7 +564,7 @@ def register_losses() -> list[LossSpec]:
                     "dim",
                     "int",
                     1000,
-                    low=1,
+                    low=2,  # D >= C >= 2: an orthonormal basis of at least two classes
                     grid=(32, 128, 1000),
                     doc="embedding size D (>= number of classes)",
                 ),

@@ -64,7 +64,7 @@ class EBV(LossModule):
     ----------
     n_classes : int
         Number of classes C (a data param the estimator computes).
-    dim : int, default=1000
+    dim : int in [2, inf), default=1000
         Embedding size D (the paper's default; smaller values suit small tabular models).
     tau : float in (0, inf), default=0.07
         Temperature of the cosine logits.

@@ -167,6 +167,8 @@ class LegendreTron(LossModule):
 
     def link_map(self, input: torch.Tensor) -> torch.Tensor:
         """Return :math:`u = (\\nabla\\psi_n \\circ \\dots \\circ \\nabla\\psi_1)(v)`."""
+        if input.ndim == 1 and self.n_classes == 2:
+            input = input.unsqueeze(1)  # binary: one score per row, (N,) as (N, 1)
         if input.ndim != 2 or input.shape[1] != self.n_classes - 1:
             raise ValueError(
                 f"legendretron needs scores of shape (N, {self.n_classes - 1}) (C - 1 for "

@@ -141,6 +141,12 @@ class ClassBalanced(LossModule):
         Training rows per class, or positives per label (data param).
     reduction : {"mean", "sum", "none"}, default="mean"
 
+    Attributes
+    ----------
+    tasks_ : frozenset of str
+        The tasks this instance fits: binary and multiclass for a softmax base, binary and
+        multilabel for a sigmoid one (estimators check the target against it).
+
     Notes
     -----
     Checked against the official code (richardaecn/class-balanced-loss) and its PyTorch
@@ -194,6 +200,11 @@ class ClassBalanced(LossModule):
         if base == "binary_focal":
             params["alpha"] = None
         self.base_loss: nn.Module = lossreg.create_loss(base, reduction="none", **params)
+        # The tasks this instance fits: a softmax base takes class labels only, so
+        # multilabel targets need a sigmoid base (estimators and the kit read tasks_).
+        self.tasks_ = (
+            frozenset({"binary", "multiclass", "multilabel"}) & lossreg.get_spec(base).tasks
+        )
         counts = counts_buffer(class_counts, allow_zero=True)
         self.register_buffer("class_weight_", effective_number_weights(counts, beta))
 

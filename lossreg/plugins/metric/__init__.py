@@ -9,6 +9,9 @@ terms are in-batch pairs, triplets, proxies or batch statistics are batch-level
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from lossreg import LossSpec, Param, hookimpl
 
 from ._classes import CLASS_LOGITS_LINK
@@ -89,6 +92,12 @@ NOT_REGISTERED: dict[str, str] = {
 _EMBEDDING = {"embedding"}
 _CLASSIFIES = {"embedding", "multiclass"}
 _LEARNED = ("n_classes", "embedding_dim")
+
+
+def _heads_multiple(context: Mapping[str, Any]) -> int:
+    """The requested width rounded up to a multiple of ``num_heads`` (heads of equal width)."""
+    heads = int(context["num_heads"])
+    return heads * -(-int(context["n_outputs"]) // heads)
 
 
 def _temperature(default: float, grid: tuple[float, ...]) -> Param:
@@ -789,6 +798,7 @@ def register_losses() -> list[LossSpec]:
             tasks=_EMBEDDING,
             link="identity",
             data_params=("embedding_dim",),
+            output_size=_heads_multiple,
             learnable=True,
             params=(
                 Param("num_heads", "int", 3, low=1, grid=(1, 3), doc="projection heads H"),

@@ -338,7 +338,10 @@ class LaplaceNLLErrorHistKL(nn.Module):
         total = weight.sum()
         mean = (weight * error).sum() / total
         # Unbiased (frequency-weighted) standard deviation, as torch.std in the reference.
-        std = ((weight * (error - mean).square()).sum() / (total - 1).clamp_min(1)).sqrt()
+        variance = (weight * (error - mean).square()).sum() / (total - 1).clamp_min(1)
+        # sqrt has an infinite derivative at 0 (every error equal, e.g. a perfect fit), which
+        # makes the gradient NaN; flooring at the smallest normal number changes no value.
+        std = variance.clamp_min(torch.finfo(variance.dtype).tiny).sqrt()
         bins = mean + self.bin_offsets_.to(error.dtype) * std
         p_error = self._histogram(error, bins, weight)
         p_sigma = self._histogram(sigma, bins, weight)
