@@ -135,3 +135,10 @@ def test_self_supervised_info_nce_trains_without_labels():
     emb = LossEmbedder(loss="info_nce", n_components=8, max_iter=3, batch_size=64, random_state=0)
     Z = emb.fit(StandardScaler().fit_transform(X[:300])).transform(X[:5])
     assert Z.shape == (5, 8)
+
+
+def test_a_spec_can_adjust_the_embedding_width():
+    X, _ = load_digits(return_X_y=True)
+    emb = LossEmbedder(loss="amcl_info_nce", n_components=32, max_iter=1, batch_size=64)
+    emb.fit(StandardScaler().fit_transform(X[:128]))
+    assert emb.transform(X[:2]).shape[1] == 33  # rounded up to a multiple of its 3 heads

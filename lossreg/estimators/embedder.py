@@ -156,7 +156,13 @@ class LossEmbedder(TransformerMixin, LossEstimatorBase):
         params: dict[str, Any],
         n_features: int,
     ) -> int:
-        return int(self.n_components)
+        if spec.output_size is None:
+            return int(self.n_components)
+        # The spec may adjust the requested width (equal-width heads ...): it sees
+        # n_components as n_outputs, the embedding width asked for.
+        return super()._output_width(
+            spec, task, n_classes, int(self.n_components), params, n_features
+        )
 
     def _batch_size_auto(self, n: int) -> int:
         return min(256, n)
@@ -173,7 +179,9 @@ class LossEmbedder(TransformerMixin, LossEstimatorBase):
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         """Names ``lossembedder0`` ... of the embedding columns."""
-        return np.asarray([f"lossembedder{i}" for i in range(self.n_components)], dtype=object)
+        # The width is the trained network's (a spec may round n_components up).
+        width = self.transform(np.zeros((1, self.n_features_in_))).shape[1]
+        return np.asarray([f"lossembedder{i}" for i in range(width)], dtype=object)
 
     def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
         tags = super().__sklearn_tags__()
