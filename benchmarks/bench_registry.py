@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.quick:
         args.rounds, args.reps, block_s = 1, 2, 0.01
 
-    for cmd in COLD.values():  # warm-up: disk cache and .pyc files
+    for cmd in COLD.values() if not args.quick else ():  # warm-up: disk cache, .pyc files
         cold_seconds(cmd)
     cold: dict[str, list[float]] = {name: [] for name in COLD}
     for _ in range(args.rounds):
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> None:
         build_rows.append([name, f"{o:,.0f}", f"{b:,.0f} ({baseline.__name__}())", f"{b / o:.2f}×"])
     body = (
         f"Cold start: wall seconds of a fresh interpreter, median of {args.rounds} interleaved "
-        f"rounds after one warm-up; {n_losses} losses registered.\n\n"
+        f"rounds after one warm-up (none with --quick); {n_losses} losses registered.\n\n"
         + markdown_table(["command", "s", "vs python -c pass", "vs import torch"], cold_rows)
         + f"\n\nConstruction in a warm process: calls per second, median of {args.reps} "
         "interleaved blocks; the baseline builds the torch.nn module directly.\n\n"
