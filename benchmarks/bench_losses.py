@@ -49,6 +49,11 @@ class Case:
     target: torch.Tensor
     extras: dict[str, torch.Tensor] = field(default_factory=dict)
     data_params: dict[str, Any] = field(default_factory=dict)
+    features: torch.Tensor | None = None  # hidden features, for losses that take them
+
+    def input(self, x: torch.Tensor) -> Any:
+        """What the loss receives as its input: ``x``, or ``(x, features)``."""
+        return x if self.features is None else (x, self.features)
 
     @property
     def labels(self) -> torch.Tensor:
@@ -170,6 +175,9 @@ REFERENCES: dict[str, tuple[str, Reference]] = {
 
 
 # -- building the inputs -----------------------------------------------------------------------
+TAKES_FEATURES = {"bias_ce"}  # input is (logits, hidden features)
+
+
 def _task(tasks: frozenset[str], n_classes: int, first_class_count: bool) -> str | None:
     if n_classes == 2 and "binary" in tasks:
         return "binary"
@@ -223,10 +231,13 @@ def build_case(
     if class_task:  # losses that take probability targets (kl_div)
         candidates.append(torch.softmax(torch.randn(n_rows, n_classes, generator=gen), dim=1))
     problem = ""
+    # bias_ce reads the network's hidden features next to the logits: 64 of them, like the
+    # last hidden layer of the default MLP.
+    features = torch.randn(n_rows, 64, generator=gen) if name in TAKES_FEATURES else None
     for target in candidates:
-        case = Case(task, n_rows, n_classes, y, x, target, extras, data_params)
+        case = Case(task, n_rows, n_classes, y, x, target, extras, data_params, features)
         try:
-            loss(x, target, **extras).backward()
+            loss(case.input(x), target, **extras).backward()
         except Exception as exc:
             problem = f"{type(exc).__name__}: {exc}"
             continue
@@ -236,6 +247,11 @@ def build_case(
 
 
 # -- timing ----------------------------------------------------------------------------------
+def _bound(loss: torch.nn.Module, case: Case) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The lossreg loss as a function of the module output alone."""
+    return lambda x: loss(case.input(x), case.target, **case.extras)
+
+
 def _step(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> None:
     x.grad = None
     fn(x).backward()
@@ -300,7 +316,7 @@ def main(argv: list[str] | None = None) -> None:
                     continue
                 case, loss = built
                 classes = "1 target" if case.task == "regression" else str(n_classes)
-                ours = lambda x, loss=loss, case=case: loss(x, case.target, **case.extras)  # noqa: E731
+                ours = _bound(loss, case)
                 if name in REFERENCES:
                     label, build_ref = REFERENCES[name]
                     ref = build_ref(case)
