@@ -16,7 +16,7 @@ only when it is imported, which may be before; the callback does not depend on t
 ``n_jobs=1, 1 thread`` row separates the two effects: parallel fits versus one fit using both
 cores.
 
-Run: ``python benchmarks/bench_search.py [--rows 4000] [--epochs 8] [--rounds 1]``,
+Run: ``python benchmarks/bench_search.py [--rows 4000] [--epochs 8] [--rounds 3]``,
 ``--full`` for a larger search, ``--quick`` for a smoke run.
 """
 
@@ -103,14 +103,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--cv", type=int, default=3)
-    parser.add_argument("--rounds", type=int, default=1, help="timed rounds per configuration")
+    parser.add_argument("--rounds", type=int, default=3, help="timed rounds per configuration")
     parser.add_argument("--no-dask", action="store_true", help="skip the dask LocalCluster")
     parser.add_argument("--full", action="store_true", help="a larger search (4x the rows)")
     parser.add_argument("--quick", action="store_true", help="smoke run at tiny sizes")
     parser.add_argument("--no-record", action="store_true", help="do not write RESULTS.md")
     args = parser.parse_args(argv)
     if args.full:
-        args.rows, args.rounds = args.rows * 4, max(args.rounds, 2)
+        args.rows *= 4
     if args.quick:
         args.rows, args.epochs, args.cv, args.rounds = 300, 1, 2, 1
     # Workers import this module to unpickle TorchThreads: they start with this folder on
