@@ -1,0 +1,377 @@
+"""Loss kernels: forward + backward time of every built-in loss against an independent reference.
+
+Each registered loss is built with ``lossreg.create_loss`` (defaults, ``reduction="mean"``, the
+data params a training fold would give it) and run forward + backward on random outputs at
+batch sizes 256 and 8192 and class counts 2, 10 and 100. Where another library ships the same
+loss (torch.nn.functional, kornia, pytorch-metric-learning), that implementation runs on the
+same tensors in interleaved repetitions; the figure is the median time per call and the ratio
+lossreg / reference (> 1.2× is flagged). Losses with no independent implementation get their
+own time only, in a second table.
+
+How the class count maps to a loss's task: 2 classes is the binary task when the loss takes
+it (one logit for sigmoid losses), else multiclass; 10 and 100 are multiclass, or that many
+labels for multilabel losses; binary-only losses run at 2 only; regression losses run once per
+batch size, on one target column.
+
+Run: ``python benchmarks/bench_losses.py [--quick] [--no-record] [--only NAME ...]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import kornia.losses
+import numpy as np
+import torch
+import torch.nn.functional as F
+from _common import append_results, markdown_table, median
+
+import lossreg
+from lossreg.targets import compute_data_params, output_size
+
+FLAG = 1.2  # lossreg / reference above this is flagged
+
+
+@dataclass
+class Case:
+    """One loss at one (batch size, class count): its inputs, in lossreg's formats."""
+
+    task: str
+    n_rows: int
+    n_classes: int
+    y: np.ndarray  # encoded targets, as an estimator would hold them
+    x: torch.Tensor  # module output, requires grad
+    target: torch.Tensor
+    extras: dict[str, torch.Tensor] = field(default_factory=dict)
+    data_params: dict[str, Any] = field(default_factory=dict)
+    features: torch.Tensor | None = None  # hidden features, for losses that take them
+
+    def input(self, x: torch.Tensor) -> Any:
+        """What the loss receives as its input: ``x``, or ``(x, features)``."""
+        return x if self.features is None else (x, self.features)
+
+    @property
+    def labels(self) -> torch.Tensor:
+        return torch.as_tensor(self.y, dtype=torch.int64)
+
+    @property
+    def indicator(self) -> torch.Tensor:
+        return torch.as_tensor(self.y, dtype=torch.float32)
+
+
+# -- independent references ------------------------------------------------------------------
+# Each takes the case and returns a closure computing the same scalar as the lossreg loss with
+# its defaults and reduction="mean", from the same module output ``x``. Whatever depends only on
+# the targets (class weights from counts, ±1 signs) is prepared outside the timed closure, as a
+# training loop would prepare it once.
+Reference = Callable[[Case], Callable[[torch.Tensor], torch.Tensor]]
+
+
+def _cross_entropy(case: Case) -> Callable[[torch.Tensor], torch.Tensor]:
+    labels = case.labels
+    return lambda x: F.cross_entropy(x, labels)
+
+
+def _weighted_cross_entropy(case: Case) -> Callable[[torch.Tensor], torch.Tensor]:
+    # lossreg's default class_weight is "balanced" from the fold's counts (sklearn's formula).
+    counts = torch.tensor(case.data_params["class_counts"], dtype=torch.float32)
+    weight = counts.sum() / (len(counts) * counts.clamp_min(1))
+    labels = case.labels
+    return lambda x: F.cross_entropy(x, labels, weight=weight)
+
+
+def _focal(case: Case) -> Callable[[torch.Tensor], torch.Tensor]:
+    labels, n = case.labels, case.n_rows
+    # kornia keeps the class axis (zero off the target class): sum / rows = mean of row losses
+    return lambda x: kornia.losses.focal_loss(x, labels, alpha=None, gamma=2.0, reduction="sum") / n
+
+
+def _bce(case: Case) -> Callable[[torch.Tensor], torch.Tensor]:
+    y = case.target.reshape(case.x.shape)
+    return lambda x: F.binary_cross_entropy_with_logits(x, y)
+
+
+def _binary_focal(case: Case) -> Callable[[torch.Tensor], torch.Tensor]:
+    y = case.target.reshape(case.x.shape)
+    return lambda x: kornia.losses.binary_focal_loss_with_logits(
+        x, y, alpha=0.25, gamma=2.0, reduction="mean"
+    )
+
+
+def _lovasz_hinge(case: Case) -> Callable[[torch.Tensor], torch.Tensor]:
+    # kornia averages over a batch of images: one "image" of n_rows pixels per label column.
+    # Its (B, 1, H, W) layout needs the (rows, labels) output transposed into a contiguous
+    # copy: part of the reference's time, as it would be in a caller's code.
+    n, columns = case.n_rows, case.x.shape[1] if case.x.ndim == 2 else 1
+    y = case.target.reshape(n, columns).T.contiguous().reshape(columns, 1, n)
+    return lambda x: kornia.losses.lovasz_hinge_loss(
+        x.reshape(n, columns).T.contiguous().reshape(columns, 1, 1, n), y
+    )
+
+
+def _hinge(case: Case) -> Callable[[torch.Tensor], torch.Tensor]:
+    # max(0, 1 - s·f) with s = ±1 is margin_ranking_loss(f, 0, s, margin=1): torch's own
+    # kernel for the binary hinge. (multi_margin_loss would need a second, built column.)
+    sign = (2 * case.target - 1).reshape(-1)
+    zero = torch.zeros_like(sign)
+    return lambda x: F.margin_ranking_loss(x.reshape(-1), zero, sign, margin=1.0)
+
+
+def _weston_watkins(case: Case) -> Callable[[torch.Tensor], torch.Tensor]:
+    labels = case.labels
+    return lambda x: F.multi_margin_loss(x, labels, margin=1.0)
+
+
+def _one_hot_mse(case: Case) -> Callable[[torch.Tensor], torch.Tensor]:
+    labels, c, n = case.labels, case.n_classes, case.n_rows
+    return lambda x: 0.5 * F.mse_loss(x, F.one_hot(labels, c).to(x.dtype), reduction="sum") / n
+
+
+def _kl_div(case: Case) -> Callable[[torch.Tensor], torch.Tensor]:
+    soft = case.target
+    return lambda x: F.kl_div(F.log_softmax(x, dim=1), soft, reduction="batchmean")
+
+
+def _regression(fn: Callable[..., torch.Tensor], **kwargs: Any) -> Reference:
+    def build(case: Case) -> Callable[[torch.Tensor], torch.Tensor]:
+        y = case.target.reshape(case.x.shape)
+        return lambda x: fn(x, y, **kwargs)
+
+    return build
+
+
+def _gaussian_nll(case: Case) -> Callable[[torch.Tensor], torch.Tensor]:
+    k = case.x.shape[1] // 2
+    y = case.target.reshape(case.n_rows, k)
+    return lambda x: F.gaussian_nll_loss(x[:, :k], y, x[:, k:].exp(), eps=1e-6)
+
+
+#: lossreg loss name -> (reference label, reference builder). Only exact equivalents at the
+#: defaults: a loss whose nearest library function computes something else is not listed.
+REFERENCES: dict[str, tuple[str, Reference]] = {
+    "cross_entropy": ("F.cross_entropy", _cross_entropy),
+    "weighted_cross_entropy": ("F.cross_entropy(weight=)", _weighted_cross_entropy),
+    "focal": ("kornia focal_loss", _focal),
+    "bce": ("F.binary_cross_entropy_with_logits", _bce),
+    "binary_focal": ("kornia binary_focal_loss_with_logits", _binary_focal),
+    "lovasz_hinge": ("kornia lovasz_hinge_loss", _lovasz_hinge),
+    "hinge": ("F.margin_ranking_loss", _hinge),
+    "weston_watkins": ("F.multi_margin_loss", _weston_watkins),
+    "one_hot_mse": ("F.mse_loss(one_hot)", _one_hot_mse),
+    "kl_div": ("F.kl_div(log_softmax)", _kl_div),
+    "mse": ("F.mse_loss", _regression(F.mse_loss)),
+    "mae": ("F.l1_loss", _regression(F.l1_loss)),
+    "huber": ("F.huber_loss", _regression(F.huber_loss, delta=1.0)),
+    "poisson_nll": ("F.poisson_nll_loss", _regression(F.poisson_nll_loss, log_input=True)),
+    "gaussian_nll": ("F.gaussian_nll_loss", _gaussian_nll),
+}
+# pytorch-metric-learning: the embedding losses it ships (triplet, contrastive, ...) would be
+# compared here once lossreg registers them; none is registered yet.
+
+
+# -- building the inputs -----------------------------------------------------------------------
+TAKES_FEATURES = {"bias_ce"}  # input is (logits, hidden features)
+
+
+def _task(tasks: frozenset[str], n_classes: int, first_class_count: bool) -> str | None:
+    if n_classes == 2 and "binary" in tasks:
+        return "binary"
+    if "multiclass" in tasks:
+        return "multiclass"
+    if "multilabel" in tasks:
+        return "multilabel"
+    if "regression" in tasks and first_class_count:
+        return "regression"
+    return None
+
+
+def _targets(task: str, n_rows: int, n_classes: int, rng: np.random.Generator) -> np.ndarray:
+    if task in ("binary", "multiclass"):
+        return rng.permutation(np.arange(n_rows) % n_classes)  # every class present
+    if task == "multilabel":
+        y = (rng.random((n_rows, n_classes)) < 0.3).astype(np.int64)
+        y[np.arange(n_classes) % n_rows, np.arange(n_classes)] = 1  # every label seen
+        return y
+    return np.abs(rng.normal(size=n_rows)) + 0.1  # positive: counts, logs and ratios are valid
+
+
+def build_case(
+    name: str, n_rows: int, n_classes: int, first_class_count: bool, seed: int = 0
+) -> tuple[Case, torch.nn.Module] | str | None:
+    """The loss and its inputs, a reason string when it cannot run here, None when N/A."""
+    spec = lossreg.get_spec(name)
+    task = _task(spec.tasks, n_classes, first_class_count)
+    if task is None:
+        return None
+    rng = np.random.default_rng(seed)
+    y = _targets(task, n_rows, n_classes, rng)
+    class_task = task in ("binary", "multiclass")
+    data_params = compute_data_params(spec.data_params, y, task, n_classes if class_task else None)
+    n_outputs = y.shape[1] if y.ndim == 2 else 1
+    try:
+        loss = lossreg.create_loss(name, **data_params)
+    except Exception as exc:  # e.g. a composite whose members need parameters
+        return f"create_loss failed: {type(exc).__name__}: {exc}"
+    width = output_size(spec, task, n_classes=n_classes, n_outputs=n_outputs)
+    gen = torch.Generator().manual_seed(seed)
+    x = (2 * torch.randn(n_rows, width, generator=gen)).requires_grad_(True)
+    extras = {}
+    for extra in getattr(loss, "fit_extras_", spec.fit_extras):
+        if extra != "sample_index":
+            return f"needs fit extra {extra!r}"
+        extras[extra] = torch.arange(n_rows)
+    sigmoid = getattr(spec.link, "name", spec.link) == "sigmoid"
+    dtype = torch.int64 if class_task and not sigmoid else torch.float32
+    candidates = [torch.as_tensor(y, dtype=dtype)]
+    if class_task:  # losses that take probability targets (kl_div)
+        candidates.append(torch.softmax(torch.randn(n_rows, n_classes, generator=gen), dim=1))
+    problem = ""
+    # bias_ce reads the network's hidden features next to the logits: 64 of them, like the
+    # last hidden layer of the default MLP.
+    features = torch.randn(n_rows, 64, generator=gen) if name in TAKES_FEATURES else None
+    for target in candidates:
+        case = Case(task, n_rows, n_classes, y, x, target, extras, data_params, features)
+        try:
+            loss(case.input(x), target, **extras).backward()
+        except Exception as exc:
+            problem = f"{type(exc).__name__}: {exc}"
+            continue
+        x.grad = None
+        return case, loss
+    return f"forward failed: {problem}"
+
+
+# -- timing ----------------------------------------------------------------------------------
+def _bound(loss: torch.nn.Module, case: Case) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The lossreg loss as a function of the module output alone."""
+    return lambda x: loss(case.input(x), case.target, **case.extras)
+
+
+def _step(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> None:
+    x.grad = None
+    fn(x).backward()
+
+
+def compare(
+    fns: list[Callable[[torch.Tensor], torch.Tensor]],
+    x: torch.Tensor,
+    *,
+    block_s: float,
+    reps: int,
+) -> list[float]:
+    """Median seconds per forward + backward of each function, in interleaved repetitions.
+
+    A repetition times a block of ``k`` calls (``k`` sized so the first function's block takes
+    about ``block_s``), the functions in turn, the order reversed every other repetition.
+    """
+    for fn in fns:  # warm-up: first-call allocations and dispatch caches
+        _step(fn, x)
+    start = time.perf_counter()
+    _step(fns[0], x)
+    single = max(time.perf_counter() - start, 1e-6)
+    k = max(1, math.ceil(block_s / single))
+    times: list[list[float]] = [[] for _ in fns]
+    for rep in range(reps):
+        order = range(len(fns)) if rep % 2 == 0 else reversed(range(len(fns)))
+        for i in order:
+            start = time.perf_counter()
+            for _ in range(k):
+                _step(fns[i], x)
+            times[i].append((time.perf_counter() - start) / k)
+    return [median(t) for t in times]
+
+
+def _us(seconds: float) -> str:
+    return f"{seconds * 1e6:,.0f}"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[256, 8192])
+    parser.add_argument("--classes", type=int, nargs="+", default=[2, 10, 100])
+    parser.add_argument("--reps", type=int, default=7, help="interleaved repetitions")
+    parser.add_argument("--block-ms", type=float, default=20.0, help="timed block length")
+    parser.add_argument("--only", nargs="+", help="these losses only")
+    parser.add_argument("--quick", action="store_true", help="smoke run at tiny sizes")
+    parser.add_argument("--no-record", action="store_true", help="do not write RESULTS.md")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.batch_sizes, args.classes, args.reps, args.block_ms = [64], [2, 5], 1, 1.0
+    names = args.only or lossreg.list_losses()
+    block_s = args.block_ms / 1000
+    compared, own, skipped = [], [], []
+    for name in names:
+        for batch in args.batch_sizes:
+            for c_index, n_classes in enumerate(args.classes):
+                built = build_case(name, batch, n_classes, first_class_count=c_index == 0)
+                if built is None:
+                    continue
+                if isinstance(built, str):
+                    skipped.append([name, str(batch), str(n_classes), built[:120]])
+                    continue
+                case, loss = built
+                classes = "1 target" if case.task == "regression" else str(n_classes)
+                ours = _bound(loss, case)
+                if name in REFERENCES:
+                    label, build_ref = REFERENCES[name]
+                    ref = build_ref(case)
+                    with torch.no_grad():
+                        gap = float((ours(case.x) - ref(case.x)).abs())
+                    t_ours, t_ref = compare([ours, ref], case.x, block_s=block_s, reps=args.reps)
+                    ratio = t_ours / t_ref
+                    compared.append(
+                        [
+                            name,
+                            label,
+                            case.task,
+                            str(batch),
+                            classes,
+                            _us(t_ours),
+                            _us(t_ref),
+                            f"{ratio:.2f}×" + (" ⚠" if ratio > FLAG else ""),
+                            f"{gap:.1e}",
+                        ]
+                    )
+                else:
+                    (t_ours,) = compare([ours], case.x, block_s=block_s, reps=args.reps)
+                    own.append([name, case.task, str(batch), classes, _us(t_ours)])
+    flagged = sorted({row[0] for row in compared if row[7].endswith("⚠")})
+    body = (
+        f"Forward + backward per call, float32 on the CPU, torch {torch.get_num_threads()} "
+        f"threads, reduction mean, default hyperparameters; median of {args.reps} interleaved "
+        f"repetitions of ~{args.block_ms:g} ms blocks. Ratio = lossreg / reference; ⚠ marks "
+        f"> {FLAG}×. |Δ| is the absolute difference of the two loss values (same inputs).\n\n"
+        + markdown_table(
+            [
+                "loss",
+                "reference",
+                "task",
+                "batch",
+                "classes",
+                "lossreg µs",
+                "reference µs",
+                "ratio",
+                "|Δ|",
+            ],
+            compared,
+        )
+        + f"\n\nFlagged (> {FLAG}× in at least one row): {', '.join(flagged) or 'none'}.\n\n"
+        "Losses with no independent implementation: lossreg's own time.\n\n"
+        + markdown_table(["loss", "task", "batch", "classes", "lossreg µs"], own)
+    )
+    if skipped:
+        body += "\n\nNot run:\n\n" + markdown_table(["loss", "batch", "classes", "why"], skipped)
+    title = "Loss kernels (bench_losses.py)"
+    if args.no_record:
+        print(f"## {title}\n\n{body}\n")
+    else:
+        append_results(title, body)
+
+
+if __name__ == "__main__":
+    main()
