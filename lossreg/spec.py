@@ -46,8 +46,10 @@ FIT_EXTRAS: dict[str, str] = {
     "rejected_label": "the rejected (dispreferred) class per row (preference supervision)",
 }
 
-#: How an estimator may have to draw training batches for a loss.
-SAMPLERS = (None, "class_balanced")
+#: How an estimator may have to draw training batches for a loss: ``class_balanced`` (several
+#: rows of each class in a batch), ``whole_bags`` / ``whole_groups`` (every bag or group id of
+#: the ``bag`` / ``group`` extra lies entirely inside one batch).
+SAMPLERS = (None, "class_balanced", "whole_bags", "whole_groups")
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _MISSING = object()
@@ -91,9 +93,11 @@ class LossSpec:
         ``output_size(context) -> int`` with ``context`` holding ``n_classes``, ``n_outputs``
         and the loss's hyperparameters; ``None`` lets the estimator decide from the link
         and the task.
-    sampler : {None, "class_balanced"}
+    sampler : {None, "class_balanced", "whole_bags", "whole_groups"}
         How training batches must be drawn: ``"class_balanced"`` gives every batch several
-        rows of each of its classes (pair, triplet and proxy losses need positives in a batch).
+        rows of each of its classes (pair and triplet losses need positives in a batch);
+        ``"whole_bags"`` / ``"whole_groups"`` keep each bag (``bag`` extra) or group (``group``
+        extra: a query, a pair) inside one batch, for losses on bag or group aggregates.
     views : {1, 2}
         ``2``: the loss takes a (2N, D) output whose rows i and i+N are two augmented views of
         row i; the estimator augments each batch twice and stacks the outputs.
@@ -165,6 +169,11 @@ def spec_problems(spec: Any) -> list[tuple[str, str]]:
         )
     if spec.sampler not in SAMPLERS:
         problems.append(("sampler", f"sampler {spec.sampler!r} is not one of {SAMPLERS!r}"))
+    needed = {"whole_bags": "bag", "whole_groups": "group"}.get(spec.sampler or "")
+    if needed and needed not in spec.fit_extras:
+        problems.append(
+            ("sampler", f"sampler {spec.sampler!r} needs {needed!r} in fit_extras to group by")
+        )
     if spec.views not in (1, 2):
         problems.append(("views", f"views must be 1 or 2, got {spec.views!r}"))
     if not (isinstance(spec.reference, str) and spec.reference.strip()):

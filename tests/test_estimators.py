@@ -503,3 +503,17 @@ def test_r2ccp_intervals_cover_held_out_rows_at_the_nominal_level():
     coverage = np.mean((interval[:, 0] <= y_test) & (y_test <= interval[:, 1]))
     assert abs(coverage - 0.9) < 0.04, coverage
     assert reg.predict(X_test).shape == (1500,)
+
+
+def test_grouped_batches_keep_every_group_whole():
+    from lossreg.estimators._batches import GroupedBatches, TensorBatches
+
+    ids = torch.tensor([3, 3, 3, 7, 7, 1, 1, 1, 1, 9, 5, 5])
+    data = TensorBatches(torch.arange(12.0)[:, None], {"bag": ids})
+    batches = list(GroupedBatches(data, ids, 4, generator=torch.Generator().manual_seed(0)))
+    seen = torch.cat([fields["bag"] for _, fields in batches])
+    assert sorted(seen.tolist()) == sorted(ids.tolist())  # every row once per epoch
+    for _, fields in batches:
+        for bag in fields["bag"].unique():
+            assert int((fields["bag"] == bag).sum()) == int((ids == bag).sum())
+        assert len(fields["bag"]) >= 4 or fields is batches[-1][1]

@@ -55,6 +55,7 @@ def _undeclared(*, scale=1.0, extra=0, reduction="mean"):
         ({"link": "softmaxx"}, "link", "unknown link 'softmaxx'"),
         ({"reference": " "}, "reference", "has no reference"),
         ({"sampler": "balanced"}, "sampler", "is not one of"),
+        ({"sampler": "whole_bags"}, "sampler", "needs 'bag' in fit_extras"),
         ({"views": 3}, "views", "views must be 1 or 2"),
         ({"summary": ""}, "summary", "has no one-line summary"),
         ({"data_params": ("n_clases",)}, "data-params", "unknown data-params entry 'n_clases'"),

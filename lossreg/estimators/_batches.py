@@ -7,7 +7,7 @@ from collections.abc import Iterator, Mapping
 import torch
 from torch.utils.data import Dataset
 
-__all__ = ["BatchIterator", "ClassBalancedBatches", "TensorBatches"]
+__all__ = ["BatchIterator", "ClassBalancedBatches", "GroupedBatches", "TensorBatches"]
 
 
 class TensorBatches(Dataset):
@@ -131,5 +131,53 @@ class ClassBalancedBatches:
         for _ in range(len(self)):
             chosen = torch.randperm(n_classes, generator=self.generator)[:classes_per_batch]
             index = torch.cat([self._draw(self._by_class[int(c)], per_class) for c in chosen])
+            index = index.to(device)
+            yield self.data.X[index], {k: v[index] for k, v in self.data.fields.items()}
+
+
+class GroupedBatches:
+    """Training batches made of whole groups (bags, queries, pairs), in a new order each epoch.
+
+    Groups are shuffled, then added to the current batch until it holds at least
+    ``batch_size`` rows; a group larger than ``batch_size`` is a batch of its own. A loss on bag
+    proportions or on the pairs of a query then always sees complete bags or queries.
+    """
+
+    def __init__(
+        self,
+        data: TensorBatches,
+        ids: torch.Tensor,
+        batch_size: int,
+        *,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        self.data = data
+        self.batch_size = max(1, int(batch_size))
+        self.generator = generator
+        ids = ids.cpu()
+        _, inverse = torch.unique(ids, return_inverse=True)
+        order = torch.argsort(inverse, stable=True)
+        counts = torch.bincount(inverse)
+        self._groups = list(torch.split(order, counts.tolist()))
+
+    def _batches(self, groups: list[torch.Tensor]) -> list[torch.Tensor]:
+        batches, current, size = [], [], 0
+        for rows in groups:
+            current.append(rows)
+            size += len(rows)
+            if size >= self.batch_size:
+                batches.append(torch.cat(current))
+                current, size = [], 0
+        if current:
+            batches.append(torch.cat(current))
+        return batches
+
+    def __len__(self) -> int:
+        return len(self._batches(self._groups))
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, dict[str, torch.Tensor]]]:
+        order = torch.randperm(len(self._groups), generator=self.generator).tolist()
+        device = self.data.X.device
+        for index in self._batches([self._groups[i] for i in order]):
             index = index.to(device)
             yield self.data.X[index], {k: v[index] for k, v in self.data.fields.items()}

@@ -11,9 +11,12 @@ from skorch.callbacks import Callback, EpochTimer
 
 from lossreg.errors import TrainingDivergedError
 
-from ._batches import BatchIterator, ClassBalancedBatches, TensorBatches
+from ._batches import BatchIterator, ClassBalancedBatches, GroupedBatches, TensorBatches
 
 __all__ = ["EpochNotifier", "LossNet"]
+
+#: Samplers that keep every id of a fit extra inside one batch, and that extra.
+_GROUPING = {"whole_bags": "bag", "whole_groups": "group"}
 
 _PER_BATCH_EVENTS = frozenset({"on_batch_begin", "on_batch_end", "on_grad_computed"})
 
@@ -81,6 +84,9 @@ class LossNet(NeuralNet):
             return ClassBalancedBatches(
                 dataset, dataset.fields["target"], batch_size, generator=self.generator
             )
+        if training and self.sampler in _GROUPING:
+            ids = dataset.fields[_GROUPING[self.sampler]]
+            return GroupedBatches(dataset, ids, batch_size, generator=self.generator)
         return BatchIterator(
             dataset,
             batch_size,
