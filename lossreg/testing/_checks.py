@@ -26,7 +26,14 @@ from lossreg.reduction import REDUCTIONS
 from lossreg.spec import LossSpec, _same_default, spec_problems
 from lossreg.targets import output_size
 from lossreg.testing._case import LossCase
-from lossreg.testing._toy import CLASS_TASKS, COUPLED_TASKS, COUPLING_EXTRAS, TASK_ORDER, Toy
+from lossreg.testing._toy import (
+    CLASS_TASKS,
+    COUPLED_TASKS,
+    COUPLING_EXTRAS,
+    TASK_ORDER,
+    Toy,
+    toy_extra,
+)
 
 __all__ = ["LOSS_CHECKS", "SkipCheck", "applicable_checks", "not_applicable_reason"]
 
@@ -846,22 +853,13 @@ def _smoke_extras(spec: LossSpec, task: str, X: np.ndarray, y: np.ndarray) -> di
         n_classes=int(np.max(y)) + 1 if task in CLASS_TASKS else 1,
         n_outputs=y.shape[1] if y.ndim == 2 else 1,
     )
+    n_classes = int(np.max(y)) + 1 if task in CLASS_TASKS else (y.shape[1] if y.ndim == 2 else 1)
     extras: dict[str, np.ndarray] = {}
     for name in spec.fit_extras:
-        if name == "group":
-            extras[name] = np.arange(n) % 3
-        elif name == "bag":
-            extras[name] = np.arange(n) // 4
-        elif name == "bag_target":
-            values = y.reshape(n, -1).mean(axis=1)
-            bags = np.arange(n) // 4
-            extras[name] = np.array([values[bags == b].mean() for b in bags])
-        elif name == "teacher_logits":
-            extras[name] = rng.normal(size=(n, width)).astype(np.float32)
-        elif name == "sample_index":
-            extras[name] = np.arange(n)
-        elif name == "event":
-            extras[name] = rng.integers(0, 2, size=n)
+        if name == "features":
+            continue
+        value = toy_extra(name, y, task, n_classes, width, rng, bag_size=4)
+        extras[name] = value.astype(np.float32) if value.dtype.kind == "f" else value
     return extras  # "features" is X itself: the estimator routes it
 
 

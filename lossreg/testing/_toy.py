@@ -193,34 +193,66 @@ def make_toy(
     shape = (n * spec.views,) if flat else (n * spec.views, width)
     input = torch.randn(shape, generator=gen, dtype=torch.float64).to(dtype) * scale
 
-    extras = {name: _extra(name, y, input[:n], rng, gen, dtype) for name in spec.fit_extras}
+    extras = {name: _extra(name, y, task, n_classes, width, rng, dtype) for name in spec.fit_extras}
     return Toy(task, input, target, extras, data_params, width, spec.views)
+
+
+def toy_extra(
+    name: str,
+    y: np.ndarray,
+    task: str,
+    n_classes: int,
+    width: int,
+    rng: np.random.Generator,
+    bag_size: int = 3,
+) -> np.ndarray:
+    """Return the toy value of fit extra ``name`` for targets ``y``, as numpy (one entry per row).
+
+    Values respect what the extra means for the task: a class task's ``bag_target`` holds the
+    bag's class proportions ((N,) positive share for two classes, (N, C) otherwise), its
+    ``teacher_logits`` one logit per class (not per output column: a multi-head output is
+    wider), ``rejected_label`` a class other than the row's label.
+    """
+    n = int(y.shape[0])
+    class_task = task in CLASS_TASKS
+    if name == "group":
+        return np.arange(n) % 3
+    if name == "bag":
+        return np.arange(n) // bag_size
+    if name == "bag_target":
+        bags = np.arange(n) // bag_size
+        if class_task and n_classes > 2:
+            values = np.eye(n_classes)[y.astype(np.int64)]  # bag class proportions (N, C)
+        else:
+            values = y.reshape(n, -1).mean(axis=1).astype(np.float64)
+        return np.stack([values[bags == b].mean(axis=0) for b in bags])
+    if name == "teacher_logits":
+        cols = n_classes if class_task and width >= 2 else width
+        if task == "multilabel":
+            cols = n_classes
+        return rng.normal(size=(n, cols)) if cols > 1 or width > 1 else rng.normal(size=n)
+    if name == "sample_index":
+        return np.arange(n)
+    if name == "event":
+        return rng.integers(0, 2, size=n).astype(np.float64)
+    if name == "rejected_label":
+        k = max(n_classes, 2)
+        return (y.astype(np.int64) + rng.integers(1, k, size=n)) % k
+    if name == "features":
+        return rng.normal(size=(n, N_FEATURES))
+    raise ValueError(f"The conformance kit has no toy value for fit extra {name!r}.")
 
 
 def _extra(
     name: str,
     y: np.ndarray,
-    input: torch.Tensor,
+    task: str,
+    n_classes: int,
+    width: int,
     rng: np.random.Generator,
-    gen: torch.Generator,
     dtype: torch.dtype,
 ) -> torch.Tensor:
-    n = int(input.shape[0])
-    if name == "group":
-        return torch.as_tensor(np.arange(n) % 3, dtype=torch.long)
-    if name == "bag":
-        return torch.as_tensor(np.arange(n) // 3, dtype=torch.long)
-    if name == "bag_target":
-        bags = np.arange(n) // 3
-        values = y.reshape(n, -1).mean(axis=1).astype(np.float64)
-        means = np.array([values[bags == b].mean() for b in bags])
-        return torch.as_tensor(means, dtype=dtype)
-    if name == "teacher_logits":
-        return torch.randn(input.shape, generator=gen, dtype=torch.float64).to(dtype)
-    if name == "sample_index":
-        return torch.arange(n, dtype=torch.long)
-    if name == "event":
-        return torch.as_tensor(rng.integers(0, 2, size=n), dtype=dtype)
-    if name == "features":
-        return torch.randn((n, N_FEATURES), generator=gen, dtype=torch.float64).to(dtype)
-    raise ValueError(f"The conformance kit has no toy value for fit extra {name!r}.")
+    value = toy_extra(name, y, task, n_classes, width, rng)
+    if np.issubdtype(value.dtype, np.integer):
+        return torch.as_tensor(value, dtype=torch.long)
+    return torch.as_tensor(value, dtype=torch.float64).to(dtype)
