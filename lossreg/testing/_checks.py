@@ -845,7 +845,6 @@ def _smoke_data(task: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _smoke_extras(spec: LossSpec, task: str, X: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
-    n = y.shape[0]
     rng = np.random.default_rng(0)
     width = output_size(
         spec,
