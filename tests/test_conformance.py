@@ -124,6 +124,18 @@ EXPECTED_FAILURES: dict[str, dict[str, str]] = {
         "check_gradcheck": "the weights alpha_p = [1 + m - s_p]_+ and alpha_n = [s_n + m]_+ are "
         "detached by design (Sun et al., CVPR 2020, and the official code)",
     },
+    "depict_cluster_kl": {
+        "check_gradcheck": "the target q is computed from the batch and detached, sg(q), by "
+        "design: the alternating update of DEPICT (Ghasedi Dizaji et al., ICCV 2017)",
+    },
+    "eata_entropy": {
+        "check_gradcheck": "the sample weight exp(-(H - E0)) is detached by design (Niu et al., "
+        "ICML 2022; forward_and_adapt_eata in mr-eggplant/EATA)",
+        "check_estimator_smoke_fit": "a test-time adaptation loss: only rows with entropy below "
+        "E0 = 0.4 ln C count, and a freshly initialised network predicts near-uniform "
+        "(H ~ ln C) on every row, so no row is selected and the loss is 0 from scratch (EATA "
+        "adapts a trained model)",
+    },
     "ensloss": {
         "check_gradcheck": "the drawn loss-derivatives d_i are constants (no gradient) by design: "
         "the loss is sg(d_i) * margin_i, only its gradient is defined (statmlben/ensLoss)",

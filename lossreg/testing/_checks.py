@@ -33,6 +33,7 @@ from lossreg.testing._toy import (
     TASK_ORDER,
     Toy,
     toy_extra,
+    unlabel_rows,
 )
 
 __all__ = ["LOSS_CHECKS", "SkipCheck", "applicable_checks", "not_applicable_reason"]
@@ -339,7 +340,7 @@ def _extreme_inputs(toy: Toy) -> dict[str, torch.Tensor]:
         if x.ndim == 2:
             variants["target"] = variants["target"].unsqueeze(1).expand_as(x).clone()
     elif not toy.target.is_floating_point() and x.ndim == 2 and x.shape[1] > 1:
-        labels = toy.target.reshape(-1)
+        labels = toy.target.reshape(-1).clamp_min(0)  # unlabeled rows (-1) as class 0
         if int(labels.max()) < x.shape[1]:
             one_hot = torch.nn.functional.one_hot(labels, x.shape[1]).to(x.dtype)
             # Two views: output rows i and i+n both belong to row i (and its label).
@@ -851,6 +852,7 @@ def _smoke_extras(spec: LossSpec, task: str, X: np.ndarray, y: np.ndarray) -> di
         task,
         n_classes=int(np.max(y)) + 1 if task in CLASS_TASKS else 1,
         n_outputs=y.shape[1] if y.ndim == 2 else 1,
+        n_features=X.shape[1],  # as the estimator gives it (a reconstruction head's width)
     )
     n_classes = int(np.max(y)) + 1 if task in CLASS_TASKS else (y.shape[1] if y.ndim == 2 else 1)
     extras: dict[str, np.ndarray] = {}
@@ -941,6 +943,8 @@ def check_estimator_smoke_fit(case: LossCase) -> None:
     assert task is not None
     estimator_class = _estimator_class(SMOKE_ESTIMATORS[task])
     X, y = _smoke_data(task)
+    if case.spec.semi_supervised and task in CLASS_TASKS:
+        y = unlabel_rows(y)
     extras = _smoke_extras(case.spec, task, X, y)
     kwargs: dict[str, Any] = {f"loss__{k}": v for k, v in case.params.items()}
     if task == "embedding" and case.spec.output_size is not None:

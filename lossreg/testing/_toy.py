@@ -139,6 +139,20 @@ def toy_target(task: str, rng: np.random.Generator, n: int, n_outputs: int = 1) 
     return y[:, 0] if n_outputs == 1 else y
 
 
+def unlabel_rows(y: np.ndarray) -> np.ndarray:
+    """Mark half of each class's rows unlabeled (-1), for a ``semi_supervised`` loss.
+
+    Such a loss learns from the unlabeled rows (entropy, self-training, clustering terms), so
+    a toy with labels only would check a loss that is zero, or that never sees its main term.
+    Every class keeps labeled rows.
+    """
+    y = y.copy()
+    for c in np.unique(y):
+        rows = np.flatnonzero(y == c)
+        y[rows[: len(rows) // 2]] = -1
+    return y
+
+
 def make_toy(
     spec: LossSpec,
     params: Mapping[str, Any] | None = None,
@@ -178,7 +192,11 @@ def make_toy(
         n_features=N_FEATURES,  # the width of the toy ``features`` extra
     )
     from_targets = [name for name in spec.data_params if name not in KIT_DATA_PARAMS]
-    data_params = compute_data_params(from_targets, y, dp_task, n_classes=None)
+    if spec.semi_supervised and task in CLASS_TASKS:
+        y = unlabel_rows(y)
+    # Unlabeled rows (-1) stay out of the data params, as estimators keep them out.
+    labeled = y[y >= 0] if spec.semi_supervised and task in CLASS_TASKS else y
+    data_params = compute_data_params(from_targets, labeled, dp_task, n_classes=None)
     for name in spec.data_params:
         if name in KIT_DATA_PARAMS:
             data_params[name] = KIT_DATA_PARAMS[name](width)
