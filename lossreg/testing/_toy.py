@@ -245,10 +245,11 @@ def toy_extra(
             values = y.reshape(n, -1).mean(axis=1).astype(np.float64)
         return np.stack([values[bags == b].mean(axis=0) for b in bags])
     if name == "teacher_logits":
-        cols = n_classes if class_task and width >= 2 else width
-        if task == "multilabel":
-            cols = n_classes
-        return rng.normal(size=(n, cols)) if cols > 1 or width > 1 else rng.normal(size=n)
+        # One logit per class (a two-head output is wider than that); one column per output
+        # for value and embedding tasks; one logit per row for a one-output binary head.
+        per_class = task in ("binary", "multiclass", "ordinal", "bag") and width >= 2
+        cols = n_classes if per_class else width
+        return rng.normal(size=(n, cols)) if width > 1 else rng.normal(size=n)
     if name == "sample_index":
         return np.arange(n)
     if name == "event":
