@@ -135,8 +135,9 @@ def output_size(
     ``spec.output_size(context)`` decides when the spec sets it (``context`` holds the loss's
     hyperparameters, ``n_classes``, ``n_outputs``, ``task`` and, when known, ``n_features``,
     the input width); otherwise a sigmoid link
-    needs one output per label (one for binary), any other link on class targets one output
-    per class, and on other targets one per target column.
+    needs one output per label (one for binary), any other link on class targets (binary,
+    multiclass, ordinal levels) one output per class, and on other targets one per target
+    column.
     """
     if spec.output_size is not None:
         context = {**spec.defaults, **(params or {}), "n_classes": n_classes}
@@ -145,6 +146,6 @@ def output_size(
             context["n_features"] = n_features
         return int(spec.output_size(context))
     link = resolve_link(spec.link)
-    if task in ("binary", "multiclass"):
+    if task in ("binary", "multiclass", "ordinal"):
         return 1 if link.name == "sigmoid" else n_classes
     return n_outputs

@@ -26,7 +26,15 @@ from lossreg.reduction import REDUCTIONS
 from lossreg.spec import LossSpec, _same_default, spec_problems
 from lossreg.targets import output_size
 from lossreg.testing._case import LossCase
-from lossreg.testing._toy import CLASS_TASKS, COUPLED_TASKS, COUPLING_EXTRAS, TASK_ORDER, Toy
+from lossreg.testing._toy import (
+    CLASS_TASKS,
+    COUPLED_TASKS,
+    COUPLING_EXTRAS,
+    TASK_ORDER,
+    Toy,
+    toy_extra,
+    unlabel_rows,
+)
 
 __all__ = ["LOSS_CHECKS", "SkipCheck", "applicable_checks", "not_applicable_reason"]
 
@@ -332,7 +340,7 @@ def _extreme_inputs(toy: Toy) -> dict[str, torch.Tensor]:
         if x.ndim == 2:
             variants["target"] = variants["target"].unsqueeze(1).expand_as(x).clone()
     elif not toy.target.is_floating_point() and x.ndim == 2 and x.shape[1] > 1:
-        labels = toy.target.reshape(-1)
+        labels = toy.target.reshape(-1).clamp_min(0)  # unlabeled rows (-1) as class 0
         if int(labels.max()) < x.shape[1]:
             one_hot = torch.nn.functional.one_hot(labels, x.shape[1]).to(x.dtype)
             # Two views: output rows i and i+n both belong to row i (and its label).
@@ -838,30 +846,21 @@ def _smoke_data(task: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _smoke_extras(spec: LossSpec, task: str, X: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
-    n = y.shape[0]
     rng = np.random.default_rng(0)
     width = output_size(
         spec,
         task,
         n_classes=int(np.max(y)) + 1 if task in CLASS_TASKS else 1,
         n_outputs=y.shape[1] if y.ndim == 2 else 1,
+        n_features=X.shape[1],  # as the estimator gives it (a reconstruction head's width)
     )
+    n_classes = int(np.max(y)) + 1 if task in CLASS_TASKS else (y.shape[1] if y.ndim == 2 else 1)
     extras: dict[str, np.ndarray] = {}
     for name in spec.fit_extras:
-        if name == "group":
-            extras[name] = np.arange(n) % 3
-        elif name == "bag":
-            extras[name] = np.arange(n) // 4
-        elif name == "bag_target":
-            values = y.reshape(n, -1).mean(axis=1)
-            bags = np.arange(n) // 4
-            extras[name] = np.array([values[bags == b].mean() for b in bags])
-        elif name == "teacher_logits":
-            extras[name] = rng.normal(size=(n, width)).astype(np.float32)
-        elif name == "sample_index":
-            extras[name] = np.arange(n)
-        elif name == "event":
-            extras[name] = rng.integers(0, 2, size=n)
+        if name == "features":
+            continue
+        value = toy_extra(name, y, task, n_classes, width, rng, bag_size=4)
+        extras[name] = value.astype(np.float32) if value.dtype.kind == "f" else value
     return extras  # "features" is X itself: the estimator routes it
 
 
@@ -944,6 +943,8 @@ def check_estimator_smoke_fit(case: LossCase) -> None:
     assert task is not None
     estimator_class = _estimator_class(SMOKE_ESTIMATORS[task])
     X, y = _smoke_data(task)
+    if case.spec.semi_supervised and task in CLASS_TASKS:
+        y = unlabel_rows(y)
     extras = _smoke_extras(case.spec, task, X, y)
     kwargs: dict[str, Any] = {f"loss__{k}": v for k, v in case.params.items()}
     if task == "embedding" and case.spec.output_size is not None:

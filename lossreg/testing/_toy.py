@@ -139,6 +139,20 @@ def toy_target(task: str, rng: np.random.Generator, n: int, n_outputs: int = 1) 
     return y[:, 0] if n_outputs == 1 else y
 
 
+def unlabel_rows(y: np.ndarray) -> np.ndarray:
+    """Mark half of each class's rows unlabeled (-1), for a ``semi_supervised`` loss.
+
+    Such a loss learns from the unlabeled rows (entropy, self-training, clustering terms), so
+    a toy with labels only would check a loss that is zero, or that never sees its main term.
+    Every class keeps labeled rows.
+    """
+    y = y.copy()
+    for c in np.unique(y):
+        rows = np.flatnonzero(y == c)
+        y[rows[: len(rows) // 2]] = -1
+    return y
+
+
 def make_toy(
     spec: LossSpec,
     params: Mapping[str, Any] | None = None,
@@ -178,7 +192,11 @@ def make_toy(
         n_features=N_FEATURES,  # the width of the toy ``features`` extra
     )
     from_targets = [name for name in spec.data_params if name not in KIT_DATA_PARAMS]
-    data_params = compute_data_params(from_targets, y, dp_task, n_classes=None)
+    if spec.semi_supervised and task in CLASS_TASKS:
+        y = unlabel_rows(y)
+    # Unlabeled rows (-1) stay out of the data params, as estimators keep them out.
+    labeled = y[y >= 0] if spec.semi_supervised and task in CLASS_TASKS else y
+    data_params = compute_data_params(from_targets, labeled, dp_task, n_classes=None)
     for name in spec.data_params:
         if name in KIT_DATA_PARAMS:
             data_params[name] = KIT_DATA_PARAMS[name](width)
@@ -193,34 +211,67 @@ def make_toy(
     shape = (n * spec.views,) if flat else (n * spec.views, width)
     input = torch.randn(shape, generator=gen, dtype=torch.float64).to(dtype) * scale
 
-    extras = {name: _extra(name, y, input[:n], rng, gen, dtype) for name in spec.fit_extras}
+    extras = {name: _extra(name, y, task, n_classes, width, rng, dtype) for name in spec.fit_extras}
     return Toy(task, input, target, extras, data_params, width, spec.views)
+
+
+def toy_extra(
+    name: str,
+    y: np.ndarray,
+    task: str,
+    n_classes: int,
+    width: int,
+    rng: np.random.Generator,
+    bag_size: int = 3,
+) -> np.ndarray:
+    """Return the toy value of fit extra ``name`` for targets ``y``, as numpy (one entry per row).
+
+    Values respect what the extra means for the task: a class task's ``bag_target`` holds the
+    bag's class proportions ((N,) positive share for two classes, (N, C) otherwise), its
+    ``teacher_logits`` one logit per class (not per output column: a multi-head output is
+    wider), ``rejected_label`` a class other than the row's label.
+    """
+    n = int(y.shape[0])
+    class_task = task in CLASS_TASKS
+    if name == "group":
+        return np.arange(n) % 3
+    if name == "bag":
+        return np.arange(n) // bag_size
+    if name == "bag_target":
+        bags = np.arange(n) // bag_size
+        if class_task and n_classes > 2:
+            values = np.eye(n_classes)[y.astype(np.int64)]  # bag class proportions (N, C)
+        else:
+            values = y.reshape(n, -1).mean(axis=1).astype(np.float64)
+        return np.stack([values[bags == b].mean(axis=0) for b in bags])
+    if name == "teacher_logits":
+        # One logit per class (a two-head output is wider than that); one column per output
+        # for value and embedding tasks; one logit per row for a one-output binary head.
+        per_class = task in ("binary", "multiclass", "ordinal", "bag") and width >= 2
+        cols = n_classes if per_class else width
+        return rng.normal(size=(n, cols)) if width > 1 else rng.normal(size=n)
+    if name == "sample_index":
+        return np.arange(n)
+    if name == "event":
+        return rng.integers(0, 2, size=n).astype(np.float64)
+    if name == "rejected_label":
+        k = max(n_classes, 2)
+        return (y.astype(np.int64) + rng.integers(1, k, size=n)) % k
+    if name == "features":
+        return rng.normal(size=(n, N_FEATURES))
+    raise ValueError(f"The conformance kit has no toy value for fit extra {name!r}.")
 
 
 def _extra(
     name: str,
     y: np.ndarray,
-    input: torch.Tensor,
+    task: str,
+    n_classes: int,
+    width: int,
     rng: np.random.Generator,
-    gen: torch.Generator,
     dtype: torch.dtype,
 ) -> torch.Tensor:
-    n = int(input.shape[0])
-    if name == "group":
-        return torch.as_tensor(np.arange(n) % 3, dtype=torch.long)
-    if name == "bag":
-        return torch.as_tensor(np.arange(n) // 3, dtype=torch.long)
-    if name == "bag_target":
-        bags = np.arange(n) // 3
-        values = y.reshape(n, -1).mean(axis=1).astype(np.float64)
-        means = np.array([values[bags == b].mean() for b in bags])
-        return torch.as_tensor(means, dtype=dtype)
-    if name == "teacher_logits":
-        return torch.randn(input.shape, generator=gen, dtype=torch.float64).to(dtype)
-    if name == "sample_index":
-        return torch.arange(n, dtype=torch.long)
-    if name == "event":
-        return torch.as_tensor(rng.integers(0, 2, size=n), dtype=dtype)
-    if name == "features":
-        return torch.randn((n, N_FEATURES), generator=gen, dtype=torch.float64).to(dtype)
-    raise ValueError(f"The conformance kit has no toy value for fit extra {name!r}.")
+    value = toy_extra(name, y, task, n_classes, width, rng)
+    if np.issubdtype(value.dtype, np.integer):
+        return torch.as_tensor(value, dtype=torch.long)
+    return torch.as_tensor(value, dtype=torch.float64).to(dtype)

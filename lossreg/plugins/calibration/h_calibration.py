@@ -61,8 +61,9 @@ class HCalibration(TemperatureMixin):
         uses all rows once.
     lossweight : float in (0, inf), default=1e5
         Scale :math:`\lambda` of the loss.
-    reduction : {"mean"}, default="mean"
-        Batch-level; ``"sum"`` and ``"none"`` raise (the statistic has no per-row form).
+    reduction : {"mean", "sum"}, default="mean"
+        Batch-level: ``"none"`` raises (the statistic has no per-row form); ``"sum"`` is the
+        value times the number of rows, as for the other batch-level calibrators.
 
     Notes
     -----
@@ -106,10 +107,10 @@ class HCalibration(TemperatureMixin):
         reduction: str = "mean",
     ) -> None:
         super().__init__()
-        if reduction != "mean":
+        if reduction not in ("mean", "sum"):
             raise ValueError(
-                "h_calibration is a batch-level statistic: reduction must be 'mean'. Got "
-                f"{reduction!r} instead."
+                "h_calibration is a batch-level statistic: reduction must be 'mean' or 'sum'. "
+                f"Got {reduction!r} instead."
             )
         if weighting not in ("equal_mass", "unweighted"):
             raise ValueError(
@@ -148,15 +149,18 @@ class HCalibration(TemperatureMixin):
         probs = self.calibrate(input).softmax(dim=-1)
         outcomes = F.one_hot(labels, input.shape[1]).to(input.dtype)
         if not self.leave_one_out:
-            return self.lossweight * self._h(probs, outcomes)
-        values = []
-        for c in range(input.shape[1]):
-            keep = labels != c
-            values.append(self._h(probs[keep], outcomes[keep]))
-        return self.lossweight * torch.stack(values).mean()
+            value = self.lossweight * self._h(probs, outcomes)
+        else:
+            values = []
+            for c in range(input.shape[1]):
+                keep = labels != c
+                values.append(self._h(probs[keep], outcomes[keep]))
+            value = self.lossweight * torch.stack(values).mean()
+        return value if self.reduction == "mean" else value * input.shape[0]
 
     def extra_repr(self) -> str:
         return (
             f"veclen={self.veclen}, epsilon={self.epsilon}, weighting={self.weighting!r}, "
-            f"leave_one_out={self.leave_one_out}, lossweight={self.lossweight}"
+            f"leave_one_out={self.leave_one_out}, lossweight={self.lossweight}, "
+            f"reduction={self.reduction!r}"
         )

@@ -97,7 +97,10 @@ def register_losses() -> list[LossSpec]:
             name="cosine_contrastive",
             aliases=("ccl",),
             factory=CosineContrastive,
-            tasks={"multiclass", "ranking"},
+            # Not "ranking": that task gives one score per row with graded relevance; this
+            # loss takes a row of C cosines and the positive column (the recommender layout
+            # (N, 1 + M) is class targets 0).
+            tasks={"multiclass"},
             link="score",
             params=(
                 Param(

@@ -45,7 +45,7 @@ def level_values(
     values = levels.to(dtype=like.dtype, device=like.device)
     if values.shape[0] != n_levels:
         raise ValueError(
-            f"Loss {loss!r} has {values.shape[0]} level values but the output has {n_levels} "
-            "columns; pass one value per level (class)."
+            f"Loss {loss!r}: levels has {values.shape[0]} values but the output has "
+            f"{n_levels} columns; pass one value per level (class)."
         )
     return values

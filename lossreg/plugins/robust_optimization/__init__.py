@@ -105,7 +105,7 @@ def register_losses() -> list[LossSpec]:
                     "float",
                     0.0,
                     low=0,
-                    grid=(0.0, 1.0, 3.0),
+                    # No grid: adj > 0 needs group_counts, which has no default.
                     doc="generalisation adjustment C/sqrt(n_g); needs group_counts",
                 ),
                 Param("normalize_loss", "bool", False, doc="normalise the adjusted group losses"),

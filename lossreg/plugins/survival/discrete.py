@@ -98,6 +98,7 @@ class LogisticHazard(LossModule):
     def per_sample_loss(
         self, input: torch.Tensor, target: torch.Tensor, *, event: Any = None, **extras: Any
     ) -> torch.Tensor:
+        input = self._bins(input)
         if input.ndim != 2 or input.shape[1] != self.edges_.numel():
             raise ValueError(
                 f"Loss 'logistic_hazard' has {self.edges_.numel()} time bins, so the output "
@@ -113,12 +114,18 @@ class LogisticHazard(LossModule):
         at_tau = delta * -F.softplus(-z_tau) + (1 - delta) * -F.softplus(z_tau)
         return -(survived + at_tau)
 
+    def _bins(self, output: torch.Tensor) -> torch.Tensor:
+        """One time bin: a flat (N,) output (what a one-output network gives) is (N, 1)."""
+        return output.unsqueeze(1) if output.ndim == 1 and self.edges_.numel() == 1 else output
+
     def survival_curve(self, output: torch.Tensor) -> torch.Tensor:
         """Return :math:`S_{ik}` at each bin's upper edge, shape (N, T)."""
+        output = self._bins(output)
         return torch.exp(torch.cumsum(-F.softplus(output), dim=1))
 
     def risk_score(self, output: torch.Tensor) -> torch.Tensor:
         """Return the event probability by the last edge, :math:`1 - S_{iT}`, shape (N,)."""
+        output = self._bins(output)
         return -torch.expm1(torch.cumsum(-F.softplus(output), dim=1)[:, -1])
 
     def median_time(self, output: torch.Tensor) -> torch.Tensor:

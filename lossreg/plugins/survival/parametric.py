@@ -32,6 +32,24 @@ def _bounded(log_param: torch.Tensor) -> torch.Tensor:
     return log_param.clamp(-LOG_PARAM_MAX, LOG_PARAM_MAX)
 
 
+def _log_abs_expm1(a: torch.Tensor) -> torch.Tensor:
+    """Return ``log|expm1(a)|`` without overflow: ``a + log(-expm1(-a))`` for ``a > 0``."""
+    pos = a > 0
+    # Double where: each branch gets a safe argument, so the unused one yields no NaN gradient.
+    a_pos = torch.where(pos, a, torch.ones_like(a))
+    a_neg = torch.where(pos, -torch.ones_like(a), a)
+    return torch.where(pos, a_pos + torch.log(-torch.expm1(-a_pos)), torch.log(-torch.expm1(a_neg)))
+
+
+def _time_from_log(log_time: torch.Tensor) -> torch.Tensor:
+    """Return ``exp(log_time)`` with the exponent capped at ``LOG_CAP`` (exp(80) ~ 5.5e34).
+
+    A median beyond that is "never" for any data; the cap keeps the prediction finite at
+    extreme outputs instead of overflowing to inf.
+    """
+    return capped_exp(log_time)
+
+
 class WeibullSurvivalNLL(LossModule):
     r"""Negative log-likelihood of a Weibull survival model under right censoring.
 
@@ -100,7 +118,7 @@ class WeibullSurvivalNLL(LossModule):
 
 def _weibull_median(output: torch.Tensor, criterion: Any = None) -> torch.Tensor:
     log_rho, log_gamma = (_bounded(c) for c in output.unbind(dim=1))
-    return torch.exp((math.log(_LOG2) - log_rho) * torch.exp(-log_gamma))
+    return _time_from_log((math.log(_LOG2) - log_rho) * torch.exp(-log_gamma))
 
 
 class LogLogisticSurvivalNLL(LossModule):
@@ -172,8 +190,8 @@ class LogLogisticSurvivalNLL(LossModule):
     def median_time(self, output: torch.Tensor) -> torch.Tensor:
         r"""Return the median survival time :math:`(2^{1/\lambda}-1)^{1/\gamma}/\phi`, (N,)."""
         log_lam, log_phi, log_gamma = self._columns(output)
-        log_u = torch.log(torch.expm1(_LOG2 * torch.exp(-log_lam)))
-        return torch.exp(log_u * torch.exp(-log_gamma) - log_phi)
+        log_u = _log_abs_expm1(_LOG2 * torch.exp(-log_lam))
+        return _time_from_log(log_u * torch.exp(-log_gamma) - log_phi)
 
     def extra_repr(self) -> str:
         return f"fix_lambda={self.fix_lambda}, reduction={self.reduction!r}"
@@ -257,13 +275,17 @@ class APGWSurvivalNLL(LossModule):
         log_u = torch.exp(log_gamma) * (log_phi + log_t) - torch.log1p(kappa)
         return log_u, F.softplus(log_u)
 
-    def _cum_hazard_factor(self, log1p_u: torch.Tensor, kappa: torch.Tensor) -> torch.Tensor:
-        """Return (kappa + 1) expm1(kappa log1p(u)) / kappa, or its kappa -> 0 limit."""
+    def _log_cum_hazard_factor(self, log1p_u: torch.Tensor, kappa: torch.Tensor) -> torch.Tensor:
+        """Return log of (kappa + 1) expm1(kappa log1p(u)) / kappa, or of its kappa -> 0 limit.
+
+        In log space: the factor itself overflows (exp(kappa log1p(u)) for large u) and its
+        log would then give an inf * 0 = NaN gradient.
+        """
         small = kappa.abs() < _KAPPA_ZERO
         # Double where: the unused branch gets a safe kappa so it yields no NaN gradient.
         safe = torch.where(small, torch.ones_like(kappa), kappa)
-        general = torch.expm1(safe * log1p_u) / safe
-        return (1 + kappa) * torch.where(small, log1p_u, general)
+        general = _log_abs_expm1(safe * log1p_u) - torch.log(safe.abs())
+        return torch.log1p(kappa) + torch.where(small, torch.log(log1p_u), general)
 
     def per_sample_loss(
         self, input: torch.Tensor, target: torch.Tensor, *, event: Any = None, **extras: Any
@@ -275,8 +297,7 @@ class APGWSurvivalNLL(LossModule):
         delta = event_of(event, input.shape[0], input)
         kappa = self.current_kappa(input)
         log_u, log1p_u = self._log_one_plus_u(log_phi, log_gamma, log_t, kappa)
-        factor = self._cum_hazard_factor(log1p_u, kappa)
-        cum_hazard = capped_exp(log_lam + torch.log(factor))
+        cum_hazard = capped_exp(log_lam + self._log_cum_hazard_factor(log1p_u, kappa))
         # log h = log lam + log gamma + gamma log phi + (gamma - 1) log t + (kappa - 1) log1p(u)
         log_hazard = (
             log_lam + log_gamma + log_u + torch.log1p(kappa) - log_t + (kappa - 1) * log1p_u
@@ -295,8 +316,8 @@ class APGWSurvivalNLL(LossModule):
         small = kappa.abs() < _KAPPA_ZERO
         safe = torch.where(small, torch.ones_like(kappa), kappa)
         s = torch.where(small, target, torch.log1p(safe * target) / safe)
-        log_u = torch.log(torch.expm1(s))
-        return torch.exp((log_u + torch.log1p(kappa)) * torch.exp(-log_gamma) - log_phi)
+        log_u = _log_abs_expm1(s)
+        return _time_from_log((log_u + torch.log1p(kappa)) * torch.exp(-log_gamma) - log_phi)
 
     def extra_repr(self) -> str:
         return f"kappa={self.kappa}, learn_kappa={self.learn_kappa}, reduction={self.reduction!r}"
