@@ -62,6 +62,7 @@ def register_losses() -> list[LossSpec]:
             link="softmax",
             params=(_bag_weight("uniform"),),
             fit_extras=_EXTRAS,
+            sampler="whole_bags",  # bag aggregates need every row of a bag in the batch
             per_sample=False,
             summary="DLLP: cross-entropy between bag label proportions and mean predictions.",
             reference=(
@@ -76,6 +77,7 @@ def register_losses() -> list[LossSpec]:
             link="softmax",
             params=(_bag_weight("uniform"),),
             fit_extras=_EXTRAS,
+            sampler="whole_bags",  # bag aggregates need every row of a bag in the batch
             per_sample=False,
             summary="Squared error between bag label proportions and mean predictions.",
             reference=_LLP_BP,
@@ -96,6 +98,7 @@ def register_losses() -> list[LossSpec]:
                 _bag_weight("uniform"),
             ),
             fit_extras=_EXTRAS,
+            sampler="whole_bags",  # bag aggregates need every row of a bag in the batch
             per_sample=False,
             summary="KL divergence between a bag's mean predicted and given class proportions.",
             reference=(
@@ -110,6 +113,7 @@ def register_losses() -> list[LossSpec]:
             link="identity",
             params=(_bag_weight("size"),),
             fit_extras=_EXTRAS,
+            sampler="whole_bags",  # bag aggregates need every row of a bag in the batch
             per_sample=False,
             summary="Bag-level squared loss between bag mean responses and mean predictions.",
             reference=_AGGREGATE,
@@ -140,6 +144,7 @@ def register_losses() -> list[LossSpec]:
                 ),
             ),
             fit_extras=_EXTRAS,
+            sampler="whole_bags",  # bag aggregates need every row of a bag in the batch
             per_sample=False,
             summary="Bag-level squared loss plus rho times the within-bag prediction variance.",
             reference=_AGGREGATE,

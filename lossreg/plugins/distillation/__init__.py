@@ -322,6 +322,7 @@ def register_losses() -> list[LossSpec]:
         ),
         LossSpec(
             name="margin_mse",
+            sampler="whole_groups",  # pairs are formed inside a query
             factory=MarginMSE,
             tasks={"ranking"},
             link="identity",

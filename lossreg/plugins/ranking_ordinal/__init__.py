@@ -69,6 +69,7 @@ def register_losses() -> list[LossSpec]:
     return [
         LossSpec(
             name="bpr",
+            sampler="whole_groups",  # pairs are formed inside a group
             aliases=("pairwise_logistic", "ranknet"),
             factory=PairwiseLogistic,
             tasks={"ranking"},
@@ -130,6 +131,7 @@ def register_losses() -> list[LossSpec]:
         ),
         LossSpec(
             name="pairwise_logit_regression",
+            sampler="whole_groups",  # pairs are formed inside a group
             aliases=("irepo",),
             factory=PairwiseLogitRegression,
             tasks={"ranking"},
