@@ -211,13 +211,15 @@ def build_case(
     rng = np.random.default_rng(seed)
     y = _targets(task, n_rows, n_classes, rng)
     class_task = task in ("binary", "multiclass")
-    data_params = compute_data_params(spec.data_params, y, task, n_classes if class_task else None)
     n_outputs = y.shape[1] if y.ndim == 2 else 1
+    width = output_size(spec, task, n_classes=n_classes, n_outputs=n_outputs)
+    data_params = compute_data_params(
+        spec.data_params, y, task, n_classes if class_task else None, width=width
+    )
     try:
         loss = lossreg.create_loss(name, **data_params)
     except Exception as exc:  # e.g. a composite whose members need parameters
         return f"create_loss failed: {type(exc).__name__}: {exc}"
-    width = output_size(spec, task, n_classes=n_classes, n_outputs=n_outputs)
     gen = torch.Generator().manual_seed(seed)
     x = (2 * torch.randn(n_rows, width, generator=gen)).requires_grad_(True)
     extras = {}

@@ -14,7 +14,7 @@ import numpy as np
 from lossreg.links import resolve_link
 from lossreg.spec import DATA_PARAMS, LossSpec
 
-__all__ = ["compute_data_params", "output_size", "task_of_target"]
+__all__ = ["WIDTH_PARAMS", "compute_data_params", "output_size", "task_of_target"]
 
 _TYPE_TO_TASK = {
     "binary": "binary",
@@ -44,8 +44,17 @@ def task_of_target(y: Any) -> str:
     return _TYPE_TO_TASK[kind]
 
 
+#: Data params that are the network's output width, not a statistic of the targets.
+WIDTH_PARAMS = frozenset({"embedding_dim"})
+
+
 def compute_data_params(
-    names: Iterable[str], y: np.ndarray, task: str, n_classes: int | None = None
+    names: Iterable[str],
+    y: np.ndarray,
+    task: str,
+    n_classes: int | None = None,
+    *,
+    width: int | None = None,
 ) -> dict[str, Any]:
     """Compute the data params a loss asks for, from the training rows only.
 
@@ -60,6 +69,8 @@ def compute_data_params(
         The task of ``y``.
     n_classes : int, optional
         Number of classes; defaults to ``max(y) + 1`` for class targets.
+    width : int, optional
+        The network's output width (from :func:`output_size`), for ``embedding_dim``.
 
     Returns
     -------
@@ -71,7 +82,15 @@ def compute_data_params(
     for name in names:
         if name not in DATA_PARAMS:
             raise KeyError(f"Unknown data param {name!r}; known: {', '.join(DATA_PARAMS)}")
-        out[name] = _data_param(name, y, task, n_classes)
+        if name in WIDTH_PARAMS:
+            if width is None:
+                raise ValueError(
+                    f"Data param {name!r} is the network's output width: pass "
+                    "width=output_size(...)."
+                )
+            out[name] = int(width)
+        else:
+            out[name] = _data_param(name, y, task, n_classes)
     return out
 
 

@@ -63,3 +63,12 @@ def test_output_size_follows_the_link_and_the_spec():
     assert output_size(registry.get_spec("mse"), "regression", n_outputs=3) == 3
     spec = toy_spec(output_size=lambda ctx: 2 * ctx["n_outputs"] + int(ctx["scale"]))
     assert output_size(spec, "regression", n_outputs=3, params={"scale": 4.0}) == 10
+
+
+def test_width_data_params_come_from_the_output_width():
+    y = np.array([0, 1, 1])
+    assert compute_data_params(["embedding_dim"], y, "multiclass", width=16) == {
+        "embedding_dim": 16
+    }
+    with pytest.raises(ValueError, match="output width: pass width="):
+        compute_data_params(["embedding_dim"], y, "multiclass")

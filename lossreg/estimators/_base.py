@@ -51,9 +51,6 @@ OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
     "rmsprop": torch.optim.RMSprop,
 }
 
-#: Data params that are the network's output width, known to the estimator, not to the target.
-_WIDTH_PARAMS = ("embedding_dim",)
-
 _CLASS_TASKS = ("binary", "multiclass")
 
 _FITTED = (
@@ -177,15 +174,15 @@ class LossEstimatorBase(BaseEstimator, metaclass=abc.ABCMeta):
                 net = self.net_
                 criterion = net.criterion_
             else:
-                fitted = [n for n in spec.data_params if n not in _WIDTH_PARAMS]
-                # Unlabeled rows (-1, semi-supervised losses) do not count in class statistics.
-                counted = y_encoded[y_encoded >= 0] if task in _CLASS_TASKS else y_encoded
-                data_params = compute_data_params(fitted, counted, self._data_task(task), n_classes)
                 n_outputs = int(y_encoded.shape[1]) if y_encoded.ndim == 2 else 1
                 width = self._output_width(
                     spec, task, n_classes, n_outputs, loss_params, X.shape[1]
                 )
-                data_params.update({n: width for n in spec.data_params if n in _WIDTH_PARAMS})
+                # Unlabeled rows (-1, semi-supervised losses) do not count in class statistics.
+                counted = y_encoded[y_encoded >= 0] if task in _CLASS_TASKS else y_encoded
+                data_params = compute_data_params(
+                    spec.data_params, counted, self._data_task(task), n_classes, width=width
+                )
                 module = self._build_module(X.shape[1], width)
                 criterion = spec.factory(**loss_params, **data_params)
                 # A loss built from others (weighted_sum) knows its tasks only once built.

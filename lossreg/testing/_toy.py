@@ -47,9 +47,6 @@ COUPLED_TASKS = frozenset({"embedding", "ranking", "bag"})
 #: Fit extras that couple rows the same way (groups and bags are made of several rows).
 COUPLING_EXTRAS = frozenset({"group", "bag", "bag_target"})
 
-#: Data params that do not come from the targets, with the toy value the kit supplies: the
-#: estimator takes ``embedding_dim`` from the network it builds, i.e. the head width.
-KIT_DATA_PARAMS = {"embedding_dim": lambda width: width}
 
 N_ROWS = 12
 N_CLASSES = 3
@@ -191,16 +188,11 @@ def make_toy(
         params=params,
         n_features=N_FEATURES,  # the width of the toy ``features`` extra
     )
-    from_targets = [name for name in spec.data_params if name not in KIT_DATA_PARAMS]
     if spec.semi_supervised and task in CLASS_TASKS:
         y = unlabel_rows(y)
     # Unlabeled rows (-1) stay out of the data params, as estimators keep them out.
     labeled = y[y >= 0] if spec.semi_supervised and task in CLASS_TASKS else y
-    data_params = compute_data_params(from_targets, labeled, dp_task, n_classes=None)
-    for name in spec.data_params:
-        if name in KIT_DATA_PARAMS:
-            data_params[name] = KIT_DATA_PARAMS[name](width)
-    data_params = {name: data_params[name] for name in spec.data_params}
+    data_params = compute_data_params(spec.data_params, labeled, dp_task, width=width)
 
     if (task in CLASS_TASKS and width >= 2) or task in ("multiclass", "embedding", "ordinal"):
         target = torch.as_tensor(y, dtype=torch.long)
