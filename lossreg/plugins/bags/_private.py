@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import math
 from typing import Any
 
@@ -99,7 +100,7 @@ def bag_log_mean_proba(log_proba: torch.Tensor, index: torch.Tensor, n_bags: int
     return sums.log() + top - sizes.log()[:, None]
 
 
-class BagLoss(nn.Module):
+class BagLoss(nn.Module, abc.ABC):
     """Base class of bag-level losses: bag weights and the reduction over bags.
 
     Subclasses implement ``bag_losses(input, index, n_bags, target) -> (B,)``.
@@ -149,7 +150,8 @@ class BagLoss(nn.Module):
             return total
         return total / weight.sum().clamp_min(torch.finfo(input.dtype).tiny)
 
+    @abc.abstractmethod
     def bag_losses(
         self, input: torch.Tensor, index: torch.Tensor, n_bags: int, target: torch.Tensor
     ) -> torch.Tensor:
-        raise NotImplementedError
+        """One loss per bag, shape (B,)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import math
 from typing import Any
 
@@ -60,9 +61,9 @@ class ClassVectors(LossModule):
         x = F.normalize(check_width(input, self.embedding_dim), dim=1)
         return x @ F.normalize(self.weight.to(input.dtype), dim=1).T
 
-    def logits(self, embeddings: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+    @abc.abstractmethod
+    def logits(self, embeddings: torch.Tensor) -> torch.Tensor:
         """Return the (N, C) class logits without margin."""
-        raise NotImplementedError
 
 
 def _class_softmax(output: torch.Tensor, criterion: Any = None) -> torch.Tensor:

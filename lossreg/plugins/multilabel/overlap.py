@@ -6,6 +6,7 @@ have no per-row value and depend on the batch size.
 
 from __future__ import annotations
 
+import abc
 from typing import Any
 
 import torch
@@ -16,7 +17,7 @@ from ._private import as_label_matrix, check_batch_reduction, row_weights, soft_
 __all__ = ["Dice", "FocalTversky", "GeneralizedDice", "Jaccard", "Tversky"]
 
 
-class _Overlap(nn.Module):
+class _Overlap(nn.Module, abc.ABC):
     """Shared forward: sigmoid probabilities, weighted soft counts, batch-level reduction."""
 
     name = "overlap"
@@ -38,8 +39,9 @@ class _Overlap(nn.Module):
         loss = self.batch_loss(p, y, row_weights(sample_weight, z))
         return loss if self.reduction == "mean" else loss * z.shape[0]
 
+    @abc.abstractmethod
     def batch_loss(self, p: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """The batch value from probabilities, labels and (N, 1) row weights."""
 
 
 def _masked_mean(per_label: torch.Tensor, y: torch.Tensor, skip_empty: bool) -> torch.Tensor:

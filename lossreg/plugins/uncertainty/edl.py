@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 from typing import Any
 
 import torch
@@ -49,8 +50,9 @@ class _EDL(LossModule):
         alpha = dirichlet_alpha(output, self.evidence)
         return output.shape[-1] / alpha.sum(dim=-1)
 
+    @abc.abstractmethod
     def _risk(self, alpha: torch.Tensor, onehot: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """The data term of each subclass, one value per row."""
 
     def per_sample_loss(
         self, input: torch.Tensor, target: torch.Tensor, **extras: Any
