@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 PLUGIN_DIRS := $(patsubst %/pyproject.toml,%,$(wildcard plugins/*/pyproject.toml))
 PYTEST_ARGS ?= -n 2
 
-.PHONY: install lint format test demo bench docs clean
+.PHONY: install lint format test demo bench docs claims clean
 
 $(STAMP): $(INSTALL_INPUTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,13 @@ demo: install
 # The loss catalogue, generated from the registered specs (a test fails when it is stale).
 docs: install
 	$(BIN)/lossreg docs --out docs/losses.md
+
+# Every claim experiment of examples/claims/ and its verdict in docs/claims.md. Resumable: the
+# fits are kept in $(CLAIMS_OUT); rerunning computes only what is missing.
+CLAIMS_OUT ?= compare-out/claims
+
+claims: install
+	$(BIN)/python examples/claims/run_claims.py --out $(CLAIMS_OUT) --docs docs/claims.md
 
 bench: install
 	$(BIN)/python benchmarks/run_all.py

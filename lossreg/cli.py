@@ -327,6 +327,12 @@ def docs_command(out: str | None) -> None:
 
 @cli.command("compare")
 @click.argument("data", required=False)
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False),
+    help="TOML file whose [compare] table sets data, losses, scenarios, cv, repeats, ... and "
+    "[compare.estimator] the estimator; options given here override it.",
+)
 @click.option("--target", help="Target column (default 'target' for the scikit-learn data sets).")
 @click.option("--losses", help="Comma-separated losses, each NAME or NAME(param=value,...).")
 @click.option(
@@ -378,8 +384,11 @@ def docs_command(out: str | None) -> None:
 @click.option("--fresh", is_flag=True, help="Discard the results already in --out.")
 @click.option("--retry-errors", is_flag=True, help="Rerun fits recorded as failed.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
+@click.pass_context
 def compare_command(
+    ctx: click.Context,
     data: str | None,
+    config: str | None,
     target: str | None,
     losses: str | None,
     task_default: bool,
@@ -406,20 +415,50 @@ def compare_command(
     """Cross-validate one model per loss on DATA and rank the losses.
 
     DATA is a scikit-learn data set (breast_cancer [default], iris, wine, digits, diabetes),
-    or a CSV / Parquet file with a --target column. Results stream to OUT/results.jsonl
-    (rerunning skips finished fits); OUT/report.html and OUT/report.md hold the report.
+    generated data (synthetic:NAME(param=value, ...), e.g. synthetic:classification(n_classes=10);
+    generators: classification, regression, friedman1, heteroscedastic, heavy_tailed, skewed,
+    multimodal, parity) or a CSV / Parquet file with a --target column. Results stream to
+    OUT/results.jsonl (rerunning skips finished fits); OUT/report.html and OUT/report.md hold
+    the report.
     """
     import ast
     from pathlib import Path
 
     from lossreg.compare import compare
+    from lossreg.compare._config import load_config
     from lossreg.compare._report import summary_rows
     from lossreg.compare._summary import summarize
     from lossreg.errors import LossregError
 
-    if bool(losses) == task_default:
-        _fail("Pass either --losses a,b,c or --task-default.")
-    estimator: dict[str, Any] = {"max_iter": max_iter}
+    from_file: dict[str, Any] = {}
+    if config is not None:
+        try:
+            from_file = load_config(config)
+        except ValueError as exc:
+            _fail(str(exc))
+
+    def given(name: str) -> bool:
+        # an option typed on the command line wins over the file
+        return ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
+
+    data = data if data is not None else from_file.get("data")
+    target = target if given("target") else from_file.get("target", target)
+    task = task if given("task") else from_file.get("task", task)
+    baseline = baseline if given("baseline") else from_file.get("baseline", baseline)
+    scoring = scoring if given("scoring") else from_file.get("scoring", scoring)
+    cv = cv if given("cv") else from_file.get("cv", cv)
+    repeats = repeats if given("repeats") else from_file.get("repeats", repeats)
+    seed = seed if given("seed") else from_file.get("seed", seed)
+    if not given("scenarios") and "scenarios" in from_file:
+        scenarios = tuple(from_file["scenarios"])
+    loss_list: Any = losses
+    if not losses and not task_default and "losses" in from_file:
+        loss_list = from_file["losses"]
+    if bool(loss_list) == task_default:
+        _fail("Pass either --losses a,b,c or --task-default (or losses in the --config file).")
+    estimator: dict[str, Any] = dict(from_file.get("estimator", {}))
+    if given("max_iter") or "max_iter" not in estimator:
+        estimator["max_iter"] = max_iter
     if lr is not None:
         estimator["lr"] = lr
     if batch_size is not None:
@@ -438,7 +477,7 @@ def compare_command(
         results = compare(
             data,
             target=target,
-            losses=losses,
+            losses=loss_list,
             task=task,
             baseline=baseline,
             cv=cv,

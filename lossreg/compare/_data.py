@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lossreg.compare._synthetic import PREFIX, make_synthetic
+
 __all__ = ["SKLEARN_DATASETS", "Dataset", "detect_task", "load_data"]
 
 #: data sets that ship with scikit-learn, by the name ``lossreg compare`` accepts
@@ -40,8 +42,9 @@ def load_data(data: Any = None, target: str | None = None, task: str | None = No
     Parameters
     ----------
     data : str, path or DataFrame, default=None
-        One of :data:`SKLEARN_DATASETS` (``None`` is ``"breast_cancer"``), a ``.csv`` or
-        ``.parquet`` file, or a DataFrame holding the target column.
+        One of :data:`SKLEARN_DATASETS` (``None`` is ``"breast_cancer"``), generated data
+        ``"synthetic:NAME(param=value, ...)"`` (see :mod:`lossreg.compare._synthetic`), a
+        ``.csv`` or ``.parquet`` file, or a DataFrame holding the target column.
     target : str, optional
         The target column; ``"target"`` for the scikit-learn data sets. Required otherwise.
     task : {"binary", "multiclass", "regression"}, optional
@@ -54,12 +57,16 @@ def load_data(data: Any = None, target: str | None = None, task: str | None = No
     elif isinstance(data, str) and data in SKLEARN_DATASETS:
         frame, name = _sklearn_frame(data), data
         target = target or "target"
+    elif isinstance(data, str) and data.startswith(PREFIX):
+        name, frame = make_synthetic(data)
+        target = target or "target"
     else:
         path = Path(data)
         if not path.is_file():
             raise ValueError(
-                f"Unknown data {str(data)!r}: not a file and not one of the scikit-learn data "
-                f"sets ({', '.join(SKLEARN_DATASETS)})."
+                f"Unknown data {str(data)!r}: not a file, not one of the scikit-learn data "
+                f"sets ({', '.join(SKLEARN_DATASETS)}) and not generated data "
+                f"({PREFIX}NAME(...), e.g. {PREFIX}classification(n_classes=10))."
             )
         frame, name = _read_file(path), path.name
     if target is None:
@@ -72,7 +79,9 @@ def load_data(data: Any = None, target: str | None = None, task: str | None = No
             f"Target column {target!r} is not in {name!r}; columns: "
             f"{', '.join(map(str, frame.columns[:20]))}."
         )
-    y = frame[target]
+    # An object column of Python ints (class names that are numbers) reads as "unknown"
+    # to scikit-learn's target checks; give it its real dtype.
+    y = frame[target].infer_objects()
     if y.isna().any():
         raise ValueError(f"Target column {target!r} has {int(y.isna().sum())} missing values.")
     X = _normalise_features(frame.drop(columns=[target]))

@@ -25,12 +25,17 @@ GREATER_IS_BETTER: dict[str, bool] = {
     "minority_recall": True,
     "roc_auc": True,
     "average_precision": True,
+    "worst_class_recall": True,
+    "top3_accuracy": True,
+    "error_auroc": True,
     "rmse": False,
     "mae": False,
     "r2": True,
     "pinball": False,
     "coverage_90": True,
     "interval_width_90": False,
+    "mape": False,
+    "tail_mae": False,
     "fit_time": False,
 }
 
@@ -43,8 +48,23 @@ CLASSIFICATION_METRICS = (
     "minority_recall",
     "roc_auc",
     "average_precision",
+    "worst_class_recall",
+    "top3_accuracy",
+    "error_auroc",
 )
-REGRESSION_METRICS = ("rmse", "mae", "r2", "pinball", "coverage_90", "interval_width_90")
+REGRESSION_METRICS = (
+    "rmse",
+    "mae",
+    "r2",
+    "pinball",
+    "coverage_90",
+    "interval_width_90",
+    "mape",
+    "tail_mae",
+)
+
+#: ``tail_mae`` scores the test rows whose target is at or above this quantile of the fold
+TAIL_QUANTILE = 0.9
 
 N_BINS = 10
 
@@ -92,6 +112,10 @@ def classification_metrics(
         "minority_recall": metrics.recall_score(
             y_true, y_pred, labels=[minority], average="macro", zero_division=0.0
         ),
+        # the recall of the class the model serves worst (classes absent from the fold skipped)
+        "worst_class_recall": metrics.recall_score(
+            y_true, y_pred, labels=np.unique(y_true), average=None, zero_division=0.0
+        ).min(),
     }
     bins = None
     if proba is not None:
@@ -101,6 +125,14 @@ def classification_metrics(
         bins = reliability_bins(index, proba)
         out["log_loss"] = metrics.log_loss(y_true, proba, labels=classes)
         out["ece"] = expected_calibration_error(index, proba)
+        wrong = proba.argmax(axis=1) != index
+        if 0 < wrong.sum() < len(wrong):
+            # how well low confidence flags the rows the model gets wrong
+            out["error_auroc"] = metrics.roc_auc_score(wrong, -proba.max(axis=1))
+        if len(classes) > 3:
+            out["top3_accuracy"] = metrics.top_k_accuracy_score(
+                index, proba, k=3, labels=np.arange(len(classes))
+            )
         present = np.unique(index)
         if len(classes) == 2:
             if len(present) == 2:
@@ -119,7 +151,11 @@ def regression_metrics(
     quantiles: tuple[np.ndarray, np.ndarray] | None = None,
     interval: np.ndarray | None = None,
 ) -> dict[str, float]:
-    """RMSE, MAE, R²; mean pinball loss over the loss's levels; 90% interval coverage and width.
+    """RMSE, MAE, R², MAPE, tail MAE; mean pinball loss over the loss's levels; 90% interval
+    coverage and width.
+
+    ``mape`` is the mean of ``|y - ŷ| / |y|`` (NaN when a target is 0); ``tail_mae`` the MAE on
+    the rows whose target is at or above the fold's :data:`TAIL_QUANTILE` quantile.
 
     ``quantiles`` is ``(levels, predictions of shape (n, n_levels))``; ``interval`` is
     ``(n, 2)`` lower/upper bounds of the central 90% interval.
@@ -130,7 +166,14 @@ def regression_metrics(
         "rmse": float(np.sqrt(metrics.mean_squared_error(y_true, y_pred))),
         "mae": float(metrics.mean_absolute_error(y_true, y_pred)),
         "r2": float(metrics.r2_score(y_true, y_pred)),
+        "mape": (
+            float(np.mean(np.abs(y_true - y_pred) / np.abs(y_true)))
+            if np.all(y_true != 0)
+            else float("nan")
+        ),
     }
+    tail = y_true >= np.quantile(y_true, TAIL_QUANTILE)
+    out["tail_mae"] = float(np.mean(np.abs(y_true[tail] - y_pred[tail])))
     if quantiles is not None:
         levels, values = quantiles
         values = np.asarray(values, dtype=np.float64).reshape(len(y_true), -1)

@@ -1,0 +1,139 @@
+"""The claim experiments: every config is valid, the verdict statistics, a smoke run."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FOLDER = ROOT / "examples" / "claims"
+
+
+def _load_runner():
+    spec = importlib.util.spec_from_file_location("run_claims", FOLDER / "run_claims.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["run_claims"] = module  # dataclasses look their module up while building
+    spec.loader.exec_module(module)
+    return module
+
+
+claims = _load_runner()
+CLAIMS = claims.load_claims()
+
+
+def test_every_claim_is_run_or_says_why_not():
+    run = [c.id for c in CLAIMS]
+    not_run = list(claims.load_not_run())
+    assert len(set(run)) == len(run), "a claim id is used twice"
+    assert not set(run) & set(not_run), "a claim is both run and listed as not run"
+    everything = sorted(set(run) | set(not_run), key=lambda c: int(c[1:]))
+    # the catalogue numbers its claims C01 .. C129 without gaps
+    assert everything == [f"C{i:02d}" if i < 100 else f"C{i}" for i in range(1, 130)]
+    for entry in claims.load_not_run().values():
+        assert entry["title"] and len(entry["reason"]) > 20
+
+
+@pytest.mark.parametrize("claim", CLAIMS, ids=[c.id for c in CLAIMS])
+def test_claim_config_is_a_valid_comparison(claim):
+    from lossreg.compare import load_data, plan_fits
+    from lossreg.compare._metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS
+
+    assert claim.path.stem == claim.id
+    kwargs = claims.compare_kwargs(claim, smoke=False)
+    dataset = load_data(kwargs["data"], target=kwargs.get("target"), task=kwargs.get("task"))
+    # plan_fits checks every loss is registered for the task with valid parameters
+    plan = plan_fits(
+        dataset,
+        losses=kwargs["losses"],
+        baseline=kwargs.get("baseline"),
+        cv=kwargs["cv"],
+        repeats=kwargs["repeats"],
+        scenarios=kwargs["scenarios"],
+        estimator_params=kwargs["estimator_params"],
+    )
+    labels = [c.label for c in plan["losses"]]
+    scenarios = [s.label for s in plan["scenarios"]]
+    metrics = REGRESSION_METRICS if dataset.task == "regression" else CLASSIFICATION_METRICS
+    assert kwargs["cv"] * kwargs["repeats"] >= 5, "fewer than 5 paired fits per loss"
+    for check in claim.checks:
+        assert check.loss in labels, f"{check.loss!r} is not one of {labels}"
+        assert (check.baseline or plan["baseline"]) in labels
+        assert check.scenario in scenarios, f"{check.scenario!r} not in {scenarios}"
+        assert check.metric in metrics
+
+
+def test_paired_test_is_the_corrected_resampled_t_test():
+    from scipy import stats
+
+    index = pd.MultiIndex.from_product([[0, 1], range(5)], names=["repeat", "fold"])
+    rng = np.random.default_rng(0)
+    base = pd.Series(rng.uniform(0.6, 0.8, 10), index=index)
+    diff = rng.normal(0.02, 0.01, 10)
+    values = base + diff
+    out = claims.paired_test(values, base, greater_is_better=True, test_share=0.25)
+    se = math.sqrt(diff.var(ddof=1) * (1 / 10 + 0.25))
+    t = stats.t.ppf(0.975, 9)
+    assert out["pairs"] == 10 and out["diff"] == pytest.approx(diff.mean())
+    assert out["lo"] == pytest.approx(diff.mean() - t * se)
+    assert out["hi"] == pytest.approx(diff.mean() + t * se)
+    assert out["p"] == pytest.approx(2 * stats.t.sf(abs(diff.mean()) / se, 9))
+    # wider than the naive paired t interval, which ignores that folds share training rows
+    naive = stats.ttest_rel(values, base).confidence_interval(0.95)
+    assert out["hi"] - out["lo"] > naive.high - naive.low
+    # lower-is-better metrics flip the sign: positive still means "the loss did better"
+    flipped = claims.paired_test(values, base, greater_is_better=False, test_share=0.25)
+    assert flipped["diff"] == pytest.approx(-diff.mean())
+    same = claims.paired_test(base, base, greater_is_better=True, test_share=0.25)
+    assert (same["diff"], same["lo"], same["hi"], same["p"]) == (0.0, 0.0, 0.0, 1.0)
+
+
+@pytest.mark.parametrize(
+    ("expect", "margin", "lo", "hi", "held"),
+    [
+        ("better", 0.0, 0.01, 0.05, True),
+        ("better", 0.0, -0.01, 0.05, False),
+        ("not_worse", 0.02, -0.01, 0.05, True),
+        ("not_worse", 0.02, -0.03, 0.05, False),
+        ("worse", 0.0, -0.05, -0.01, True),
+        ("worse", 0.0, -0.05, 0.01, False),
+        ("no_better", 0.01, -0.05, 0.005, True),
+        ("no_better", 0.01, -0.05, 0.02, False),
+    ],
+)
+def test_judge_reads_the_interval(expect, margin, lo, hi, held):
+    check = claims.Check(loss="x", metric="accuracy", expect=expect, margin=margin)
+    assert claims.judge(check, {"lo": lo, "hi": hi}) is held
+
+
+def test_verdict_combines_the_checks():
+    assert claims.verdict([True, True]) == "holds"
+    assert claims.verdict([False, False]) == "does not hold"
+    assert claims.verdict([True, False]) == "mixed"
+    assert claims.verdict([None]) == "no result"
+    assert claims.verdict([True, None]) == "mixed"
+
+
+def test_smoke_run_writes_the_page_with_verdicts_and_plots(tmp_path):
+    page = tmp_path / "docs" / "claims.md"
+    code = claims.main(
+        ["--smoke", "--only", "C03,C43", "--out", str(tmp_path / "out"), "--docs", str(page)]
+    )
+    assert code == 0
+    text = page.read_text()
+    assert "Smoke run" in text
+    for claim_id in ("C03", "C43"):
+        assert f"## {claim_id}" in text
+        assert (tmp_path / "docs" / "claims" / f"{claim_id}.png").stat().st_size > 1000
+    assert re.search(r"\*\*(holds|does not hold|mixed|no result)\*\*", text)
+    assert "## Claims not run" in text and "C129" in text
+    # resumable: a second run reuses every fit
+    finished = sum(1 for _ in (tmp_path / "out" / "C03" / "results.jsonl").open())
+    assert claims.main(["--smoke", "--only", "C03", "--out", str(tmp_path / "out")]) == 0
+    assert sum(1 for _ in (tmp_path / "out" / "C03" / "results.jsonl").open()) == finished

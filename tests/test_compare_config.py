@@ -1,0 +1,164 @@
+"""lossreg compare: generated data, numeric class names, the --config file, the added metrics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from lossreg.cli import cli
+from lossreg.compare import compare, load_data
+from lossreg.compare._config import load_config
+from lossreg.compare._metrics import classification_metrics, regression_metrics
+from lossreg.compare._synthetic import GENERATORS, describe_generators, make_synthetic
+
+FAST = {"max_iter": 3, "module__hidden_units": (8,), "batch_size": 64}
+
+
+@pytest.mark.parametrize("name", sorted(GENERATORS))
+def test_every_generator_gives_a_reproducible_frame_with_a_target(name):
+    label, first = make_synthetic(f"synthetic:{name}(n_samples=50)")
+    _, again = make_synthetic(f"synthetic:{name}(n_samples=50)")
+    _, other = make_synthetic(f"synthetic:{name}(n_samples=50, random_state=1)")
+    assert label == f"synthetic:{name}(n_samples=50)"
+    assert first.shape[0] == 50 and "target" in first.columns
+    pd.testing.assert_frame_equal(first, again)
+    assert not first.equals(other)
+
+
+def test_generated_data_has_the_stated_properties():
+    _, skewed = make_synthetic("synthetic:skewed(n_samples=4000)")
+    y = skewed["target"]
+    assert (y > 0).all() and y.mean() > y.median()  # positive, right-skewed
+    _, hetero = make_synthetic("synthetic:heteroscedastic(n_samples=4000)")
+    residual = hetero["target"] - (
+        np.sin(hetero["x0"]) + 0.5 * hetero["x1"] + 0.25 * hetero["x2"] * hetero["x3"]
+    )
+    wide = hetero["x0"].abs() > 2
+    assert residual[wide].std() > 3 * residual[hetero["x0"].abs() < 0.5].std()
+    _, parity = make_synthetic("synthetic:parity(n_samples=200, n_bits=3, n_noise=2)")
+    bits = parity[["x0", "x1", "x2"]].to_numpy()
+    assert (parity["target"] == (bits.prod(axis=1) > 0)).all()
+    data = load_data("synthetic:classification(n_samples=300, n_classes=4)")
+    assert data.task == "multiclass" and data.y.nunique() == 4
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("synthetic:nope", "Unknown generator 'nope'"),
+        ("synthetic:skewed(n_rows=5)", "has no parameter 'n_rows'"),
+        ("synthetic:skewed(5)", "Cannot read data"),
+    ],
+)
+def test_bad_generator_text_names_the_fix(text, message):
+    with pytest.raises(ValueError, match=message):
+        load_data(text)
+    assert "synthetic:multimodal" in describe_generators()
+
+
+def test_digits_numeric_class_names_are_a_class_target():
+    # digits' class names are numbers; stored as Python ints in an object column they read as
+    # "unknown" to scikit-learn's target checks, and every fit failed
+    data = load_data("digits")
+    assert data.task == "multiclass" and pd.api.types.is_integer_dtype(data.y)
+    small = data.X.iloc[:150].assign(target=data.y.iloc[:150])
+    results = compare(small, target="target", losses="cross_entropy", cv=2, estimator_params=FAST)
+    assert (results["status"] == "ok").all(), results.get("error")
+
+
+def test_added_classification_metrics_by_hand():
+    y = np.array([0, 0, 1, 1, 2, 3])
+    proba = np.array(
+        [
+            [0.7, 0.1, 0.1, 0.1],
+            [0.2, 0.5, 0.2, 0.1],  # wrong, top-3 right
+            [0.1, 0.8, 0.05, 0.05],
+            [0.1, 0.6, 0.2, 0.1],
+            [0.4, 0.3, 0.2, 0.1],  # wrong, top-3 right
+            [0.3, 0.3, 0.3, 0.1],  # wrong, top-3 wrong
+        ]
+    )
+    pred = proba.argmax(axis=1)
+    scores, _ = classification_metrics(y, pred, proba, np.arange(4), minority=3)
+    assert scores["worst_class_recall"] == 0.0  # classes 2 and 3 never predicted
+    assert scores["top3_accuracy"] == pytest.approx(5 / 6)
+    # wrong rows have top probabilities 0.5, 0.4, 0.3; right ones 0.7, 0.8, 0.6: perfectly ranked
+    assert scores["error_auroc"] == pytest.approx(1.0)
+
+
+def test_added_regression_metrics_by_hand():
+    y = np.array([1.0, 2.0, 4.0, 8.0, 10.0, 20.0, 40.0, 80.0, 100.0, 200.0])
+    pred = y * 1.5
+    scores = regression_metrics(y, pred)
+    assert scores["mape"] == pytest.approx(0.5)
+    # the top 10% of ten targets is the largest one
+    assert scores["tail_mae"] == pytest.approx(100.0)
+    assert np.isnan(regression_metrics(np.array([0.0, 1.0]), np.array([0.0, 1.0]))["mape"])
+
+
+CONFIG = """
+[compare]
+data = "iris"
+losses = ["cross_entropy", "focal(gamma=1.0)"]
+scenarios = "class_noise:0.1"
+cv = 2
+seed = 3
+
+[compare.estimator]
+max_iter = 3
+module__hidden_units = [8]
+
+[[check]]
+loss = "focal(gamma=1.0)"
+"""
+
+
+def test_config_file_sets_the_comparison_and_options_override_it(tmp_path, monkeypatch):
+    path = tmp_path / "exp.toml"
+    path.write_text(CONFIG)
+    table = load_config(path)
+    assert table["scenarios"] == ["class_noise:0.1"] and table["estimator"]["max_iter"] == 3
+    captured = {}
+    import lossreg.compare
+
+    real = lossreg.compare.compare
+
+    def fake(data, **kwargs):
+        captured.update(kwargs, data=data)
+        return real(data, **{**kwargs, "torch_threads": 1})
+
+    monkeypatch.setattr(lossreg.compare, "compare", fake)
+    out = ["--no-progress", "--out", str(tmp_path / "out")]
+    result = CliRunner().invoke(cli, ["compare", "--config", str(path), *out])
+    assert result.exit_code == 0, result.output
+    assert captured["data"] == "iris" and captured["cv"] == 2 and captured["random_state"] == 3
+    assert captured["losses"] == ["cross_entropy", "focal(gamma=1.0)"]
+    assert captured["scenarios"] == ("class_noise:0.1",)
+    assert captured["estimator_params"] == {"max_iter": 3, "module__hidden_units": [8]}
+    result = CliRunner().invoke(
+        cli, ["compare", "--config", str(path), "--cv", "3", "--max-iter", "2", *out]
+    )
+    assert result.exit_code == 0, result.output
+    assert captured["cv"] == 3 and captured["estimator_params"]["max_iter"] == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[other]\nx = 1\n", "has no \\[compare\\] table"),
+        ("[compare]\nfolds = 3\n", "unknown key\\(s\\) 'folds'"),
+        ("[compare]\ncv = '3'\n", "cv must be of type int"),
+        ("[compare\n", "Cannot read"),
+    ],
+)
+def test_bad_config_files_exit_2_naming_the_key(tmp_path, text, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=message):
+        load_config(path)
+    result = CliRunner().invoke(cli, ["compare", "--config", str(path)])
+    assert result.exit_code == 2 and "Error:" in result.output
+    missing = CliRunner().invoke(cli, ["compare", "--config", str(tmp_path / "none.toml")])
+    assert missing.exit_code == 2 and "does not exist" in missing.output
