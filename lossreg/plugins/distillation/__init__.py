@@ -39,11 +39,13 @@ __all__ = [
 #: Catalogue entries of this family that are deliberately not registered, with the reason.
 NOT_REGISTERED: dict[str, str] = {
     "bdkd": (
-        "The per-row weighting of forward and reverse KL by the student-teacher entropy gap "
-        "could not be checked: the paper's method section (Amara et al., arXiv:2212.12965) is "
-        "not in the searchable sources, no code is published, and the catalogue entry gives "
-        "no rule or weight levels, so the entry is too vague to implement. Its online setting "
-        "(the teacher trained jointly with a reverse-KL term) is also outside a fixed-teacher "
+        "The rule that weights forward and reverse KL per row could not be checked: the "
+        "searchable sources hold only the abstract and summaries of Amara et al. "
+        "(arXiv:2212.12965), which confirm the mechanism (sample-wise forward/reverse KL "
+        "weights guided by the student-teacher entropy gap; reverse KL as a regulariser of a "
+        "jointly trained teacher) but not the weights; no code is published, and the catalogue "
+        "entry names neither the rule nor the weight levels, so it is too vague to implement. "
+        "The online setting (teacher trained with the student) is also outside a fixed-teacher "
         "criterion."
     ),
     "class_relation_kd": (
@@ -57,12 +59,13 @@ NOT_REGISTERED: dict[str, str] = {
         "without novel outputs g_i = 1 and it is soft-label KD at temperature tau T."
     ),
     "dac_kl": (
-        "The formula could not be checked (Liu et al., 'Multi-Granularity Semantic Revision "
-        "for Large Language Model Distillation', arXiv:2407.10068: only the abstract is in "
-        "the searchable sources, no code found): the catalogue entry describes a learnable "
-        "sub-network that predicts clipping bounds on the teacher's sorted probabilities but "
-        "not its inputs, architecture, how the bounds are made differentiable or how the "
-        "sub-network is trained, so it is too vague to implement."
+        "Too vague to implement: in Liu et al. (arXiv:2407.10068) an MLP sub-network reads the "
+        "teacher's output and predicts quantile bounds (u, l) that clip the teacher's "
+        "distribution before the KL, trained end-to-end through the same loss; the paper does "
+        "not give the sub-network's inputs, depth, width or how the clipping stays "
+        "differentiable (reviewers of its ICLR 2025 submission point this out), no code was "
+        "found, and bounds trained to minimise the KL they clip can pick whatever band the "
+        "student already matches. It is also meant for vocabulary-sized distributions."
     ),
     "tgeo_kd": (
         "Its per-row weight comes from a small network trained by bilevel optimisation on a "

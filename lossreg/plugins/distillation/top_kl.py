@@ -51,8 +51,8 @@ class KLTop(LossModule):
     Here :math:`k = 1000` and :math:`T = 1` (the catalogue's form) are the defaults; the
     discrepancy is unresolved without the paper's text. On tabular data (:math:`C \le k`)
     the loss equals KL distillation, as the catalogue's pitfall says; it differs only for
-    ``top_k < C``. Ties in the teacher's logits are broken by ``torch.topk``; the loss is
-    the same whichever tied class is kept only when the student's tied logits agree too.
+    ``top_k < C``. When teacher logits tie at the k-th place, ``torch.topk`` decides which
+    class is kept.
 
     References
     ----------
