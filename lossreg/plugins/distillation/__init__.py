@@ -6,6 +6,7 @@ from lossreg import LossSpec, Param, hookimpl
 
 from .assistive import KDAssistiveRegression
 from .binary_kl import BinaryKLKD
+from .data_partition import KDDataPartition
 from .divergences import GeneralizedJSDKD, SoftSymmetricCE
 from .drw_hard import DRWHardDistillation, mean_heads_softmax_link
 from .dual_head import DualHeadKD, first_head_softmax_link
@@ -13,6 +14,7 @@ from .kd import DefensiveDistillation, KnowledgeDistillation
 from .margin import MarginMSE
 from .ps_kd import PSKD
 from .sinkhorn import SinkhornKD
+from .top_kl import KLTop
 
 __all__ = [
     "NOT_REGISTERED",
@@ -23,6 +25,8 @@ __all__ = [
     "DualHeadKD",
     "GeneralizedJSDKD",
     "KDAssistiveRegression",
+    "KDDataPartition",
+    "KLTop",
     "KnowledgeDistillation",
     "MarginMSE",
     "SinkhornKD",
@@ -34,6 +38,35 @@ __all__ = [
 
 #: Catalogue entries of this family that are deliberately not registered, with the reason.
 NOT_REGISTERED: dict[str, str] = {
+    "bdkd": (
+        "The rule that weights forward and reverse KL per row could not be checked: the "
+        "searchable sources hold only the abstract and summaries of Amara et al. "
+        "(arXiv:2212.12965), which confirm the mechanism (sample-wise forward/reverse KL "
+        "weights guided by the student-teacher entropy gap; reverse KL as a regulariser of a "
+        "jointly trained teacher) but not the weights; no code is published, and the catalogue "
+        "entry names neither the rule nor the weight levels, so it is too vague to implement. "
+        "The online setting (teacher trained with the student) is also outside a fixed-teacher "
+        "criterion."
+    ),
+    "class_relation_kd": (
+        "A term of a novel-class-discovery procedure, not a criterion the estimators can "
+        "train: the student has C_known + C_novel outputs, the novel classes have no labels "
+        "and so no place in classes_, and their head is trained by Sinkhorn self-labelling "
+        "with swapped predictions over two views and several heads (UNO), which the term "
+        "alone lacks. Verified against kleinzcy/Cr-KD-NCD (model/losses.py, KD): on "
+        "unlabeled rows, T^2 * g_i * CE(softmax(t/(tau T)), softmax(z_known/(tau T))) with "
+        "the undetached gate g_i = P(known | z_i/(tau T)) divided by its batch mean, T = 0.15; "
+        "without novel outputs g_i = 1 and it is soft-label KD at temperature tau T."
+    ),
+    "dac_kl": (
+        "Too vague to implement: in Liu et al. (arXiv:2407.10068) an MLP sub-network reads the "
+        "teacher's output and predicts quantile bounds (u, l) that clip the teacher's "
+        "distribution before the KL, trained end-to-end through the same loss; the paper does "
+        "not give the sub-network's inputs, depth, width or how the clipping stays "
+        "differentiable (reviewers of its ICLR 2025 submission point this out), no code was "
+        "found, and bounds trained to minimise the KL they clip can pick whatever band the "
+        "student already matches. It is also meant for vocabulary-sized distributions."
+    ),
     "tgeo_kd": (
         "Its per-row weight comes from a small network trained by bilevel optimisation on a "
         "validation split (an outer meta-learning loop), not from a criterion; the weighting "
@@ -285,6 +318,54 @@ def register_losses() -> list[LossSpec]:
             reference=(
                 'Rangwani et al., "DeiT-LT: Distillation Strikes Back for Vision Transformer '
                 'Training on Long-Tailed Datasets", CVPR 2024, arXiv:2404.02900'
+            ),
+        ),
+        LossSpec(
+            name="kl_top",
+            factory=KLTop,
+            tasks=_CLASS_TASKS,
+            link="softmax",
+            params=(
+                Param(
+                    "top_k",
+                    "int",
+                    1000,
+                    low=1,
+                    grid=(2, 5, 1000),
+                    doc="number of the teacher's top classes kept per row (>= C: plain KL)",
+                ),
+                _temperature(1.0, (1.0, 2.0, 4.0)),
+            ),
+            fit_extras=("teacher_logits",),
+            summary="KL to the teacher on the teacher's top-k classes, both renormalised there.",
+            reference=(
+                'Hu et al., "OstQuant: Refining Large Language Model Quantization with '
+                'Orthogonal and Scaling Transformations for Better Distribution Fitting", '
+                "ICLR 2025"
+            ),
+        ),
+        LossSpec(
+            name="kd_data_partition",
+            factory=KDDataPartition,
+            tasks=_CLASS_TASKS,
+            link="softmax",
+            params=(
+                _temperature(1.0, (1.0, 2.0, 4.0)),
+                Param(
+                    "partition",
+                    "choice",
+                    "supervised",
+                    options=("supervised", "unsupervised"),
+                    grid=("supervised", "unsupervised"),
+                    doc="compare the true-class probability, or the top probability",
+                ),
+            ),
+            fit_extras=("teacher_logits",),
+            summary="KL+DP: per row, distil from the teacher or the initial student (N, 2C).",
+            reference=(
+                'Roth et al., "Fantastic Gains and Where to Find Them: On the Existence and '
+                'Prospect of General Knowledge Transfer between Any Pretrained Model", '
+                "ICLR 2024, arXiv:2310.17653"
             ),
         ),
         LossSpec(

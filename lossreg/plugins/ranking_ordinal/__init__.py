@@ -35,7 +35,17 @@ __all__ = [
 ]
 
 #: Catalogue entries that are deliberately not training criteria, with the reason.
-NOT_REGISTERED: dict[str, str] = {}
+NOT_REGISTERED: dict[str, str] = {
+    "welfare_rank": (
+        "Needs each row's bid b_i at fit time, and no fit extra carries per-row values of that "
+        "kind (FIT_EXTRAS has group, teacher_logits, features ..., but no bid or row-weight "
+        "array that reaches the loss unscaled); a 'bid' extra in lossreg/spec.py and its "
+        "routing in the estimators would be needed. The formula is also unchecked: the "
+        "searchable sources hold only the abstract of Lyu et al. (ICML 2023, "
+        "arXiv:2306.01799) and no code is published, and the catalogue's pair weight "
+        "(b_i y_i - b_j y_j)_+ is marked as a reconstruction."
+    ),
+}
 
 _NTL_PAPER = (
     "Zausinger et al., \"Regress, Don't Guess -- A Regression-like Loss on Number Tokens for "
