@@ -7,6 +7,7 @@ from typing import Any
 
 from lossreg import LossSpec, Param, hookimpl
 
+from .apre import APRE
 from .batch import (
     NormalizedRootMeanSquaredError,
     RelativeAbsoluteError,
@@ -26,6 +27,7 @@ from .distribution import (
     LaplaceNLLErrorHistKL,
 )
 from .heteroscedastic import SNRWeightedHeteroscedastic
+from .mean_variance import MeanVarianceMSE
 from .point import AbsoluteError, Huber, SquaredError
 from .quantile import QUANTILES_LINK, Pinball, QuantileHuber, WeightedIntervalScore
 from .relative import FLOAT64_EPS, AbsolutePercentageError, SquaredLogError
@@ -33,6 +35,7 @@ from .robust import SCHEDULES, Cauchy, LogCosh, PseudoHuber
 from .scores import mbe_score
 
 __all__ = [
+    "APRE",
     "NOT_REGISTERED",
     "AbsoluteError",
     "AbsolutePercentageError",
@@ -43,6 +46,7 @@ __all__ = [
     "LaplaceNLL",
     "LaplaceNLLErrorHistKL",
     "LogCosh",
+    "MeanVarianceMSE",
     "NormalizedRootMeanSquaredError",
     "Pinball",
     "PoissonNLL",
@@ -512,6 +516,52 @@ def _likelihood_specs() -> list[LossSpec]:
             reference=(
                 'Zhang et al., "Heteroscedastic Uncertainty Estimation Framework for '
                 'Unsupervised Registration", MICCAI 2024, arXiv:2312.00836'
+            ),
+        ),
+        LossSpec(
+            name="mean_variance_mse",
+            factory=MeanVarianceMSE,
+            tasks=_REGRESSION,
+            link=GAUSSIAN_MEAN_LINK,
+            output_size=_heads(2),
+            summary="MSE of a mean head plus MSE of a variance head against sg(residual²).",
+            reference=(
+                'Liu et al., "Towards Better Understanding of In-Context Learning Ability from '
+                'In-Context Uncertainty Quantification", TMLR 2025, arXiv:2405.15115'
+            ),
+        ),
+        LossSpec(
+            name="apre",
+            factory=APRE,
+            tasks=_REGRESSION,
+            link=GAUSSIAN_MEAN_LINK,
+            params=(
+                Param(
+                    "alpha",
+                    "float",
+                    1.0,
+                    low=0,
+                    closed="neither",
+                    grid=(0.5, 1.0),
+                    doc="weight of the variance-scaled squared error",
+                ),
+                Param(
+                    "beta",
+                    "float",
+                    1.0,
+                    low=0,
+                    closed="neither",
+                    grid=(1.0, 2.0),
+                    doc="weight of the log-variance term",
+                ),
+                Param("eps", "float", 1e-5, low=0, closed="neither", doc="added to the variance"),
+            ),
+            output_size=_heads(2),
+            summary="Adjustable probabilistic reconstruction error (weighted Gaussian NLL).",
+            reference=(
+                'Tan et al., "Improving Autoencoder-based Outlier Detection with Adjustable '
+                'Probabilistic Reconstruction Error and Mean-shift Outlier Scoring", '
+                "arXiv:2304.00709"
             ),
         ),
         LossSpec(
