@@ -162,10 +162,6 @@ EXPECTED_FAILURES: dict[str, dict[str, str]] = {
         "check_gradcheck": "the row weights softmax(f(u)/r) are computed from detached losses "
         "by design (Sow et al., ICLR 2025: the losses only pick the weights)",
     },
-    "mean_variance_mse": {
-        "check_gradcheck": "the squared residual that the variance head regresses onto is "
-        "detached by design, sg((y - mu)^2), so the mean learns only from its own MSE",
-    },
     "multi_focal_modifier": {
         "check_gradcheck": "disable_grad_focal=True (the reference default, wannature/COMIC) "
         "computes the focusing weights without gradient",

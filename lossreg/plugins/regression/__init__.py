@@ -27,7 +27,6 @@ from .distribution import (
     LaplaceNLLErrorHistKL,
 )
 from .heteroscedastic import SNRWeightedHeteroscedastic
-from .mean_variance import MeanVarianceMSE
 from .point import AbsoluteError, Huber, SquaredError
 from .quantile import QUANTILES_LINK, Pinball, QuantileHuber, WeightedIntervalScore
 from .relative import FLOAT64_EPS, AbsolutePercentageError, SquaredLogError
@@ -46,7 +45,6 @@ __all__ = [
     "LaplaceNLL",
     "LaplaceNLLErrorHistKL",
     "LogCosh",
-    "MeanVarianceMSE",
     "NormalizedRootMeanSquaredError",
     "Pinball",
     "PoissonNLL",
@@ -72,6 +70,15 @@ NOT_REGISTERED: dict[str, str] = {
         "prediction, so minimising it drives predictions to +inf. Use mbe_score(y_true, "
         "y_pred) from this package (best value 0) as a diagnostic or, in absolute value, "
         "as a scorer."
+    ),
+    "mean_variance_mse": (
+        "no source for the catalogue's formula: its reconstruction (u - y)^2 + (v - "
+        "sg((y - u)^2))^2 was marked unverified, the paper (Liu et al., TMLR 2025, "
+        "arXiv:2405.15115) publishes no code, and a review of the paper quotes its "
+        "mean-and-variance training loss as the Gaussian negative log-likelihood "
+        "log s + (y - u)^2 / (2 s^2). That loss is registered as gaussian_nll (mean and "
+        "log-variance heads, the same minimisers); registering the reconstruction under this "
+        "paper's name would attribute unconfirmed numerics to it."
     ),
 }
 
@@ -516,18 +523,6 @@ def _likelihood_specs() -> list[LossSpec]:
             reference=(
                 'Zhang et al., "Heteroscedastic Uncertainty Estimation Framework for '
                 'Unsupervised Registration", MICCAI 2024, arXiv:2312.00836'
-            ),
-        ),
-        LossSpec(
-            name="mean_variance_mse",
-            factory=MeanVarianceMSE,
-            tasks=_REGRESSION,
-            link=GAUSSIAN_MEAN_LINK,
-            output_size=_heads(2),
-            summary="MSE of a mean head plus MSE of a variance head against sg(residual²).",
-            reference=(
-                'Liu et al., "Towards Better Understanding of In-Context Learning Ability from '
-                'In-Context Uncertainty Quantification", TMLR 2025, arXiv:2405.15115'
             ),
         ),
         LossSpec(

@@ -57,18 +57,22 @@ class PhiSMSE(LossModule):
 
     Notes
     -----
-    Checked against the authors' code (NVlabs/RADIO ``examples/common/phi_s.py``
+    Checked against the paper (section 2.2.5, Theorem 2.1 and Eqs. 22-26: :math:`R=HU^\top`,
+    :math:`\alpha=\phi^{-1}`, :math:`\phi^2=\frac1C\sum_i\lambda_i`; the loss is the MSE of
+    Eq. 1 on the transformed targets, with the inverse map used to predict in the original
+    space) and the authors' code (NVlabs/RADIO ``examples/common/phi_s.py``
     ``get_phi_s_matrix`` and ``hadamard.py``): centre by the mean, ``torch.cov``
-    (denominator N-1), ``eigh`` with negative eigenvalues set to 0, normalised Hadamard
-    :math:`H`, :math:`\alpha=\sqrt{\mathrm{mean}\,\lambda}`, transform
-    :math:`\alpha^{-1}HU^\top`; this agrees with the catalogue. The reference builds
-    :math:`H` for a width that is not a power of two by Paley's construction or, failing
-    that, a random orthogonal matrix (which equalises the variances only approximately);
-    here the target is padded with zero-variance directions to the next power of two (the
-    catalogue's "or padded"), which keeps the transform exact and deterministic at the cost
-    of :math:`D'-D` extra output columns, and :math:`\alpha` divides the total variance by
-    :math:`D'`. Constant training targets give :math:`\alpha=1`. The eigenvector signs of
-    ``eigh`` are arbitrary; they cancel between the forward and inverse maps.
+    (denominator N-1), ``eigh`` with negative eigenvalues set to 0, normalised Sylvester
+    Hadamard :math:`H`, transform :math:`\alpha^{-1}HU^\top`; all agree with the catalogue.
+    For a width that is not a power of two, the paper and code use other Hadamard
+    constructions (Paley) where one exists and the code falls back to a random orthogonal
+    matrix (which equalises the variances only approximately); here the target is padded
+    with zero-variance directions to the next power of two (the catalogue's "or padded"),
+    which keeps the transform exact and deterministic at the cost of :math:`D'-D` extra
+    output columns, and :math:`\alpha` divides the total variance by :math:`D'`. The paper
+    notes the transform is unique up to signs; each eigenvector is flipped so that its
+    diagonal entry :math:`U_{jj}` is non-negative, so the map does not depend on the sign
+    ``eigh`` happens to return. Constant training targets give :math:`\alpha=1`.
 
     References
     ----------
@@ -100,6 +104,9 @@ class PhiSMSE(LossModule):
         centred = values - mean
         cov = centred.t() @ centred / max(values.shape[0] - 1, 1)
         eigvals, eigvecs = torch.linalg.eigh(cov)
+        # eigh's signs are arbitrary: make U_jj >= 0 so the transform is reproducible.
+        signs = torch.where(eigvecs.diagonal() < 0, -1.0, 1.0).to(eigvecs.dtype)
+        eigvecs = eigvecs * signs
         total = float(eigvals.clamp_min(0).sum())
         alpha = math.sqrt(total / width) if total > 0 else 1.0
         h = sylvester_hadamard(width)[:, :d]  # the columns that meet the D real directions

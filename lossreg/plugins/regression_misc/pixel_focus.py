@@ -51,7 +51,7 @@ class PixelFocus(nn.Module):
     References
     ----------
     Y. Lu, Y. Xu, W. Ma, W. Guo, H. Xiong. "Event Camera Demosaicing via Swin Transformer
-    and Pixel-focus Loss." CVPR Workshops 2024.
+    and Pixel-focus Loss." CVPR Workshops 2024, pp. 1095-1105.
 
     Examples
     --------
