@@ -7,6 +7,7 @@ from typing import Any
 
 from lossreg import LossSpec, Param, hookimpl
 
+from .apre import APRE
 from .batch import (
     NormalizedRootMeanSquaredError,
     RelativeAbsoluteError,
@@ -33,6 +34,7 @@ from .robust import SCHEDULES, Cauchy, LogCosh, PseudoHuber
 from .scores import mbe_score
 
 __all__ = [
+    "APRE",
     "NOT_REGISTERED",
     "AbsoluteError",
     "AbsolutePercentageError",
@@ -68,6 +70,15 @@ NOT_REGISTERED: dict[str, str] = {
         "prediction, so minimising it drives predictions to +inf. Use mbe_score(y_true, "
         "y_pred) from this package (best value 0) as a diagnostic or, in absolute value, "
         "as a scorer."
+    ),
+    "mean_variance_mse": (
+        "no source for the catalogue's formula: its reconstruction (u - y)^2 + (v - "
+        "sg((y - u)^2))^2 was marked unverified, the paper (Liu et al., TMLR 2025, "
+        "arXiv:2405.15115) publishes no code, and a review of the paper quotes its "
+        "mean-and-variance training loss as the Gaussian negative log-likelihood "
+        "log s + (y - u)^2 / (2 s^2). That loss is registered as gaussian_nll (mean and "
+        "log-variance heads, the same minimisers); registering the reconstruction under this "
+        "paper's name would attribute unconfirmed numerics to it."
     ),
 }
 
@@ -512,6 +523,40 @@ def _likelihood_specs() -> list[LossSpec]:
             reference=(
                 'Zhang et al., "Heteroscedastic Uncertainty Estimation Framework for '
                 'Unsupervised Registration", MICCAI 2024, arXiv:2312.00836'
+            ),
+        ),
+        LossSpec(
+            name="apre",
+            factory=APRE,
+            tasks=_REGRESSION,
+            link=GAUSSIAN_MEAN_LINK,
+            params=(
+                Param(
+                    "alpha",
+                    "float",
+                    1.0,
+                    low=0,
+                    closed="neither",
+                    grid=(0.5, 1.0),
+                    doc="weight of the variance-scaled squared error",
+                ),
+                Param(
+                    "beta",
+                    "float",
+                    1.0,
+                    low=0,
+                    closed="neither",
+                    grid=(1.0, 2.0),
+                    doc="weight of the log-variance term",
+                ),
+                Param("eps", "float", 1e-5, low=0, closed="neither", doc="added to the variance"),
+            ),
+            output_size=_heads(2),
+            summary="Adjustable probabilistic reconstruction error (weighted Gaussian NLL).",
+            reference=(
+                'Tan et al., "Improving Autoencoder-based Outlier Detection with Adjustable '
+                'Probabilistic Reconstruction Error and Mean-shift Outlier Scoring", '
+                "arXiv:2304.00709"
             ),
         ),
         LossSpec(

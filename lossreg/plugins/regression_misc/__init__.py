@@ -14,6 +14,8 @@ from .dm_count import NONNEGATIVE, DMCount
 from .frequency_weighted_mae import FrequencyWeightedMAE
 from .madl import GMADL, SoftMADL, madl_score, make_madl_scorer
 from .multi_hypothesis import BEST_HEAD, MultiHypothesisMinMSE
+from .phi_s import PHI_S_INVERSE, PhiSMSE, hadamard_width
+from .pixel_focus import PixelFocus
 from .s3im import S3IM
 from .signal_decay import SignalDecayMAE
 from .srl_geometric import LAST_COLUMN, SRLGeometric
@@ -29,6 +31,8 @@ __all__ = [
     "DistRegression",
     "FrequencyWeightedMAE",
     "MultiHypothesisMinMSE",
+    "PhiSMSE",
+    "PixelFocus",
     "SRLGeometric",
     "SignalDecayMAE",
     "SoftMADL",
@@ -64,9 +68,48 @@ _FIRST = Link(
 )
 
 
+def _phi_s_width(context: Any) -> int:
+    return hadamard_width(int(context["n_outputs"]))
+
+
 @hookimpl
 def register_losses() -> list[LossSpec]:
     return [
+        LossSpec(
+            name="pixel_focus",
+            factory=PixelFocus,
+            tasks={"regression"},
+            link="identity",
+            params=(
+                Param(
+                    "gamma",
+                    "float",
+                    1.0,
+                    low=0,
+                    grid=(1.0, 2.0),
+                    doc="focusing exponent of the relative-error weights (0: MAE)",
+                ),
+            ),
+            per_sample=False,
+            summary="L1 with detached weights (|e| / batch mean |e|)^gamma on each output.",
+            reference=(
+                'Lu et al., "Event Camera Demosaicing via Swin Transformer and Pixel-focus '
+                'Loss", CVPR Workshops 2024'
+            ),
+        ),
+        LossSpec(
+            name="phi_s_mse",
+            factory=PhiSMSE,
+            tasks={"regression"},
+            link=PHI_S_INVERSE,
+            data_params=("target_values",),
+            output_size=_phi_s_width,
+            summary="MSE after PHI-S: PCA + Hadamard rotation, one isotropic target scale.",
+            reference=(
+                'Ranzinger et al., "PHI-S: Distribution Balancing for Label-Free Multi-Teacher '
+                'Distillation", arXiv:2410.01680'
+            ),
+        ),
         LossSpec(
             name="soft_madl",
             factory=SoftMADL,

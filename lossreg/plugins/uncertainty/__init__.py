@@ -11,12 +11,28 @@ from .multitask import UncertaintyWeightedMultitask
 
 __all__ = [
     "EDLMSE",
+    "NOT_REGISTERED",
     "AvUC",
     "EDLDigamma",
     "EDLLog",
     "UncertaintyWeightedMultitask",
     "register_losses",
 ]
+
+#: Catalogue entries of this family that are not registered, with the reason.
+NOT_REGISTERED: dict[str, str] = {
+    "ua_ce": (
+        "formula unverified and contradicted: the catalogue's reconstruction of the UA-CLM loss "
+        "(Krishnan et al., arXiv:2412.02904), CE + beta [mean_correct tanh H + mean_incorrect "
+        "(1 - tanh H)], could not be checked against the paper (its equations were not in the "
+        "available sources; no official code found), and a secondary summary of the paper "
+        "reports a different form, -mean_incorrect p log tanh H - mean_correct (1 - p) "
+        "log(1 - tanh H), with probability weights, log terms and no separate CE term. "
+        "Registering either would put unconfirmed numerics under the paper's name; the "
+        "related, code-checked avuc loss (same authors) is registered. Needs the paper's Eq. "
+        "for the UA-CLM loss (which probability weights each term, whether CE is added)."
+    ),
+}
 
 _EDL_PAPER = (
     'Sensoy et al., "Evidential Deep Learning to Quantify Classification Uncertainty", '
