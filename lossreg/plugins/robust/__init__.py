@@ -8,6 +8,7 @@ from .comp_sum import CompSum, GeneralizedCrossEntropy, MAEProb, TruncatedGCE
 from .flip import ConservativeBCE, RobustDPO
 from .jensen_shannon import JensenShannon
 from .ldr import ALDRKL, LDRKL
+from .rll import RobustLogLoss
 from .symmetric import NCEAndAGCE, NCEAndAUL, NCEAndRCE, SymmetricCrossEntropy
 from .tempnet import TempNetDROCE, learned_temperature_link
 from .truncation import ErrorNormTruncation, LossTruncation, TaiLr
@@ -27,6 +28,7 @@ __all__ = [
     "NCEAndAUL",
     "NCEAndRCE",
     "RobustDPO",
+    "RobustLogLoss",
     "SymmetricCrossEntropy",
     "TaiLr",
     "TempNetDROCE",
@@ -242,6 +244,29 @@ def register_losses() -> list[LossSpec]:
             reference=(
                 'Englesson & Azizpour, "Generalized Jensen-Shannon Divergence Loss for Learning '
                 'with Noisy Labels", NeurIPS 2021, arXiv:2105.04522'
+            ),
+        ),
+        LossSpec(
+            name="rll",
+            factory=RobustLogLoss,
+            tasks=_CLASS_TASKS,
+            link="softmax",
+            params=(
+                Param(
+                    "alpha",
+                    "float",
+                    1.0,
+                    low=0,
+                    closed="neither",
+                    grid=(0.1, 0.5, 1.0, 5.0),
+                    doc="offset inside log(alpha + p); small is CE-like, large is linear in p",
+                ),
+            ),
+            summary="Robust log loss: -log(alpha + p_t) + mean of log(alpha + p_k) over k != y.",
+            reference=(
+                'Robust log loss; origin from memory, not verified: Kumar & Sastry, "Robust '
+                'Loss Functions for Learning Multi-class Classifiers", IEEE SMC 2018. Baseline '
+                "in " + _LDR_PAPER
             ),
         ),
         LossSpec(
