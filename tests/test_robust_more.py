@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import lossreg
+from lossreg.testing import parametrize_with_loss_checks
 
 N_CLASSES = 4
 
@@ -87,3 +88,162 @@ def test_rll_sample_weights_give_a_weighted_mean(registry, data):
     rows = registry.create_loss("rll", reduction="none")(logits, labels)
     mean = registry.create_loss("rll")(logits, labels, sample_weight=weights)
     torch.testing.assert_close(mean, (rows * weights).sum() / weights.sum())
+
+
+# -- truncated GCE, prune mode --------------------------------------------------------------
+
+
+def _lq(p: float, q: float) -> float:
+    return (1 - p**q) / q
+
+
+def _tgce_prune_loop(batches, q, k, prune_start, prune_every):
+    """Replay TGCELoss: a mask of ones, refreshed to 1[p_t > k] in refresh epochs."""
+    mask: dict[int, float] = {}
+    out = []
+    for epoch, logits, labels, index in batches:
+        refresh = epoch + 1 >= prune_start and (epoch + 1) % prune_every == 0
+        rows = []
+        for row, y, i in zip(logits.tolist(), labels.tolist(), index.tolist()):
+            p_t = _softmax_row(row)[y]
+            if refresh:
+                mask[i] = 1.0 if p_t > k else 0.0
+            rows.append(mask.get(i, 1.0) * _lq(p_t, q))
+        out.append(rows)
+    return out
+
+
+@pytest.mark.reference("truncated_gce")
+def test_truncated_gce_prune_matches_a_mask_replay_over_epochs(registry):
+    gen = torch.Generator().manual_seed(11)
+    q, k, start, every = 0.7, 0.3, 3, 2
+    loss = registry.create_loss(
+        "truncated_gce",
+        q=q,
+        k=k,
+        mode="prune",
+        prune_start=start,
+        prune_every=every,
+        reduction="none",
+    )
+    batches = []
+    for epoch in range(7):
+        for half in (torch.arange(0, 6), torch.arange(6, 12)):
+            logits = torch.randn(6, N_CLASSES, generator=gen, dtype=torch.float64) * 2
+            labels = torch.randint(0, N_CLASSES, (6,), generator=gen)
+            batches.append((epoch, logits, labels, half))
+    ours = []
+    for epoch, logits, labels, index in batches:
+        loss.set_epoch(epoch, 7)
+        ours.append(loss(logits, labels, sample_index=index))
+    expected = _tgce_prune_loop(batches, q, k, start, every)
+    for got, want in zip(ours, expected):
+        _close(got, want)
+    # Refreshes happened (epochs 4 and 6, counted from 1) and pruned some rows.
+    assert loss.keep_.shape == (12,) and not bool(loss.keep_.all())
+
+
+def test_truncated_gce_prune_before_start_is_gce_and_fresh_mask_has_clamp_gradients(registry, data):
+    logits, labels, _ = data
+    index = torch.arange(logits.shape[0])
+    gce = registry.create_loss("generalized_cross_entropy", reduction="none")(logits, labels)
+    prune = registry.create_loss("truncated_gce", mode="prune", reduction="none")
+    prune.set_epoch(10, 100)  # epoch 11 < prune_start=40: every row kept
+    torch.testing.assert_close(prune(logits, labels, sample_index=index), gce)
+    assert prune.keep_.numel() == 0
+
+    x1 = logits.clone().requires_grad_(True)
+    x2 = logits.clone().requires_grad_(True)
+    prune.set_epoch(39, 100)  # epoch 40: refresh
+    pruned = prune(x1, labels, sample_index=index)
+    clamp = registry.create_loss("truncated_gce", reduction="none")(x2, labels)
+    p_t = logits.softmax(dim=1).gather(1, labels[:, None])[:, 0]
+    dropped = p_t <= 0.5
+    assert bool(dropped.any()) and bool((~dropped).any())
+    lq_k = (1 - 0.5**0.7) / 0.7
+    torch.testing.assert_close(pruned, torch.where(dropped, torch.zeros_like(clamp), clamp))
+    torch.testing.assert_close(clamp[dropped], torch.full_like(clamp[dropped], lq_k))
+    pruned.sum().backward()
+    clamp.sum().backward()
+    torch.testing.assert_close(x1.grad, x2.grad)
+
+
+def test_truncated_gce_prune_mask_is_held_between_refreshes_and_only_in_training(registry):
+    loss = registry.create_loss(
+        "truncated_gce", k=0.5, mode="prune", prune_start=2, prune_every=2, reduction="none"
+    )
+    wrong = torch.tensor([[0.0, 3.0], [3.0, 0.0]], dtype=torch.float64)
+    right = torch.tensor([[3.0, 0.0], [0.0, 3.0]], dtype=torch.float64)
+    labels, index = torch.tensor([0, 1]), torch.tensor([4, 1])
+    loss.set_epoch(1, 6)  # epoch 2: refresh, both rows pruned
+    assert loss(wrong, labels, sample_index=index).tolist() == [0.0, 0.0]
+    assert loss.keep_.tolist() == [True, False, True, True, False]
+    loss.set_epoch(2, 6)  # epoch 3: no refresh, the rows stay pruned though now well fit
+    assert loss(right, labels, sample_index=index).tolist() == [0.0, 0.0]
+    loss.eval()
+    loss.set_epoch(3, 6)  # epoch 4 refreshes, but not in eval mode
+    assert loss(right, labels, sample_index=index).tolist() == [0.0, 0.0]
+    loss.train()
+    again = loss(right, labels, sample_index=index)
+    assert bool((again > 0).all())
+    # A row id never seen in a refresh is kept (epoch 5 does not refresh).
+    loss.set_epoch(4, 6)
+    assert float(loss(wrong[:1], labels[:1], sample_index=torch.tensor([40]))) > 0
+
+
+def test_truncated_gce_prune_needs_sample_index_and_honours_sample_weight(registry, data):
+    logits, labels, weights = data
+    loss = registry.create_loss("truncated_gce", mode="prune", prune_start=1, prune_every=1)
+    with pytest.raises(ValueError, match="sample_index"):
+        loss(logits, labels)
+    index = torch.arange(logits.shape[0])
+    rows = registry.create_loss(
+        "truncated_gce", mode="prune", prune_start=1, prune_every=1, reduction="none"
+    )(logits, labels, sample_index=index)
+    mean = loss(logits, labels, sample_weight=weights, sample_index=index)
+    torch.testing.assert_close(mean, (rows * weights).sum() / weights.sum())
+
+
+def test_truncated_gce_prune_state_reloads_into_a_fresh_loss(registry, data):
+    logits, labels, _ = data
+    params = {"mode": "prune", "prune_start": 1, "prune_every": 1, "reduction": "none"}
+    loss = registry.create_loss("truncated_gce", **params)
+    loss(logits, labels, sample_index=torch.arange(logits.shape[0]))
+    fresh = registry.create_loss("truncated_gce", **params)
+    fresh.load_state_dict(loss.state_dict())
+    assert torch.equal(fresh.keep_, loss.keep_)
+    fresh.eval()
+    loss.eval()
+    index = torch.arange(logits.shape[0])
+    torch.testing.assert_close(
+        fresh(logits + 1.0, labels, sample_index=index),
+        loss(logits + 1.0, labels, sample_index=index),
+    )
+
+
+def test_classifier_trains_with_truncated_gce_prune_mode():
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(
+        n_samples=60, n_features=6, n_classes=3, n_informative=4, random_state=0
+    )
+    clf = lossreg.LossClassifier(
+        loss="truncated_gce",
+        loss__mode="prune",
+        loss__k=0.2,
+        loss__prune_start=2,
+        loss__prune_every=2,
+        max_iter=4,
+        random_state=0,
+    ).fit(X, y)
+    keep = clf.criterion_.keep_
+    assert keep.shape == (60,)  # the mask covers this fit's training rows
+    assert clf.predict_proba(X).shape == (60, 3)
+
+
+_PRUNE_CASE = ("truncated_gce", {"mode": "prune", "k": 0.2, "prune_start": 1, "prune_every": 1})
+
+
+@parametrize_with_loss_checks([_PRUNE_CASE], registry=lossreg.Registry(entry_points=False))
+def test_truncated_gce_prune_mode_conformance(loss, check):
+    check(loss)
