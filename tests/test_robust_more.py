@@ -247,3 +247,136 @@ _PRUNE_CASE = ("truncated_gce", {"mode": "prune", "k": 0.2, "prune_start": 1, "p
 @parametrize_with_loss_checks([_PRUNE_CASE], registry=lossreg.Registry(entry_points=False))
 def test_truncated_gce_prune_mode_conformance(loss, check):
     check(loss)
+
+
+# -- dynamic loss gate ----------------------------------------------------------------------
+
+
+def _bimodal_losses(n_clean=150, n_noisy=50, seed=0):
+    rng = np.random.default_rng(seed)
+    clean = np.abs(rng.normal(0.3, 0.15, size=n_clean))
+    noisy = rng.normal(2.5, 0.5, size=n_noisy)
+    return np.concatenate([clean, noisy])
+
+
+def _sklearn_gate_threshold(losses: np.ndarray) -> float:
+    from sklearn.mixture import GaussianMixture
+
+    gmm = GaussianMixture(2, tol=1e-12, max_iter=2000, reg_covar=1e-12, random_state=0)
+    gmm.fit(losses.reshape(-1, 1))
+    low = int(np.argmin(gmm.means_[:, 0]))
+    grid = np.linspace(gmm.means_[:, 0].min(), gmm.means_[:, 0].max(), 20001)
+    clean = gmm.predict_proba(grid.reshape(-1, 1))[:, low]
+    return float(grid[np.argmax(clean < 0.5)])  # first grid point where "clean" loses
+
+
+def test_gate_mixture_and_threshold_match_scikit_learn():
+    from sklearn.mixture import GaussianMixture
+
+    from lossreg.plugins.robust.gate import fit_two_gaussians, gmm_threshold
+
+    losses = _bimodal_losses()
+    weight, mean, std = fit_two_gaussians(torch.as_tensor(losses))
+    gmm = GaussianMixture(2, tol=1e-12, max_iter=2000, reg_covar=1e-12, random_state=0)
+    gmm.fit(losses.reshape(-1, 1))
+    order = np.argsort(gmm.means_[:, 0])
+    np.testing.assert_allclose(weight.numpy(), gmm.weights_[order], rtol=1e-4)
+    np.testing.assert_allclose(mean.numpy(), gmm.means_[order, 0], rtol=1e-4)
+    np.testing.assert_allclose(std.numpy(), np.sqrt(gmm.covariances_[order, 0, 0]), rtol=1e-4)
+    tau = gmm_threshold(weight, mean, std)
+    assert abs(tau - _sklearn_gate_threshold(losses)) < 1e-3
+
+
+def _gate_loop(logits, labels, tau, confidence):
+    out = []
+    for row, y in zip(logits.tolist(), labels.tolist()):
+        p = _softmax_row(row)
+        ce = -math.log(p[y])
+        if ce <= tau:
+            out.append(ce)
+            continue
+        top = max(range(len(p)), key=lambda k: p[k])
+        out.append(-math.log(p[top]) if p[top] >= confidence else 0.0)
+    return out
+
+
+@pytest.mark.reference("dynamic_loss_gate")
+def test_dynamic_loss_gate_matches_sklearn_gmm_and_a_row_loop(registry):
+    gen = torch.Generator().manual_seed(5)
+    gate = registry.create_loss(
+        "dynamic_loss_gate", confidence=0.6, warmup_epochs=1, reduction="none"
+    )
+    gate.set_epoch(0, 3)
+    # Epoch 0 (warm-up): plain CE on every row, and the losses fill the pool.
+    pools = []
+    for _ in range(4):
+        logits = torch.randn(50, N_CLASSES, generator=gen, dtype=torch.float64) * 3
+        labels = torch.randint(0, N_CLASSES, (50,), generator=gen)
+        ce = torch.nn.functional.cross_entropy(logits, labels, reduction="none")
+        torch.testing.assert_close(gate(logits, labels), ce)
+        pools.append(ce.numpy())
+    gate.set_epoch(1, 3)  # fits the mixture on epoch 0's 200 losses
+    tau = _sklearn_gate_threshold(np.concatenate(pools).astype(np.float32))
+    assert abs(float(gate.tau_) - tau) < 1e-3
+    logits = torch.randn(40, N_CLASSES, generator=gen, dtype=torch.float64) * 3
+    labels = torch.randint(0, N_CLASSES, (40,), generator=gen)
+    ours = gate(logits, labels)
+    _close(ours, _gate_loop(logits, labels, float(gate.tau_), 0.6))
+    assert int(gate.n_relabelled_) > 0 and int(gate.n_dropped_) > 0
+
+
+def test_dynamic_loss_gate_schedule_pool_and_eval_mode(registry, data):
+    logits, labels, _ = data
+    gate = registry.create_loss("dynamic_loss_gate", warmup_epochs=2, refit_every=2)
+    gate.set_epoch(0, 10)
+    gate(logits, labels)
+    assert gate.pool_.shape == (logits.shape[0],)
+    gate.eval()
+    gate(logits, labels)  # evaluation losses do not enter the pool
+    assert gate.pool_.shape == (logits.shape[0],)
+    gate.train()
+    gate.set_epoch(1, 10)  # still warming up: no fit, the pool restarts
+    assert math.isinf(float(gate.tau_)) and gate.pool_.numel() == 0
+    gate(logits, labels)
+    gate.set_epoch(2, 10)  # first fit
+    first = float(gate.tau_)
+    assert math.isfinite(first) and gate.gmm_.shape == (2, 3)
+    gate(logits * 3, labels)
+    gate.set_epoch(3, 10)  # refit_every=2: epoch 3 keeps the old mixture
+    assert float(gate.tau_) == first
+    gate(logits * 3, labels)
+    gate.set_epoch(4, 10)
+    assert float(gate.tau_) != first
+    fresh = registry.create_loss("dynamic_loss_gate", warmup_epochs=2, refit_every=2)
+    fresh.load_state_dict(gate.state_dict())
+    assert float(fresh.tau_) == float(gate.tau_) and torch.equal(fresh.gmm_, gate.gmm_)
+
+
+def test_dynamic_loss_gate_base_choice_and_sample_weight(registry, data):
+    logits, labels, weights = data
+    focal = registry.create_loss("dynamic_loss_gate", base="focal", reduction="none")
+    ref = registry.create_loss("focal", reduction="none")(logits, labels)
+    torch.testing.assert_close(focal(logits, labels), ref)  # warm-up: the base itself
+    for bad in ("no_such_loss", "ldam", "mse"):
+        with pytest.raises(lossreg.InvalidLossParameterError, match="base"):
+            registry.create_loss("dynamic_loss_gate", base=bad)
+    gate = registry.create_loss("dynamic_loss_gate", reduction="none")
+    gate.tau_.fill_(1.0)
+    rows = gate(logits, labels)
+    gate_mean = registry.create_loss("dynamic_loss_gate")
+    gate_mean.tau_.fill_(1.0)
+    mean = gate_mean(logits, labels, sample_weight=weights)
+    torch.testing.assert_close(mean, (rows * weights).sum() / weights.sum())
+
+
+def test_classifier_trains_with_dynamic_loss_gate():
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(
+        n_samples=60, n_features=6, n_classes=3, n_informative=4, random_state=0
+    )
+    clf = lossreg.LossClassifier(
+        loss="dynamic_loss_gate", loss__warmup_epochs=1, max_iter=3, random_state=0
+    ).fit(X, y)
+    assert math.isfinite(float(clf.criterion_.tau_))
+    assert clf.predict_proba(X).shape == (60, 3)

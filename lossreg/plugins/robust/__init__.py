@@ -6,6 +6,7 @@ from lossreg import LossSpec, Param, hookimpl
 
 from .comp_sum import CompSum, GeneralizedCrossEntropy, MAEProb, TruncatedGCE
 from .flip import ConservativeBCE, RobustDPO
+from .gate import DynamicLossGate
 from .jensen_shannon import JensenShannon
 from .ldr import ALDRKL, LDRKL
 from .rll import RobustLogLoss
@@ -19,6 +20,7 @@ __all__ = [
     "NOT_REGISTERED",
     "CompSum",
     "ConservativeBCE",
+    "DynamicLossGate",
     "ErrorNormTruncation",
     "GeneralizedCrossEntropy",
     "JensenShannon",
@@ -384,6 +386,54 @@ def register_losses() -> list[LossSpec]:
             reference=(
                 'Qiu et al., "To Cool or not to Cool? Temperature Network Meets Large Foundation '
                 'Models via DRO" (code: zhqiu/TempNet)'
+            ),
+        ),
+        LossSpec(
+            name="dynamic_loss_gate",
+            factory=DynamicLossGate,
+            tasks=_CLASS_TASKS,
+            link="softmax",
+            params=(
+                Param(
+                    "base",
+                    "str",
+                    "cross_entropy",
+                    doc="registered per-row class loss on softmax logits (no data params or "
+                    "fit extras), built with its defaults",
+                ),
+                Param(
+                    "confidence",
+                    "float",
+                    0.9,
+                    low=0,
+                    high=1,
+                    closed="right",
+                    grid=(0.5, 0.7, 0.9),
+                    doc="a gated row is relabelled to its predicted class when max p reaches "
+                    "this, else dropped",
+                ),
+                Param(
+                    "warmup_epochs",
+                    "int",
+                    5,
+                    low=0,
+                    grid=(1, 5, 10),
+                    doc="epochs of plain base loss before the first mixture fit",
+                ),
+                Param(
+                    "refit_every",
+                    "int",
+                    1,
+                    low=1,
+                    doc="refit the two-component mixture every this many epochs",
+                ),
+            ),
+            summary="Dynamic loss gate: a GMM on the row losses keeps, relabels or drops each row.",
+            reference=(
+                'Han, Chen & Qian, "Self-Supervised Speaker Verification Using Dynamic Loss-Gate '
+                'and Label Correction", 2022, arXiv:2208.01928; catalogue entry: '
+                '"Self-Supervised Learning with Cluster-Aware-DINO for High-Performance Robust '
+                'Speaker Verification"'
             ),
         ),
         LossSpec(
