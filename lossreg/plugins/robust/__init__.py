@@ -6,8 +6,10 @@ from lossreg import LossSpec, Param, hookimpl
 
 from .comp_sum import CompSum, GeneralizedCrossEntropy, MAEProb, TruncatedGCE
 from .flip import ConservativeBCE, RobustDPO
+from .gate import DynamicLossGate
 from .jensen_shannon import JensenShannon
 from .ldr import ALDRKL, LDRKL
+from .rll import RobustLogLoss
 from .symmetric import NCEAndAGCE, NCEAndAUL, NCEAndRCE, SymmetricCrossEntropy
 from .tempnet import TempNetDROCE, learned_temperature_link
 from .truncation import ErrorNormTruncation, LossTruncation, TaiLr
@@ -18,6 +20,7 @@ __all__ = [
     "NOT_REGISTERED",
     "CompSum",
     "ConservativeBCE",
+    "DynamicLossGate",
     "ErrorNormTruncation",
     "GeneralizedCrossEntropy",
     "JensenShannon",
@@ -27,6 +30,7 @@ __all__ = [
     "NCEAndAUL",
     "NCEAndRCE",
     "RobustDPO",
+    "RobustLogLoss",
     "SymmetricCrossEntropy",
     "TaiLr",
     "TempNetDROCE",
@@ -123,10 +127,33 @@ def register_losses() -> list[LossSpec]:
                     high=1,
                     closed="left",
                     grid=(0.1, 0.3, 0.5),
-                    doc="p_t threshold below which the loss is held constant",
+                    doc="p_t threshold below which a row is truncated (clamp) or pruned",
+                ),
+                Param(
+                    "mode",
+                    "choice",
+                    "clamp",
+                    options=("clamp", "prune"),
+                    doc="hold truncated rows at L_q(k), or drop them with a periodically "
+                    "refreshed per-row mask",
+                ),
+                Param(
+                    "prune_start",
+                    "int",
+                    40,
+                    low=1,
+                    doc="prune mode: first epoch (from 1) that may refresh the mask",
+                ),
+                Param(
+                    "prune_every",
+                    "int",
+                    10,
+                    low=1,
+                    doc="prune mode: refresh the mask in epochs that are multiples of this",
                 ),
             ),
-            summary="Truncated Lq loss: GCE clamped at its value at p_t = k.",
+            fit_extras=("sample_index",),
+            summary="Truncated Lq loss: GCE clamped at L_q(k), or with rows p_t <= k pruned.",
             reference=_GCE_PAPER,
         ),
         LossSpec(
@@ -245,6 +272,29 @@ def register_losses() -> list[LossSpec]:
             ),
         ),
         LossSpec(
+            name="rll",
+            factory=RobustLogLoss,
+            tasks=_CLASS_TASKS,
+            link="softmax",
+            params=(
+                Param(
+                    "alpha",
+                    "float",
+                    1.0,
+                    low=0,
+                    closed="neither",
+                    grid=(0.1, 0.5, 1.0, 5.0),
+                    doc="offset inside log(alpha + p); small is CE-like, large is linear in p",
+                ),
+            ),
+            summary="Robust log loss: -log(alpha + p_t) + mean of log(alpha + p_k) over k != y.",
+            reference=(
+                'Robust log loss; origin from memory, not verified: Kumar & Sastry, "Robust '
+                'Loss Functions for Learning Multi-class Classifiers", IEEE SMC 2018. Baseline '
+                "in " + _LDR_PAPER
+            ),
+        ),
+        LossSpec(
             name="ldr_kl",
             factory=LDRKL,
             tasks=_CLASS_TASKS,
@@ -336,6 +386,54 @@ def register_losses() -> list[LossSpec]:
             reference=(
                 'Qiu et al., "To Cool or not to Cool? Temperature Network Meets Large Foundation '
                 'Models via DRO" (code: zhqiu/TempNet)'
+            ),
+        ),
+        LossSpec(
+            name="dynamic_loss_gate",
+            factory=DynamicLossGate,
+            tasks=_CLASS_TASKS,
+            link="softmax",
+            params=(
+                Param(
+                    "base",
+                    "str",
+                    "cross_entropy",
+                    doc="registered per-row class loss on softmax logits (no data params or "
+                    "fit extras), built with its defaults",
+                ),
+                Param(
+                    "confidence",
+                    "float",
+                    0.9,
+                    low=0,
+                    high=1,
+                    closed="right",
+                    grid=(0.5, 0.7, 0.9),
+                    doc="a gated row is relabelled to its predicted class when max p reaches "
+                    "this, else dropped",
+                ),
+                Param(
+                    "warmup_epochs",
+                    "int",
+                    5,
+                    low=0,
+                    grid=(1, 5, 10),
+                    doc="epochs of plain base loss before the first mixture fit",
+                ),
+                Param(
+                    "refit_every",
+                    "int",
+                    1,
+                    low=1,
+                    doc="refit the two-component mixture every this many epochs",
+                ),
+            ),
+            summary="Dynamic loss gate: a GMM on the row losses keeps, relabels or drops each row.",
+            reference=(
+                'Han, Chen & Qian, "Self-Supervised Speaker Verification Using Dynamic Loss-Gate '
+                'and Label Correction", 2022, arXiv:2208.01928; catalogue entry: '
+                '"Self-Supervised Learning with Cluster-Aware-DINO for High-Performance Robust '
+                'Speaker Verification"'
             ),
         ),
         LossSpec(
