@@ -74,15 +74,17 @@ class HarmonicTriplet(BatchLoss):
 
     Notes
     -----
-    FaceNet's appendix on harmonic embeddings describes the loss in words: v2 (new) embeddings
-    are trained with triplets that mix v1 (old, fixed) and v2 embeddings, and semi-hard
-    negatives are selected from the whole set of both versions; the defaults are those of
-    ``triplet`` (FaceNet's margin 0.2, squared distances on unit embeddings, semi-hard mining).
-    The section's exact wording and its figure could not be re-read with the tools of this
-    session (only the paper's abstract, which names the harmonic triplet loss, was reachable);
-    the rule "not all three old" and the pairing of :math:`f_i` with :math:`g_i` as positives
-    are this implementation's reading of "triplets that mix the versions", consistent with the
-    catalogue entry. No official code exists. Old and new embeddings must have the same width.
+    FaceNet's appendix 7.1 (read in a public transcription of the paper) describes the loss
+    in words only: "we mix embeddings of v1 together with the embeddings v2, that are being
+    learned. This is done inside the triplet loss and results in additionally generated
+    triplets that encourage the compatibility between the different embedding versions"; v1
+    stays fixed while v2 trains. This agrees with the catalogue entry. The triplet
+    combinations are only drawn in the paper's Figure 9, which could not be read: the rules
+    here - union of both versions, every triplet except all-old ones (constants), :math:`f_i`
+    and :math:`g_i` of the same row as positives, negatives mined from the whole union - are
+    this implementation's reading. Defaults are those of ``triplet`` (FaceNet's margin 0.2,
+    squared distances on unit embeddings, semi-hard mining). No official code exists. Old
+    and new embeddings must have the same width.
 
     References
     ----------
@@ -196,18 +198,20 @@ class BackwardCompatible(ClassVectors):
     Notes
     -----
     BCT (Shen et al., CVPR 2020) trains the new model with the old, frozen classifier applied
-    to the new embedding: :math:`L(w_{new},\varphi_{new}) + \lambda L(w_{old},\varphi_{new})`
-    with :math:`\lambda = 1`; for classes the old classifier lacks it synthesises old
-    classifier weights as the mean old-model feature of the class. A lossreg estimator
-    cannot receive a frozen (C, D) weight matrix, but it can receive per-row arrays, so every
-    old classifier row is synthesised that way, from the old embeddings passed as
-    ``teacher_logits`` - the class means of the batch, not of the whole fold (the batch holds
-    every class when there are few). The catalogue lists the BT^2 paper, which uses this BCT
-    influence loss as its base; BT^2's basis-transformation architecture is out of scope, as
-    the catalogue says. The paper sections could not be re-read with this session's tools, so
-    the formula follows the catalogue entry and the BCT rule as described above. With
-    ``LossClassifier`` the embedding width is the number of classes; use ``LossEmbedder``
-    with ``n_components`` equal to the old embeddings' width.
+    to the new embedding: :math:`L(w_{new},\varphi_{new}) + \lambda L(w_{old},\varphi_{new})`,
+    :math:`\lambda = 1`, and synthesises old-classifier weights from the mean old-model
+    feature of a class. A third-party reimplementation (yuleung/MixBCT,
+    ``BCT_Methods/BCT/train.py``, read for this) does exactly that for every class: a fixed
+    linear layer whose rows are the class means of the old features, plus
+    ``F.cross_entropy`` on its logits added with weight 1. A lossreg estimator cannot receive
+    a frozen (C, D) matrix but does route per-row arrays, so the old embeddings come as
+    ``teacher_logits`` and the class means are taken over the batch, not over the whole
+    training set as there (with few classes a batch holds them all); the BCT paper's text
+    itself could not be opened with this session's tools. The catalogue lists the BT^2 paper,
+    which builds on this BCT influence loss; BT^2's basis-transformation architecture is out
+    of scope, as the catalogue says. With ``LossClassifier`` the embedding width is the
+    number of classes; use ``LossEmbedder`` with ``n_components`` equal to the old
+    embeddings' width.
 
     References
     ----------
