@@ -114,10 +114,9 @@ def test_harmonic_triplet_old_embeddings_are_fixed_and_required():
         loss(x, y, teacher_logits=old[:, :2])
 
 
-def test_harmonic_triplet_compatible_old_equal_new_gives_the_mixed_triplet_loss():
-    # When the old embeddings equal the new ones, every cross-version positive pair (f_i, g_i)
-    # has distance 0; with margin > 0 the loss is still positive, and it vanishes only when
-    # classes are separated by more than the margin in both versions.
+def test_harmonic_triplet_zero_when_versions_agree_positive_when_old_classes_swap():
+    # Old embeddings equal to the new ones, classes separated by more than the margin: every
+    # mixed triplet is satisfied and the loss is 0.
     y = torch.tensor([0, 0, 1, 1])
     x = torch.tensor([[1.0, 0.0], [1.0, 0.0], [-1.0, 0.0], [-1.0, 0.0]], dtype=torch.float64)
     loss = lossreg.create_loss("harmonic_triplet", miner="all", margin=1.0)
