@@ -18,7 +18,10 @@ from ._classes import CLASS_LOGITS_LINK
 from .alignment import TripletAlignment
 from .amcl import AMCLInfoNCE
 from .anchors import Circle, MultiSimilarity
+from .compatible import BackwardCompatible, HarmonicTriplet
 from .global_contrastive import ISogCLR, SogCLR
+from .hashing import NLSHTriplet
+from .hyperbolic import HyperbolicSupConHybrid
 from .margin import ArcFace, CosFace, NormalizedSoftmax, SphereFace
 from .nce import ClipInfoNCE, InfoNCE, SupCon
 from .pairs import Contrastive, Triplet
@@ -37,16 +40,20 @@ __all__ = [
     "AlignUniform",
     "Angular",
     "ArcFace",
+    "BackwardCompatible",
     "BarlowTwins",
     "Center",
     "Circle",
     "ClipInfoNCE",
     "Contrastive",
     "CosFace",
+    "HarmonicTriplet",
+    "HyperbolicSupConHybrid",
     "ISogCLR",
     "InfoNCE",
     "LiftedStructure",
     "MultiSimilarity",
+    "NLSHTriplet",
     "NPair",
     "NormalizedSoftmax",
     "ProtoTriplet",
@@ -86,6 +93,26 @@ NOT_REGISTERED: dict[str, str] = {
     "hyperbolic_mlr_ce": (
         "Needs pseudo-negatives sampled in feature space from a running feature mean and "
         "gradient clipping during training: estimator features, not a loss on (output, target)."
+    ),
+    # --- part B (session 2) ---
+    "adaptive_margin_triplet": (
+        "The M2FNet paper's equations could not be read and there is no official code; the only "
+        "source, a third-party reimplementation (the catalogue's formula), puts Euclidean "
+        "distances into the adaptive margins, m_sim = 1 + 2/(e^{4 D_ap} + eps) and m_dis = 1 + "
+        "2/(e^{4 - 4 D_an} + eps), with no hinge. Its anchor-positive part D_ap + m_sim is "
+        "minimised at D_ap = ln(8)/4 = 0.52 and its anchor-negative part -D_an/2 + m_dis at "
+        "D_an = 1 - ln(16)/4 = 0.31: it pulls negatives closer than positives, so it is not a "
+        "metric-learning criterion; the margins only make sense on similarities, a reading no "
+        "source confirms."
+    ),
+    "attract_repel": (
+        "The LOGIN paper's Attract & Repel equations could not be read and the official "
+        "repository (sangminwoo/Local-to-Global-Interaction-Networks-SGG) has the loss only as "
+        "commented-out code of another form: a cosine loss to running per-predicate anchors "
+        "plus a margin between the two directions of the same subject/object pair, which has "
+        "no tabular counterpart. The catalogue's reconstruction (CE + centre attraction + "
+        "squared-hinge repulsion of learnable centres) is unverified and gives no delta, "
+        "lambda_a, lambda_r; its attraction part is the registered 'center' loss."
     ),
 }
 
@@ -883,6 +910,183 @@ def register_losses() -> list[LossSpec]:
                 '"SuSana Distancia is all you need: Enforcing class separability in metric '
                 "learning via two novel distance-based loss functions for few-shot image "
                 'classification", 2023'
+            ),
+        ),  # --- part B (session 2) ---
+        LossSpec(
+            name="harmonic_triplet",
+            sampler="class_balanced",  # in-batch positives per class
+            factory=HarmonicTriplet,
+            tasks=_EMBEDDING,
+            link="identity",
+            per_sample=False,
+            fit_extras=("teacher_logits",),  # the old model's embeddings (N, D)
+            params=(
+                Param(
+                    "margin",
+                    "float",
+                    0.2,
+                    low=0,
+                    closed="neither",
+                    grid=(0.1, 0.2, 0.5),
+                    doc="triplet margin alpha",
+                ),
+                Param(
+                    "miner",
+                    "choice",
+                    "semi_hard",
+                    options=("semi_hard", "hard", "all"),
+                    grid=("semi_hard", "hard", "all"),
+                    doc="which triplets of the new+old union are used",
+                ),
+                Param(
+                    "distance",
+                    "choice",
+                    "squared_euclidean",
+                    options=("squared_euclidean", "euclidean", "cosine"),
+                    doc="distance between embeddings",
+                ),
+                Param("normalize", "bool", True, doc="L2-normalise embeddings first"),
+            ),
+            summary="Harmonic triplet: triplets mixing new and fixed old-model embeddings.",
+            reference=(
+                'Schroff et al., "FaceNet: A Unified Embedding for Face Recognition and '
+                'Clustering", CVPR 2015, arXiv:1503.03832'
+            ),
+        ),
+        LossSpec(
+            name="nlsh_triplet",
+            sampler="class_balanced",  # in-batch matches per entity
+            factory=NLSHTriplet,
+            tasks=_EMBEDDING,
+            link="identity",
+            per_sample=False,
+            params=(
+                Param(
+                    "radius",
+                    "float",
+                    0.5,
+                    low=0,
+                    closed="neither",
+                    grid=(0.25, 0.5, 0.75),
+                    doc="collision radius R of matches (lossreg's default, not the paper's)",
+                ),
+                Param(
+                    "c",
+                    "float",
+                    2.0,
+                    low=1,
+                    closed="neither",
+                    grid=(1.5, 2.0, 3.0),
+                    doc="approximation ratio: non-matches beyond c R",
+                ),
+                Param(
+                    "distance",
+                    "choice",
+                    "euclidean",
+                    options=("euclidean", "cosine"),
+                    doc="distance between codes",
+                ),
+                Param("normalize", "bool", True, doc="L2-normalise embeddings first"),
+            ),
+            summary="Neural-LSH triplet: max(R, d(a,p)) - min(cR, d(a,n)) over batch triplets.",
+            reference=(
+                'Wang et al., "Neural Locality Sensitive Hashing for Entity Blocking", '
+                "2024, arXiv:2401.18064"
+            ),
+        ),
+        LossSpec(
+            name="hyperbolic_supcon_hybrid",
+            views=2,  # (2N, D): rows i and i+N are two augmented views of row i
+            factory=HyperbolicSupConHybrid,
+            tasks=_EMBEDDING,
+            link="identity",
+            per_sample=False,
+            params=(
+                Param(
+                    "c",
+                    "float",
+                    0.1,
+                    low=0,
+                    closed="neither",
+                    grid=(0.05, 0.1, 0.2),
+                    doc="curvature magnitude of the Poincare ball",
+                ),
+                Param(
+                    "clip_r",
+                    "float",
+                    2.3,
+                    low=0,
+                    closed="neither",
+                    doc="feature-clipping radius before the exponential map",
+                ),
+                _temperature(1.0, ()),
+                Param(
+                    "sup_temperature",
+                    "float",
+                    0.07,
+                    low=0,
+                    closed="neither",
+                    doc="temperature of the SupCon terms",
+                ),
+                Param(
+                    "sup_con_weight",
+                    "float",
+                    0.5,
+                    low=0,
+                    high=1,
+                    grid=(0.35, 0.5),
+                    doc="weight w of SupCon against InfoNCE",
+                ),
+                Param(
+                    "hyper_start_epoch",
+                    "int",
+                    0,
+                    low=0,
+                    doc="epoch at which the distance-loss weight starts to grow",
+                ),
+                Param(
+                    "hyper_end_epoch",
+                    "int",
+                    200,
+                    low=1,
+                    doc="epoch at which the distance-loss weight reaches its maximum",
+                ),
+                Param(
+                    "hyper_max_weight",
+                    "float",
+                    1.0,
+                    low=0,
+                    high=1,
+                    grid=(0.5, 1.0),
+                    doc="largest weight of the distance loss (0: angle only)",
+                ),
+            ),
+            summary="HypCD: Poincare-distance and cosine SupCon+InfoNCE, blended by epoch.",
+            reference=('Liu et al., "Hyperbolic Category Discovery", CVPR 2025, arXiv:2504.06120'),
+        ),
+        LossSpec(
+            name="backward_compatible",
+            aliases=("bct",),
+            factory=BackwardCompatible,
+            tasks=_CLASSIFIES,
+            link=CLASS_LOGITS_LINK,
+            data_params=_LEARNED,
+            fit_extras=("teacher_logits",),  # the old model's embeddings (N, D)
+            learnable=True,
+            params=(
+                Param(
+                    "lam",
+                    "float",
+                    1.0,
+                    low=0,
+                    grid=(0.5, 1.0, 2.0),
+                    doc="weight lambda of the old-classifier influence loss",
+                ),
+            ),
+            summary="BCT: cross-entropy plus CE under an old classifier from old embeddings.",
+            reference=(
+                'Shen et al., "Towards Backward-Compatible Representation Learning", '
+                "CVPR 2020, arXiv:2003.11942"
             ),
         ),
     ]
