@@ -470,3 +470,146 @@ def test_sliced_wasserstein_is_zero_on_the_prior_samples_themselves():
     assert sliced_wasserstein(z, z[torch.randperm(20)], directions).item() == 0.0
     with pytest.raises(ValueError, match="sample_weight"):
         lossreg.create_loss("sliced_wasserstein")(z, None, sample_weight=torch.ones(20))
+
+
+# --- multiview_contrastive ------------------------------------------------------------------
+
+_WIDTHS = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 5.0, 10.0, 15.0, 20.0, 25.0, 30.0, 100.0)
+
+
+def _mmd_loop(a, b):
+    def mean_k(u, v):
+        total = 0.0
+        for r in u:
+            for c in v:
+                sq = float(((r - c) ** 2).sum())
+                total += sum(math.exp(-sq / (2 * s)) for s in _WIDTHS)
+        return total / (len(u) * len(v))
+
+    return max(mean_k(a, a) + mean_k(b, b) - 2 * mean_k(a, b), 1e-4)
+
+
+def _multiview_loop(x, device, time, feats, picks, tau, weighted):
+    x, device, time, feats, picks = (t.numpy() for t in (x, device, time, feats, picks))
+    ids = sorted(set(device.tolist()))
+    mmd = {}
+    for a in ids:
+        for b in ids:
+            if a != b:
+                mmd[a, b] = _mmd_loop(feats[device == a], feats[device == b])
+    out = []
+    for i in range(len(x)):
+        a = device[i]
+        others = [b for b in ids if b != a]
+        closest = min(others, key=lambda b: mmd[a, b])
+        inv = {b: 1 / mmd[a, b] for b in others} if weighted else {b: 1.0 for b in others}
+        top = max([1.0, *inv.values()]) if weighted else 1.0
+        pos = [
+            math.exp(_cos(x[i], x[j]) / tau) / top
+            for j in range(len(x))
+            if time[j] == time[i] and device[j] == closest
+        ]
+        if not pos:
+            out.append(0.0)
+            continue
+        neg = [inv[b] / top * math.exp(_cos(x[i], x[picks[i, ids.index(b)]]) / tau) for b in others]
+        out.append(-math.log(sum(pos) / (sum(pos) + sum(neg))))
+    return torch.tensor(out, dtype=torch.float64)
+
+
+def _multiview_batch(seed=28):
+    gen = torch.Generator().manual_seed(seed)
+    n_times, n_devices = 5, 3
+    time = torch.arange(n_times).repeat_interleave(n_devices)
+    device = torch.arange(n_devices).repeat(n_times)
+    feats = torch.randn(15, 4, generator=gen, dtype=torch.float64) + device.unsqueeze(1) * 0.5
+    x = torch.randn(15, DIM, generator=gen, dtype=torch.float64)
+    keep = torch.ones(15, dtype=torch.bool)
+    keep[4] = False  # time 1 lacks device 1: anchors there may lose their positive
+    return x[keep], device[keep], time[keep], feats[keep]
+
+
+@pytest.mark.reference("multiview_contrastive")
+@pytest.mark.parametrize(("tau", "weighted"), [(0.05, True), (0.5, False), (0.2, True)])
+def test_multiview_matches_loop(tau, weighted):
+    x, device, time, feats = _multiview_batch()
+    loss = lossreg.create_loss(
+        "multiview_contrastive", temperature=tau, weighted=weighted, reduction="none"
+    )
+    torch.manual_seed(0)
+    picks = loss.draw_negatives(device)
+    ours = loss.given_negatives(x, device, time, feats, picks)
+    ref = _multiview_loop(x, device, time, feats, picks, tau, weighted)
+    torch.testing.assert_close(ours, ref, rtol=1e-9, atol=1e-12)
+    assert (ours == 0).any() and (ours > 0).any()
+
+
+def test_multiview_forward_draws_negatives_of_each_device_from_torch():
+    x, device, time, feats = _multiview_batch(seed=29)
+    loss = lossreg.create_loss("multiview_contrastive", reduction="none")
+    torch.manual_seed(3)
+    picks = loss.draw_negatives(device)
+    ids = device.unique()
+    for column, device_id in enumerate(ids):
+        assert bool((device[picks[:, column]] == device_id).all())
+    torch.manual_seed(3)
+    value = loss(x, device, group=time, features=feats)
+    torch.testing.assert_close(value, loss.given_negatives(x, device, time, feats, picks))
+    w = torch.rand(len(x), generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    torch.manual_seed(3)
+    mean = lossreg.create_loss("multiview_contrastive")(
+        x, device, group=time, features=feats, sample_weight=w
+    )
+    assert mean.item() == pytest.approx(float((value * w).sum() / w.sum()), rel=1e-12)
+
+
+def test_multiview_single_device_and_missing_extras():
+    x = _randn(4, DIM, seed=30)
+    loss = lossreg.create_loss("multiview_contrastive", reduction="none")
+    out = loss(x, torch.zeros(4), group=torch.arange(4), features=x)
+    assert out.tolist() == [0.0] * 4
+    with pytest.raises(ValueError, match="group"):
+        loss(x, torch.arange(4) % 2)
+
+
+def test_multiview_mmd_matches_loop():
+    from lossreg.plugins.metric.multiview import device_mmd
+
+    a, b = _randn(5, 3, seed=31), _randn(4, 3, seed=32) + 1
+    assert device_mmd(a, b).item() == pytest.approx(_mmd_loop(a.numpy(), b.numpy()), rel=1e-10)
+
+
+def test_multiview_embedder_pulls_time_aligned_devices_together():
+    rng = np.random.default_rng(0)
+    n_times, n_devices = 40, 3
+    latent = rng.normal(size=(n_times, 4))
+    # Each device sees the same latent activity through its own linear map, plus noise.
+    X = np.concatenate(
+        [
+            latent @ rng.normal(size=(4, 6)) + 0.1 * rng.normal(size=(n_times, 6))
+            for _ in range(n_devices)
+        ]
+    ).astype(np.float32)
+    device = np.repeat(np.arange(n_devices), n_times)
+    time = np.tile(np.arange(n_times), n_devices)
+
+    def aligned_gap(est):
+        emb = est.transform(X)
+        emb = emb / np.linalg.norm(emb, axis=1, keepdims=True)
+        sim = emb @ emb.T
+        same_time = time[:, None] == time[None, :]
+        other_device = device[:, None] != device[None, :]
+        return sim[same_time & other_device].mean() - sim[~same_time & other_device].mean()
+
+    def fit(max_iter, lr):
+        return lossreg.LossEmbedder(
+            loss="multiview_contrastive",
+            loss__temperature=0.2,
+            n_components=8,
+            max_iter=max_iter,
+            batch_size=30,
+            lr=lr,
+            random_state=0,
+        ).fit(X, device, group=time)
+
+    assert aligned_gap(fit(10, 1e-2)) > aligned_gap(fit(1, 1e-12)) + 0.15

@@ -25,6 +25,7 @@ from .hard_nce import HardInfoNCE, HardnessWeightedInfoNCE
 from .look import LeaveOneOutKNN
 from .margin import ArcFace, CosFace, NormalizedSoftmax, SphereFace
 from .metrix import MetrixContrastive
+from .multiview import MultiviewContrastive
 from .nce import ClipInfoNCE, InfoNCE, SupCon
 from .pairs import Contrastive, Triplet
 from .palm import PALM
@@ -59,6 +60,7 @@ __all__ = [
     "LiftedStructure",
     "MetrixContrastive",
     "MultiSimilarity",
+    "MultiviewContrastive",
     "NPair",
     "NormalizedSoftmax",
     "ProtoTriplet",
@@ -1058,6 +1060,24 @@ def register_losses() -> list[LossSpec]:
             reference=(
                 'Venkataramanan et al., "It Takes Two to Tango: Mixup for Deep Metric '
                 'Learning", ICLR 2022, arXiv:2106.04990'
+            ),
+        ),
+        LossSpec(
+            name="multiview_contrastive",
+            sampler="whole_groups",  # time-aligned rows (one group) share a batch
+            factory=MultiviewContrastive,
+            tasks=_EMBEDDING,
+            link="identity",
+            fit_extras=("group", "features"),  # time ids; inputs compare the devices
+            stochastic=True,
+            params=(
+                _temperature(0.05, (0.05, 0.1, 0.5)),
+                Param("weighted", "bool", True, doc="weight negative devices by 1 / MMD"),
+            ),
+            summary="ColloSSL: time-aligned rows of the closest device as positives (y = device).",
+            reference=(
+                'Jain et al., "ColloSSL: Collaborative Self-Supervised Learning for Human '
+                'Activity Recognition", IMWUT 2022, doi:10.1145/3517246'
             ),
         ),
         LossSpec(
