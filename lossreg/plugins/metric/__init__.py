@@ -976,7 +976,7 @@ def register_losses() -> list[LossSpec]:
             summary="LOOK: leave-one-out weighted kNN loss over in-batch neighbours.",
             reference=(
                 'Feng et al., "Rethinking Supervised Pre-training for Better Downstream '
-                'Transferring", ICLR 2022, arXiv:2110.06014'
+                'Transferring", 2021, arXiv:2110.06014'
             ),
         ),
         LossSpec(
@@ -1108,7 +1108,7 @@ def register_losses() -> list[LossSpec]:
             summary="Sliced-Wasserstein distance of the embeddings to a prior (SWAE).",
             reference=(
                 'Kolouri et al., "Sliced-Wasserstein Autoencoder: An Embarrassingly Simple '
-                'Generative Model", ICLR 2019, arXiv:1804.01947'
+                'Generative Model", 2018, arXiv:1804.01947'
             ),
         ),
     ]

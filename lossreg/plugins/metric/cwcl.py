@@ -52,16 +52,18 @@ class CWCL(LossModule):
     Parameters
     ----------
     temperature : float in (0, inf), default=0.07
-        :math:`\tau` (CLIP's initial value; the paper trains it as in CLIP/LiT, here it is fixed).
+        :math:`\tau` (CLIP's initial value; fixed here).
     reduction : {"mean", "sum", "none"}, default="mean"
 
     Notes
     -----
     The formula and the weights :math:`w_{ij}=\langle q_i,q_j\rangle/2+1/2` follow the catalogue
-    entry, which matches the paper's description (Srinivasa et al., NeurIPS 2023: a frozen
-    pre-trained model in one modality, intra-modal similarity as continuous weights, both
-    directions summed); no official code was found, so details such as the learnable
-    temperature are not reproduced. ``q`` gets no gradient (it is a fit extra, a constant).
+    entry. The paper's text (Srinivasa et al., NeurIPS 2023) could not be read beyond its
+    abstract (a frozen pre-trained model in one modality, continuous similarity weights); a
+    later paper (CellCLIP) restates the one-direction term with the same weights, computed in
+    the frozen modality, and sums it with a reverse-direction term, which agrees with the entry.
+    No official code was found, so details such as a learnable temperature are not reproduced.
+    ``q`` gets no gradient (it is a fit extra, a constant).
 
     Regression targets cannot be the weight kernel through the estimators: ``LossEmbedder``
     label-encodes ``y``, so a kernel :math:`k(y_i, y_j)` on continuous targets is not offered.

@@ -41,7 +41,7 @@ class LeaveOneOutKNN(LossModule):
     Notes
     -----
     The formula is the catalogue entry's; it agrees with the paper's description (Feng et al.,
-    ICLR 2022: a weighted kNN classifier whose leave-one-out error is the loss, so that each
+    2021: a weighted kNN classifier whose leave-one-out error is the loss, so that each
     image only needs to share its label with most of its k nearest neighbours and classes may
     stay multi-modal), but the paper's equations and defaults could not be read and no
     official code was found. The paper searches neighbours in a momentum-encoder memory bank
@@ -53,7 +53,7 @@ class LeaveOneOutKNN(LossModule):
     References
     ----------
     Y. Feng, J. Jiang, M. Tang, R. Jin, Y. Gao. "Rethinking Supervised Pre-training for Better
-    Downstream Transferring." ICLR 2022, arXiv:2110.06014.
+    Downstream Transferring." arXiv:2110.06014, 2021.
 
     Examples
     --------

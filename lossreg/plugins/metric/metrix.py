@@ -89,8 +89,8 @@ class MetrixContrastive(BatchLoss):
 
     References
     ----------
-    S. Venkataramanan, B. Psomas, E. Kijak, L. Amsaleg, K. Karantzalos, Y. Avrithis. "It
-    Takes Two to Tango: Mixup for Deep Metric Learning." ICLR 2022, arXiv:2106.04990.
+    S. Venkataramanan et al. "It Takes Two to Tango: Mixup for Deep Metric Learning."
+    ICLR 2022, arXiv:2106.04990.
 
     Examples
     --------

@@ -81,9 +81,8 @@ class MultiviewContrastive(LossModule):
 
     References
     ----------
-    Y. Jain, C. I. Tang, C. Min, F. Kawsar, A. Mathur. "ColloSSL: Collaborative
-    Self-Supervised Learning for Human Activity Recognition." Proc. ACM IMWUT 6(1), 2022,
-    doi:10.1145/3517246, arXiv:2202.00758.
+    Y. Jain et al. "ColloSSL: Collaborative Self-Supervised Learning for Human Activity
+    Recognition." Proc. ACM IMWUT, 2022, doi:10.1145/3517246, arXiv:2202.00758.
 
     Examples
     --------

@@ -66,8 +66,8 @@ class SlicedWasserstein(BatchLoss):
 
     References
     ----------
-    S. Kolouri, P. E. Pope, C. E. Martin, G. K. Rohde. "Sliced-Wasserstein Autoencoder: An
-    Embarrassingly Simple Generative Model." arXiv:1804.01947, 2018 (ICLR 2019).
+    S. Kolouri et al. "Sliced-Wasserstein Autoencoder: An Embarrassingly Simple Generative
+    Model." arXiv:1804.01947, 2018.
 
     Examples
     --------
