@@ -19,20 +19,28 @@ from .alignment import TripletAlignment
 from .amcl import AMCLInfoNCE
 from .anchors import Circle, MultiSimilarity
 from .compatible import BackwardCompatible, HarmonicTriplet
+from .csd import CSDContrastive, even_width
+from .cwcl import CWCL
 from .global_contrastive import ISogCLR, SogCLR
+from .hard_nce import HardInfoNCE, HardnessWeightedInfoNCE
 from .hashing import NLSHTriplet
 from .hyperbolic import HyperbolicSupConHybrid
+from .look import LeaveOneOutKNN
 from .margin import ArcFace, CosFace, NormalizedSoftmax, SphereFace
+from .metrix import MetrixContrastive
+from .multiview import MultiviewContrastive
 from .nce import ClipInfoNCE, InfoNCE, SupCon
 from .pairs import Contrastive, Triplet
 from .palm import PALM
 from .prototypes import ICNN, ProtoTriplet
 from .proxies import Center, ProxyAnchor, ProxyNCA, SoftTriple
+from .sliced import PRIORS, SlicedWasserstein
 from .ssl import AlignUniform, BarlowTwins
 from .structured import Angular, LiftedStructure, NPair
 from .tcm import TCM_BASES, ThresholdConsistentMargin
 
 __all__ = [
+    "CWCL",
     "ICNN",
     "NOT_REGISTERED",
     "PALM",
@@ -42,23 +50,30 @@ __all__ = [
     "ArcFace",
     "BackwardCompatible",
     "BarlowTwins",
+    "CSDContrastive",
     "Center",
     "Circle",
     "ClipInfoNCE",
     "Contrastive",
     "CosFace",
+    "HardInfoNCE",
+    "HardnessWeightedInfoNCE",
     "HarmonicTriplet",
     "HyperbolicSupConHybrid",
     "ISogCLR",
     "InfoNCE",
+    "LeaveOneOutKNN",
     "LiftedStructure",
+    "MetrixContrastive",
     "MultiSimilarity",
+    "MultiviewContrastive",
     "NLSHTriplet",
     "NPair",
     "NormalizedSoftmax",
     "ProtoTriplet",
     "ProxyAnchor",
     "ProxyNCA",
+    "SlicedWasserstein",
     "SoftTriple",
     "SogCLR",
     "SphereFace",
@@ -1087,6 +1102,217 @@ def register_losses() -> list[LossSpec]:
             reference=(
                 'Shen et al., "Towards Backward-Compatible Representation Learning", '
                 "CVPR 2020, arXiv:2003.11942"
+            ),
+        ),
+        # --- part A (session 2) ---
+        LossSpec(
+            name="hard_info_nce",
+            views=2,  # (2N, D): rows i and i+N are two augmented views of row i
+            factory=HardInfoNCE,
+            tasks=_EMBEDDING,
+            link="identity",
+            params=(
+                Param(
+                    "alpha",
+                    "float",
+                    0.0819,
+                    low=0,
+                    high=1,
+                    closed="right",
+                    grid=(0.05, 0.0819, 0.2),
+                    doc="fraction of the negatives kept (upper similarity quantile)",
+                ),
+                _temperature(0.5, (0.2, 0.5, 1.0)),
+            ),
+            summary="Hard contrastive loss: InfoNCE over the top-alpha most similar negatives.",
+            reference=(
+                'Wang & Liu, "Understanding the Behaviour of Contrastive Loss", CVPR 2021, '
+                "arXiv:2012.09740"
+            ),
+        ),
+        LossSpec(
+            name="hardness_weighted_info_nce",
+            views=2,  # (2N, D): rows 0..N-1 queries, N..2N-1 their targets (two views)
+            factory=HardnessWeightedInfoNCE,
+            tasks=_EMBEDDING,
+            link="identity",
+            params=(
+                Param(
+                    "alpha",
+                    "float",
+                    0.5,
+                    low=0,
+                    grid=(0.0, 0.5, 3.0, 9.0),
+                    doc="hardness strength: negatives weighted by exp(alpha * sg(cos))",
+                ),
+                _temperature(0.02, (0.02, 0.05, 0.1)),
+            ),
+            summary="LLaVE hardness-weighted symmetric InfoNCE (detached cosine weights).",
+            reference=(
+                'Lan et al., "LLaVE: Large Language and Vision Embedding Models with '
+                'Hardness-Weighted Contrastive Learning", 2025, arXiv:2503.04812'
+            ),
+        ),
+        LossSpec(
+            name="cwcl",
+            factory=CWCL,
+            tasks=_EMBEDDING,
+            link="identity",
+            fit_extras=("teacher_logits",),  # frozen (N, D) embeddings of the other view
+            params=(_temperature(0.07, (0.05, 0.07, 0.1)),),
+            summary="Continuously weighted contrastive alignment to frozen embeddings.",
+            reference=(
+                'Srinivasa et al., "CWCL: Cross-Modal Transfer with Continuously Weighted '
+                'Contrastive Loss", NeurIPS 2023, arXiv:2309.14580'
+            ),
+        ),
+        LossSpec(
+            name="loo_knn",
+            sampler="class_balanced",  # in-batch neighbours of the same class
+            aliases=("look",),
+            factory=LeaveOneOutKNN,
+            tasks=_EMBEDDING,
+            link="identity",
+            params=(
+                Param("k", "int", 10, low=1, grid=(5, 10, 20), doc="neighbours k"),
+                _temperature(0.07, (0.07, 0.1)),
+            ),
+            summary="LOOK: leave-one-out weighted kNN loss over in-batch neighbours.",
+            reference=(
+                'Feng et al., "Rethinking Supervised Pre-training for Better Downstream '
+                'Transferring", 2021, arXiv:2110.06014'
+            ),
+        ),
+        LossSpec(
+            name="csd_contrastive",
+            sampler="class_balanced",  # same-class pairs are the matches
+            factory=CSDContrastive,
+            tasks=_EMBEDDING,
+            link="identity",
+            per_sample=False,
+            learnable=True,
+            output_size=even_width,  # D means followed by D log-variances
+            params=(
+                Param(
+                    "init_negative_scale",
+                    "float",
+                    5.0,
+                    low=0,
+                    closed="neither",
+                    doc="initial scale a of the distance (learnable)",
+                ),
+                Param("init_shift", "float", 5.0, doc="initial shift b (learnable)"),
+                Param(
+                    "vib_beta",
+                    "float",
+                    0.0001,
+                    low=0,
+                    grid=(0.0, 0.0001, 0.001),
+                    doc="weight of the KL term to N(0, I)",
+                ),
+                Param("normalize", "bool", True, doc="L2-normalise the means"),
+            ),
+            summary="PCME++ probabilistic matching: BCE on the closed-form sampled distance.",
+            reference=(
+                'Chun, "Improved Probabilistic Image-Text Representations", ICLR 2024, '
+                "arXiv:2305.18171"
+            ),
+        ),
+        LossSpec(
+            name="metrix_contrastive",
+            sampler="class_balanced",  # in-batch positives per class
+            factory=MetrixContrastive,
+            tasks=_EMBEDDING,
+            link="identity",
+            per_sample=False,
+            stochastic=True,
+            params=(
+                Param(
+                    "neg_margin",
+                    "float",
+                    0.5,
+                    low=0,
+                    closed="neither",
+                    grid=(0.5, 1.0),
+                    doc="margin of the negative pairs",
+                ),
+                Param(
+                    "mix_alpha",
+                    "float",
+                    2.0,
+                    low=0,
+                    closed="neither",
+                    doc="Beta(alpha, alpha) of the mixing coefficient",
+                ),
+                Param(
+                    "pos_neg_weight",
+                    "float",
+                    0.4,
+                    low=0,
+                    grid=(0.2, 0.4),
+                    doc="weight of the positive-negative mixing loss",
+                ),
+                Param(
+                    "anchor_neg_weight",
+                    "float",
+                    0.3,
+                    low=0,
+                    doc="weight of the anchor-negative mixing loss",
+                ),
+            ),
+            summary="Metrix: contrastive loss plus embedding mixup with interpolated labels.",
+            reference=(
+                'Venkataramanan et al., "It Takes Two to Tango: Mixup for Deep Metric '
+                'Learning", ICLR 2022, arXiv:2106.04990'
+            ),
+        ),
+        LossSpec(
+            name="multiview_contrastive",
+            sampler="whole_groups",  # time-aligned rows (one group) share a batch
+            factory=MultiviewContrastive,
+            tasks=_EMBEDDING,
+            link="identity",
+            fit_extras=("group", "features"),  # time ids; inputs compare the devices
+            stochastic=True,
+            params=(
+                _temperature(0.05, (0.05, 0.1, 0.5)),
+                Param("weighted", "bool", True, doc="weight negative devices by 1 / MMD"),
+            ),
+            summary="ColloSSL: time-aligned rows of the closest device as positives (y = device).",
+            reference=(
+                'Jain et al., "ColloSSL: Collaborative Self-Supervised Learning for Human '
+                'Activity Recognition", IMWUT 2022, doi:10.1145/3517246'
+            ),
+        ),
+        LossSpec(
+            name="sliced_wasserstein",
+            factory=SlicedWasserstein,
+            tasks=_EMBEDDING,
+            link="identity",
+            per_sample=False,
+            stochastic=True,
+            params=(
+                Param(
+                    "n_projections",
+                    "int",
+                    50,
+                    low=1,
+                    grid=(10, 50),
+                    doc="random projection directions L",
+                ),
+                Param(
+                    "prior",
+                    "choice",
+                    "uniform",
+                    options=PRIORS,
+                    grid=PRIORS,
+                    doc="distribution the embeddings are matched to",
+                ),
+            ),
+            summary="Sliced-Wasserstein distance of the embeddings to a prior (SWAE).",
+            reference=(
+                'Kolouri et al., "Sliced-Wasserstein Autoencoder: An Embarrassingly Simple '
+                'Generative Model", 2018, arXiv:1804.01947'
             ),
         ),
     ]
