@@ -334,6 +334,11 @@ def docs_command(out: str | None) -> None:
     "[compare.estimator] the estimator; options given here override it.",
 )
 @click.option("--target", help="Target column (default 'target' for the scikit-learn data sets).")
+@click.option(
+    "--group",
+    help="Column of group / environment ids: passed to losses that take groups (group_dro, "
+    "irm, vrex ...) and scored as worst_group_accuracy.",
+)
 @click.option("--losses", help="Comma-separated losses, each NAME or NAME(param=value,...).")
 @click.option(
     "--task-default", is_flag=True, help="Compare a sensible set of losses for the detected task."
@@ -390,6 +395,7 @@ def compare_command(
     data: str | None,
     config: str | None,
     target: str | None,
+    group: str | None,
     losses: str | None,
     task_default: bool,
     task: str | None,
@@ -417,7 +423,7 @@ def compare_command(
     DATA is a scikit-learn data set (breast_cancer [default], iris, wine, digits, diabetes),
     generated data (synthetic:NAME(param=value, ...), e.g. synthetic:classification(n_classes=10);
     generators: classification, regression, friedman1, heteroscedastic, heavy_tailed, skewed,
-    multimodal, parity) or a CSV / Parquet file with a --target column. Results stream to
+    multimodal, parity, spurious) or a CSV / Parquet file with a --target column. Results stream to
     OUT/results.jsonl (rerunning skips finished fits); OUT/report.html and OUT/report.md hold
     the report.
     """
@@ -443,6 +449,7 @@ def compare_command(
 
     data = data if data is not None else from_file.get("data")
     target = target if given("target") else from_file.get("target", target)
+    group = group if given("group") else from_file.get("group", group)
     task = task if given("task") else from_file.get("task", task)
     baseline = baseline if given("baseline") else from_file.get("baseline", baseline)
     scoring = scoring if given("scoring") else from_file.get("scoring", scoring)
@@ -477,6 +484,7 @@ def compare_command(
         results = compare(
             data,
             target=target,
+            group=group,
             losses=loss_list,
             task=task,
             baseline=baseline,

@@ -162,3 +162,65 @@ def test_bad_config_files_exit_2_naming_the_key(tmp_path, text, message):
     assert result.exit_code == 2 and "Error:" in result.output
     missing = CliRunner().invoke(cli, ["compare", "--config", str(tmp_path / "none.toml")])
     assert missing.exit_code == 2 and "does not exist" in missing.output
+
+
+def test_group_column_reaches_group_losses_and_the_worst_group_metric(monkeypatch):
+    from lossreg.compare import _scenarios
+
+    data = load_data("synthetic:spurious(n_samples=300)")
+    # the generator's group ids are taken out of the features by default: they hold the label
+    assert "group" not in data.X.columns and data.groups is not None
+    assert sorted(data.groups.unique()) == [0, 1, 2, 3]
+    seen = {}
+    real = _scenarios.StressedEstimator.fit
+
+    def spy(self, X, y, **fit_params):
+        seen.setdefault(self.estimator.steps[-1][1].loss, fit_params)
+        return real(self, X, y, **fit_params)
+
+    monkeypatch.setattr(_scenarios.StressedEstimator, "fit", spy)
+    results = compare(
+        "synthetic:spurious(n_samples=300)",
+        losses="cross_entropy,group_dro",
+        scenarios=["clean", "imbalance:3"],
+        cv=2,
+        estimator_params=FAST,
+        torch_threads=1,
+    )
+    assert (results["status"] == "ok").all(), results["error"].dropna().tolist()
+    assert "model__group" in seen["group_dro"] and seen["cross_entropy"] == {}
+    assert results["worst_group_accuracy"].notna().all()
+    assert (results["worst_group_accuracy"] <= results["accuracy"] + 1e-12).all()
+
+
+def test_worst_group_accuracy_by_hand_and_group_errors(tmp_path):
+    y = np.array([0, 0, 1, 1, 1, 0])
+    pred = np.array([0, 1, 1, 1, 0, 0])
+    groups = np.array(["a", "a", "b", "b", "c", "c"])
+    scores, _ = classification_metrics(y, pred, None, np.arange(2), minority=1, groups=groups)
+    assert scores["worst_group_accuracy"] == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="Group column 'nope'"):
+        load_data("iris", group="nope")
+    frame = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0], "g": [0, 1, None, 1], "target": [0, 1, 0, 1]})
+    with pytest.raises(ValueError, match="'g' has missing values"):
+        load_data(frame, target="target", group="g")
+
+
+def test_imbalance_keeps_per_row_fit_params_aligned():
+    from lossreg.compare._scenarios import StressedEstimator
+
+    class Spy:
+        def get_params(self, deep=True):
+            return {}
+
+        def fit(self, X, y, group=None):
+            self.pairs_ = (np.asarray(X["x"]), y, group)
+            return self
+
+    X = pd.DataFrame({"x": np.arange(90)})
+    y = np.repeat([0, 1, 2], 30)
+    model = StressedEstimator(Spy(), "imbalance:10", random_state=0).fit(X, y, group=np.arange(90))
+    rows, labels, group = model.estimator_.pairs_
+    np.testing.assert_array_equal(group, rows)  # the group of each kept row is its own
+    np.testing.assert_array_equal(y[rows], labels)
+    assert "kept_rows" not in model.corruption_

@@ -33,6 +33,7 @@ __all__ = ["CONFIG_KEYS", "load_config"]
 CONFIG_KEYS: dict[str, tuple[type, ...]] = {
     "data": (str,),
     "target": (str,),
+    "group": (str,),
     "losses": (str, list),
     "task": (str,),
     "baseline": (str,),

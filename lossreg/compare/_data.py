@@ -30,13 +30,21 @@ class Dataset:
     y: pd.Series
     task: str
     fingerprint: str
+    #: group / environment id per row (``group=`` column), for losses that declare ``group``
+    #: and for the worst-group metric; None without one
+    groups: pd.Series | None = None
 
     @property
     def n_rows(self) -> int:
         return int(self.X.shape[0])
 
 
-def load_data(data: Any = None, target: str | None = None, task: str | None = None) -> Dataset:
+def load_data(
+    data: Any = None,
+    target: str | None = None,
+    task: str | None = None,
+    group: str | None = None,
+) -> Dataset:
     """Return a :class:`Dataset` from a scikit-learn data set name, a CSV/Parquet file or a frame.
 
     Parameters
@@ -49,6 +57,9 @@ def load_data(data: Any = None, target: str | None = None, task: str | None = No
         The target column; ``"target"`` for the scikit-learn data sets. Required otherwise.
     task : {"binary", "multiclass", "regression"}, optional
         Overrides the task detected from the target.
+    group : str, optional
+        A column of group (environment, domain) ids: taken out of the features, passed to
+        losses that declare the ``group`` fit extra, and scored by ``worst_group_accuracy``.
     """
     if data is None:
         data = "breast_cancer"
@@ -60,6 +71,8 @@ def load_data(data: Any = None, target: str | None = None, task: str | None = No
     elif isinstance(data, str) and data.startswith(PREFIX):
         name, frame = make_synthetic(data)
         target = target or "target"
+        # a generator's group ids would give the label away as a feature
+        group = group or ("group" if "group" in frame.columns else None)
     else:
         path = Path(data)
         if not path.is_file():
@@ -84,13 +97,25 @@ def load_data(data: Any = None, target: str | None = None, task: str | None = No
     y = frame[target].infer_objects()
     if y.isna().any():
         raise ValueError(f"Target column {target!r} has {int(y.isna().sum())} missing values.")
+    groups = None
+    if group is not None:
+        if group not in frame.columns or group == target:
+            raise ValueError(
+                f"Group column {group!r} is not a feature column of {name!r}; columns: "
+                f"{', '.join(map(str, frame.columns[:20]))}."
+            )
+        if frame[group].isna().any():
+            raise ValueError(f"Group column {group!r} has missing values.")
+        groups = frame[group].reset_index(drop=True)
+        frame = frame.drop(columns=[group])
     X = _normalise_features(frame.drop(columns=[target]))
     y = y.reset_index(drop=True)
     X = X.reset_index(drop=True)
     detected = task or detect_task(y)
     if detected not in ("binary", "multiclass", "regression"):
         raise ValueError(f"task must be binary, multiclass or regression. Got {detected!r}.")
-    return Dataset(name, X, y, detected, fingerprint(X, y))
+    print_ = fingerprint(X, y) if groups is None else fingerprint(X.assign(__group__=groups), y)
+    return Dataset(name, X, y, detected, print_, groups)
 
 
 def detect_task(y: pd.Series) -> str:

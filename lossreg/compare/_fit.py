@@ -115,8 +115,14 @@ class TargetScaled(RegressorMixin, BaseEstimator):
         return self.regressor_.criterion_
 
 
-def run_fit(spec: dict[str, Any], X: pd.DataFrame, y: pd.Series) -> dict[str, Any]:
-    """Fit and score one (loss, scenario, repeat, fold); return its record."""
+def run_fit(
+    spec: dict[str, Any], X: pd.DataFrame, y: pd.Series, groups: pd.Series | None = None
+) -> dict[str, Any]:
+    """Fit and score one (loss, scenario, repeat, fold); return its record.
+
+    ``groups`` (an id per row) reach the loss as its ``group`` fit extra when it declares
+    one, and give the test fold's ``worst_group_accuracy``.
+    """
     import torch
 
     from lossreg.compare._metrics import classification_metrics, regression_metrics
@@ -134,8 +140,11 @@ def run_fit(spec: dict[str, Any], X: pd.DataFrame, y: pd.Series) -> dict[str, An
                 spec["task"], spec["loss"], spec["params"], spec["estimator"], spec["model_seed"]
             )
             model = StressedEstimator(pipeline, spec["scenario"], spec["noise_seed"])
+            fit_params = {}
+            if groups is not None and _declares_group(spec["loss"]):
+                fit_params["model__group"] = groups.iloc[train].to_numpy()
             start = time.perf_counter()
-            model.fit(X.iloc[train], y.iloc[train].to_numpy())
+            model.fit(X.iloc[train], y.iloc[train].to_numpy(), **fit_params)
             record["fit_time"] = time.perf_counter() - start
             prep, est = model.estimator_[:-1], model.estimator_[-1]
             X_test = prep.transform(X.iloc[test])
@@ -145,7 +154,12 @@ def run_fit(spec: dict[str, Any], X: pd.DataFrame, y: pd.Series) -> dict[str, An
             else:
                 proba = est.predict_proba(X_test) if hasattr(est, "predict_proba") else None
                 scores, bins = classification_metrics(
-                    y_test, est.predict(X_test), proba, est.classes_, spec["minority"]
+                    y_test,
+                    est.predict(X_test),
+                    proba,
+                    est.classes_,
+                    spec["minority"],
+                    groups=None if groups is None else groups.iloc[test].to_numpy(),
                 )
                 record.update(scores)
                 record["reliability"] = bins
@@ -165,6 +179,12 @@ def run_fit(spec: dict[str, Any], X: pd.DataFrame, y: pd.Series) -> dict[str, An
         record["warnings"] = messages[:5]
     record["finished_at"] = time.time()
     return record
+
+
+def _declares_group(loss: str) -> bool:
+    from lossreg.registry import default_registry
+
+    return "group" in default_registry().get_spec(loss).fit_extras
 
 
 def _regression(est: Any, X_test: np.ndarray, y_test: np.ndarray, score: Any) -> dict[str, Any]:

@@ -26,6 +26,7 @@ GREATER_IS_BETTER: dict[str, bool] = {
     "roc_auc": True,
     "average_precision": True,
     "worst_class_recall": True,
+    "worst_group_accuracy": True,
     "top3_accuracy": True,
     "error_auroc": True,
     "rmse": False,
@@ -49,6 +50,7 @@ CLASSIFICATION_METRICS = (
     "roc_auc",
     "average_precision",
     "worst_class_recall",
+    "worst_group_accuracy",
     "top3_accuracy",
     "error_auroc",
 )
@@ -103,8 +105,13 @@ def classification_metrics(
     proba: np.ndarray | None,
     classes: np.ndarray,
     minority: Any,
+    groups: np.ndarray | None = None,
 ) -> tuple[dict[str, float], dict[str, list] | None]:
-    """Metrics and reliability bins (None without probabilities) of a classifier on a fold."""
+    """Metrics and reliability bins (None without probabilities) of a classifier on a fold.
+
+    With ``groups`` (an id per test row), ``worst_group_accuracy`` is the lowest accuracy of
+    any group present in the fold.
+    """
     out = {
         "accuracy": metrics.accuracy_score(y_true, y_pred),
         "balanced_accuracy": metrics.balanced_accuracy_score(y_true, y_pred),
@@ -117,6 +124,11 @@ def classification_metrics(
             y_true, y_pred, labels=np.unique(y_true), average=None, zero_division=0.0
         ).min(),
     }
+    if groups is not None:
+        groups = np.asarray(groups)
+        out["worst_group_accuracy"] = min(
+            float(np.mean(y_pred[groups == g] == y_true[groups == g])) for g in np.unique(groups)
+        )
     bins = None
     if proba is not None:
         proba = np.clip(np.asarray(proba, dtype=np.float64), 0.0, 1.0)

@@ -41,6 +41,7 @@ def compare(
     data: Any = None,
     *,
     target: str | None = None,
+    group: str | None = None,
     losses: Any = None,
     task: str | None = None,
     baseline: str | None = None,
@@ -68,6 +69,10 @@ def compare(
         ``digits``, ``diabetes``), a CSV or Parquet file, or a DataFrame.
     target : str, optional
         Target column (``"target"`` for the scikit-learn data sets).
+    group : str, optional
+        Column of group / environment ids: not a feature; passed to the losses that declare
+        the ``group`` fit extra (group_dro, irm, vrex ...) and scored as
+        ``worst_group_accuracy`` (classes).
     losses : str or list, optional
         ``"cross_entropy,focal(gamma=2.0)"``, a list of such names, or None for a sensible
         set registered for the task (the CLI's ``--task-default``). The baseline is added
@@ -115,7 +120,7 @@ def compare(
         ``error``, every metric, ``fit_time``, ``train_loss`` (per epoch) and
         ``reliability`` bins. ``df.attrs`` holds task, primary metric, baseline and counts.
     """
-    dataset = load_data(data, target=target, task=task)
+    dataset = load_data(data, target=target, task=task, group=group)
     plan = plan_fits(
         dataset,
         losses=losses,
@@ -340,21 +345,25 @@ def _execute(
     """Yield each fit's record as soon as it finishes, wherever it ran."""
     if not todo:
         return
-    X, y = dataset.X, dataset.y
+    X, y, groups = dataset.X, dataset.y, dataset.groups
     if scheduler is not None:
-        yield from _execute_dask(todo, X, y, scheduler)
+        yield from _execute_dask(todo, X, y, groups, scheduler)
     elif _n_workers(n_jobs) == 1:
         for spec in todo:
-            yield run_fit(spec, X, y)
+            yield run_fit(spec, X, y, groups)
     else:
         from joblib import Parallel, delayed
 
         parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
-        yield from parallel(delayed(run_fit)(spec, X, y) for spec in todo)
+        yield from parallel(delayed(run_fit)(spec, X, y, groups) for spec in todo)
 
 
 def _execute_dask(
-    todo: list[dict[str, Any]], X: pd.DataFrame, y: pd.Series, scheduler: Any
+    todo: list[dict[str, Any]],
+    X: pd.DataFrame,
+    y: pd.Series,
+    groups: pd.Series | None,
+    scheduler: Any,
 ) -> Iterator[dict[str, Any]]:
     from distributed import Client, as_completed
 
@@ -362,7 +371,7 @@ def _execute_dask(
     client = Client(scheduler) if own else scheduler
     try:
         X_f, y_f = client.scatter([X, y], broadcast=True)
-        futures = [client.submit(run_fit, spec, X_f, y_f, pure=False) for spec in todo]
+        futures = [client.submit(run_fit, spec, X_f, y_f, groups, pure=False) for spec in todo]
         try:
             for future in as_completed(futures):
                 yield future.result()

@@ -126,6 +126,7 @@ def corrupt(
         index = np.sort(np.concatenate(keep))
         info["n_train"] = len(index)
         info["n_removed"] = len(y) - len(index)
+        info["kept_rows"] = index  # for per-row fit parameters; not part of the record
         return _take(X, index), y[index], info
     values = y.astype(np.float64)
     scale = float(values.std()) or 1.0
@@ -171,10 +172,14 @@ class StressedEstimator(BaseEstimator):
         self.scenario = scenario
         self.random_state = random_state
 
-    def fit(self, X: Any, y: Any) -> StressedEstimator:
+    def fit(self, X: Any, y: Any, **fit_params: Any) -> StressedEstimator:
+        """Fit on the corrupted rows; per-row ``fit_params`` follow the rows that are kept."""
         X_c, y_c, info = corrupt(X, y, parse_scenario(self.scenario), self.random_state)
+        kept = info.pop("kept_rows", None)
+        if kept is not None:
+            fit_params = {k: _take(np.asarray(v), kept) for k, v in fit_params.items()}
         self.corruption_ = info
-        self.estimator_ = clone(self.estimator).fit(X_c, y_c)
+        self.estimator_ = clone(self.estimator).fit(X_c, y_c, **fit_params)
         return self
 
     @property

@@ -140,6 +140,28 @@ def parity(
     return _frame(X, y)
 
 
+def spurious(
+    n_samples: int = 2000,
+    n_features: int = 5,
+    agreement: float = 0.9,
+    core_noise: float = 1.0,
+    random_state: int = 0,
+) -> pd.DataFrame:
+    """Binary labels with a spurious feature: ``x0`` equals the label in ``agreement`` of the
+    rows and its opposite otherwise; the label depends on ``x1 .. x{d-1}`` through a noisy
+    linear score. ``group = 2 y + x0`` names the four (label, spurious value) groups; the
+    minority groups are where ``x0`` disagrees with the label."""
+    rng = np.random.default_rng(random_state)
+    core = rng.standard_normal((n_samples, n_features - 1))
+    score = core @ np.linspace(1.0, 0.2, n_features - 1)
+    y = (score + core_noise * rng.standard_normal(n_samples) > 0).astype(np.int64)
+    agree = rng.random(n_samples) < agreement
+    spurious_bit = np.where(agree, y, 1 - y)
+    frame = _frame(np.column_stack([spurious_bit.astype(np.float64), core]), y)
+    frame["group"] = 2 * y + spurious_bit
+    return frame
+
+
 #: name -> generator; every parameter has a default
 GENERATORS: dict[str, Callable[..., pd.DataFrame]] = {
     "classification": classification,
@@ -150,6 +172,7 @@ GENERATORS: dict[str, Callable[..., pd.DataFrame]] = {
     "skewed": skewed,
     "multimodal": multimodal,
     "parity": parity,
+    "spurious": spurious,
 }
 
 
