@@ -54,6 +54,8 @@ FIT_EXTRAS: dict[str, str] = {
     "event": "event indicator per row (survival)",
     "features": "the row's input features X, routed to the criterion as well as the network",
     "rejected_label": "the rejected (dispreferred) class per row (preference supervision)",
+    "teacher_features": "a teacher model's penultimate features per row, as wide as the "
+    "student's features (losses with outputs='logits+features')",
 }
 
 #: How an estimator may have to draw training batches for a loss: ``class_balanced`` (several

@@ -205,6 +205,9 @@ EXTRA_CASES = [
     ("bce", {"pos_weight": [3.0]}),
     ("huber", {"delta": 0.1}),
     ("fishr", {"anneal_iters": 0, "penalty_weight": 10.0}),  # the penalty on from the start
+    ("hessian_alignment_hgp", {"anneal_iters": 0, "penalty_weight": 100.0}),
+    ("hessian_alignment_hutchinson", {"anneal_iters": 0, "penalty_weight": 100.0, "n_probes": 10}),
+    ("norm_direction", {"kd_warmup_epochs": 0}),  # the distillation term on from the start
 ]
 
 

@@ -488,3 +488,252 @@ def test_cad_bottleneck_identities_and_gradients():
         assert torch.isfinite(grad).all() and (grad != 0).any()
     with pytest.raises(ValueError, match="temperature"):
         lossreg.create_loss("cad_bottleneck", temperature=0.0)
+
+
+# ----------------------------------------------------------------------------- norm_direction
+def _kdpp_reference(logits, s, teacher, f, labels, centers, nd_weight, kd_factor, t):
+    """KD++ of WangYZ1608/Knowledge-Distillation-via-ND per row: CE + KDLoss + DirectNormLoss,
+    the class centres given, in plain Python loops."""
+    out = []
+    ce = _ce_loop(logits, labels)
+    for i, y in enumerate(labels.tolist()):
+        zt = [v / t for v in teacher[i].tolist()]
+        zs = [v / t for v in logits[i].tolist()]
+        lt = [v - math.log(sum(math.exp(u) for u in zt)) for v in zt]
+        ls = [v - math.log(sum(math.exp(u) for u in zs)) for v in zs]
+        kl = sum(math.exp(a) * (a - b) for a, b in zip(lt, ls, strict=True)) * t * t
+        c = centers[y]
+        norm_c = math.sqrt(sum(v * v for v in c))
+        si, fi = s[i].tolist(), f[i].tolist()
+        max_norm = max(math.sqrt(sum(v * v for v in si)), math.sqrt(sum(v * v for v in fi)))
+        nd = 1 - sum(a * b / norm_c for a, b in zip(si, c, strict=True)) / max_norm
+        out.append(ce[i] + kd_factor * kl + nd_weight * nd)
+    return out
+
+
+@pytest.mark.reference("norm_direction")
+def test_norm_direction_matches_kdpp_loops_with_running_teacher_centres():
+    gen = torch.Generator().manual_seed(5)
+    logits = torch.randn(10, 3, generator=gen, dtype=torch.float64)
+    s = torch.randn(10, 4, generator=gen, dtype=torch.float64)
+    teacher = torch.randn(10, 3, generator=gen, dtype=torch.float64)
+    f = torch.randn(10, 4, generator=gen, dtype=torch.float64) + 1.0
+    labels = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1, 2, 0])
+    loss = lossreg.create_loss(
+        "norm_direction", n_classes=3, feature_dim=4, nd_weight=0.7, reduction="none"
+    )
+    loss.set_epoch(5, 100)  # warm-up: KD weight 5 / 20
+    got = loss((logits, s), labels, teacher_logits=teacher, teacher_features=f)
+    # First batch: the centres are its own class means of the teacher features.
+    centers = {
+        c: [
+            sum(f[i, d].item() for i in range(10) if labels[i] == c) / int((labels == c).sum())
+            for d in range(4)
+        ]
+        for c in range(3)
+    }
+    expected = _kdpp_reference(logits, s, teacher, f, labels, centers, 0.7, 0.25, 4.0)
+    assert got.tolist() == pytest.approx(expected, rel=1e-10)
+    # Second batch: the centres average the teacher features of both batches.
+    f2 = torch.randn(10, 4, generator=gen, dtype=torch.float64)
+    got = loss((logits, s), labels, teacher_logits=teacher, teacher_features=f2)
+    both = torch.cat([f, f2])
+    twice = torch.cat([labels, labels])
+    centers = {c: both[twice == c].mean(dim=0).tolist() for c in range(3)}
+    expected = _kdpp_reference(logits, s, teacher, f2, labels, centers, 0.7, 0.25, 4.0)
+    assert got.tolist() == pytest.approx(expected, rel=1e-10)
+    # Eval mode reads the centres without moving them.
+    loss.eval()
+    before = loss.center_sum_.clone()
+    loss((logits, s), labels, teacher_logits=teacher, teacher_features=f2)
+    torch.testing.assert_close(loss.center_sum_, before)
+
+
+def test_norm_direction_identities_and_weights():
+    gen = torch.Generator().manual_seed(6)
+    logits = torch.randn(8, 2, generator=gen, dtype=torch.float64)
+    teacher = torch.randn(8, 2, generator=gen, dtype=torch.float64)
+    labels = torch.tensor([0, 1] * 4)
+    f = torch.randn(8, 3, generator=gen, dtype=torch.float64)
+    make = lambda **kw: lossreg.create_loss(  # noqa: E731
+        "norm_direction", n_classes=2, feature_dim=3, kd_warmup_epochs=0, **kw
+    )
+    # Student features on the teacher centre's direction, norm >= the teacher's: ND = 0.
+    centres = torch.stack([f[labels == c].mean(dim=0) for c in (0, 1)])
+    unit = centres / centres.norm(dim=1, keepdim=True)
+    s = unit[labels] * (f.norm(dim=1, keepdim=True) + 1.0)
+    ce = torch.nn.functional.cross_entropy(logits, labels)
+    got = make(kd_weight=0.0)((logits, s), labels, teacher_logits=teacher, teacher_features=f)
+    torch.testing.assert_close(got, ce)
+    # Integer sample weights equal repeated rows (centres weighted too).
+    counts = torch.tensor([2.0, 1.0, 0.0, 1.0, 3.0, 1.0, 1.0, 1.0], dtype=torch.float64)
+    keep = [i for i in range(8) for _ in range(int(counts[i]))]
+    s = torch.randn(8, 3, generator=gen, dtype=torch.float64)
+    weighted = make()(
+        (logits, s), labels, sample_weight=counts, teacher_logits=teacher, teacher_features=f
+    )
+    repeated = make()(
+        (logits[keep], s[keep]),
+        labels[keep],
+        teacher_logits=teacher[keep],
+        teacher_features=f[keep],
+    )
+    torch.testing.assert_close(weighted, repeated)
+    with pytest.raises(ValueError, match="teacher_features"):
+        make()((logits, s), labels, teacher_logits=teacher, teacher_features=f[:, :2])
+    with pytest.raises(ValueError, match="teacher_features"):
+        make()((logits, s), labels, teacher_logits=teacher)
+
+
+def test_classifier_distils_with_norm_direction(xy):
+    X, y = xy
+    rng = np.random.default_rng(0)
+    clf = LossClassifier(loss="norm_direction", module__hidden_units=(16, 6), **_fast())
+    clf.fit(
+        X, y, teacher_logits=rng.normal(size=(60, 3)), teacher_features=rng.normal(size=(60, 6))
+    )
+    assert clf.data_params_ == {"n_classes": 3, "feature_dim": 6}
+    assert clf.predict_proba(X).shape == (60, 3)
+    with pytest.raises(ValueError, match="teacher_features"):
+        LossClassifier(loss="norm_direction", **_fast()).fit(
+            X, y, teacher_logits=rng.normal(size=(60, 3)), teacher_features=rng.normal(size=(60, 6))
+        )
+
+
+# ----------------------------------------------------------------------------- hessian alignment
+def _head_setup(seed, n=16, c=3, d=4, n_envs=2):
+    gen = torch.Generator().manual_seed(seed)
+    head = torch.nn.Linear(d, c).double()
+    with torch.no_grad():
+        head.weight.copy_(torch.randn(c, d, generator=gen, dtype=torch.float64))
+        head.bias.copy_(torch.randn(c, generator=gen, dtype=torch.float64))
+    features = torch.randn(n, d, generator=gen, dtype=torch.float64)
+    labels = torch.randint(0, c, (n,), generator=gen)
+    group = torch.arange(n) % n_envs
+    return head, features, labels, group
+
+
+def _flat(grads):
+    return torch.cat([g.reshape(-1) for g in grads])
+
+
+def _env_risks(head, features, labels, group):
+    logits = head(features)
+    return [
+        torch.nn.functional.cross_entropy(logits[group == e], labels[group == e])
+        for e in sorted(set(group.tolist()))
+    ]
+
+
+def _hgp_reference(head, features, labels, group, penalty_weight):
+    """cmnist_HGP.py's 'sad' penalty by autograd through a real linear head."""
+    params = list(head.parameters())
+    risks = _env_risks(head, features, labels, group)
+    train_nll = torch.stack(risks).mean()
+    mean_g = _flat(torch.autograd.grad(train_nll, params, create_graph=True))
+    mean_norm = mean_g.pow(2).sum().sqrt()
+    mean_hg = mean_norm * _flat(torch.autograd.grad(mean_norm, params, create_graph=True))
+    penalty = 0.0
+    for risk in risks:
+        g = _flat(torch.autograd.grad(risk, params, create_graph=True))
+        norm = g.pow(2).sum().sqrt()
+        hg = norm * _flat(torch.autograd.grad(norm, params, create_graph=True))
+        penalty = penalty + (hg - mean_hg).pow(2).sum() + (g - mean_g).pow(2).sum()
+    return (train_nll + penalty_weight * penalty).item()
+
+
+@pytest.mark.reference("hessian_alignment_hgp")
+@pytest.mark.parametrize("n_envs", [2, 3])
+def test_hgp_matches_double_backprop_through_a_linear_head(n_envs):
+    head, features, labels, group = _head_setup(7, n_envs=n_envs)
+    loss = lossreg.create_loss("hessian_alignment_hgp", penalty_weight=50.0, anneal_iters=0)
+    with torch.no_grad():
+        logits = head(features)
+    got = loss((logits, features), labels, group=group).item()
+    assert got == pytest.approx(_hgp_reference(head, features, labels, group, 50.0), rel=1e-9)
+
+
+def _hutchinson_reference(head, features, labels, group, penalty_weight, n_probes):
+    """cmnist_Hutchinson.py's penalty by autograd, probes drawn in the loss's order (the mean
+    Hessian first, then each environment), each a (K, C, D+1) Rademacher tensor."""
+    params = list(head.parameters())
+    c, d = head.weight.shape
+
+    def diagonal(grads):
+        g = _flat(grads)
+        z = torch.randint(0, 2, (n_probes, c, d + 1)).double() * 2 - 1
+        out = []
+        for v in z:
+            flat_v = torch.cat([v[:, :d].reshape(-1), v[:, d]])
+            hv = _flat(torch.autograd.grad(torch.dot(g, flat_v), params, retain_graph=True))
+            out.append(flat_v * hv)
+        return sum(out) / len(out)
+
+    risks = _env_risks(head, features, labels, group)
+    train_nll = torch.stack(risks).mean()
+    mean_grads = torch.autograd.grad(train_nll, params, create_graph=True)
+    mean_diag = diagonal(mean_grads)
+    penalty = 0.0
+    for risk in risks:
+        grads = torch.autograd.grad(risk, params, create_graph=True)
+        penalty = penalty + (_flat(grads) - _flat(mean_grads)).pow(2).sum()
+        penalty = penalty + (diagonal(grads) - mean_diag).pow(2).sum()
+    return (train_nll + penalty_weight * penalty).item()
+
+
+@pytest.mark.reference("hessian_alignment_hutchinson")
+def test_hutchinson_matches_autograd_probes_and_converges_to_the_exact_diagonal():
+    head, features, labels, group = _head_setup(8)
+    with torch.no_grad():
+        logits = head(features)
+    loss = lossreg.create_loss(
+        "hessian_alignment_hutchinson", penalty_weight=30.0, anneal_iters=0, n_probes=20
+    )
+    torch.manual_seed(11)
+    got = loss((logits, features), labels, group=group).item()
+    torch.manual_seed(11)
+    expected = _hutchinson_reference(head, features, labels, group, 30.0, 20)
+    assert got == pytest.approx(expected, rel=1e-9)
+    # Many probes: the estimate approaches the penalty with exact Hessian diagonals.
+    params = list(head.parameters())
+    risks = _env_risks(head, features, labels, group)
+
+    def exact_diag(risk):
+        g = _flat(torch.autograd.grad(risk, params, create_graph=True))
+        rows = [_flat(torch.autograd.grad(g[k], params, retain_graph=True)) for k in range(len(g))]
+        return torch.stack(rows).diagonal()
+
+    mean_risk = torch.stack(risks).mean()
+    mean_diag = exact_diag(mean_risk)
+    mean_g = _flat(torch.autograd.grad(mean_risk, params, create_graph=True))
+    exact = mean_risk.item()
+    for risk in risks:
+        g = _flat(torch.autograd.grad(risk, params, create_graph=True))
+        exact += 30.0 * ((g - mean_g).pow(2).sum() + (exact_diag(risk) - mean_diag).pow(2).sum())
+    many = lossreg.create_loss(
+        "hessian_alignment_hutchinson", penalty_weight=30.0, anneal_iters=0, n_probes=20000
+    )
+    torch.manual_seed(0)
+    estimate = many((logits, features), labels, group=group).item()
+    assert estimate == pytest.approx(float(exact.detach()), rel=0.05)
+
+
+def test_hessian_alignment_warm_up_and_one_environment():
+    head, features, labels, _ = _head_setup(9)
+    with torch.no_grad():
+        logits = head(features)
+    ce = torch.nn.functional.cross_entropy(logits, labels)
+    for name in ("hessian_alignment_hgp", "hessian_alignment_hutchinson"):
+        loss = lossreg.create_loss(name, anneal_iters=0)
+        one = loss((logits, features), labels, group=torch.zeros(16, dtype=torch.long))
+        if name.endswith("hgp"):
+            torch.testing.assert_close(one, ce)  # one environment: nothing to align
+        else:
+            # Independent probes for the environment and the mean: the estimates differ by
+            # their noise even for one environment, as in the reference.
+            assert one > ce
+        warm = lossreg.create_loss(name, penalty_weight=1e6, anneal_iters=1)
+        group = torch.arange(16) % 2
+        first = warm((logits, features), labels, group=group)  # weight 1 during the warm-up
+        second = warm((logits, features), labels, group=group)  # then 1e6
+        assert int(warm.step_) == 2 and second > 100 * first

@@ -30,6 +30,7 @@ from lossreg.testing._toy import (
     CLASS_TASKS,
     COUPLED_TASKS,
     COUPLING_EXTRAS,
+    FEATURE_DIM,
     TASK_ORDER,
     Toy,
     toy_extra,
@@ -894,11 +895,19 @@ def _smoke_extras(spec: LossSpec, task: str, X: np.ndarray, y: np.ndarray) -> di
         n_features=X.shape[1],  # as the estimator gives it (a reconstruction head's width)
     )
     n_classes = int(np.max(y)) + 1 if task in CLASS_TASKS else (y.shape[1] if y.ndim == 2 else 1)
+    feature_width = FEATURE_DIM
+    if spec.outputs == "logits+features":
+        from lossreg.estimators import MLP
+
+        # The width of the features the estimator's default MLP returns (its last hidden layer).
+        feature_width = MLP(X.shape[1], width, return_features=True).n_features_out
     extras: dict[str, np.ndarray] = {}
     for name in spec.fit_extras:
         if name == "features":
             continue
-        value = toy_extra(name, y, task, n_classes, width, rng, bag_size=4)
+        value = toy_extra(
+            name, y, task, n_classes, width, rng, bag_size=4, feature_width=feature_width
+        )
         extras[name] = value.astype(np.float32) if value.dtype.kind == "f" else value
     return extras  # "features" is X itself: the estimator routes it
 

@@ -240,13 +240,15 @@ def toy_extra(
     width: int,
     rng: np.random.Generator,
     bag_size: int = 3,
+    feature_width: int = FEATURE_DIM,
 ) -> np.ndarray:
     """Return the toy value of fit extra ``name`` for targets ``y``, as numpy (one entry per row).
 
     Values respect what the extra means for the task: a class task's ``bag_target`` holds the
     bag's class proportions ((N,) positive share for two classes, (N, C) otherwise), its
     ``teacher_logits`` one logit per class (not per output column: a multi-head output is
-    wider), ``rejected_label`` a class other than the row's label.
+    wider), ``rejected_label`` a class other than the row's label, ``teacher_features``
+    ``feature_width`` values (the student's feature width).
     """
     n = int(y.shape[0])
     class_task = task in CLASS_TASKS
@@ -276,6 +278,9 @@ def toy_extra(
         return (y.astype(np.int64) + rng.integers(1, k, size=n)) % k
     if name == "features":
         return rng.normal(size=(n, N_FEATURES))
+    if name == "teacher_features":
+        # As wide as the student's features (the toy's, or the smoke fit's MLP's).
+        return rng.normal(size=(n, feature_width))
     raise ValueError(f"The conformance kit has no toy value for fit extra {name!r}.")
 
 

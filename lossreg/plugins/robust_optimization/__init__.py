@@ -9,6 +9,7 @@ from .bottleneck import CADBottleneck, CondCADBottleneck
 from .domain_penalised import DomainPenalised
 from .group_cvar import GroupCVaR
 from .group_dro import GroupDRO
+from .hessian import HessianAlignmentHGP, HessianAlignmentHutchinson
 from .holistic import HolisticRobust
 from .invariance import IRM, VREx
 from .metrics import worst_group_accuracy
@@ -28,6 +29,8 @@ __all__ = [
     "Fishr",
     "GroupCVaR",
     "GroupDRO",
+    "HessianAlignmentHGP",
+    "HessianAlignmentHutchinson",
     "HolisticRobust",
     "LossReweighting",
     "SpectralRisk",
@@ -37,17 +40,7 @@ __all__ = [
 ]
 
 #: Catalogue entries that cannot be a criterion for an MLP on tabular data, with the reason.
-NOT_REGISTERED: dict[str, str] = {
-    "hessian_alignment_hgp": (
-        "Needs the penultimate features h to form the head's gradient and Hessian in closed "
-        "form (or parameter autograd through the head); the criterion sees logits only. Needs "
-        "a multi-head output mechanism (logits, features)."
-    ),
-    "hessian_alignment_hutchinson": (
-        "As hessian_alignment_hgp: Hessian diagonals of the head need the features h (or the "
-        "head's parameters), which a criterion given only logits does not have."
-    ),
-}
+NOT_REGISTERED: dict[str, str] = {}
 
 _GROUP_DRO_PAPER = (
     'Sagawa et al., "Distributionally Robust Neural Networks for Group Shifts: On the Importance '
@@ -395,6 +388,28 @@ def register_losses() -> list[LossSpec]:
             CondCADBottleneck,
             "Conditional CAD: the contrastive domain bottleneck among rows of the same label.",
         ),
+        _hessian_spec(
+            "hessian_alignment_hgp",
+            HessianAlignmentHGP,
+            (),
+            "Hessian alignment (HGP): match head gradients and Hessian-gradient products.",
+        ),
+        _hessian_spec(
+            "hessian_alignment_hutchinson",
+            HessianAlignmentHutchinson,
+            (
+                Param(
+                    "n_probes",
+                    "int",
+                    150,
+                    low=1,
+                    grid=(10, 150),
+                    doc="Rademacher probes per Hessian-diagonal estimate",
+                ),
+            ),
+            "Hessian alignment (Hutchinson): match head gradients and Hessian diagonals.",
+            stochastic=True,
+        ),
         _wrapper(
             name="irm",
             aliases=("irm_v1", "irm_penalty"),
@@ -421,6 +436,45 @@ def register_losses() -> list[LossSpec]:
             ),
         ),
     ]
+
+
+def _hessian_spec(
+    name: str, factory: type, extra: tuple[Param, ...], summary: str, stochastic: bool = False
+) -> LossSpec:
+    return LossSpec(
+        name=name,
+        factory=factory,
+        tasks=frozenset({"binary", "multiclass"}),
+        link="softmax",
+        per_sample=False,
+        stochastic=stochastic,
+        params=(
+            Param(
+                "penalty_weight",
+                "float",
+                91257.18613115903,
+                low=0,
+                grid=(1e2, 1e4, 91257.18613115903),
+                doc="penalty weight after the warm-up (the colored-MNIST script's value)",
+            ),
+            Param(
+                "anneal_iters",
+                "int",
+                190,
+                low=0,
+                grid=(0, 190, 500),
+                doc="training steps with penalty weight 1 first",
+            ),
+            *extra,
+        ),
+        fit_extras=("group",),
+        outputs="logits+features",
+        summary=summary,
+        reference=(
+            'Hemati, Zhang, Estiri, Chen, "Understanding Hessian Alignment for Domain '
+            'Generalization", ICCV 2023, arXiv:2308.11778'
+        ),
+    )
 
 
 def _cad_spec(name: str, alias: str, factory: type, summary: str) -> LossSpec:
