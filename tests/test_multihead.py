@@ -737,3 +737,52 @@ def test_hessian_alignment_warm_up_and_one_environment():
         first = warm((logits, features), labels, group=group)  # weight 1 during the warm-up
         second = warm((logits, features), labels, group=group)  # then 1e6
         assert int(warm.step_) == 2 and second > 100 * first
+
+
+# ----------------------------------------------------------------------------- the kit on two parts
+class _WrongFeatureGrad(torch.autograd.Function):
+    """Identity forward, a doubled gradient backward: a bug the kit must see in the features."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return 2 * grad
+
+
+class _TwoPart(nn.Module):
+    def __init__(self, *, broken: bool = False, reduction: str = "mean"):
+        super().__init__()
+        self.broken = broken
+        self.reduction = reduction
+
+    def forward(self, input, target, *, sample_weight=None, **extras):
+        logits, features = input
+        h = _WrongFeatureGrad.apply(features) if self.broken else features
+        rows = nn.functional.cross_entropy(logits, target.long().reshape(-1), reduction="none")
+        rows = rows + h.square().mean(dim=1)
+        return lossreg.reduce(rows, self.reduction, sample_weight)
+
+
+def _two_part_spec(broken: bool) -> LossSpec:
+    return LossSpec(
+        name="two_part",
+        factory=lambda **kw: _TwoPart(broken=broken, **kw),
+        tasks={"multiclass"},
+        link="softmax",
+        summary="test",
+        reference="test",
+        outputs="logits+features",
+    )
+
+
+def test_the_kit_checks_gradients_with_respect_to_the_features_too():
+    from lossreg.testing import check_loss
+
+    checks = ["check_gradcheck", "check_scalar_finite_output", "check_dtype_preserved"]
+    good = check_loss(_two_part_spec(False), checks=checks, raise_on_failure=False)
+    assert [r.status for r in good] == ["passed"] * 3
+    bad = check_loss(_two_part_spec(True), checks=checks, raise_on_failure=False)
+    assert [r.status for r in bad] == ["failed", "passed", "passed"]
