@@ -175,7 +175,9 @@ REFERENCES: dict[str, tuple[str, Reference]] = {
 
 
 # -- building the inputs -----------------------------------------------------------------------
-TAKES_FEATURES = {"bias_ce"}  # input is (logits, hidden features)
+#: Width of the hidden features a ``outputs="logits+features"`` loss receives next to the logits:
+#: the last hidden layer of the estimators' default MLP.
+FEATURE_WIDTH = 64
 
 
 def _task(tasks: frozenset[str], n_classes: int, first_class_count: bool) -> str | None:
@@ -216,8 +218,14 @@ def build_case(
         width = output_size(spec, task, n_classes=n_classes, n_outputs=n_outputs)
     except KeyError as exc:  # a head sized by the inputs (n_features): an estimator's job
         return f"output size needs {exc}"
+    takes_features = spec.outputs == "logits+features"
     data_params = compute_data_params(
-        spec.data_params, y, task, n_classes if class_task else None, width=width
+        spec.data_params,
+        y,
+        task,
+        n_classes if class_task else None,
+        width=width,
+        feature_width=FEATURE_WIDTH if takes_features else None,
     )
     try:
         loss = lossreg.create_loss(name, **data_params)
@@ -236,9 +244,9 @@ def build_case(
     if class_task:  # losses that take probability targets (kl_div)
         candidates.append(torch.softmax(torch.randn(n_rows, n_classes, generator=gen), dim=1))
     problem = ""
-    # bias_ce reads the network's hidden features next to the logits: 64 of them, like the
-    # last hidden layer of the default MLP.
-    features = torch.randn(n_rows, 64, generator=gen) if name in TAKES_FEATURES else None
+    # A logits+features loss (bias_ce, deep_coral ...) reads the network's hidden features
+    # next to the logits, as wide as the last hidden layer of the default MLP.
+    features = torch.randn(n_rows, FEATURE_WIDTH, generator=gen) if takes_features else None
     for target in candidates:
         case = Case(task, n_rows, n_classes, y, x, target, extras, data_params, features)
         try:

@@ -11,7 +11,15 @@ from typing import Any
 from lossreg.links import BUILTIN_LINKS, Link
 from lossreg.params import Param
 
-__all__ = ["DATA_PARAMS", "FIT_EXTRAS", "SAMPLERS", "TASKS", "LossSpec", "spec_problems"]
+__all__ = [
+    "DATA_PARAMS",
+    "FIT_EXTRAS",
+    "OUTPUTS",
+    "SAMPLERS",
+    "TASKS",
+    "LossSpec",
+    "spec_problems",
+]
 
 #: The target types a loss can declare.
 TASKS = frozenset(
@@ -32,6 +40,8 @@ DATA_PARAMS: dict[str, str] = {
     "embedding_dim": "width of the network's output (the embedding dimension D); the estimator "
     "takes it from the module it builds, not from the targets",
     "target_values": "the training targets themselves, one value (or one list per row) per row",
+    "feature_dim": "width D of the penultimate features a network returns next to its logits "
+    "(losses with outputs='logits+features'); the estimator takes it from the module it builds",
 }
 
 #: Per-row arrays a loss can ask for at fit time, routed with scikit-learn metadata routing.
@@ -44,12 +54,19 @@ FIT_EXTRAS: dict[str, str] = {
     "event": "event indicator per row (survival)",
     "features": "the row's input features X, routed to the criterion as well as the network",
     "rejected_label": "the rejected (dispreferred) class per row (preference supervision)",
+    "teacher_features": "a teacher model's penultimate features per row, as wide as the "
+    "student's features (losses with outputs='logits+features')",
 }
 
 #: How an estimator may have to draw training batches for a loss: ``class_balanced`` (several
 #: rows of each class in a batch), ``whole_bags`` / ``whole_groups`` (every bag or group id of
 #: the ``bag`` / ``group`` extra lies entirely inside one batch).
 SAMPLERS = (None, "class_balanced", "whole_bags", "whole_groups")
+
+#: What the network returns to the loss: ``logits`` (one tensor, (N, width)) or
+#: ``logits+features`` (the pair ``(logits, features)``, features (N, D) being the network's
+#: penultimate layer, for losses on representations: CORAL, Fishr, neural-collapse terms ...).
+OUTPUTS = ("logits", "logits+features")
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _MISSING = object()
@@ -105,6 +122,11 @@ class LossSpec:
         The loss learns from unlabeled rows, marked ``-1`` in the target (scikit-learn's
         convention, as in ``SelfTrainingClassifier``): estimators keep ``-1`` out of
         ``classes_`` and the data params, and pass it to the loss unchanged.
+    outputs : {"logits", "logits+features"}
+        ``"logits+features"``: the loss's ``input`` is the pair ``(logits, features)``, logits
+        (N, width) as for any loss and features (N, D) the network's penultimate layer (the
+        default MLP's last hidden layer). Estimators build such a network, pass the pair to
+        the loss in training, and give the link the logits only.
     """
 
     name: str
@@ -124,6 +146,7 @@ class LossSpec:
     sampler: str | None = None
     views: int = 1
     semi_supervised: bool = False
+    outputs: str = "logits"
 
     def __post_init__(self) -> None:
         # Accept lists and sets from plugin authors, store immutable values.
@@ -173,6 +196,16 @@ def spec_problems(spec: Any) -> list[tuple[str, str]]:
     if needed and needed not in spec.fit_extras:
         problems.append(
             ("sampler", f"sampler {spec.sampler!r} needs {needed!r} in fit_extras to group by")
+        )
+    if spec.outputs not in OUTPUTS:
+        problems.append(("outputs", f"outputs {spec.outputs!r} is not one of {OUTPUTS!r}"))
+    elif "feature_dim" in spec.data_params and spec.outputs != "logits+features":
+        problems.append(
+            (
+                "outputs",
+                "data param 'feature_dim' is the width of the features of a "
+                "'logits+features' output; declare outputs='logits+features'",
+            )
         )
     if spec.views not in (1, 2):
         problems.append(("views", f"views must be 1 or 2, got {spec.views!r}"))

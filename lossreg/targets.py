@@ -45,7 +45,7 @@ def task_of_target(y: Any) -> str:
 
 
 #: Data params that are the network's output width, not a statistic of the targets.
-WIDTH_PARAMS = frozenset({"embedding_dim"})
+WIDTH_PARAMS = frozenset({"embedding_dim", "feature_dim"})
 
 
 def compute_data_params(
@@ -55,6 +55,7 @@ def compute_data_params(
     n_classes: int | None = None,
     *,
     width: int | None = None,
+    feature_width: int | None = None,
 ) -> dict[str, Any]:
     """Compute the data params a loss asks for, from the training rows only.
 
@@ -71,6 +72,8 @@ def compute_data_params(
         Number of classes; defaults to ``max(y) + 1`` for class targets.
     width : int, optional
         The network's output width (from :func:`output_size`), for ``embedding_dim``.
+    feature_width : int, optional
+        The width of the features a ``logits+features`` network returns, for ``feature_dim``.
 
     Returns
     -------
@@ -82,7 +85,14 @@ def compute_data_params(
     for name in names:
         if name not in DATA_PARAMS:
             raise KeyError(f"Unknown data param {name!r}; known: {', '.join(DATA_PARAMS)}")
-        if name in WIDTH_PARAMS:
+        if name == "feature_dim":
+            if feature_width is None:
+                raise ValueError(
+                    "Data param 'feature_dim' is the width of the network's features: pass "
+                    "feature_width=..."
+                )
+            out[name] = int(feature_width)
+        elif name in WIDTH_PARAMS:
             if width is None:
                 raise ValueError(
                     f"Data param {name!r} is the network's output width: pass "

@@ -789,8 +789,10 @@ def test_bias_ce_needs_features_and_predicts_from_the_logits_head(data):
         rows("bias_ce", (data["logits"], feats), data["labels"]),
         0.3 * rows("cross_entropy", data["logits"], data["labels"]),
     )
+    # outputs="logits+features": estimators hand the link the logits part only.
+    assert lossreg.get_spec("bias_ce").outputs == "logits+features"
     link = resolve_link(lossreg.get_spec("bias_ce").link)
-    torch.testing.assert_close(link((data["logits"], feats)), data["logits"].softmax(dim=1))
+    torch.testing.assert_close(link(data["logits"]), data["logits"].softmax(dim=1))
     w = data["weights"]
     per_row = rows(
         "bias_ce", (data["logits"], feats * torch.arange(N_ROWS)[:, None]), data["labels"]

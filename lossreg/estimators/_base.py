@@ -29,6 +29,7 @@ from ._augment import FeatureCorruption
 from ._batches import TensorBatches
 from ._mlp import MLP
 from ._net import EpochNotifier, LossNet
+from ._outputs import as_logits_features, logits_of
 from ._params import check_prefixed, extra_params, is_prefixed, split_prefixed
 
 __all__ = ["USER_FIT_EXTRAS", "LossEstimatorBase", "fit_extras_from"]
@@ -178,12 +179,18 @@ class LossEstimatorBase(BaseEstimator, metaclass=abc.ABCMeta):
                 width = self._output_width(
                     spec, task, n_classes, n_outputs, loss_params, X.shape[1]
                 )
+                module = self._build_module(X.shape[1], width, spec)
+                feature_width = self._feature_width(spec, module, X)
                 # Unlabeled rows (-1, semi-supervised losses) do not count in class statistics.
                 counted = y_encoded[y_encoded >= 0] if task in _CLASS_TASKS else y_encoded
                 data_params = compute_data_params(
-                    spec.data_params, counted, self._data_task(task), n_classes, width=width
+                    spec.data_params,
+                    counted,
+                    self._data_task(task),
+                    n_classes,
+                    width=width,
+                    feature_width=feature_width,
                 )
-                module = self._build_module(X.shape[1], width)
                 criterion = spec.factory(**loss_params, **data_params)
                 # A loss built from others (weighted_sum) knows its tasks only once built.
                 self._check_task(spec.name, getattr(criterion, "tasks_", spec.tasks), task)
@@ -309,19 +316,46 @@ class LossEstimatorBase(BaseEstimator, metaclass=abc.ABCMeta):
             return torch.tensor(y_encoded, dtype=torch.int64)
         return torch.tensor(y_encoded, dtype=torch.float32)
 
-    def _build_module(self, n_features: int, width: int) -> torch.nn.Module:
+    def _build_module(self, n_features: int, width: int, spec: LossSpec) -> torch.nn.Module:
         params = split_prefixed(self, "module__")
+        features = spec.outputs == "logits+features"
         if self.module is None:
+            if features:
+                params["return_features"] = True
             return MLP(n_features, width, **params)
         try:
             accepted = inspect.signature(self.module).parameters
         except (TypeError, ValueError):
             accepted = {}
-        # A user module gets the data-dependent sizes when it asks for them by these names.
-        for name, value in (("n_features", n_features), ("n_outputs", width)):
+        # A user module gets the data-dependent sizes when it asks for them by these names,
+        # and return_features=True when it takes that switch (as the MLP does).
+        asked = [("n_features", n_features), ("n_outputs", width)]
+        if features:
+            asked.append(("return_features", True))
+        for name, value in asked:
             if name in accepted and name not in params:
                 params[name] = value
         return self.module(**params)
+
+    def _feature_width(self, spec: LossSpec, module: torch.nn.Module, X: np.ndarray) -> int | None:
+        """For a ``logits+features`` loss: check the module returns the pair, return its D.
+
+        One forward pass on two rows, in eval mode and without gradient (no random draw, no
+        batch-norm statistic moves), so a module that returns logits only fails here with a
+        message naming the fix instead of inside the loss.
+        """
+        if spec.outputs != "logits+features":
+            return None
+        training = module.training
+        module.eval()
+        try:
+            with torch.no_grad():
+                output = module(torch.from_numpy(X[:2]))
+        finally:
+            module.train(training)
+        name = type(module).__name__ if self.module is not None else "MLP"
+        _, features = as_logits_features(output, spec.name, repr(name))
+        return int(features.shape[1])
 
     def _build_net(
         self,
@@ -379,6 +413,7 @@ class LossEstimatorBase(BaseEstimator, metaclass=abc.ABCMeta):
             merge_tail=not spec.per_sample,
             sampler=spec.sampler,
             views=spec.views,
+            outputs=spec.outputs,
             augment=self._augmenter() if spec.views == 2 else None,
             **optimizer_params,
         )
@@ -398,6 +433,9 @@ class LossEstimatorBase(BaseEstimator, metaclass=abc.ABCMeta):
     def _forward64(self, X: Any) -> tuple[torch.Tensor, torch.nn.Module]:
         """Module output for ``X`` and the fitted criterion, in float64 on the CPU.
 
+        The output is the logits: a ``logits+features`` network's features serve training
+        only, so links and criterion helpers receive the logits part.
+
         Training runs in float32; predictions use a float64 copy of the trained network so that
         a row's prediction does not depend on which other rows share its batch (float32
         matrix kernels round differently for different batch shapes).
@@ -416,7 +454,10 @@ class LossEstimatorBase(BaseEstimator, metaclass=abc.ABCMeta):
         criterion = copy.deepcopy(self.criterion_).to(device="cpu", dtype=torch.float64)
         chunk = 65536  # bounds peak memory of the float64 activations
         with torch.no_grad():
-            out = torch.cat([module(inputs[i : i + chunk]) for i in range(0, len(inputs), chunk)])
+            # A logits+features network: predictions (links, transforms) use the logits only.
+            out = torch.cat(
+                [logits_of(module(inputs[i : i + chunk])) for i in range(0, len(inputs), chunk)]
+            )
         return out, criterion
 
     def _linked(self, X: Any) -> np.ndarray:

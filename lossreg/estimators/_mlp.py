@@ -35,6 +35,10 @@ class MLP(nn.Module):
         Dropout after each hidden activation.
     batch_norm : bool, default=False
         Batch normalisation before each hidden activation.
+    return_features : bool, default=False
+        Return the pair ``(logits, features)``, features being the last hidden layer's output
+        (after its activation and dropout; the inputs when ``hidden_units=()``). Estimators
+        set it for losses whose spec says ``outputs="logits+features"``.
     """
 
     def __init__(
@@ -45,6 +49,7 @@ class MLP(nn.Module):
         activation: str = "relu",
         dropout: float = 0.0,
         batch_norm: bool = False,
+        return_features: bool = False,
     ) -> None:
         super().__init__()
         if activation not in ACTIVATIONS:
@@ -66,6 +71,11 @@ class MLP(nn.Module):
             width = int(units)
         layers.append(nn.Linear(width, n_outputs))
         self.layers = nn.Sequential(*layers)
+        self.return_features = return_features
+        self.n_features_out = width  # the width of the features returned next to the logits
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.layers(x)
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        if not self.return_features:
+            return self.layers(x)
+        features = self.layers[:-1](x)
+        return self.layers[-1](features), features

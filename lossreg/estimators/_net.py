@@ -12,6 +12,7 @@ from skorch.callbacks import Callback, EpochTimer
 from lossreg.errors import TrainingDivergedError
 
 from ._batches import BatchIterator, ClassBalancedBatches, GroupedBatches, TensorBatches
+from ._outputs import as_logits_features
 
 __all__ = ["EpochNotifier", "LossNet"]
 
@@ -41,6 +42,8 @@ class LossNet(NeuralNet):
       extras, passed to the criterion as keyword arguments;
     - the epoch loss is accumulated on the device and recorded once per epoch (``train_loss``,
       ``valid_loss``); no per-batch history rows;
+    - for a loss whose spec says ``outputs="logits+features"`` the module's output reaches
+      the criterion as the pair ``(logits, features)`` (a dict from a user module included);
     - a non-finite loss raises :class:`~lossreg.errors.TrainingDivergedError` naming the
       epoch and batch.
     """
@@ -53,6 +56,7 @@ class LossNet(NeuralNet):
         merge_tail: bool = False,
         sampler: str | None = None,
         views: int = 1,
+        outputs: str = "logits",
         augment: Any = None,
         **kwargs: Any,
     ):
@@ -62,6 +66,7 @@ class LossNet(NeuralNet):
         self.merge_tail = merge_tail
         self.sampler = sampler
         self.views = views
+        self.outputs = outputs
         self.augment = augment
         # Set through __dict__: skorch's __setattr__ bookkeeping is too slow for per-batch flags.
         self.__dict__["_loss_pass"] = False
@@ -100,7 +105,11 @@ class LossNet(NeuralNet):
         if self.views == 2 and self._loss_pass:
             # Two-view losses: rows i and i+N of the output are two augmentations of row i.
             x = torch.cat([self.augment(x), self.augment(x)])
-        return self.module_(x)
+        output = self.module_(x)
+        if self.outputs == "logits+features":
+            # A dict or list from a user module reaches the loss as the (logits, features) pair.
+            return as_logits_features(output, self.loss_name, repr(type(self.module_).__name__))
+        return output
 
     def train_step_single(self, batch: Any, **fit_params: Any) -> dict[str, Any]:
         self.__dict__["_loss_pass"] = True

@@ -160,6 +160,7 @@ class LossClassifier(ClassifierMixin, LossEstimatorBase):
         sample_index: Any = None,
         event: Any = None,
         rejected_label: Any = None,
+        teacher_features: Any = None,
     ) -> LossClassifier:
         """Train on ``X``, ``y``; per-row ``sample_weight`` and the extras the loss declares."""
         extras = fit_extras_from(locals())

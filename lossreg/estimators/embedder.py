@@ -118,6 +118,7 @@ class LossEmbedder(TransformerMixin, LossEstimatorBase):
         sample_index: Any = None,
         event: Any = None,
         rejected_label: Any = None,
+        teacher_features: Any = None,
     ) -> LossEmbedder:
         """Train the embedding network; ``y`` may be omitted for label-free losses."""
         extras = fit_extras_from(locals())

@@ -80,6 +80,7 @@ class LossRegressor(RegressorMixin, LossEstimatorBase):
         sample_index: Any = None,
         event: Any = None,
         rejected_label: Any = None,
+        teacher_features: Any = None,
     ) -> LossRegressor:
         """Train on ``X``, ``y``; per-row ``sample_weight`` and the extras the loss declares.
 

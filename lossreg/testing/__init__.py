@@ -28,9 +28,10 @@ from lossreg.testing._runner import (
     parametrize_with_loss_checks,
     resolve_cases,
 )
-from lossreg.testing._toy import Toy, make_toy, primary_task
+from lossreg.testing._toy import FEATURE_DIM, Toy, make_toy, primary_task
 
 __all__ = [
+    "FEATURE_DIM",
     "LOSS_CHECKS",
     "CheckResult",
     "LossCase",

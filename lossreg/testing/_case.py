@@ -86,15 +86,21 @@ class LossCase:
         toy: Toy,
         *,
         sample_weight: torch.Tensor | None = None,
-        input: torch.Tensor | None = None,
+        input: torch.Tensor | tuple[torch.Tensor, ...] | None = None,
         seed: int | None = None,
     ) -> torch.Tensor:
         """Return ``module(input, target, sample_weight=..., **extras)``.
 
         A stochastic loss is always seeded (``seed`` or 0) so that comparisons are meaningful;
-        a deterministic one is seeded only when ``seed`` is given.
+        a deterministic one is seeded only when ``seed`` is given. For a ``logits+features``
+        loss, ``input`` is the logits (the toy's features are added) or the whole pair; a
+        1-tuple stands for the logits alone.
         """
-        x = toy.input if input is None else input
+        x: Any = toy.output if input is None else input
+        if isinstance(x, tuple):
+            x = x[0] if len(x) == 1 else x
+        elif toy.features is not None:
+            x = (x, toy.features)
         kwargs: dict[str, Any] = dict(toy.extras)
         if sample_weight is not None:
             kwargs["sample_weight"] = sample_weight

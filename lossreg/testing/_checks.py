@@ -30,6 +30,7 @@ from lossreg.testing._toy import (
     CLASS_TASKS,
     COUPLED_TASKS,
     COUPLING_EXTRAS,
+    FEATURE_DIM,
     TASK_ORDER,
     Toy,
     toy_extra,
@@ -134,6 +135,24 @@ def _per_row(case: LossCase, module: nn.Module, toy: Toy, **kwargs: Any) -> torc
             f"{tuple(out.shape)}. Implement per_sample_loss and let lossreg.reduce() reduce."
         )
     return out
+
+
+def _leaves(
+    toy: Toy, input: torch.Tensor | None = None, features: torch.Tensor | None = None
+) -> tuple[torch.Tensor, ...]:
+    """Fresh leaves requiring grad: the input, and the features of a ``logits+features`` toy.
+
+    :meth:`LossCase.call` takes the tuple as the loss's whole input, so gradients reach
+    both parts of a (logits, features) output.
+    """
+    parts = [toy.input if input is None else input]
+    if toy.features is not None:
+        parts.append(toy.features if features is None else features)
+    return tuple(p.detach().clone().requires_grad_(True) for p in parts)
+
+
+def _part_names(parts: tuple[torch.Tensor, ...]) -> tuple[str, ...]:
+    return ("input",) if len(parts) == 1 else ("logits", "features")
 
 
 def _needs_per_sample(spec: LossSpec) -> str | None:
@@ -247,20 +266,27 @@ def check_learnable_flag(case: LossCase) -> None:
 
 @_register()
 def check_scalar_finite_output(case: LossCase) -> None:
-    """``mean`` and ``sum`` return finite 0-dim tensors whose input gradient is finite, nonzero."""
+    """``mean`` and ``sum`` return finite 0-dim tensors whose input gradient is finite, nonzero.
+
+    For a ``logits+features`` loss the gradients of both parts must be finite (where they
+    exist: a loss may use the features without gradient) and not all zero.
+    """
     toy = case.toy()
     for reduction in ("mean", "sum"):
         module = case.build(toy, reduction)
-        x = toy.input.clone().requires_grad_(True)
-        out = _scalar(case, module, toy, input=x)
+        parts = _leaves(toy)
+        out = _scalar(case, module, toy, input=parts)
         _assert_finite(out, f"The {reduction!r} loss")
         if not out.requires_grad:
             raise AssertionError("The loss does not depend on the input (no autograd graph).")
         out.backward()
-        if x.grad is None:
+        grads = [x.grad for x in parts if x.grad is not None]
+        if not grads:
             raise AssertionError("No gradient reaches the input.")
-        _assert_finite(x.grad, f"The input gradient of the {reduction!r} loss")
-        if not bool((x.grad != 0).any()):
+        for name, x in zip(_part_names(parts), parts, strict=True):
+            if x.grad is not None:
+                _assert_finite(x.grad, f"The {name} gradient of the {reduction!r} loss")
+        if not any(bool((g != 0).any()) for g in grads):
             raise AssertionError("The input gradient is zero everywhere on a random toy batch.")
 
 
@@ -360,16 +386,24 @@ def check_finite_gradients_at_extremes(case: LossCase) -> None:
 
     Inputs: all zeros (ties), +-100 logits (+-30 for value outputs), confidently right and
     confidently wrong logits, predictions equal to the target. Use log-space forms
-    (``logsumexp``, ``softplus``, ``log_softmax``) and clamp with a reason.
+    (``logsumexp``, ``softplus``, ``log_softmax``) and clamp with a reason. The features of a
+    ``logits+features`` loss are zero with the zero logits and +-100 with the +-large ones.
     """
     toy = case.toy()
     for label, value in _extreme_inputs(toy).items():
-        x = value.clone().requires_grad_(True)
-        out = _scalar(case, case.build(toy), toy, input=x)
+        features = None
+        if toy.features is not None and label in ("zeros", "+-large"):
+            gen = torch.Generator().manual_seed(2)
+            signs = torch.randn(toy.features.shape, generator=gen, dtype=torch.float64).sign()
+            scale = 0.0 if label == "zeros" else 100.0
+            features = (scale * signs).to(toy.features.dtype)
+        parts = _leaves(toy, value, features)
+        out = _scalar(case, case.build(toy), toy, input=parts)
         _assert_finite(out, f"The loss at {label} inputs")
         out.backward()
-        if x.grad is not None:
-            _assert_finite(x.grad, f"The input gradient at {label} inputs")
+        for name, x in zip(_part_names(parts), parts, strict=True):
+            if x.grad is not None:
+                _assert_finite(x.grad, f"The {name} gradient at {label} inputs")
 
 
 @_register()
@@ -379,19 +413,21 @@ def check_gradcheck(case: LossCase) -> None:
     Run on a 6-row toy batch with ``reduction="none"`` for per-sample losses (the full
     Jacobian), ``"mean"`` otherwise; a stochastic loss is re-seeded on every call. Wide outputs
     (more than 256 input values, e.g. a 1000-wide code) use gradcheck's fast mode, which
-    compares random projections of the Jacobian instead of every entry.
+    compares random projections of the Jacobian instead of every entry. A
+    ``logits+features`` loss is checked with respect to both parts.
     """
     toy = case.toy(n=6, dtype=torch.float64)
     reduction = "none" if case.spec.per_sample else "mean"
     module = case.build(toy, reduction, torch.float64)
 
-    def f(x: torch.Tensor) -> torch.Tensor:
+    def f(*parts: torch.Tensor) -> torch.Tensor:
         # A copy per call: a stateful loss sees the same state at every evaluation.
-        return case.call(copy.deepcopy(module), toy, input=x, seed=0)
+        return case.call(copy.deepcopy(module), toy, input=parts, seed=0)
 
-    x = toy.input.clone().requires_grad_(True)
+    parts = _leaves(toy)
+    fast = sum(x.numel() for x in parts) > 256
     try:
-        torch.autograd.gradcheck(f, (x,), eps=1e-6, atol=1e-5, rtol=1e-3, fast_mode=x.numel() > 256)
+        torch.autograd.gradcheck(f, parts, eps=1e-6, atol=1e-5, rtol=1e-3, fast_mode=fast)
     except RuntimeError as exc:  # GradcheckError
         raise AssertionError(f"gradcheck failed: {exc}") from exc
 
@@ -404,16 +440,17 @@ def check_dtype_preserved(case: LossCase) -> None:
         reductions = ("mean", "none") if case.spec.per_sample else ("mean",)
         for reduction in reductions:
             module = case.build(toy, reduction, dtype)
-            x = toy.input.clone().requires_grad_(True)
-            out = case.call(module, toy, input=x)
+            parts = _leaves(toy)
+            out = case.call(module, toy, input=parts)
             if out.dtype != dtype:
                 raise AssertionError(
                     f"{dtype} input gave a {out.dtype} loss (reduction={reduction!r}); keep "
                     "the input's dtype (cast buffers and constants to input.dtype)."
                 )
             out.sum().backward()
-            if x.grad is not None and x.grad.dtype != dtype:
-                raise AssertionError(f"{dtype} input gave a {x.grad.dtype} gradient.")
+            for x in parts:
+                if x.grad is not None and x.grad.dtype != dtype:
+                    raise AssertionError(f"{dtype} input gave a {x.grad.dtype} gradient.")
 
 
 @_register(_deterministic_only)
@@ -663,13 +700,15 @@ def _try_value(case: LossCase, task: str) -> str | None:
     """Return why ``case`` fails on a toy batch of ``task`` (None when it works)."""
     try:
         toy = case.toy(task)
-        x = toy.input.clone().requires_grad_(True)
-        out = _scalar(case, case.build(toy), toy, input=x)
+        parts = _leaves(toy)
+        out = _scalar(case, case.build(toy), toy, input=parts)
         _assert_finite(out, "the loss")
         out.backward()
-        if x.grad is None:
+        if all(x.grad is None for x in parts):
             return "no gradient reaches the input"
-        _assert_finite(x.grad, "the input gradient")
+        for x in parts:
+            if x.grad is not None:
+                _assert_finite(x.grad, "the input gradient")
     except Exception as exc:
         return f"{type(exc).__name__}: {exc}"
     return None
@@ -716,7 +755,7 @@ def check_round_trip(case: LossCase) -> None:
     toy = case.toy()
     module = case.build(toy)
     for _ in range(2):
-        case.call(module, toy, input=toy.input.clone().requires_grad_(True)).backward()
+        case.call(module, toy, input=_leaves(toy)).backward()
     buffer = io.BytesIO()
     torch.save(module.state_dict(), buffer)
     buffer.seek(0)
@@ -760,12 +799,13 @@ def check_set_epoch(case: LossCase) -> None:
         raise SkipCheck("the module has no set_epoch(epoch, max_epochs)")
     for epoch in (0, 5, 9):
         module.set_epoch(epoch, 10)
-        x = toy.input.clone().requires_grad_(True)
-        out = case.call(module, toy, input=x)
+        parts = _leaves(toy)
+        out = case.call(module, toy, input=parts)
         _assert_finite(out, f"The loss after set_epoch({epoch}, 10)")
         out.backward()
-        if x.grad is not None:
-            _assert_finite(x.grad, f"The input gradient after set_epoch({epoch}, 10)")
+        for x in parts:
+            if x.grad is not None:
+                _assert_finite(x.grad, f"The input gradient after set_epoch({epoch}, 10)")
 
 
 @_register()
@@ -774,7 +814,7 @@ def check_link_valid(case: LossCase) -> None:
 
     A ``proba`` link returns values in [0, 1] whose rows sum to 1 for (N, C) class outputs;
     extreme outputs (+-100, +-30 for value tasks) stay finite. The link receives the fitted
-    loss module.
+    loss module, and the logits alone for a ``logits+features`` loss (as estimators give it).
     """
     try:
         link = resolve_link(case.spec.link)
@@ -855,11 +895,19 @@ def _smoke_extras(spec: LossSpec, task: str, X: np.ndarray, y: np.ndarray) -> di
         n_features=X.shape[1],  # as the estimator gives it (a reconstruction head's width)
     )
     n_classes = int(np.max(y)) + 1 if task in CLASS_TASKS else (y.shape[1] if y.ndim == 2 else 1)
+    feature_width = FEATURE_DIM
+    if spec.outputs == "logits+features":
+        from lossreg.estimators import MLP
+
+        # The width of the features the estimator's default MLP returns (its last hidden layer).
+        feature_width = MLP(X.shape[1], width, return_features=True).n_features_out
     extras: dict[str, np.ndarray] = {}
     for name in spec.fit_extras:
         if name == "features":
             continue
-        value = toy_extra(name, y, task, n_classes, width, rng, bag_size=4)
+        value = toy_extra(
+            name, y, task, n_classes, width, rng, bag_size=4, feature_width=feature_width
+        )
         extras[name] = value.astype(np.float32) if value.dtype.kind == "f" else value
     return extras  # "features" is X itself: the estimator routes it
 

@@ -12,7 +12,7 @@ import torch
 from lossreg.spec import LossSpec
 from lossreg.targets import compute_data_params, output_size
 
-__all__ = ["TASK_ORDER", "Toy", "make_toy", "primary_task"]
+__all__ = ["FEATURE_DIM", "TASK_ORDER", "Toy", "make_toy", "primary_task"]
 
 #: The task a check uses when a loss declares several: the first of these that it declares.
 TASK_ORDER = (
@@ -52,13 +52,18 @@ N_ROWS = 12
 N_CLASSES = 3
 N_LABELS = 3
 N_FEATURES = 4  # embedding width
+#: Width D of the toy features a ``logits+features`` loss receives next to its logits.
+FEATURE_DIM = 8
 
 
 @dataclass(frozen=True)
 class Toy:
     """A toy batch: module input, target, per-row fit extras and the fitted data params.
 
-    Every tensor in ``extras`` has one entry per row along its first dimension.
+    Every tensor in ``extras`` has one entry per row along its first dimension. For a loss
+    whose spec says ``outputs="logits+features"``, ``input`` holds the logits and
+    ``features`` the network features (N, :data:`FEATURE_DIM`); the loss receives the pair
+    (:attr:`output`).
     """
 
     task: str
@@ -68,6 +73,12 @@ class Toy:
     data_params: dict[str, Any] = field(default_factory=dict)
     width: int = 1
     views: int = 1
+    features: torch.Tensor | None = None
+
+    @property
+    def output(self) -> Any:
+        """What the loss receives: ``input``, or the pair ``(input, features)``."""
+        return self.input if self.features is None else (self.input, self.features)
 
     @property
     def n(self) -> int:
@@ -84,6 +95,7 @@ class Toy:
             input=self.input[input_index],
             target=self.target[index],
             extras={k: v[index] for k, v in self.extras.items()},
+            features=None if self.features is None else self.features[input_index],
         )
 
     def to(self, dtype: torch.dtype) -> Toy:
@@ -97,6 +109,7 @@ class Toy:
             input=cast(self.input),
             target=cast(self.target),
             extras={k: cast(v) for k, v in self.extras.items()},
+            features=None if self.features is None else cast(self.features),
         )
 
     def with_input(self, input: torch.Tensor) -> Toy:
@@ -192,7 +205,14 @@ def make_toy(
         y = unlabel_rows(y)
     # Unlabeled rows (-1) stay out of the data params, as estimators keep them out.
     labeled = y[y >= 0] if spec.semi_supervised and task in CLASS_TASKS else y
-    data_params = compute_data_params(spec.data_params, labeled, dp_task, width=width)
+    two_part = spec.outputs == "logits+features"
+    data_params = compute_data_params(
+        spec.data_params,
+        labeled,
+        dp_task,
+        width=width,
+        feature_width=FEATURE_DIM if two_part else None,
+    )
 
     if (task in CLASS_TASKS and width >= 2) or task in ("multiclass", "embedding", "ordinal"):
         target = torch.as_tensor(y, dtype=torch.long)
@@ -203,8 +223,13 @@ def make_toy(
     shape = (n * spec.views,) if flat else (n * spec.views, width)
     input = torch.randn(shape, generator=gen, dtype=torch.float64).to(dtype) * scale
 
+    features = None
+    if two_part:
+        # Drawn after the logits, so a loss's toy logits do not change with its outputs field.
+        features = torch.randn((n * spec.views, FEATURE_DIM), generator=gen, dtype=torch.float64)
+        features = features.to(dtype)
     extras = {name: _extra(name, y, task, n_classes, width, rng, dtype) for name in spec.fit_extras}
-    return Toy(task, input, target, extras, data_params, width, spec.views)
+    return Toy(task, input, target, extras, data_params, width, spec.views, features)
 
 
 def toy_extra(
@@ -215,13 +240,15 @@ def toy_extra(
     width: int,
     rng: np.random.Generator,
     bag_size: int = 3,
+    feature_width: int = FEATURE_DIM,
 ) -> np.ndarray:
     """Return the toy value of fit extra ``name`` for targets ``y``, as numpy (one entry per row).
 
     Values respect what the extra means for the task: a class task's ``bag_target`` holds the
     bag's class proportions ((N,) positive share for two classes, (N, C) otherwise), its
     ``teacher_logits`` one logit per class (not per output column: a multi-head output is
-    wider), ``rejected_label`` a class other than the row's label.
+    wider), ``rejected_label`` a class other than the row's label, ``teacher_features``
+    ``feature_width`` values (the student's feature width).
     """
     n = int(y.shape[0])
     class_task = task in CLASS_TASKS
@@ -251,6 +278,9 @@ def toy_extra(
         return (y.astype(np.int64) + rng.integers(1, k, size=n)) % k
     if name == "features":
         return rng.normal(size=(n, N_FEATURES))
+    if name == "teacher_features":
+        # As wide as the student's features (the toy's, or the smoke fit's MLP's).
+        return rng.normal(size=(n, feature_width))
     raise ValueError(f"The conformance kit has no toy value for fit extra {name!r}.")
 
 

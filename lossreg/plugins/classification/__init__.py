@@ -7,7 +7,7 @@ from typing import Any
 
 from lossreg import LossSpec, Param, hookimpl
 
-from .bias import BIAS_CE_LINK, BiasCE
+from .bias import BiasCE
 from .binary import BinaryCrossEntropy, BinaryFocal
 from .confidence import DCO, EntropyRegularizedCE
 from .cross_entropy import CrossEntropy
@@ -623,7 +623,8 @@ def register_losses() -> list[LossSpec]:
             name="bias_ce",
             factory=BiasCE,
             tasks={"binary", "multiclass"},
-            link=BIAS_CE_LINK,
+            link="softmax",
+            outputs="logits+features",
             params=(
                 Param("alpha", "float", 0.3, low=0, grid=(0.1, 0.3, 0.5), doc="weight floor"),
                 Param(

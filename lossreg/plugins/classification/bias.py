@@ -7,11 +7,11 @@ from typing import Any
 
 import torch
 
-from lossreg import Link, LossModule
+from lossreg import LossModule
 
 from ._private import target_log_prob
 
-__all__ = ["BIAS_CE_LINK", "BiasCE", "split_logits_features"]
+__all__ = ["BiasCE", "split_logits_features"]
 
 
 def split_logits_features(output: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -22,19 +22,6 @@ def split_logits_features(output: Any) -> tuple[torch.Tensor, torch.Tensor | Non
         logits, features = output
         return logits, features
     return output, None
-
-
-def _bias_ce_link(output: Any, criterion: Any = None) -> torch.Tensor:
-    logits, _ = split_logits_features(output)
-    return logits.softmax(dim=-1)
-
-
-BIAS_CE_LINK = Link(
-    "softmax_of_logits_head",
-    _bias_ce_link,
-    "proba",
-    "softmax of the logits head of a (logits, features) output",
-)
 
 
 class BiasCE(LossModule):
@@ -76,8 +63,9 @@ class BiasCE(LossModule):
     all equal (or of one row) uses a range of 1 instead of dividing by zero. State: the
     global minimum is updated on calls in training mode only (the reference updates on every
     call), so validation batches do not leak into it; in eval mode the batch is normalised
-    by the smaller of the stored and the batch minimum. Needs the network to expose hidden
-    features (a multi-head output).
+    by the smaller of the stored and the batch minimum. Its spec says
+    ``outputs="logits+features"``: estimators train it on the pair (logits, last hidden
+    layer) and predict with the softmax of the logits.
 
     References
     ----------

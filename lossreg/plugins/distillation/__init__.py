@@ -12,6 +12,7 @@ from .drw_hard import DRWHardDistillation, mean_heads_softmax_link
 from .dual_head import DualHeadKD, first_head_softmax_link
 from .kd import DefensiveDistillation, KnowledgeDistillation
 from .margin import MarginMSE
+from .norm_direction import NormDirection
 from .ps_kd import PSKD
 from .sinkhorn import SinkhornKD
 from .top_kl import KLTop
@@ -29,6 +30,7 @@ __all__ = [
     "KLTop",
     "KnowledgeDistillation",
     "MarginMSE",
+    "NormDirection",
     "SinkhornKD",
     "SoftSymmetricCE",
     "first_head_softmax_link",
@@ -118,6 +120,34 @@ def register_losses() -> list[LossSpec]:
             reference=(
                 'Hinton, Vinyals & Dean, "Distilling the Knowledge in a Neural Network", '
                 "NIPS 2014 Deep Learning Workshop, arXiv:1503.02531"
+            ),
+        ),
+        LossSpec(
+            name="norm_direction",
+            aliases=("nd",),
+            factory=NormDirection,
+            tasks=_CLASS_TASKS,
+            link="softmax",
+            params=(
+                _weight("nd_weight", 1.0, "weight of the norm-and-direction term", (0.5, 1.0, 2.0)),
+                _weight("kd_weight", 1.0, "weight of the distillation term", (0.0, 1.0)),
+                _temperature(4.0, (2.0, 4.0, 8.0)),
+                Param(
+                    "kd_warmup_epochs",
+                    "int",
+                    20,
+                    low=0,
+                    grid=(0, 20),
+                    doc="epochs over which the distillation weight grows linearly",
+                ),
+            ),
+            data_params=("n_classes", "feature_dim"),
+            fit_extras=("teacher_logits", "teacher_features"),
+            outputs="logits+features",
+            summary="KD++: CE + KD + ND, student features along teacher class-mean directions.",
+            reference=(
+                'Wang, Cheng, Duan, Wang, Feng, Kong, "Improving Knowledge Distillation via '
+                'Regularizing Feature Direction and Norm", ECCV 2024, arXiv:2305.17007'
             ),
         ),
         LossSpec(

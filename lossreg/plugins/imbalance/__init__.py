@@ -35,6 +35,16 @@ __all__ = [
 
 #: Catalogue entries that are deliberately not registered as losses, with the reason.
 NOT_REGISTERED: dict[str, str] = {
+    "neural_collapse_reg": (
+        "The catalogue's formula is a reconstruction marked unverified, and it leaves the "
+        "loss undefined: the form of the between-class term (squared or absolute deviation "
+        "of the pairwise cosines from -1/(C-1), over which pairs, centred by which mean) and "
+        "whether the class centres are learned or moving averages. The paper (Liu et al., "
+        "arXiv:2302.12453) was searched for: only its abstract and introduction are "
+        "reachable, and its authors' repository (corwinliu9669/Neural_Collapse) holds the NC "
+        "measurements, not the regulariser. The multi-head output it needs now exists "
+        "(outputs='logits+features'); the formula is what is missing."
+    ),
     "sampling_free_bce": (
         "As a criterion it is exactly `bce`; the method's contributions are a prior-based "
         "output-bias initialisation, guided scaling between two loss terms and an adaptive "

@@ -5,12 +5,15 @@ from __future__ import annotations
 from lossreg import LossSpec, Param, hookimpl
 
 from ._private import ALL_TASKS, base_link, base_output_size, base_param
+from .bottleneck import CADBottleneck, CondCADBottleneck
 from .domain_penalised import DomainPenalised
 from .group_cvar import GroupCVaR
 from .group_dro import GroupDRO
+from .hessian import HessianAlignmentHGP, HessianAlignmentHutchinson
 from .holistic import HolisticRobust
 from .invariance import IRM, VREx
 from .metrics import worst_group_accuracy
+from .representation import DeepCORAL, Fishr
 from .reweighting import LossReweighting
 from .spectral import SpectralRisk
 from .tilted import KLDRO
@@ -19,9 +22,15 @@ __all__ = [
     "IRM",
     "KLDRO",
     "NOT_REGISTERED",
+    "CADBottleneck",
+    "CondCADBottleneck",
+    "DeepCORAL",
     "DomainPenalised",
+    "Fishr",
     "GroupCVaR",
     "GroupDRO",
+    "HessianAlignmentHGP",
+    "HessianAlignmentHutchinson",
     "HolisticRobust",
     "LossReweighting",
     "SpectralRisk",
@@ -31,35 +40,7 @@ __all__ = [
 ]
 
 #: Catalogue entries that cannot be a criterion for an MLP on tabular data, with the reason.
-NOT_REGISTERED: dict[str, str] = {
-    "fishr": (
-        "Needs the penultimate features of every row next to the logits (per-row head "
-        "gradients (p - y) x [h, 1]); the estimator's module returns logits only. Needs a "
-        "multi-head output mechanism (logits, features)."
-    ),
-    "hessian_alignment_hgp": (
-        "Needs the penultimate features h to form the head's gradient and Hessian in closed "
-        "form (or parameter autograd through the head); the criterion sees logits only. Needs "
-        "a multi-head output mechanism (logits, features)."
-    ),
-    "hessian_alignment_hutchinson": (
-        "As hessian_alignment_hgp: Hessian diagonals of the head need the features h (or the "
-        "head's parameters), which a criterion given only logits does not have."
-    ),
-    "deep_coral": (
-        "Aligns the means and covariances of the penultimate embeddings across groups; on "
-        "logits it would be a different method. Needs a multi-head output mechanism "
-        "(logits, embeddings)."
-    ),
-    "cad_bottleneck": (
-        "A contrastive bottleneck on the representation z (N, D) across domains; needs a "
-        "multi-head output mechanism (embeddings, logits)."
-    ),
-    "cond_cad_bottleneck": (
-        "As cad_bottleneck, restricted to same-label rows: needs the representation z, i.e. a "
-        "multi-head output mechanism (embeddings, logits)."
-    ),
-}
+NOT_REGISTERED: dict[str, str] = {}
 
 _GROUP_DRO_PAPER = (
     'Sagawa et al., "Distributionally Robust Neural Networks for Group Shifts: On the Importance '
@@ -330,6 +311,106 @@ def register_losses() -> list[LossSpec]:
             ),
         ),
         _wrapper(
+            name="deep_coral",
+            aliases=("coral",),
+            factory=DeepCORAL,
+            params=(
+                *base_param(),
+                Param(
+                    "coral_weight",
+                    "float",
+                    1.0,
+                    low=0,
+                    grid=(0.1, 1.0, 10.0),
+                    doc="weight of the CORAL penalty (DomainBed's mmd_gamma)",
+                ),
+            ),
+            fit_extras=("group",),
+            outputs="logits+features",
+            summary="Deep CORAL: base loss plus group mismatch of feature means and covariances.",
+            reference=(
+                'Sun & Saenko, "Deep CORAL: Correlation Alignment for Deep Domain Adaptation", '
+                'ECCV 2016 Workshops, arXiv:1607.01719; Koh et al., "WILDS: A Benchmark of '
+                'in-the-Wild Distribution Shifts", ICML 2021, arXiv:2012.07421'
+            ),
+        ),
+        LossSpec(
+            name="fishr",
+            factory=Fishr,
+            tasks=frozenset({"binary", "multiclass"}),
+            link="softmax",
+            per_sample=False,
+            params=(
+                Param(
+                    "penalty_weight",
+                    "float",
+                    1000.0,
+                    low=0,
+                    grid=(10.0, 100.0, 1000.0),
+                    doc="weight of the penalty after the warm-up",
+                ),
+                Param(
+                    "anneal_iters",
+                    "int",
+                    1500,
+                    low=0,
+                    grid=(0, 500, 1500),
+                    doc="training steps without the penalty first",
+                ),
+                Param(
+                    "ema",
+                    "float",
+                    0.95,
+                    low=0,
+                    high=1,
+                    closed="left",
+                    grid=(0.9, 0.95, 0.99),
+                    doc="decay of the per-environment moving averages of gradient variances",
+                ),
+            ),
+            fit_extras=("group",),
+            outputs="logits+features",
+            summary="Fishr: CE plus the spread of per-environment variances of head gradients.",
+            reference=(
+                'Rame, Dancette, Cord, "Fishr: Invariant Gradient Variances for '
+                'Out-of-Distribution Generalization", ICML 2022, arXiv:2109.02934'
+            ),
+        ),
+        _cad_spec(
+            "cad_bottleneck",
+            "cad",
+            CADBottleneck,
+            "CAD: CE plus a contrastive bottleneck pulling rows towards other domains' rows.",
+        ),
+        _cad_spec(
+            "cond_cad_bottleneck",
+            "cond_cad",
+            CondCADBottleneck,
+            "Conditional CAD: the contrastive domain bottleneck among rows of the same label.",
+        ),
+        _hessian_spec(
+            "hessian_alignment_hgp",
+            HessianAlignmentHGP,
+            (),
+            "Hessian alignment (HGP): match head gradients and Hessian-gradient products.",
+        ),
+        _hessian_spec(
+            "hessian_alignment_hutchinson",
+            HessianAlignmentHutchinson,
+            (
+                Param(
+                    "n_probes",
+                    "int",
+                    150,
+                    low=1,
+                    grid=(10, 150),
+                    doc="Rademacher probes per Hessian-diagonal estimate",
+                ),
+            ),
+            "Hessian alignment (Hutchinson): match head gradients and Hessian diagonals.",
+            stochastic=True,
+        ),
+        _wrapper(
             name="irm",
             aliases=("irm_v1", "irm_penalty"),
             factory=IRM,
@@ -355,6 +436,84 @@ def register_losses() -> list[LossSpec]:
             ),
         ),
     ]
+
+
+def _hessian_spec(
+    name: str, factory: type, extra: tuple[Param, ...], summary: str, stochastic: bool = False
+) -> LossSpec:
+    return LossSpec(
+        name=name,
+        factory=factory,
+        tasks=frozenset({"binary", "multiclass"}),
+        link="softmax",
+        per_sample=False,
+        stochastic=stochastic,
+        params=(
+            Param(
+                "penalty_weight",
+                "float",
+                91257.18613115903,
+                low=0,
+                grid=(1e2, 1e4, 91257.18613115903),
+                doc="penalty weight after the warm-up (the colored-MNIST script's value)",
+            ),
+            Param(
+                "anneal_iters",
+                "int",
+                190,
+                low=0,
+                grid=(0, 190, 500),
+                doc="training steps with penalty weight 1 first",
+            ),
+            *extra,
+        ),
+        fit_extras=("group",),
+        outputs="logits+features",
+        summary=summary,
+        reference=(
+            'Hemati, Zhang, Estiri, Chen, "Understanding Hessian Alignment for Domain '
+            'Generalization", ICCV 2023, arXiv:2308.11778'
+        ),
+    )
+
+
+def _cad_spec(name: str, alias: str, factory: type, summary: str) -> LossSpec:
+    return LossSpec(
+        name=name,
+        aliases=(alias,),
+        factory=factory,
+        tasks=frozenset({"binary", "multiclass"}),
+        link="softmax",
+        per_sample=False,
+        params=(
+            Param(
+                "bottleneck_weight",
+                "float",
+                0.1,
+                low=0,
+                grid=(0.01, 0.1, 1.0),
+                doc="weight of the bottleneck term (DomainBed's lmbda)",
+            ),
+            Param(
+                "temperature",
+                "float",
+                0.1,
+                low=0,
+                closed="neither",
+                grid=(0.05, 0.1),
+                doc="temperature of the feature similarities",
+            ),
+            Param("flipped", "bool", True, doc="maximise other-domain mass (the stable form)"),
+            Param("normalized", "bool", False, doc="L2-normalise the features first"),
+        ),
+        fit_extras=("group",),
+        outputs="logits+features",
+        summary=summary,
+        reference=(
+            'Ruan, Dubois, Maddison, "Optimal Representations for Covariate Shift", ICLR 2022, '
+            "arXiv:2201.00057"
+        ),
+    )
 
 
 def _annealing(default: float, grid: tuple[float, ...]) -> tuple[Param, Param]:
