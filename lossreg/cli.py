@@ -333,7 +333,11 @@ def docs_command(out: str | None) -> None:
     help="TOML file whose [compare] table sets data, losses, scenarios, cv, repeats, ... and "
     "[compare.estimator] the estimator; options given here override it.",
 )
-@click.option("--target", help="Target column (default 'target' for the scikit-learn data sets).")
+@click.option(
+    "--target",
+    help="Target column (default 'target' for the scikit-learn data sets); several columns "
+    "of 0/1, separated by commas, make a multilabel target.",
+)
 @click.option(
     "--group",
     help="Column of group / environment ids: passed to losses that take groups (group_dro, "
@@ -345,7 +349,7 @@ def docs_command(out: str | None) -> None:
 )
 @click.option(
     "--task",
-    type=click.Choice(["binary", "multiclass", "regression"]),
+    type=click.Choice(["binary", "multiclass", "regression", "multilabel"]),
     help="Override the task detected from the target.",
 )
 @click.option("--baseline", help="Loss to pair every other loss with (cross_entropy / mse).")
@@ -423,9 +427,9 @@ def compare_command(
     DATA is a scikit-learn data set (breast_cancer [default], iris, wine, digits, diabetes),
     generated data (synthetic:NAME(param=value, ...), e.g. synthetic:classification(n_classes=10);
     generators: classification, regression, friedman1, heteroscedastic, heavy_tailed, skewed,
-    multimodal, parity, spurious) or a CSV / Parquet file with a --target column. Results stream to
-    OUT/results.jsonl (rerunning skips finished fits); OUT/report.html and OUT/report.md hold
-    the report.
+    multimodal, parity, spurious, multilabel) or a CSV / Parquet file with a --target column.
+    Results stream to OUT/results.jsonl (rerunning skips finished fits); OUT/report.html and
+    OUT/report.md hold the report.
     """
     import ast
     from pathlib import Path

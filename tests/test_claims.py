@@ -43,7 +43,7 @@ def test_every_claim_is_run_or_says_why_not():
 @pytest.mark.parametrize("claim", CLAIMS, ids=[c.id for c in CLAIMS])
 def test_claim_config_is_a_valid_comparison(claim):
     from lossreg.compare import load_data, plan_fits
-    from lossreg.compare._metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS
+    from lossreg.compare._run import TASK_METRICS
 
     assert claim.path.stem == claim.id
     kwargs = claims.compare_kwargs(claim, smoke=False)
@@ -60,7 +60,7 @@ def test_claim_config_is_a_valid_comparison(claim):
     )
     labels = [c.label for c in plan["losses"]]
     scenarios = [s.label for s in plan["scenarios"]]
-    metrics = REGRESSION_METRICS if dataset.task == "regression" else CLASSIFICATION_METRICS
+    metrics = TASK_METRICS[dataset.task]
     assert kwargs["cv"] * kwargs["repeats"] >= 5, "fewer than 5 paired fits per loss"
     for check in claim.checks:
         assert check.loss in labels, f"{check.loss!r} is not one of {labels}"

@@ -22,7 +22,8 @@ def test_every_generator_gives_a_reproducible_frame_with_a_target(name):
     _, again = make_synthetic(f"synthetic:{name}(n_samples=50)")
     _, other = make_synthetic(f"synthetic:{name}(n_samples=50, random_state=1)")
     assert label == f"synthetic:{name}(n_samples=50)"
-    assert first.shape[0] == 50 and "target" in first.columns
+    assert first.shape[0] == 50
+    assert "target" in first.columns or "target_0" in first.columns  # multilabel: target_j
     pd.testing.assert_frame_equal(first, again)
     assert not first.equals(other)
 
@@ -224,3 +225,40 @@ def test_imbalance_keeps_per_row_fit_params_aligned():
     np.testing.assert_array_equal(group, rows)  # the group of each kept row is its own
     np.testing.assert_array_equal(y[rows], labels)
     assert "kept_rows" not in model.corruption_
+
+
+def test_multilabel_target_from_columns_with_missing_label_scenario(tmp_path):
+    from lossreg.compare._metrics import multilabel_metrics
+
+    data = load_data("synthetic:multilabel(n_samples=400, n_labels=4, max_rate=0.4, ratio=4.0)")
+    assert data.task == "multilabel" and data.y.shape == (400, 4)
+    assert list(data.y.columns) == ["target_0", "target_1", "target_2", "target_3"]
+    rates = data.y.mean().to_numpy()
+    assert rates[0] == pytest.approx(0.4, abs=0.01) and rates[-1] == pytest.approx(0.1, abs=0.01)
+    results = compare(
+        "synthetic:multilabel(n_samples=400, n_labels=4, max_rate=0.4, ratio=4.0)",
+        losses="bce,asymmetric",
+        scenarios=["clean", "missing_labels:0.5"],
+        cv=2,
+        estimator_params=FAST,
+        torch_threads=1,
+    )
+    assert (results["status"] == "ok").all(), results["error"].dropna().tolist()
+    assert results.attrs["primary"] == "map" and results.attrs["baseline"] == "bce"
+    assert results["tail_map"].notna().all() and (results["map"] <= 1).all()
+    hidden = results.loc[results["scenario"] == "missing_labels:0.5", "n_corrupted"]
+    assert (hidden > 0).all()
+    # a frame with several 0/1 target columns is multilabel too; other values are refused
+    frame = data.X.assign(a=data.y["target_0"], b=data.y["target_1"])
+    assert load_data(frame, target="a,b").task == "multilabel"
+    with pytest.raises(ValueError, match="must be 0 or 1"):
+        load_data(frame.assign(b=frame["b"] * 2), target=["a", "b"])
+    with pytest.raises(ValueError, match="does not apply"):
+        compare("synthetic:multilabel(n_samples=60)", losses="bce", scenarios=["imbalance:5"])
+    # metrics by hand: AP per label, the tail is the listed column
+    y = np.array([[1, 0], [0, 1], [1, 0], [0, 0]])
+    proba = np.array([[0.9, 0.2], [0.2, 0.3], [0.6, 0.4], [0.1, 0.8]])
+    scores = multilabel_metrics(y, (proba > 0.5).astype(int), proba, tail=[1])
+    assert scores["tail_map"] == pytest.approx(1 / 3)  # the positive of label 1 ranks third
+    assert scores["map"] == pytest.approx((1.0 + 1 / 3) / 2)
+    assert scores["micro_f1"] == pytest.approx(2 * 2 / (2 * 2 + 1 + 1))  # TP 2, FP 1, FN 1

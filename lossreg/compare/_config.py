@@ -32,7 +32,7 @@ __all__ = ["CONFIG_KEYS", "load_config"]
 #: key of the ``[compare]`` table -> its type(s); ``estimator`` is a table of estimator params
 CONFIG_KEYS: dict[str, tuple[type, ...]] = {
     "data": (str,),
-    "target": (str,),
+    "target": (str, list),
     "group": (str,),
     "losses": (str, list),
     "task": (str,),

@@ -27,7 +27,8 @@ class Dataset:
 
     name: str
     X: pd.DataFrame
-    y: pd.Series
+    #: a Series, or a frame of 0/1 columns for a multilabel target
+    y: pd.Series | pd.DataFrame
     task: str
     fingerprint: str
     #: group / environment id per row (``group=`` column), for losses that declare ``group``
@@ -41,7 +42,7 @@ class Dataset:
 
 def load_data(
     data: Any = None,
-    target: str | None = None,
+    target: str | list[str] | None = None,
     task: str | None = None,
     group: str | None = None,
 ) -> Dataset:
@@ -53,9 +54,11 @@ def load_data(
         One of :data:`SKLEARN_DATASETS` (``None`` is ``"breast_cancer"``), generated data
         ``"synthetic:NAME(param=value, ...)"`` (see :mod:`lossreg.compare._synthetic`), a
         ``.csv`` or ``.parquet`` file, or a DataFrame holding the target column.
-    target : str, optional
+    target : str or list of str, optional
         The target column; ``"target"`` for the scikit-learn data sets. Required otherwise.
-    task : {"binary", "multiclass", "regression"}, optional
+        Several columns (a list, or names separated by commas) of 0/1 values make a
+        multilabel target, one label per column.
+    task : {"binary", "multiclass", "regression", "multilabel"}, optional
         Overrides the task detected from the target.
     group : str, optional
         A column of group (environment, domain) ids: taken out of the features, passed to
@@ -70,7 +73,9 @@ def load_data(
         target = target or "target"
     elif isinstance(data, str) and data.startswith(PREFIX):
         name, frame = make_synthetic(data)
-        target = target or "target"
+        # a multilabel generator names its label columns target_0, target_1, ...
+        labels = [c for c in frame.columns if str(c).startswith("target_")]
+        target = target or ("target" if "target" in frame.columns else labels)
         # a generator's group ids would give the label away as a feature
         group = group or ("group" if "group" in frame.columns else None)
     else:
@@ -87,19 +92,26 @@ def load_data(
             f"Name the target column of {name!r} with target=... (--target); columns: "
             f"{', '.join(map(str, frame.columns[:20]))}."
         )
-    if target not in frame.columns:
+    columns = _target_columns(target)
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
         raise ValueError(
-            f"Target column {target!r} is not in {name!r}; columns: "
+            f"Target column {missing[0]!r} is not in {name!r}; columns: "
             f"{', '.join(map(str, frame.columns[:20]))}."
         )
-    # An object column of Python ints (class names that are numbers) reads as "unknown"
-    # to scikit-learn's target checks; give it its real dtype.
-    y = frame[target].infer_objects()
-    if y.isna().any():
-        raise ValueError(f"Target column {target!r} has {int(y.isna().sum())} missing values.")
+    if len(columns) > 1:
+        y = _multilabel_target(frame[columns])
+    else:
+        # An object column of Python ints (class names that are numbers) reads as "unknown"
+        # to scikit-learn's target checks; give it its real dtype.
+        y = frame[columns[0]].infer_objects()
+        if y.isna().any():
+            raise ValueError(
+                f"Target column {columns[0]!r} has {int(y.isna().sum())} missing values."
+            )
     groups = None
     if group is not None:
-        if group not in frame.columns or group == target:
+        if group not in frame.columns or group in columns:
             raise ValueError(
                 f"Group column {group!r} is not a feature column of {name!r}; columns: "
                 f"{', '.join(map(str, frame.columns[:20]))}."
@@ -108,12 +120,23 @@ def load_data(
             raise ValueError(f"Group column {group!r} has missing values.")
         groups = frame[group].reset_index(drop=True)
         frame = frame.drop(columns=[group])
-    X = _normalise_features(frame.drop(columns=[target]))
+    X = _normalise_features(frame.drop(columns=columns))
     y = y.reset_index(drop=True)
     X = X.reset_index(drop=True)
-    detected = task or detect_task(y)
-    if detected not in ("binary", "multiclass", "regression"):
-        raise ValueError(f"task must be binary, multiclass or regression. Got {detected!r}.")
+    if isinstance(y, pd.DataFrame):
+        if task not in (None, "multilabel"):
+            raise ValueError(
+                f"Several target columns make a multilabel target; task={task!r} needs one."
+            )
+        detected = "multilabel"
+    else:
+        detected = task or detect_task(y)
+    if detected not in ("binary", "multiclass", "regression", "multilabel"):
+        raise ValueError(
+            f"task must be binary, multiclass, regression or multilabel. Got {detected!r}."
+        )
+    if detected == "multilabel" and not isinstance(y, pd.DataFrame):
+        raise ValueError("A multilabel target needs several target columns of 0/1 values.")
     print_ = fingerprint(X, y) if groups is None else fingerprint(X.assign(__group__=groups), y)
     return Dataset(name, X, y, detected, print_, groups)
 
@@ -133,10 +156,34 @@ def detect_task(y: pd.Series) -> str:
     return "binary" if n_unique == 2 else "multiclass"
 
 
-def fingerprint(X: pd.DataFrame, y: pd.Series) -> str:
+def _target_columns(target: str | list[str]) -> list[str]:
+    if isinstance(target, str):
+        return [c.strip() for c in target.split(",") if c.strip()]
+    return [str(c) for c in target]
+
+
+def _multilabel_target(frame: pd.DataFrame) -> pd.DataFrame:
+    """Check a multilabel target: 0/1 (or boolean) values, no missing ones."""
+    if frame.isna().any().any():
+        raise ValueError("A multilabel target column has missing values.")
+    values = frame.to_numpy()
+    try:
+        numeric = values.astype(np.float64)
+    except (TypeError, ValueError):
+        numeric = None
+    if numeric is None or not np.isin(numeric, (0.0, 1.0)).all():
+        raise ValueError(
+            "Several target columns make a multilabel target, whose values must be 0 or 1; "
+            f"columns {', '.join(map(str, frame.columns))} hold other values."
+        )
+    return pd.DataFrame(numeric.astype(np.int64), columns=[str(c) for c in frame.columns])
+
+
+def fingerprint(X: pd.DataFrame, y: pd.Series | pd.DataFrame) -> str:
     """A short content hash of features and target (values, column names, dtypes)."""
     digest = hashlib.sha256()
-    for part in (X, y.to_frame("__target__")):
+    target = y if isinstance(y, pd.DataFrame) else y.to_frame("__target__")
+    for part in (X, target):
         digest.update(repr([(str(c), str(t)) for c, t in part.dtypes.items()]).encode())
         digest.update(pd.util.hash_pandas_object(part, index=False).to_numpy().tobytes())
     return digest.hexdigest()[:16]

@@ -125,7 +125,11 @@ def run_fit(
     """
     import torch
 
-    from lossreg.compare._metrics import classification_metrics, regression_metrics
+    from lossreg.compare._metrics import (
+        classification_metrics,
+        multilabel_metrics,
+        regression_metrics,
+    )
     from lossreg.compare._scenarios import StressedEstimator
 
     record = {k: v for k, v in spec.items() if k not in ("train", "test", "threads")}
@@ -151,6 +155,13 @@ def run_fit(
             y_test = y.iloc[test].to_numpy()
             if spec["task"] == "regression":
                 record.update(_regression(est, X_test, y_test, regression_metrics))
+            elif spec["task"] == "multilabel":
+                proba = est.predict_proba(X_test) if hasattr(est, "predict_proba") else None
+                record.update(
+                    multilabel_metrics(
+                        y_test, est.predict(X_test), proba, spec.get("tail_labels", ())
+                    )
+                )
             else:
                 proba = est.predict_proba(X_test) if hasattr(est, "predict_proba") else None
                 scores, bins = classification_metrics(

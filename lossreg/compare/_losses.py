@@ -11,7 +11,12 @@ from typing import Any
 __all__ = ["BASELINES", "TASK_DEFAULTS", "LossChoice", "parse_losses", "task_default_losses"]
 
 #: the loss every other is compared with, per task
-BASELINES = {"binary": "cross_entropy", "multiclass": "cross_entropy", "regression": "mse"}
+BASELINES = {
+    "binary": "cross_entropy",
+    "multiclass": "cross_entropy",
+    "regression": "mse",
+    "multilabel": "bce",
+}
 
 #: a sensible first comparison per task; names not registered here are skipped
 TASK_DEFAULTS = {
@@ -24,6 +29,7 @@ TASK_DEFAULTS = {
         "nce_rce",
     ),
     "regression": ("mse", "mae", "huber", "log_cosh", "cauchy", "pinball", "gaussian_nll"),
+    "multilabel": ("bce", "binary_focal", "asymmetric", "distribution_balanced", "dice"),
 }
 TASK_DEFAULTS["multiclass"] = TASK_DEFAULTS["binary"]
 

@@ -37,6 +37,11 @@ GREATER_IS_BETTER: dict[str, bool] = {
     "interval_width_90": False,
     "mape": False,
     "tail_mae": False,
+    "map": True,
+    "tail_map": True,
+    "micro_f1": True,
+    "macro_f1": True,
+    "micro_roc_auc": True,
     "fit_time": False,
 }
 
@@ -64,6 +69,8 @@ REGRESSION_METRICS = (
     "mape",
     "tail_mae",
 )
+
+MULTILABEL_METRICS = ("map", "tail_map", "micro_f1", "macro_f1", "micro_roc_auc")
 
 #: ``tail_mae`` scores the test rows whose target is at or above this quantile of the fold
 TAIL_QUANTILE = 0.9
@@ -155,6 +162,35 @@ def classification_metrics(
                 index, proba, multi_class="ovr", average="macro", labels=np.arange(len(classes))
             )
     return {k: float(v) for k, v in out.items()}, bins
+
+
+def multilabel_metrics(
+    y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray | None, tail: Any = ()
+) -> dict[str, float]:
+    """mAP (over labels with a positive in the fold), tail-label mAP, micro/macro F1 of the
+    predicted labels, micro ROC-AUC.
+
+    ``tail`` holds the column indices of the rare labels (the rarest third of the data set's
+    labels, chosen once for every fold).
+    """
+    y_true = np.asarray(y_true)
+    y_pred = np.asarray(y_pred).reshape(y_true.shape)
+    out = {
+        "micro_f1": metrics.f1_score(y_true, y_pred, average="micro", zero_division=0.0),
+        "macro_f1": metrics.f1_score(y_true, y_pred, average="macro", zero_division=0.0),
+    }
+    if proba is not None:
+        proba = np.asarray(proba, dtype=np.float64).reshape(y_true.shape)
+        present = [j for j in range(y_true.shape[1]) if 0 < y_true[:, j].sum() < len(y_true)]
+        ap = {j: metrics.average_precision_score(y_true[:, j], proba[:, j]) for j in present}
+        if ap:
+            out["map"] = float(np.mean(list(ap.values())))
+        rare = [ap[j] for j in tail if j in ap]
+        if rare:
+            out["tail_map"] = float(np.mean(rare))
+        if present:
+            out["micro_roc_auc"] = metrics.roc_auc_score(y_true, proba, average="micro")
+    return {k: float(v) for k, v in out.items()}
 
 
 def regression_metrics(

@@ -20,12 +20,21 @@ from lossreg.compare._losses import BASELINES, LossChoice, parse_losses, task_de
 from lossreg.compare._metrics import (
     CLASSIFICATION_METRICS,
     GREATER_IS_BETTER,
+    MULTILABEL_METRICS,
     REGRESSION_METRICS,
 )
 from lossreg.compare._scenarios import Scenario, parse_scenario
 from lossreg.compare._store import ResultStore
 
-__all__ = ["KILL_AFTER_ENV", "compare", "plan_fits"]
+__all__ = ["KILL_AFTER_ENV", "TASK_METRICS", "compare", "plan_fits"]
+
+#: the metrics a task reports, and the first one is its default primary metric
+TASK_METRICS = {
+    "binary": CLASSIFICATION_METRICS,
+    "multiclass": CLASSIFICATION_METRICS,
+    "regression": REGRESSION_METRICS,
+    "multilabel": MULTILABEL_METRICS,
+}
 
 #: bump when a change makes old records incomparable with new ones
 KEY_VERSION = 1
@@ -131,8 +140,8 @@ def compare(
         estimator_params=estimator_params,
         random_state=random_state,
     )
-    primary = scoring or ("rmse" if dataset.task == "regression" else "accuracy")
-    known = REGRESSION_METRICS if dataset.task == "regression" else CLASSIFICATION_METRICS
+    known = TASK_METRICS[dataset.task]
+    primary = scoring or known[0]
     if primary not in (*known, "fit_time"):
         raise ValueError(
             f"Unknown scoring {primary!r} for {dataset.task} targets; use one of: "
@@ -238,7 +247,12 @@ def plan_fits(
         raise ValueError(f"cv must be >= 2 and repeats >= 1. Got cv={cv}, repeats={repeats}.")
     estimator = {**DEFAULT_ESTIMATOR, **(estimator_params or {})}
     minority = None
-    if task != "regression":
+    tail: list[int] = []
+    if task == "multilabel":
+        # the rarest third of the labels (at least one), by their frequency in the data set
+        rates = dataset.y.to_numpy().mean(axis=0)
+        tail = sorted(np.argsort(rates, kind="stable")[: max(1, len(rates) // 3)].tolist())
+    elif task != "regression":
         # The rarest class; among equals the one the imbalance scenario makes rarest.
         classes, counts = np.unique(dataset.y.to_numpy(), return_counts=True)
         minority = classes[np.argsort(-counts, kind="stable")[-1]]
@@ -285,6 +299,7 @@ def plan_fits(
                             ),
                             "estimator": estimator,
                             "minority": minority,
+                            "tail_labels": tail,
                             "train": train.tolist(),
                             "test": test.tolist(),
                         }
@@ -318,7 +333,7 @@ def _splitter(dataset: Dataset, cv: int, seed: int) -> Iterator[tuple[np.ndarray
     from sklearn.model_selection import KFold, StratifiedKFold
 
     n = np.zeros(dataset.n_rows)
-    if dataset.task != "regression" and dataset.y.value_counts().min() >= cv:
+    if dataset.task in ("binary", "multiclass") and dataset.y.value_counts().min() >= cv:
         return StratifiedKFold(cv, shuffle=True, random_state=seed).split(n, dataset.y.astype(str))
     return KFold(cv, shuffle=True, random_state=seed).split(n)
 

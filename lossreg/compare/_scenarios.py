@@ -15,7 +15,7 @@ __all__ = ["SCENARIOS", "Scenario", "StressedEstimator", "corrupt", "parse_scena
 
 #: kind -> (tasks it applies to, what its value means)
 SCENARIOS: dict[str, tuple[tuple[str, ...], str]] = {
-    "clean": (("binary", "multiclass", "regression"), "no corruption"),
+    "clean": (("binary", "multiclass", "regression", "multilabel"), "no corruption"),
     "symmetric_noise": (
         ("binary", "multiclass"),
         "fraction of training labels replaced by a uniformly drawn other class",
@@ -28,6 +28,11 @@ SCENARIOS: dict[str, tuple[tuple[str, ...], str]] = {
     "imbalance": (
         ("binary", "multiclass"),
         "subsample classes with an exponential profile to this ratio n_max/n_min",
+    ),
+    "missing_labels": (
+        ("multilabel",),
+        "fraction of the positive training labels hidden (set to 0), as when annotators mark "
+        "only some of a row's labels",
     ),
     "target_noise": (
         ("regression",),
@@ -58,7 +63,8 @@ class Scenario:
                 f"Scenario {self.label!r} does not apply to {task} targets (it applies to: "
                 f"{', '.join(tasks)})."
             )
-        if self.kind in ("symmetric_noise", "class_noise", "outliers") and not 0 <= self.value < 1:
+        rates = ("symmetric_noise", "class_noise", "outliers", "missing_labels")
+        if self.kind in rates and not 0 <= self.value < 1:
             raise ValueError(f"Scenario {self.label!r}: the rate must be in [0, 1) ({meaning}).")
         if self.kind == "imbalance" and self.value < 1:
             raise ValueError(f"Scenario {self.label!r}: the ratio must be >= 1 ({meaning}).")
@@ -111,6 +117,10 @@ def corrupt(
         codes = np.where(flip, new, codes)
         info["n_corrupted"] = int(flip.sum())
         return X, classes[codes], info
+    if kind == "missing_labels":
+        hide = (y == 1) & (rng.random(y.shape) < value)
+        info["n_corrupted"] = int(hide.sum())
+        return X, np.where(hide, 0, y), info
     if kind == "imbalance":
         classes, codes = np.unique(y, return_inverse=True)
         counts = np.bincount(codes)

@@ -162,6 +162,35 @@ def spurious(
     return frame
 
 
+def multilabel(
+    n_samples: int = 3000,
+    n_features: int = 20,
+    n_labels: int = 10,
+    max_rate: float = 0.3,
+    ratio: float = 100.0,
+    noise: float = 0.5,
+    random_state: int = 0,
+) -> pd.DataFrame:
+    """Multilabel rows with a long tail: label ``l`` is on where a noisy linear score of x
+    passes its threshold; thresholds give label frequencies falling geometrically from
+    ``max_rate`` to ``max_rate / ratio``. Label columns are ``target_0 .. target_{L-1}``."""
+    rng = np.random.default_rng(random_state)
+    X = rng.standard_normal((n_samples, n_features))
+    weights = rng.standard_normal((n_features, n_labels)) / np.sqrt(n_features)
+    score = X @ weights / np.sqrt((weights**2).sum(axis=0))
+    score = score + noise * rng.standard_normal(score.shape)
+    rates = max_rate * ratio ** (-np.arange(n_labels) / max(n_labels - 1, 1))
+    # Every label keeps at least two positive rows, so each can appear in a training fold.
+    thresholds = [
+        np.sort(score[:, j])[::-1][max(2, round(r * n_samples)) - 1] for j, r in enumerate(rates)
+    ]
+    Y = (score >= np.asarray(thresholds)).astype(np.int64)
+    frame = pd.DataFrame(X, columns=[f"x{j}" for j in range(n_features)])
+    for j in range(n_labels):
+        frame[f"target_{j}"] = Y[:, j]
+    return frame
+
+
 #: name -> generator; every parameter has a default
 GENERATORS: dict[str, Callable[..., pd.DataFrame]] = {
     "classification": classification,
@@ -173,6 +202,7 @@ GENERATORS: dict[str, Callable[..., pd.DataFrame]] = {
     "multimodal": multimodal,
     "parity": parity,
     "spurious": spurious,
+    "multilabel": multilabel,
 }
 
 
