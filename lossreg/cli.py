@@ -339,6 +339,11 @@ def docs_command(out: str | None) -> None:
     "of 0/1, separated by commas, make a multilabel target.",
 )
 @click.option(
+    "--teacher",
+    help="For distillation losses (classes): fit this teacher per training fold and pass "
+    "its out-of-fold logits: hist_gradient_boosting, random_forest, logistic_regression.",
+)
+@click.option(
     "--group",
     help="Column of group / environment ids: passed to losses that take groups (group_dro, "
     "irm, vrex ...) and scored as worst_group_accuracy.",
@@ -399,6 +404,7 @@ def compare_command(
     data: str | None,
     config: str | None,
     target: str | None,
+    teacher: str | None,
     group: str | None,
     losses: str | None,
     task_default: bool,
@@ -454,6 +460,7 @@ def compare_command(
     data = data if data is not None else from_file.get("data")
     target = target if given("target") else from_file.get("target", target)
     group = group if given("group") else from_file.get("group", group)
+    teacher = teacher if given("teacher") else from_file.get("teacher", teacher)
     task = task if given("task") else from_file.get("task", task)
     baseline = baseline if given("baseline") else from_file.get("baseline", baseline)
     scoring = scoring if given("scoring") else from_file.get("scoring", scoring)
@@ -489,6 +496,7 @@ def compare_command(
             data,
             target=target,
             group=group,
+            teacher=teacher,
             losses=loss_list,
             task=task,
             baseline=baseline,

@@ -57,6 +57,7 @@ def test_claim_config_is_a_valid_comparison(claim):
         repeats=kwargs["repeats"],
         scenarios=kwargs["scenarios"],
         estimator_params=kwargs["estimator_params"],
+        teacher=kwargs.get("teacher"),
     )
     labels = [c.label for c in plan["losses"]]
     scenarios = [s.label for s in plan["scenarios"]]

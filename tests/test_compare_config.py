@@ -262,3 +262,41 @@ def test_multilabel_target_from_columns_with_missing_label_scenario(tmp_path):
     assert scores["tail_map"] == pytest.approx(1 / 3)  # the positive of label 1 ranks third
     assert scores["map"] == pytest.approx((1.0 + 1 / 3) / 2)
     assert scores["micro_f1"] == pytest.approx(2 * 2 / (2 * 2 + 1 + 1))  # TP 2, FP 1, FN 1
+
+
+def test_teacher_logits_are_out_of_fold_on_the_stressed_rows(monkeypatch):
+    import lossreg
+    from lossreg.compare import plan_fits
+
+    calls = []
+    real = lossreg.teacher_logits
+
+    def spy(estimator, X, y, **kwargs):
+        calls.append((len(X), np.asarray(y).copy(), kwargs.get("cv")))
+        return real(estimator, X, y, **kwargs)
+
+    monkeypatch.setattr(lossreg, "teacher_logits", spy)
+    results = compare(
+        "iris",
+        losses="cross_entropy,knowledge_distillation",
+        teacher="logistic_regression",
+        scenarios=["symmetric_noise:0.3"],
+        cv=2,
+        estimator_params=FAST,
+        torch_threads=1,
+    )
+    assert (results["status"] == "ok").all(), results["error"].dropna().tolist()
+    # only the distillation fits get a teacher, once per fold, on that fold's noisy labels
+    assert len(calls) == 2 and all(cv == 3 for _, _, cv in calls)
+    kd = results[results["loss"] == "knowledge_distillation"]
+    assert kd["teacher_accuracy"].between(0.5, 1.0).all()
+    assert results.loc[results["loss"] == "cross_entropy", "teacher_accuracy"].isna().all()
+    flipped = kd["n_corrupted"].sum()
+    assert flipped > 0 and sum(len(y) for _, y, _ in calls) == kd["n_train"].sum()
+    # a distillation loss without a teacher, or a teacher for regression, is refused clearly
+    with pytest.raises(ValueError, match="name the teacher with teacher="):
+        plan_fits(load_data("iris"), losses="knowledge_distillation", cv=2)
+    with pytest.raises(ValueError, match="Unknown teacher 'gbm'"):
+        plan_fits(load_data("iris"), losses="cross_entropy", cv=2, teacher="gbm")
+    with pytest.raises(ValueError, match="class targets only"):
+        plan_fits(load_data("diabetes"), losses="mse", cv=2, teacher="random_forest")

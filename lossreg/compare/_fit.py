@@ -16,7 +16,10 @@ import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.metaestimators import available_if
 
-__all__ = ["TargetScaled", "make_pipeline", "run_fit"]
+__all__ = ["TEACHERS", "TargetScaled", "make_pipeline", "make_teacher", "run_fit"]
+
+#: teachers ``lossreg compare --teacher`` can fit per training fold for distillation losses
+TEACHERS = ("hist_gradient_boosting", "random_forest", "logistic_regression")
 
 
 def make_pipeline(
@@ -55,6 +58,25 @@ def make_pipeline(
     if task == "regression":
         model = TargetScaled(model, scaling=scaling)
     return Pipeline([("prep", prep), ("model", model)])
+
+
+def make_teacher(name: str, seed: int) -> Any:
+    """A classifier pipeline named in :data:`TEACHERS`, with compare's preprocessing."""
+    from sklearn.base import clone
+    from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    models = {
+        "hist_gradient_boosting": HistGradientBoostingClassifier(random_state=seed),
+        "random_forest": RandomForestClassifier(n_estimators=200, random_state=seed),
+        "logistic_regression": LogisticRegression(max_iter=1000),
+    }
+    if name not in models:
+        raise ValueError(f"Unknown teacher {name!r}; teachers: {', '.join(TEACHERS)}.")
+    prep = make_pipeline("binary", "cross_entropy", {}, {}, seed).steps[0][1]
+    from sklearn.pipeline import Pipeline
+
+    return Pipeline([("prep", clone(prep)), ("model", models[name])])
 
 
 def _regressor_has(name: str) -> Any:
@@ -143,9 +165,12 @@ def run_fit(
             pipeline = make_pipeline(
                 spec["task"], spec["loss"], spec["params"], spec["estimator"], spec["model_seed"]
             )
-            model = StressedEstimator(pipeline, spec["scenario"], spec["noise_seed"])
+            teacher = None
+            if spec.get("teacher") and _declares(spec["loss"], "teacher_logits"):
+                teacher = make_teacher(spec["teacher"], spec["model_seed"])
+            model = StressedEstimator(pipeline, spec["scenario"], spec["noise_seed"], teacher)
             fit_params = {}
-            if groups is not None and _declares_group(spec["loss"]):
+            if groups is not None and _declares(spec["loss"], "group"):
                 fit_params["model__group"] = groups.iloc[train].to_numpy()
             start = time.perf_counter()
             model.fit(X.iloc[train], y.iloc[train].to_numpy(), **fit_params)
@@ -174,6 +199,10 @@ def run_fit(
                 )
                 record.update(scores)
                 record["reliability"] = bins
+                if teacher is not None:
+                    record["teacher_accuracy"] = float(
+                        np.mean(model.teacher_.predict(X.iloc[test]) == y_test)
+                    )
             history = est.history_
             record["train_loss"] = [float(v) for v in history[:, "train_loss"]]
             record["n_epochs"] = len(history)
@@ -192,10 +221,10 @@ def run_fit(
     return record
 
 
-def _declares_group(loss: str) -> bool:
+def _declares(loss: str, extra: str) -> bool:
     from lossreg.registry import default_registry
 
-    return "group" in default_registry().get_spec(loss).fit_extras
+    return extra in default_registry().get_spec(loss).fit_extras
 
 
 def _regression(est: Any, X_test: np.ndarray, y_test: np.ndarray, score: Any) -> dict[str, Any]:

@@ -51,6 +51,7 @@ def compare(
     *,
     target: str | None = None,
     group: str | None = None,
+    teacher: str | None = None,
     losses: Any = None,
     task: str | None = None,
     baseline: str | None = None,
@@ -82,6 +83,10 @@ def compare(
         Column of group / environment ids: not a feature; passed to the losses that declare
         the ``group`` fit extra (group_dro, irm, vrex ...) and scored as
         ``worst_group_accuracy`` (classes).
+    teacher : {"hist_gradient_boosting", "random_forest", "logistic_regression"}, optional
+        Classes: for the losses that take ``teacher_logits`` (distillation), fit this
+        teacher on each (stressed) training fold and pass its out-of-fold logits; the
+        record keeps the teacher's own ``teacher_accuracy`` on the test fold.
     losses : str or list, optional
         ``"cross_entropy,focal(gamma=2.0)"``, a list of such names, or None for a sensible
         set registered for the task (the CLI's ``--task-default``). The baseline is added
@@ -139,6 +144,7 @@ def compare(
         scenarios=scenarios,
         estimator_params=estimator_params,
         random_state=random_state,
+        teacher=teacher,
     )
     known = TASK_METRICS[dataset.task]
     primary = scoring or known[0]
@@ -216,6 +222,7 @@ def plan_fits(
     scenarios: Any = ("clean",),
     estimator_params: dict[str, Any] | None = None,
     random_state: int = 0,
+    teacher: str | None = None,
 ) -> dict[str, Any]:
     """Every fit of a comparison, with its stable key, seeds and row indices."""
     from lossreg.registry import default_registry
@@ -236,6 +243,7 @@ def plan_fits(
     if len({c.label for c in choices}) != len(choices):
         raise ValueError("A loss is listed twice (under an alias?).")
     _check_losses(choices, task, registry)
+    _check_teacher(choices, task, teacher, registry)
     if isinstance(scenarios, (str, Scenario)):
         scenarios = [scenarios]
     parsed = [parse_scenario(s) for s in scenarios]
@@ -276,6 +284,8 @@ def plan_fits(
                         "estimator": json.dumps(estimator, sort_keys=True, default=repr),
                         "version": KEY_VERSION,
                     }
+                    if teacher is not None:
+                        identity["teacher"] = teacher  # absent otherwise: older keys still match
                     key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode())
                     fits.append(
                         {
@@ -300,6 +310,7 @@ def plan_fits(
                             "estimator": estimator,
                             "minority": minority,
                             "tail_labels": tail,
+                            "teacher": teacher,
                             "train": train.tolist(),
                             "test": test.tolist(),
                         }
@@ -327,6 +338,23 @@ def _check_losses(choices: list[LossChoice], task: str, registry: Any) -> None:
                 f"{', '.join(sorted(spec.tasks))}). Use one of: {', '.join(options[:15])} ..."
             )
         check_params(spec.name, spec.params, choice.params, data_params=(), prefix="")
+
+
+def _check_teacher(choices: list[LossChoice], task: str, teacher: Any, registry: Any) -> None:
+    from lossreg.compare._fit import TEACHERS
+
+    takes = [c.label for c in choices if "teacher_logits" in registry.get_spec(c.name).fit_extras]
+    if teacher is None:
+        if takes:
+            raise ValueError(
+                f"{', '.join(takes)} distil(s) a teacher's logits: name the teacher with "
+                f"teacher=... (--teacher), one of {', '.join(TEACHERS)}."
+            )
+        return
+    if teacher not in TEACHERS:
+        raise ValueError(f"Unknown teacher {teacher!r}; teachers: {', '.join(TEACHERS)}.")
+    if task not in ("binary", "multiclass"):
+        raise ValueError(f"A teacher is fitted for class targets only; this task is {task!r}.")
 
 
 def _splitter(dataset: Dataset, cv: int, seed: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:

@@ -177,17 +177,40 @@ class StressedEstimator(BaseEstimator):
         Seeds the corruption only; the estimator keeps its own seed.
     """
 
-    def __init__(self, estimator: Any, scenario: str = "clean", random_state: int = 0) -> None:
+    def __init__(
+        self,
+        estimator: Any,
+        scenario: str = "clean",
+        random_state: int = 0,
+        teacher: Any = None,
+        teacher_cv: int = 3,
+    ) -> None:
         self.estimator = estimator
         self.scenario = scenario
         self.random_state = random_state
+        self.teacher = teacher
+        self.teacher_cv = teacher_cv
 
     def fit(self, X: Any, y: Any, **fit_params: Any) -> StressedEstimator:
-        """Fit on the corrupted rows; per-row ``fit_params`` follow the rows that are kept."""
+        """Fit on the corrupted rows; per-row ``fit_params`` follow the rows that are kept.
+
+        With a ``teacher`` (a scikit-learn pipeline), its out-of-fold logits on the corrupted
+        rows (``teacher_cv`` folds) reach the estimator as ``model__teacher_logits``: the
+        teacher learns from the same stressed labels as the student, and no row's teacher
+        logits come from a teacher that saw it. ``teacher_`` is the teacher refitted on every
+        corrupted row, for scoring it.
+        """
         X_c, y_c, info = corrupt(X, y, parse_scenario(self.scenario), self.random_state)
         kept = info.pop("kept_rows", None)
         if kept is not None:
             fit_params = {k: _take(np.asarray(v), kept) for k, v in fit_params.items()}
+        if self.teacher is not None:
+            from lossreg import teacher_logits
+
+            fit_params["model__teacher_logits"] = teacher_logits(
+                clone(self.teacher), X_c, y_c, cv=self.teacher_cv
+            ).astype(np.float32)
+            self.teacher_ = clone(self.teacher).fit(X_c, y_c)
         self.corruption_ = info
         self.estimator_ = clone(self.estimator).fit(X_c, y_c, **fit_params)
         return self
