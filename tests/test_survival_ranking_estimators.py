@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import pickle
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, GroupKFold, KFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils import estimator_checks
 from skorch.callbacks import Callback
 
 from lossreg import LossRanker, LossSurvivalRegressor
@@ -334,3 +336,36 @@ def test_ranker_follows_sklearn_conventions(ranking_split):
         search.fit(X, y, group=query, groups=query, teacher_logits=score)
     assert np.all(search.cv_results_["mean_test_score"] > 0.6)
     assert search.best_estimator_.loss in ("bpr", "margin_mse")
+
+
+# -- scikit-learn's generic checks that need no (time, event) or query ids -------------------------
+@pytest.mark.parametrize(
+    "check",
+    [
+        "check_no_attributes_set_in_init",
+        "check_parameters_default_constructible",
+        "check_get_params_invariance",
+        "check_set_params",
+        "check_estimators_unfitted",
+    ],
+)
+@pytest.mark.parametrize("estimator", [LossSurvivalRegressor(), LossRanker()], ids=repr)
+def test_sklearn_generic_checks(estimator, check):
+    # check_estimator's fit-based checks call fit(X, y) without event / group and with
+    # negative y, which these estimators refuse by design (a clear error, as for a missing
+    # group in LossClassifier); the plumbing they test is covered by the tests above.
+    getattr(estimator_checks, check)(type(estimator).__name__, estimator)
+
+
+@pytest.mark.parametrize("make", [LossSurvivalRegressor, LossRanker])
+def test_fitted_estimators_pickle(make, survival_split, ranking_split):
+    if make is LossSurvivalRegressor:
+        (X, y, extra), _ = survival_split
+        kwargs = {"event": extra}
+    else:
+        (X, y, extra, _), _ = ranking_split
+        kwargs = {"group": extra}
+    model = make(**{**FAST, "max_iter": 2}).fit(X, y, **kwargs)
+    again = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(again.predict(X), model.predict(X))
+    assert again.score(X, y, **kwargs) == model.score(X, y, **kwargs)
