@@ -52,6 +52,15 @@ def concordance_index(time: Any, event: Any, risk: Any, sample_weight: Any = Non
     ValueError
         When no pair is comparable (no event, or every event at the largest time).
 
+    Notes
+    -----
+    The comparable pairs follow scikit-survival's ``_get_comparable`` (checked in its
+    source: an event is comparable with every later time and with censored rows at its own
+    time; two events at the same time are not compared). Differences: risks tie only when
+    exactly equal (scikit-survival uses a tolerance of 1e-8), and weights are row frequencies
+    (pair weight :math:`w_iw_j`), not scikit-survival's inverse-probability-of-censoring
+    weights on the earlier row only. The test compares it with a double loop over all pairs.
+
     Examples
     --------
     >>> concordance_index([1.0, 2.0, 3.0, 4.0], [1, 1, 0, 1], [4.0, 3.0, 2.0, 1.0])
