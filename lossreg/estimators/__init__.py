@@ -7,7 +7,9 @@ from lossreg.estimators.classifier import LossClassifier
 from lossreg.estimators.distill import DistilledClassifier, teacher_logits
 from lossreg.estimators.embedder import LossEmbedder
 from lossreg.estimators.grid import loss_grid
+from lossreg.estimators.ranking import LossRanker, mean_ndcg
 from lossreg.estimators.regressor import LossRegressor
+from lossreg.estimators.survival import LossSurvivalRegressor, concordance_index
 
 __all__ = [
     "MLP",
@@ -16,7 +18,11 @@ __all__ = [
     "LossCalibratedClassifier",
     "LossClassifier",
     "LossEmbedder",
+    "LossRanker",
     "LossRegressor",
+    "LossSurvivalRegressor",
+    "concordance_index",
     "loss_grid",
+    "mean_ndcg",
     "teacher_logits",
 ]
