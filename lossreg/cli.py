@@ -354,8 +354,9 @@ def docs_command(out: str | None) -> None:
 )
 @click.option(
     "--task",
-    type=click.Choice(["binary", "multiclass", "regression", "multilabel"]),
-    help="Override the task detected from the target.",
+    type=click.Choice(["binary", "multiclass", "regression", "multilabel", "embedding"]),
+    help="Override the task detected from the target; embedding (never detected) fits "
+    "LossEmbedder and scores its embeddings by kNN and linear-probe accuracy.",
 )
 @click.option("--baseline", help="Loss to pair every other loss with (cross_entropy / mse).")
 @click.option("--cv", default=5, show_default=True, help="Cross-validation folds.")

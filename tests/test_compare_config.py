@@ -300,3 +300,27 @@ def test_teacher_logits_are_out_of_fold_on_the_stressed_rows(monkeypatch):
         plan_fits(load_data("iris"), losses="cross_entropy", cv=2, teacher="gbm")
     with pytest.raises(ValueError, match="class targets only"):
         plan_fits(load_data("diabetes"), losses="mse", cv=2, teacher="random_forest")
+
+
+def test_embedding_task_scores_knn_and_linear_probe(monkeypatch):
+    from lossreg.compare import _metrics
+
+    results = compare(
+        "iris",
+        task="embedding",
+        losses="triplet,supcon",
+        scenarios=["clean", "symmetric_noise:0.2"],
+        cv=2,
+        estimator_params={**FAST, "n_components": 4},
+        torch_threads=1,
+    )
+    assert (results["status"] == "ok").all(), results["error"].dropna().tolist()
+    assert results.attrs["primary"] == "knn_accuracy" and results.attrs["baseline"] == "triplet"
+    assert results[["knn_accuracy", "linear_probe_accuracy"]].notna().all().all()
+    # the probes by hand: separable embeddings are classified perfectly
+    train = np.array([[0.0, 0.0], [0.1, 0.0], [5.0, 5.0], [5.1, 5.0]] * 3)
+    labels = np.array([0, 0, 1, 1] * 3)
+    scores = _metrics.embedding_metrics(train, labels, np.array([[0.0, 0.1], [5.0, 4.9]]), [0, 1])
+    assert scores == {"knn_accuracy": 1.0, "linear_probe_accuracy": 1.0}
+    with pytest.raises(ValueError, match="continuous"):
+        load_data("diabetes", task="embedding")

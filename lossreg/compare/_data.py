@@ -58,8 +58,9 @@ def load_data(
         The target column; ``"target"`` for the scikit-learn data sets. Required otherwise.
         Several columns (a list, or names separated by commas) of 0/1 values make a
         multilabel target, one label per column.
-    task : {"binary", "multiclass", "regression", "multilabel"}, optional
-        Overrides the task detected from the target.
+    task : {"binary", "multiclass", "regression", "multilabel", "embedding"}, optional
+        Overrides the task detected from the target; ``"embedding"`` (never detected) fits
+        LossEmbedder on class labels and scores its embeddings with kNN and a linear probe.
     group : str, optional
         A column of group (environment, domain) ids: taken out of the features, passed to
         losses that declare the ``group`` fit extra, and scored by ``worst_group_accuracy``.
@@ -131,10 +132,13 @@ def load_data(
         detected = "multilabel"
     else:
         detected = task or detect_task(y)
-    if detected not in ("binary", "multiclass", "regression", "multilabel"):
+    if detected not in ("binary", "multiclass", "regression", "multilabel", "embedding"):
         raise ValueError(
-            f"task must be binary, multiclass, regression or multilabel. Got {detected!r}."
+            "task must be binary, multiclass, regression, multilabel or embedding. "
+            f"Got {detected!r}."
         )
+    if detected == "embedding" and detect_task(y) == "regression":
+        raise ValueError("task='embedding' scores embeddings with class labels; y is continuous.")
     if detected == "multilabel" and not isinstance(y, pd.DataFrame):
         raise ValueError("A multilabel target needs several target columns of 0/1 values.")
     print_ = fingerprint(X, y) if groups is None else fingerprint(X.assign(__group__=groups), y)

@@ -31,7 +31,7 @@ def make_pipeline(
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    from lossreg.estimators import LossClassifier, LossRegressor
+    from lossreg.estimators import LossClassifier, LossEmbedder, LossRegressor
 
     numeric = Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())])
     categorical = Pipeline(
@@ -48,7 +48,7 @@ def make_pipeline(
     )
     settings = dict(estimator_params)
     scaling = settings.pop("target_scaling", "standard")
-    Model = LossRegressor if task == "regression" else LossClassifier
+    Model = {"regression": LossRegressor, "embedding": LossEmbedder}.get(task, LossClassifier)
     model = Model(
         loss=loss,
         random_state=seed,
@@ -149,6 +149,7 @@ def run_fit(
 
     from lossreg.compare._metrics import (
         classification_metrics,
+        embedding_metrics,
         multilabel_metrics,
         regression_metrics,
     )
@@ -180,6 +181,16 @@ def run_fit(
             y_test = y.iloc[test].to_numpy()
             if spec["task"] == "regression":
                 record.update(_regression(est, X_test, y_test, regression_metrics))
+            elif spec["task"] == "embedding":
+                X_fit, y_fit = model.fit_rows_
+                record.update(
+                    embedding_metrics(
+                        model.estimator_.transform(X_fit),
+                        np.asarray(y_fit),
+                        model.estimator_.transform(X.iloc[test]),
+                        y_test,
+                    )
+                )
             elif spec["task"] == "multilabel":
                 proba = est.predict_proba(X_test) if hasattr(est, "predict_proba") else None
                 record.update(

@@ -16,6 +16,7 @@ BASELINES = {
     "multiclass": "cross_entropy",
     "regression": "mse",
     "multilabel": "bce",
+    "embedding": "triplet",
 }
 
 #: a sensible first comparison per task; names not registered here are skipped
@@ -30,6 +31,7 @@ TASK_DEFAULTS = {
     ),
     "regression": ("mse", "mae", "huber", "log_cosh", "cauchy", "pinball", "gaussian_nll"),
     "multilabel": ("bce", "binary_focal", "asymmetric", "distribution_balanced", "dice"),
+    "embedding": ("triplet", "contrastive", "multi_similarity", "supcon", "proxy_anchor"),
 }
 TASK_DEFAULTS["multiclass"] = TASK_DEFAULTS["binary"]
 

@@ -42,6 +42,8 @@ GREATER_IS_BETTER: dict[str, bool] = {
     "micro_f1": True,
     "macro_f1": True,
     "micro_roc_auc": True,
+    "knn_accuracy": True,
+    "linear_probe_accuracy": True,
     "fit_time": False,
 }
 
@@ -71,6 +73,10 @@ REGRESSION_METRICS = (
 )
 
 MULTILABEL_METRICS = ("map", "tail_map", "micro_f1", "macro_f1", "micro_roc_auc")
+EMBEDDING_METRICS = ("knn_accuracy", "linear_probe_accuracy")
+
+#: neighbours of the kNN probe of embeddings
+KNN_NEIGHBORS = 5
 
 #: ``tail_mae`` scores the test rows whose target is at or above this quantile of the fold
 TAIL_QUANTILE = 0.9
@@ -191,6 +197,25 @@ def multilabel_metrics(
         if present:
             out["micro_roc_auc"] = metrics.roc_auc_score(y_true, proba, average="micro")
     return {k: float(v) for k, v in out.items()}
+
+
+def embedding_metrics(
+    train: np.ndarray, y_train: np.ndarray, test: np.ndarray, y_test: np.ndarray
+) -> dict[str, float]:
+    """Accuracy of a kNN (:data:`KNN_NEIGHBORS`, Euclidean) and of a logistic-regression probe
+    trained on the training fold's embeddings and labels, on the test fold's embeddings."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.preprocessing import StandardScaler
+
+    knn = KNeighborsClassifier(n_neighbors=min(KNN_NEIGHBORS, len(y_train)))
+    knn.fit(train, y_train)
+    scale = StandardScaler().fit(train)
+    probe = LogisticRegression(max_iter=2000).fit(scale.transform(train), y_train)
+    return {
+        "knn_accuracy": float(np.mean(knn.predict(test) == y_test)),
+        "linear_probe_accuracy": float(np.mean(probe.predict(scale.transform(test)) == y_test)),
+    }
 
 
 def regression_metrics(

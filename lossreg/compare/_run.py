@@ -19,6 +19,7 @@ from lossreg.compare._fit import run_fit
 from lossreg.compare._losses import BASELINES, LossChoice, parse_losses, task_default_losses
 from lossreg.compare._metrics import (
     CLASSIFICATION_METRICS,
+    EMBEDDING_METRICS,
     GREATER_IS_BETTER,
     MULTILABEL_METRICS,
     REGRESSION_METRICS,
@@ -34,6 +35,7 @@ TASK_METRICS = {
     "multiclass": CLASSIFICATION_METRICS,
     "regression": REGRESSION_METRICS,
     "multilabel": MULTILABEL_METRICS,
+    "embedding": EMBEDDING_METRICS,
 }
 
 #: bump when a change makes old records incomparable with new ones
@@ -260,7 +262,7 @@ def plan_fits(
         # the rarest third of the labels (at least one), by their frequency in the data set
         rates = dataset.y.to_numpy().mean(axis=0)
         tail = sorted(np.argsort(rates, kind="stable")[: max(1, len(rates) // 3)].tolist())
-    elif task != "regression":
+    elif task in ("binary", "multiclass"):
         # The rarest class; among equals the one the imbalance scenario makes rarest.
         classes, counts = np.unique(dataset.y.to_numpy(), return_counts=True)
         minority = classes[np.argsort(-counts, kind="stable")[-1]]
@@ -361,7 +363,8 @@ def _splitter(dataset: Dataset, cv: int, seed: int) -> Iterator[tuple[np.ndarray
     from sklearn.model_selection import KFold, StratifiedKFold
 
     n = np.zeros(dataset.n_rows)
-    if dataset.task in ("binary", "multiclass") and dataset.y.value_counts().min() >= cv:
+    stratify = dataset.task in ("binary", "multiclass", "embedding")
+    if stratify and dataset.y.value_counts().min() >= cv:
         return StratifiedKFold(cv, shuffle=True, random_state=seed).split(n, dataset.y.astype(str))
     return KFold(cv, shuffle=True, random_state=seed).split(n)
 

@@ -15,18 +15,18 @@ __all__ = ["SCENARIOS", "Scenario", "StressedEstimator", "corrupt", "parse_scena
 
 #: kind -> (tasks it applies to, what its value means)
 SCENARIOS: dict[str, tuple[tuple[str, ...], str]] = {
-    "clean": (("binary", "multiclass", "regression", "multilabel"), "no corruption"),
+    "clean": (("binary", "multiclass", "regression", "multilabel", "embedding"), "no corruption"),
     "symmetric_noise": (
-        ("binary", "multiclass"),
+        ("binary", "multiclass", "embedding"),
         "fraction of training labels replaced by a uniformly drawn other class",
     ),
     "class_noise": (
-        ("binary", "multiclass"),
+        ("binary", "multiclass", "embedding"),
         "class-dependent flips: each class k becomes class k+1 (mod C) with this probability; "
         "with two classes only the second class is flipped",
     ),
     "imbalance": (
-        ("binary", "multiclass"),
+        ("binary", "multiclass", "embedding"),
         "subsample classes with an exponential profile to this ratio n_max/n_min",
     ),
     "missing_labels": (
@@ -212,6 +212,8 @@ class StressedEstimator(BaseEstimator):
             ).astype(np.float32)
             self.teacher_ = clone(self.teacher).fit(X_c, y_c)
         self.corruption_ = info
+        # what the model was fitted on, for probes trained on its outputs (embeddings)
+        self.fit_rows_ = (X_c, y_c)
         self.estimator_ = clone(self.estimator).fit(X_c, y_c, **fit_params)
         return self
 
