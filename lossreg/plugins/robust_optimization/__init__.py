@@ -108,6 +108,7 @@ def register_losses() -> list[LossSpec]:
                 ),
             ),
             fit_extras=("group",),
+            sampler="group_balanced",  # uniform over groups (group_DRO --reweight_groups)
             summary="GroupDRO: online exponentiated weights on the worst groups' mean losses.",
             reference=_GROUP_DRO_PAPER,
         ),
@@ -154,6 +155,7 @@ def register_losses() -> list[LossSpec]:
                 ),
             ),
             fit_extras=("group",),
+            sampler="group_stratified",  # pi_g are the shares of the rows seen in training
             summary="Greedy CVaR over groups ranked by an EMA of their losses.",
             reference=_GROUP_DRO_PAPER,
         ),
@@ -369,6 +371,7 @@ def register_losses() -> list[LossSpec]:
                 ),
             ),
             fit_extras=("group",),
+            sampler="group_balanced",  # one equal minibatch per environment (DomainBed)
             outputs="logits+features",
             summary="Fishr: CE plus the spread of per-environment variances of head gradients.",
             reference=(
@@ -417,6 +420,7 @@ def register_losses() -> list[LossSpec]:
             tasks=frozenset({"binary", "multiclass"}),
             params=(*base_param(), *_annealing(100.0, (1.0, 100.0, 1e4)), _IRM_PENALTY),
             fit_extras=("group",),
+            sampler="group_balanced",  # one equal minibatch per environment (DomainBed)
             summary="IRMv1: environment risks plus the squared gradient w.r.t. a dummy scale.",
             reference=(
                 'Arjovsky et al., "Invariant Risk Minimization", 2019; Gulrajani & Lopez-Paz, '
@@ -429,6 +433,7 @@ def register_losses() -> list[LossSpec]:
             factory=VREx,
             params=(*base_param(), *_annealing(10.0, (1.0, 10.0, 1e3))),
             fit_extras=("group",),
+            sampler="group_balanced",  # one equal minibatch per environment (DomainBed)
             summary="V-REx: mean environment risk plus the variance of environment risks.",
             reference=(
                 'Krueger et al., "Out-of-Distribution Generalization via Risk Extrapolation '

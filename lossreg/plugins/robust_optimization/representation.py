@@ -228,7 +228,8 @@ class Fishr(nn.Module):
     averages move in training mode only (validation batches read them), and sample weights
     weigh the rows of the variances. The reference resets Adam at the end of the warm-up,
     an optimiser behaviour not done here. Fishr needs several rows of each environment per
-    batch.
+    batch: the spec declares ``sampler="group_balanced"`` (every environment in every
+    training batch in equal shares, DomainBed's one minibatch per environment).
 
     References
     ----------
