@@ -328,6 +328,7 @@ def register_losses() -> list[LossSpec]:
                 ),
             ),
             fit_extras=("group",),
+            sampler="group_balanced",  # one equal minibatch per domain (DomainBed, WILDS)
             outputs="logits+features",
             summary="Deep CORAL: base loss plus group mismatch of feature means and covariances.",
             reference=(
@@ -473,6 +474,7 @@ def _hessian_spec(
             *extra,
         ),
         fit_extras=("group",),
+        sampler="group_balanced",  # one equal minibatch per environment (DomainBed)
         outputs="logits+features",
         summary=summary,
         reference=(
@@ -512,6 +514,7 @@ def _cad_spec(name: str, alias: str, factory: type, summary: str) -> LossSpec:
             Param("normalized", "bool", False, doc="L2-normalise the features first"),
         ),
         fit_extras=("group",),
+        sampler="group_balanced",  # one equal minibatch per domain (DomainBed)
         outputs="logits+features",
         summary=summary,
         reference=(
