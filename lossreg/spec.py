@@ -60,8 +60,17 @@ FIT_EXTRAS: dict[str, str] = {
 
 #: How an estimator may have to draw training batches for a loss: ``class_balanced`` (several
 #: rows of each class in a batch), ``whole_bags`` / ``whole_groups`` (every bag or group id of
-#: the ``bag`` / ``group`` extra lies entirely inside one batch).
-SAMPLERS = (None, "class_balanced", "whole_bags", "whole_groups")
+#: the ``bag`` / ``group`` extra lies entirely inside one batch), ``group_balanced`` /
+#: ``group_stratified`` (every batch holds rows of every group of the ``group`` extra, in
+#: equal shares / in proportion to the group sizes).
+SAMPLERS = (
+    None,
+    "class_balanced",
+    "whole_bags",
+    "whole_groups",
+    "group_balanced",
+    "group_stratified",
+)
 
 #: What the network returns to the loss: ``logits`` (one tensor, (N, width)) or
 #: ``logits+features`` (the pair ``(logits, features)``, features (N, D) being the network's
@@ -110,11 +119,16 @@ class LossSpec:
         ``output_size(context) -> int`` with ``context`` holding ``n_classes``, ``n_outputs``
         and the loss's hyperparameters; ``None`` lets the estimator decide from the link
         and the task.
-    sampler : {None, "class_balanced", "whole_bags", "whole_groups"}
+    sampler : str or None, one of :data:`SAMPLERS`
         How training batches must be drawn: ``"class_balanced"`` gives every batch several
         rows of each of its classes (pair and triplet losses need positives in a batch);
         ``"whole_bags"`` / ``"whole_groups"`` keep each bag (``bag`` extra) or group (``group``
-        extra: a query, a pair) inside one batch, for losses on bag or group aggregates.
+        extra: a query, a pair) inside one batch, for losses on bag or group aggregates;
+        ``"group_balanced"`` / ``"group_stratified"`` put rows of every group (``group``
+        extra: an environment, a domain) in every batch, in equal shares (GroupDRO's
+        uniform-over-groups sampling, one equal minibatch per environment for IRM) or in
+        proportion to the group sizes (every row once per epoch), for losses that compare
+        groups inside a batch.
     views : {1, 2}
         ``2``: the loss takes a (2N, D) output whose rows i and i+N are two augmented views of
         row i; the estimator augments each batch twice and stacks the outputs.
@@ -192,7 +206,12 @@ def spec_problems(spec: Any) -> list[tuple[str, str]]:
         )
     if spec.sampler not in SAMPLERS:
         problems.append(("sampler", f"sampler {spec.sampler!r} is not one of {SAMPLERS!r}"))
-    needed = {"whole_bags": "bag", "whole_groups": "group"}.get(spec.sampler or "")
+    needed = {
+        "whole_bags": "bag",
+        "whole_groups": "group",
+        "group_balanced": "group",
+        "group_stratified": "group",
+    }.get(spec.sampler or "")
     if needed and needed not in spec.fit_extras:
         problems.append(
             ("sampler", f"sampler {spec.sampler!r} needs {needed!r} in fit_extras to group by")

@@ -349,6 +349,20 @@ class BadSchedule(Squared):
         return super().per_sample_loss(input, target) * self.weight
 
 
+class BadValidationHook(Squared):
+    """Divides by a validation statistic that is 0 for confident (large) outputs."""
+
+    def __init__(self, *, scale: float = 1.0, reduction: str = "mean") -> None:
+        super().__init__(scale=scale, reduction=reduction)
+        self.register_buffer("factor_", torch.ones(()))
+
+    def on_validation_end(self, input, target, **fields):
+        self.factor_.copy_(1.0 / (input.abs().max() < 50).to(self.factor_.dtype))
+
+    def per_sample_loss(self, input, target, **extras):
+        return super().per_sample_loss(input, target) * self.factor_.to(input.dtype)
+
+
 RAW_PROBA = Link("raw", lambda output, criterion=None: output, "proba", "not probabilities")
 
 _ALPHA = Param("alpha", "vector", None, low=0, nullable=True)
@@ -384,6 +398,7 @@ BROKEN: list[tuple[str, LossSpec, dict[str, Any], str]] = [
     ("check_round_trip", sq_spec(CountsCalls), {}, "state_dict copy"),
     ("check_round_trip", sq_spec(Unpicklable), {}, "does not pickle"),
     ("check_set_epoch", sq_spec(BadSchedule), {}, "set_epoch(9, 10)"),
+    ("check_on_validation_end", sq_spec(BadValidationHook), {}, "outputs x100"),
     ("check_link_valid", ce_spec(link=RAW_PROBA), {}, "outside [0, 1]"),
     ("check_estimator_smoke_fit", ce_spec(), {}, "needs lossreg.LossClassifier"),
 ]
@@ -502,6 +517,8 @@ def test_spec_flags_decide_which_checks_apply():
         "check_set_epoch",
     } <= skipped
     assert "check_set_epoch" in applicable_checks(sq_spec(BadSchedule))
+    assert "check_on_validation_end" not in applicable_checks(sq_spec())
+    assert "check_on_validation_end" in applicable_checks(sq_spec(BadValidationHook))
     ranking_only = sq_spec(tasks={"ranking"})
     assert "check_estimator_smoke_fit" not in applicable_checks(ranking_only)
 

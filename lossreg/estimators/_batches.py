@@ -7,7 +7,13 @@ from collections.abc import Iterator, Mapping
 import torch
 from torch.utils.data import Dataset
 
-__all__ = ["BatchIterator", "ClassBalancedBatches", "GroupedBatches", "TensorBatches"]
+__all__ = [
+    "BatchIterator",
+    "ClassBalancedBatches",
+    "GroupStratifiedBatches",
+    "GroupedBatches",
+    "TensorBatches",
+]
 
 
 class TensorBatches(Dataset):
@@ -179,5 +185,111 @@ class GroupedBatches:
         order = torch.randperm(len(self._groups), generator=self.generator).tolist()
         device = self.data.X.device
         for index in self._batches([self._groups[i] for i in order]):
+            index = index.to(device)
+            yield self.data.X[index], {k: v[index] for k, v in self.data.fields.items()}
+
+
+class GroupStratifiedBatches:
+    """Training batches that each hold rows of every group of the fold (environments, domains).
+
+    Losses that compare groups inside a batch (GroupDRO, IRM, V-REx, Fishr, group CVaR) lose
+    a group's term whenever a batch misses it. An epoch has
+    ``B = min(ceil(n / batch_size), n // G)`` batches (``n`` rows in ``G`` groups, at least
+    one batch) of near-equal sizes, and every batch holds every group:
+
+    - ``balanced=True`` (spec sampler ``"group_balanced"``): ``n`` draws per epoch; each
+      group fills an equal share of every batch (the remainder goes to groups picked at
+      random). A group's rows are drawn without replacement from a shuffled pass over the
+      group, and a new shuffled pass starts when one runs out; the passes carry over from
+      epoch to epoch, so every row of a large group is drawn before any is drawn twice,
+      while the rows of a small group repeat within an epoch. The expected batch
+      composition is that of sampling rows with probability proportional to ``1 / n_g``
+      (uniform over groups).
+    - ``balanced=False`` (``"group_stratified"``): each group fills a share of every batch in
+      proportion to its size, and every row is drawn once per epoch; a group with fewer rows
+      than batches has rows repeated (a fresh shuffled pass) so that it still appears in each
+      batch, so its share of the rows seen is slightly above its share of the fold.
+    """
+
+    def __init__(
+        self,
+        data: TensorBatches,
+        ids: torch.Tensor,
+        batch_size: int,
+        *,
+        balanced: bool,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        self.data = data
+        self.batch_size = max(1, int(batch_size))
+        self.balanced = balanced
+        self.generator = generator
+        ids = ids.cpu()
+        _, inverse = torch.unique(ids, return_inverse=True)
+        order = torch.argsort(inverse, stable=True)
+        counts = torch.bincount(inverse)
+        self._groups = list(torch.split(order, counts.tolist()))
+        # Per group: the current shuffled pass and how much of it is used (balanced mode).
+        self._passes: list[torch.Tensor] = [torch.empty(0, dtype=torch.long)] * len(self._groups)
+        self._used = [0] * len(self._groups)
+
+    def __len__(self) -> int:
+        n, n_groups = len(self.data), len(self._groups)
+        if n == 0:
+            return 0
+        return max(1, min(-(-n // self.batch_size), n // max(n_groups, 1)))
+
+    def _sizes(self, total: int, parts: int) -> list[int]:
+        """``total`` split into ``parts`` near-equal sizes; the larger ones at random places."""
+        base, extra = divmod(total, parts)
+        sizes = [base] * parts
+        for index in torch.randperm(parts, generator=self.generator)[:extra].tolist():
+            sizes[index] += 1
+        return sizes
+
+    def _take(self, group: int, k: int) -> torch.Tensor:
+        """The next ``k`` rows of ``group``'s stream of shuffled passes."""
+        rows = self._groups[group]
+        taken = []
+        while k > 0:
+            if self._used[group] >= len(self._passes[group]):
+                self._passes[group] = rows[torch.randperm(len(rows), generator=self.generator)]
+                self._used[group] = 0
+            start = self._used[group]
+            chunk = self._passes[group][start : start + k]
+            self._used[group] += len(chunk)
+            k -= len(chunk)
+            taken.append(chunk)
+        return torch.cat(taken) if taken else torch.empty(0, dtype=torch.long)
+
+    def _balanced_batches(self, n_batches: int) -> list[torch.Tensor]:
+        n_groups = len(self._groups)
+        batches = []
+        for size in self._sizes(len(self.data), n_batches):
+            shares = self._sizes(size, n_groups)
+            batches.append(torch.cat([self._take(g, k) for g, k in enumerate(shares)]))
+        return batches
+
+    def _proportional_batches(self, n_batches: int) -> list[list[torch.Tensor]]:
+        parts: list[list[torch.Tensor]] = [[] for _ in range(n_batches)]
+        for g, rows in enumerate(self._groups):
+            # A fresh epoch: one full pass, topped up from further passes when the group has
+            # fewer rows than there are batches.
+            self._passes[g], self._used[g] = torch.empty(0, dtype=torch.long), 0
+            stream = self._take(g, max(len(rows), n_batches))
+            start = 0
+            for b, size in enumerate(self._sizes(len(stream), n_batches)):
+                parts[b].append(stream[start : start + size])
+                start += size
+        return parts
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, dict[str, torch.Tensor]]]:
+        n_batches = len(self)
+        if self.balanced:
+            batches = self._balanced_batches(n_batches)
+        else:
+            batches = [torch.cat(part) for part in self._proportional_batches(n_batches)]
+        device = self.data.X.device
+        for index in batches:
             index = index.to(device)
             yield self.data.X[index], {k: v[index] for k, v in self.data.fields.items()}

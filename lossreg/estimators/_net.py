@@ -11,13 +11,22 @@ from skorch.callbacks import Callback, EpochTimer
 
 from lossreg.errors import TrainingDivergedError
 
-from ._batches import BatchIterator, ClassBalancedBatches, GroupedBatches, TensorBatches
+from ._batches import (
+    BatchIterator,
+    ClassBalancedBatches,
+    GroupedBatches,
+    GroupStratifiedBatches,
+    TensorBatches,
+)
 from ._outputs import as_logits_features
 
 __all__ = ["EpochNotifier", "LossNet"]
 
 #: Samplers that keep every id of a fit extra inside one batch, and that extra.
 _GROUPING = {"whole_bags": "bag", "whole_groups": "group"}
+
+#: Samplers that put every group of the ``group`` extra in every batch: balanced or not.
+_STRATIFYING = {"group_balanced": True, "group_stratified": False}
 
 _PER_BATCH_EVENTS = frozenset({"on_batch_begin", "on_batch_end", "on_grad_computed"})
 
@@ -45,7 +54,13 @@ class LossNet(NeuralNet):
     - for a loss whose spec says ``outputs="logits+features"`` the module's output reaches
       the criterion as the pair ``(logits, features)`` (a dict from a user module included);
     - a non-finite loss raises :class:`~lossreg.errors.TrainingDivergedError` naming the
-      epoch and batch.
+      epoch and batch;
+    - a criterion with ``on_validation_end(input, target, **fields)`` gets, after each
+      epoch's validation pass (when there is a validation split), the module outputs of the
+      whole validation split (what its ``forward`` received, detached), their targets and
+      the split's ``sample_weight`` and fit extras, under ``torch.no_grad()``;
+    - ``sampler="group_balanced"`` / ``"group_stratified"`` draw training batches with
+      :class:`GroupStratifiedBatches` (every group of the ``group`` extra in every batch).
     """
 
     def __init__(
@@ -92,6 +107,14 @@ class LossNet(NeuralNet):
         if training and self.sampler in _GROUPING:
             ids = dataset.fields[_GROUPING[self.sampler]]
             return GroupedBatches(dataset, ids, batch_size, generator=self.generator)
+        if training and self.sampler in _STRATIFYING:
+            return GroupStratifiedBatches(
+                dataset,
+                dataset.fields["group"],
+                batch_size,
+                balanced=_STRATIFYING[self.sampler],
+                generator=self.generator,
+            )
         return BatchIterator(
             dataset,
             batch_size,
@@ -170,9 +193,15 @@ class LossNet(NeuralNet):
         total: torch.Tensor | float = 0.0
         rows = 0
         batch_losses = []
+        # A loss with on_validation_end gets the validation pass's outputs, collected here
+        # rather than recomputed, so it sees exactly what valid_loss was computed from.
+        hook = None if training else getattr(self.criterion_, "on_validation_end", None)
+        collected: list[tuple[Any, dict[str, torch.Tensor]]] = []
         for batch_index, batch in enumerate(iterator):
             self.notify("on_batch_begin", batch=batch, training=training)
             step = step_fn(batch, **fit_params)
+            if callable(hook):
+                collected.append((_detached(step["y_pred"]), dict(batch[1])))
             size = int(batch[0].shape[0])
             if on_cpu:
                 # Reading a CPU scalar costs nothing: stop at the first bad batch.
@@ -194,6 +223,12 @@ class LossNet(NeuralNet):
                 self._diverged(prefix, bad, float(batch_losses[bad]))
         self.history.record(f"{prefix}_loss", float(total) / max(rows, 1))
         self.history.record(f"{prefix}_batch_count", batch_index + 1 if rows else 0)
+        if callable(hook) and collected:
+            output = _concat([out for out, _ in collected])
+            fields = {k: torch.cat([f[k] for _, f in collected]) for k in collected[0][1]}
+            target = fields.pop("target")
+            with torch.no_grad():
+                hook(output, target, **fields)
 
     def _diverged(self, prefix: str, batch_index: int, value: float) -> None:
         epoch = len(self.history)
@@ -203,3 +238,17 @@ class LossNet(NeuralNet):
             f"{batch_index + 1} of epoch {epoch}. Lower the learning rate (lr={lr!r} now), scale "
             "the inputs (e.g. StandardScaler in a Pipeline), or check the loss parameters."
         )
+
+
+def _detached(output: Any) -> Any:
+    """A batch's module output (a tensor, or the ``(logits, features)`` pair) without graph."""
+    if isinstance(output, tuple | list):
+        return tuple(part.detach() for part in output)
+    return output.detach()
+
+
+def _concat(outputs: list[Any]) -> Any:
+    """Stack per-batch outputs along the rows, part by part for ``(logits, features)``."""
+    if isinstance(outputs[0], tuple):
+        return tuple(torch.cat(parts) for parts in zip(*outputs, strict=True))
+    return torch.cat(outputs)

@@ -808,6 +808,48 @@ def check_set_epoch(case: LossCase) -> None:
                 _assert_finite(x.grad, f"The input gradient after set_epoch({epoch}, 10)")
 
 
+def _has_validation_hook(spec: LossSpec) -> str | None:
+    factory = spec.factory
+    if isinstance(factory, type) and not callable(getattr(factory, "on_validation_end", None)):
+        return "the loss has no on_validation_end(input, target, **fields)"
+    return None
+
+
+@_register(_has_validation_hook)
+def check_on_validation_end(case: LossCase) -> None:
+    """``on_validation_end`` takes what an estimator passes; the loss stays finite after it.
+
+    The hook gets the toy batch's detached outputs (the ``(logits, features)`` pair for such
+    losses), targets, sample weights and fit extras under ``torch.no_grad()``, as the
+    estimators call it after each epoch: once with the toy outputs, once with them scaled
+    to extremes (x100, a confident network). After each call the loss and its input
+    gradient stay finite.
+    """
+    toy = case.toy()
+    module = case.build(toy)
+    hook = getattr(module, "on_validation_end", None)
+    if not callable(hook):
+        raise SkipCheck("the module has no on_validation_end(input, target, **fields)")
+    weight = torch.linspace(0.5, 1.5, toy.target.shape[0], dtype=toy.input.dtype)
+    for scale in (1.0, 100.0):
+        output = toy.output
+        scaled = (
+            tuple(part.detach() * scale for part in output)
+            if isinstance(output, tuple)
+            else output.detach() * scale
+        )
+        with torch.no_grad():
+            hook(scaled, toy.target, sample_weight=weight, **toy.extras)
+        parts = _leaves(toy)
+        out = case.call(module, toy, input=parts)
+        what = f"The loss after on_validation_end on outputs x{scale:g}"
+        _assert_finite(out, what)
+        out.backward()
+        for x in parts:
+            if x.grad is not None:
+                _assert_finite(x.grad, f"The input gradient after on_validation_end (x{scale:g})")
+
+
 @_register()
 def check_link_valid(case: LossCase) -> None:
     """The link resolves and turns outputs into finite predictions, one row per input row.

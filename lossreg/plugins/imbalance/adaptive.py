@@ -29,9 +29,10 @@ class AdaptiveLogitAdjusted(LossModule):
     where :math:`\hat p` are predicted probabilities on **validation** rows. :math:`b`
     starts at the class priors (then this is ``logit_adjusted``) and is refreshed by
     :meth:`update_status` at the end of every epoch; classes without validation rows keep
-    their value. Poorly learned classes get a lower offset, so training pushes their logits
-    up. Input logits (N, C); targets class indices (N,). Training only: predict with
-    ``softmax(z)``.
+    their value. The estimators do this through :meth:`on_validation_end` when they hold out
+    a validation split (``early_stopping=True``); without one, :math:`b` stays at the priors.
+    Poorly learned classes get a lower offset, so training pushes their logits up. Input
+    logits (N, C); targets class indices (N,). Training only: predict with ``softmax(z)``.
 
     Parameters
     ----------
@@ -49,6 +50,13 @@ class AdaptiveLogitAdjusted(LossModule):
     ``modules/trainer.py``), where each of 18 disease labels is a 4-state softmax and
     :math:`\log b_c` is added to the positive-state logit; this is the multiclass form of
     the same rule (the paper's multilabel per-state form needs a multi-softmax head).
+    The epoch-end update was checked against ``modules/trainer.py`` (``eval_blip``): after
+    every training epoch the validation split is predicted, the positive-state probability
+    is averaged over the rows whose label is positive, divided by its maximum, and replaces
+    the offsets used by the next epoch, which is when the estimators call
+    :meth:`on_validation_end`. Departure: a class without validation rows would be 0/0 (NaN)
+    in that code; here it keeps its previous value. The validation loss the estimator reports
+    uses the current status, so it moves with :math:`b` as well as with the network.
 
     References
     ----------
@@ -85,6 +93,18 @@ class AdaptiveLogitAdjusted(LossModule):
             if bool(rows.any()):
                 status[c] = proba[rows, c].mean()
         self.status_.copy_((status / status.max()).clamp_min(_MIN_STATUS))
+
+    def on_validation_end(
+        self, input: torch.Tensor, target: torch.Tensor, **fields: torch.Tensor
+    ) -> None:
+        """Epoch-end hook: refresh :math:`b` from the validation split's logits and labels.
+
+        The estimators call it after every epoch when they hold out a validation split
+        (``early_stopping=True``); the logits become probabilities with a softmax, as at
+        predict time, and go to :meth:`update_status`. Other fields (weights) are ignored, as
+        in the paper's rule (a plain mean over validation rows).
+        """
+        self.update_status(input.detach().softmax(dim=-1), target)
 
     def per_sample_loss(
         self, input: torch.Tensor, target: torch.Tensor, **extras: Any

@@ -108,6 +108,7 @@ def register_losses() -> list[LossSpec]:
                 ),
             ),
             fit_extras=("group",),
+            sampler="group_balanced",  # uniform over groups (group_DRO --reweight_groups)
             summary="GroupDRO: online exponentiated weights on the worst groups' mean losses.",
             reference=_GROUP_DRO_PAPER,
         ),
@@ -154,6 +155,7 @@ def register_losses() -> list[LossSpec]:
                 ),
             ),
             fit_extras=("group",),
+            sampler="group_stratified",  # pi_g are the shares of the rows seen in training
             summary="Greedy CVaR over groups ranked by an EMA of their losses.",
             reference=_GROUP_DRO_PAPER,
         ),
@@ -326,6 +328,7 @@ def register_losses() -> list[LossSpec]:
                 ),
             ),
             fit_extras=("group",),
+            sampler="group_balanced",  # one equal minibatch per domain (DomainBed, WILDS)
             outputs="logits+features",
             summary="Deep CORAL: base loss plus group mismatch of feature means and covariances.",
             reference=(
@@ -369,6 +372,7 @@ def register_losses() -> list[LossSpec]:
                 ),
             ),
             fit_extras=("group",),
+            sampler="group_balanced",  # one equal minibatch per environment (DomainBed)
             outputs="logits+features",
             summary="Fishr: CE plus the spread of per-environment variances of head gradients.",
             reference=(
@@ -417,6 +421,7 @@ def register_losses() -> list[LossSpec]:
             tasks=frozenset({"binary", "multiclass"}),
             params=(*base_param(), *_annealing(100.0, (1.0, 100.0, 1e4)), _IRM_PENALTY),
             fit_extras=("group",),
+            sampler="group_balanced",  # one equal minibatch per environment (DomainBed)
             summary="IRMv1: environment risks plus the squared gradient w.r.t. a dummy scale.",
             reference=(
                 'Arjovsky et al., "Invariant Risk Minimization", 2019; Gulrajani & Lopez-Paz, '
@@ -429,6 +434,7 @@ def register_losses() -> list[LossSpec]:
             factory=VREx,
             params=(*base_param(), *_annealing(10.0, (1.0, 10.0, 1e3))),
             fit_extras=("group",),
+            sampler="group_balanced",  # one equal minibatch per environment (DomainBed)
             summary="V-REx: mean environment risk plus the variance of environment risks.",
             reference=(
                 'Krueger et al., "Out-of-Distribution Generalization via Risk Extrapolation '
@@ -468,6 +474,7 @@ def _hessian_spec(
             *extra,
         ),
         fit_extras=("group",),
+        sampler="group_balanced",  # one equal minibatch per environment (DomainBed)
         outputs="logits+features",
         summary=summary,
         reference=(
@@ -507,6 +514,7 @@ def _cad_spec(name: str, alias: str, factory: type, summary: str) -> LossSpec:
             Param("normalized", "bool", False, doc="L2-normalise the features first"),
         ),
         fit_extras=("group",),
+        sampler="group_balanced",  # one equal minibatch per domain (DomainBed)
         outputs="logits+features",
         summary=summary,
         reference=(

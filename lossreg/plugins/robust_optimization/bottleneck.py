@@ -67,7 +67,9 @@ class CADBottleneck(nn.Module):
     finite :math:`b_i` (``finite_mean``). The catalogue's formula agrees. Departures: the
     optional projection head (``is_project``, off in every reference run) is not offered;
     sample weights weigh each row's CE and :math:`b_i` (the reference has none), while every
-    row stays a candidate in the others' sums. Batches need rows of several domains.
+    row stays a candidate in the others' sums. Batches need rows of several domains: the
+    spec declares ``sampler="group_balanced"`` (every domain in every training batch in equal
+    shares, DomainBed's one minibatch per domain).
 
     References
     ----------

@@ -63,7 +63,14 @@ class GroupCVaR(BatchWrapper):
     guards the reference lacks: when every group fits under :math:`\alpha` no "next" group
     exists (the reference would index past the end), and the EMA and counts update only in
     training mode. The weights are piecewise constant in the losses (no gradient through
-    them). Groups absent from a batch keep their EMA.
+    them). Groups absent from a batch keep their EMA. The spec declares
+    ``sampler="group_stratified"``: every group in every training batch, in proportion to
+    its size, so that without ``group_counts`` the running shares :math:`\pi_g` stay the
+    training fractions (a balanced sampler would make them uniform). A group with fewer
+    rows than there are batches has rows repeated to be in each batch, which lifts its
+    running share slightly; pass ``group_counts`` for exact fractions. The reference code's
+    loader is a plain shuffle unless ``--reweight_groups`` is given; which one its CVaR runs
+    used is not documented.
 
     References
     ----------

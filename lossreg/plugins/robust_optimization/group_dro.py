@@ -69,7 +69,12 @@ class GroupDRO(BatchWrapper):
     group id up to the largest appears before the first update (pass ``n_groups`` to be sure).
     The paper's key ingredient is strong regularisation: use a large ``weight_decay`` (up to
     1) or early stopping on the estimator. Sample weights weigh rows inside their group's
-    mean. The value depends on batch composition; batches that hold every group help.
+    mean. The value depends on batch composition. The spec declares
+    ``sampler="group_balanced"``: the estimators put every group of the fold in every
+    training batch in equal shares, the stratified form of the reference code's training
+    loader with ``--reweight_groups`` (``data/dro_dataset.py``: a ``WeightedRandomSampler``
+    with row weights :math:`n/n_g`, ``len(data)`` draws with replacement), which the paper's
+    GroupDRO runs use.
 
     References
     ----------

@@ -138,7 +138,9 @@ class HessianAlignmentHGP(_HeadCurvature):
     L2 term on the weights is the estimator's ``weight_decay``; its division of the total by
     :math:`\lambda` after the warm-up and the environments' fixed full batches are training-loop
     behaviours not done here (environments are those present in each batch, and need several
-    rows each); sample weights weigh the rows of each environment's statistics.
+    rows each: the spec declares ``sampler="group_balanced"``, every environment in every
+    training batch in equal shares, as the script's two equal-sized environments are); sample
+    weights weigh the rows of each environment's statistics.
 
     References
     ----------

@@ -95,8 +95,11 @@ class IRM(_Annealed):
     environment. ``squared`` is the origin's full-batch form (the catalogue's default).
     The reference resets Adam when :math:`\lambda` jumps and the origin's script divides the
     total by :math:`\lambda`; both are optimiser behaviours not done here. Environments with
-    one row give no ``split_product`` term. Every environment should be in every batch
-    (a group-stratified sampler).
+    one row give no ``split_product`` term. The spec declares ``sampler="group_balanced"``:
+    the estimators put every environment in every training batch in equal shares, as
+    DomainBed's training loop draws one minibatch of ``batch_size`` rows per environment
+    (``train.py``: ``zip(*train_loaders)``) and the origin's colored-MNIST script uses each
+    (equal-sized) environment whole.
 
     References
     ----------
@@ -219,7 +222,9 @@ class VREx(_Annealed):
     ``penalty = ((losses - mean) ** 2).mean()`` — the biased variance —, weight 1.0 before
     ``vrex_penalty_anneal_iters=500`` steps, then ``vrex_lambda=1e1``): agreement. The
     reference's Adam reset at the switch is an optimiser behaviour not done here. With one
-    environment in the batch the penalty is 0.
+    environment in the batch the penalty is 0; the spec declares
+    ``sampler="group_balanced"`` (every environment in every training batch in equal shares,
+    DomainBed's one minibatch per environment).
 
     References
     ----------

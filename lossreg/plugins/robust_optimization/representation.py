@@ -86,7 +86,9 @@ class DeepCORAL(BatchWrapper):
     skipped (the references would divide by zero). The origin (Sun & Saenko) compares one
     source and one target domain with :math:`\frac{1}{4D^2}\lVert C_S-C_T\rVert_F^2`; this is
     the multi-group WILDS/DomainBed form the catalogue names. Every batch should hold several
-    rows of several groups (``whole_groups`` is not needed; a stratified batch helps).
+    rows of several groups: the spec declares ``sampler="group_balanced"`` (every group in
+    every training batch in equal shares, as DomainBed draws one minibatch per domain and
+    WILDS's ``deepCORAL`` defaults draw groups uniformly).
 
     References
     ----------
@@ -228,7 +230,8 @@ class Fishr(nn.Module):
     averages move in training mode only (validation batches read them), and sample weights
     weigh the rows of the variances. The reference resets Adam at the end of the warm-up,
     an optimiser behaviour not done here. Fishr needs several rows of each environment per
-    batch.
+    batch: the spec declares ``sampler="group_balanced"`` (every environment in every
+    training batch in equal shares, DomainBed's one minibatch per environment).
 
     References
     ----------
