@@ -200,6 +200,9 @@ EXTRA_CASES = [
     ("hessian_alignment_hgp", {"anneal_iters": 0, "penalty_weight": 100.0}),
     ("hessian_alignment_hutchinson", {"anneal_iters": 0, "penalty_weight": 100.0, "n_probes": 10}),
     ("norm_direction", {"kd_warmup_epochs": 0}),  # the distillation term on from the start
+    # Members and bases with data params: class_counts computed per fold (data_params_of).
+    ("weighted_sum", {"losses": ("cross_entropy", "ldam")}),
+    ("group_dro", {"base": "ldam"}),
 ]
 
 

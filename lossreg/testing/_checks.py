@@ -815,6 +815,7 @@ def check_link_valid(case: LossCase) -> None:
     A ``proba`` link returns values in [0, 1] whose rows sum to 1 for (N, C) class outputs;
     extreme outputs (+-100, +-30 for value tasks) stay finite. The link receives the fitted
     loss module, and the logits alone for a ``logits+features`` loss (as estimators give it).
+    The tasks are the spec's, narrowed by the built module's ``tasks_`` when it has one.
     """
     try:
         link = resolve_link(case.spec.link)
@@ -822,7 +823,7 @@ def check_link_valid(case: LossCase) -> None:
         raise AssertionError(f"Unknown link {case.spec.link!r}") from exc
     if link.kind not in LINK_KINDS:
         raise AssertionError(f"Link kind {link.kind!r} is not one of {LINK_KINDS}")
-    for task in [t for t in TASK_ORDER if t in case.spec.tasks]:
+    for task in [t for t in TASK_ORDER if t in _instance_tasks(case)]:
         toy = case.toy(task)
         module = case.build(toy)
         extreme = toy.input.sign() * _extreme_scale(task)

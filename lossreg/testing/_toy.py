@@ -206,13 +206,16 @@ def make_toy(
     # Unlabeled rows (-1) stay out of the data params, as estimators keep them out.
     labeled = y[y >= 0] if spec.semi_supervised and task in CLASS_TASKS else y
     two_part = spec.outputs == "logits+features"
-    data_params = compute_data_params(
-        data_param_names(spec, params),
-        labeled,
-        dp_task,
-        width=width,
-        feature_width=FEATURE_DIM if two_part else None,
-    )
+    common = {"width": width, "feature_width": FEATURE_DIM if two_part else None}
+    data_params = compute_data_params(spec.data_params, labeled, dp_task, **common)
+    for name in data_param_names(spec, params):
+        # A member's data param this task does not define (a class count on regression
+        # targets) is left out, as estimators leave it out: the member then says what it lacks.
+        if name not in data_params:
+            try:
+                data_params.update(compute_data_params((name,), labeled, dp_task, **common))
+            except ValueError:
+                continue
 
     if (task in CLASS_TASKS and width >= 2) or task in ("multiclass", "embedding", "ordinal"):
         target = torch.as_tensor(y, dtype=torch.long)
