@@ -71,7 +71,9 @@ class WeightedSum(nn.Module):
     reduction : {"mean", "sum", "none"}, default="mean"
     **data_params
         Data parameters (``n_classes=...``) handed to every member that declares them; a
-        member's own value in ``member_params`` wins.
+        member's own value in ``member_params`` wins. Estimators compute the ones the members
+        need (the spec's ``data_params_of``, :func:`member_data_params`) on each training
+        fold, as for any loss's ``data_params``.
 
     Attributes
     ----------

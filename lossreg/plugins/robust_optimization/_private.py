@@ -78,7 +78,10 @@ class BatchWrapper(nn.Module):
     """Base class of losses that reweight the per-row losses of a registered ``base`` loss.
 
     Builds ``base`` with ``reduction="none"`` and exposes what the static spec cannot say
-    (``tasks_``, ``fit_extras_``, ``data_params_``, ``link_``), as the composite losses do.
+    (``tasks_``, ``fit_extras_``, ``data_params_``, ``link_``, ``extra_widths_``), as the
+    composite losses do. The base's data params arrive through ``**data_params``: estimators
+    compute them per training fold (the spec's ``data_params_of``, :func:`base_data_params`);
+    a value in ``base_params`` wins.
     Subclasses set ``_name`` and ``_own_extras`` and implement ``forward``.
     """
 
