@@ -207,10 +207,10 @@ def accepted_widths(value: Any) -> tuple[int, ...] | None:
     """Normalise what an ``extra_widths`` rule returns: None, or a tuple of accepted widths."""
     if value is None:
         return None
-    if isinstance(value, int | np.integer):
-        return (int(value),)
-    widths = tuple(int(v) for v in value)
-    return widths or None
+    if isinstance(value, Iterable) and not isinstance(value, str):
+        widths = tuple(int(v) for v in value)
+        return widths or None
+    return (int(value),)
 
 
 def extra_widths(

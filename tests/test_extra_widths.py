@@ -67,6 +67,7 @@ def test_extra_widths_sees_the_output_width_and_the_hyperparameters():
     widths = extra_widths(spec, "regression", width=2, n_classes=5, params={"scale": 3})
     assert widths == {"teacher_logits": (11,)}
     assert accepted_widths(None) is None and accepted_widths(np.int64(3)) == (3,)
+    assert accepted_widths(6.0) == (6,) and accepted_widths([4, 2]) == (4, 2)
     assert column_width(np.zeros(4)) == 1 and column_width(np.zeros((4, 2, 3))) == 6
 
 
