@@ -363,12 +363,12 @@ class LossEstimatorBase(BaseEstimator, metaclass=abc.ABCMeta):
     ) -> None:
         spec = self._spec()
         rule = spec.extra_widths.get(name) if spec.name == loss else None
-        why = f" ({rule_text(rule)})" if rule is not None else ""
+        why = f" Its width: {rule_text(rule).rstrip('.')}." if rule is not None else ""
         wanted = " or ".join(str(w) for w in accepted)
         raise ValueError(
-            f"Loss {loss!r} takes {name} {wanted} columns wide{why}; got "
-            f"{column_width(value)} (shape {value.shape}). Pass fit(X, y, {name}=...) with "
-            f"shape (n_rows, {accepted[0]}); see `lossreg info {loss}`."
+            f"Loss {loss!r} takes {name} {wanted} columns wide; got {column_width(value)} "
+            f"(shape {value.shape}).{why} Pass fit(X, y, {name}=...) with shape "
+            f"(n_rows, {accepted[0]}); see `lossreg info {loss}`."
         )
 
     def _target_tensor(self, spec: LossSpec, task: str, y_encoded: np.ndarray) -> torch.Tensor:

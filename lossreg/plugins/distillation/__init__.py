@@ -43,7 +43,7 @@ __all__ = [
 
 
 def _two_models(context: Mapping[str, Any]) -> Any:
-    """2 x the output width: the teacher's logits, then the initial student's (2: one each)."""
+    """2 x the output width: the teacher's logits, then the initial student's (2-class: 1 each)."""
     width = int(context["width"])
     return (2 * width, 2) if width == 2 else 2 * width
 
