@@ -8,6 +8,7 @@ from typing import Any
 
 from lossreg.links import resolve_link
 from lossreg.registry import PluginInfo, RegisteredLoss
+from lossreg.targets import rule_text
 
 __all__ = ["describe_loss", "describe_plugin", "docstring_formula"]
 
@@ -67,6 +68,10 @@ def describe_loss(entry: RegisteredLoss) -> dict[str, Any]:
         "sampler": spec.sampler,
         "views": spec.views,
         "semi_supervised": spec.semi_supervised,
+        "outputs": spec.outputs,
+        "output_size": None if spec.output_size is None else rule_text(spec.output_size),
+        "extra_widths": {name: rule_text(rule) for name, rule in spec.extra_widths.items()},
+        "data_params_of": None if spec.data_params_of is None else rule_text(spec.data_params_of),
         "reference": spec.reference,
         "factory": f"{spec.factory.__module__}.{spec.factory.__qualname__}",
         "plugin": entry.plugin.name,

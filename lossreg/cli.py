@@ -110,8 +110,15 @@ def info_command(name: str, as_json: bool) -> None:
     rows = [
         ("tasks", ", ".join(data["tasks"])),
         ("link", f"{link['name']} ({link['kind']}): {link['summary']}"),
+        ("output size", data["output_size"] or "by the link and the task"),
+        ("outputs", data["outputs"]),
         ("data params", ", ".join(data["data_params"]) or "—"),
+        ("member data", data["data_params_of"] or "—"),
         ("fit extras", ", ".join(data["fit_extras"]) or "—"),
+        (
+            "extra widths",
+            "; ".join(f"{k}: {v}" for k, v in data["extra_widths"].items()) or "—",
+        ),
         (
             "flags",
             ", ".join(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +16,7 @@ __all__ = [
     "FIT_EXTRAS",
     "OUTPUTS",
     "SAMPLERS",
+    "SIZED_EXTRAS",
     "TASKS",
     "LossSpec",
     "spec_problems",
@@ -58,6 +59,11 @@ FIT_EXTRAS: dict[str, str] = {
     "student's features (losses with outputs='logits+features')",
 }
 
+#: Fit extras whose width (columns per row) a loss may declare in ``LossSpec.extra_widths``:
+#: the float arrays whose width is the loss's choice. The others have a width fixed by what they
+#: mean (ids, one event flag, the inputs X, a bag's class proportions).
+SIZED_EXTRAS = ("teacher_logits", "teacher_features")
+
 #: How an estimator may have to draw training batches for a loss: ``class_balanced`` (several
 #: rows of each class in a batch), ``whole_bags`` / ``whole_groups`` (every bag or group id of
 #: the ``bag`` / ``group`` extra lies entirely inside one batch), ``group_balanced`` /
@@ -79,6 +85,33 @@ OUTPUTS = ("logits", "logits+features")
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _MISSING = object()
+
+
+class _FrozenMapping(Mapping[str, Any]):
+    """A read-only, hashable mapping, so that a LossSpec stays hashable with ``extra_widths``."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Mapping[str, Any]) -> None:
+        self._items = dict(items)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._items[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __hash__(self) -> int:
+        return hash(tuple(sorted((k, id(v)) for k, v in self._items.items())))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Mapping) and dict(self._items) == dict(other)
+
+    def __repr__(self) -> str:
+        return repr(self._items)
 
 
 @dataclass(frozen=True)
@@ -141,6 +174,21 @@ class LossSpec:
         (N, width) as for any loss and features (N, D) the network's penultimate layer (the
         default MLP's last hidden layer). Estimators build such a network, pass the pair to
         the loss in training, and give the link the logits only.
+    extra_widths : mapping of str to callable
+        ``{extra: width(context)}`` for fit extras (of :data:`SIZED_EXTRAS`, declared in
+        ``fit_extras``) whose columns per row are not the default (one per class for class
+        tasks, one per output column otherwise): two models' logits side by side, old
+        embeddings as wide as the output. ``context`` is ``output_size``'s plus ``width``, the
+        network's output width; the callable returns an int, a tuple of accepted ints (the
+        first is the usual one) or None (no fixed width). Estimators reject a passed extra of
+        another width; the conformance kit builds its toy extras that wide. Its docstring's
+        first line is what ``lossreg info`` shows.
+    data_params_of : callable or None
+        For a loss built from other registered losses (``weighted_sum``, wrappers with a
+        ``base``): ``data_params_of(params) -> iterable of str``, the data params its members
+        need for these hyperparameters (defaults filled in). Estimators and the kit compute
+        them per training fold, as for ``data_params``, and pass them to the factory, which
+        takes them through ``**kwargs`` and hands each member its own.
     """
 
     name: str
@@ -161,6 +209,8 @@ class LossSpec:
     views: int = 1
     semi_supervised: bool = False
     outputs: str = "logits"
+    extra_widths: Mapping[str, Callable[[Mapping[str, Any]], Any]] = _FrozenMapping({})
+    data_params_of: Callable[[Mapping[str, Any]], Any] | None = None
 
     def __post_init__(self) -> None:
         # Accept lists and sets from plugin authors, store immutable values.
@@ -171,6 +221,8 @@ class LossSpec:
             object.__setattr__(self, attr, (value,) if isinstance(value, str) else tuple(value))
         params = self.params.values() if isinstance(self.params, Mapping) else self.params
         object.__setattr__(self, "params", tuple(params))
+        if isinstance(self.extra_widths, Mapping):
+            object.__setattr__(self, "extra_widths", _FrozenMapping(self.extra_widths))
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -226,6 +278,9 @@ def spec_problems(spec: Any) -> list[tuple[str, str]]:
                 "'logits+features' output; declare outputs='logits+features'",
             )
         )
+    problems.extend(("extra-widths", text) for text in _extra_width_problems(spec))
+    if spec.data_params_of is not None and not callable(spec.data_params_of):
+        problems.append(("data-params", f"data_params_of {spec.data_params_of!r} is not callable"))
     if spec.views not in (1, 2):
         problems.append(("views", f"views must be 1 or 2, got {spec.views!r}"))
     if not (isinstance(spec.reference, str) and spec.reference.strip()):
@@ -251,6 +306,29 @@ def spec_problems(spec: Any) -> list[tuple[str, str]]:
         seen.add(param.name)
         problems.extend(("params", text) for text in param.spec_problems())
     problems.extend(("factory", text) for text in _factory_problems(spec))
+    return problems
+
+
+def _extra_width_problems(spec: LossSpec) -> list[str]:
+    if not isinstance(spec.extra_widths, Mapping):
+        return [
+            f"extra_widths must be a mapping {{extra: width(context)}}, got {spec.extra_widths!r}"
+        ]
+    problems = []
+    for name, rule in spec.extra_widths.items():
+        if name not in SIZED_EXTRAS:
+            problems.append(
+                f"extra_widths names {name!r}; only these extras have a width a loss chooses: "
+                f"{', '.join(SIZED_EXTRAS)}"
+            )
+        elif name not in spec.fit_extras:
+            problems.append(
+                f"extra_widths names {name!r}, which is not in fit_extras {spec.fit_extras!r}"
+            )
+        if not callable(rule):
+            problems.append(
+                f"the width of {name!r} must be a callable width(context), got {rule!r}"
+            )
     return problems
 
 
@@ -285,6 +363,8 @@ def _factory_problems(spec: LossSpec) -> list[str]:
                 f"default of {name!r} differs: factory {parameter.default!r}, "
                 f"params {declared[name].default!r}"
             )
+    if spec.data_params_of is not None and not takes_kwargs:
+        problems.append("data_params_of is set but the factory takes no **kwargs to receive them")
     if not takes_kwargs:
         for name in [*declared, *spec.data_params]:
             if name not in parameters:

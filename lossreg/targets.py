@@ -6,6 +6,7 @@ same way.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -14,7 +15,17 @@ import numpy as np
 from lossreg.links import resolve_link
 from lossreg.spec import DATA_PARAMS, LossSpec
 
-__all__ = ["WIDTH_PARAMS", "compute_data_params", "output_size", "task_of_target"]
+__all__ = [
+    "WIDTH_PARAMS",
+    "accepted_widths",
+    "column_width",
+    "compute_data_params",
+    "data_param_names",
+    "extra_widths",
+    "output_size",
+    "rule_text",
+    "task_of_target",
+]
 
 _TYPE_TO_TASK = {
     "binary": "binary",
@@ -169,12 +180,97 @@ def output_size(
     column.
     """
     if spec.output_size is not None:
-        context = {**spec.defaults, **(params or {}), "n_classes": n_classes}
-        context.update(n_outputs=n_outputs, task=task)
-        if n_features is not None:
-            context["n_features"] = n_features
+        context = _context(spec, task, n_classes, n_outputs, params, n_features)
         return int(spec.output_size(context))
     link = resolve_link(spec.link)
     if task in ("binary", "multiclass", "ordinal"):
         return 1 if link.name == "sigmoid" else n_classes
     return n_outputs
+
+
+def _context(
+    spec: LossSpec,
+    task: str,
+    n_classes: int,
+    n_outputs: int,
+    params: Mapping[str, Any] | None,
+    n_features: int | None,
+) -> dict[str, Any]:
+    context = {**spec.defaults, **(params or {}), "n_classes": n_classes}
+    context.update(n_outputs=n_outputs, task=task)
+    if n_features is not None:
+        context["n_features"] = n_features
+    return context
+
+
+def accepted_widths(value: Any) -> tuple[int, ...] | None:
+    """Normalise what an ``extra_widths`` rule returns: None, or a tuple of accepted widths."""
+    if value is None:
+        return None
+    if isinstance(value, Iterable) and not isinstance(value, str):
+        widths = tuple(int(v) for v in value)
+        return widths or None
+    return (int(value),)
+
+
+def extra_widths(
+    spec: LossSpec,
+    task: str,
+    *,
+    width: int,
+    n_classes: int = 1,
+    n_outputs: int = 1,
+    params: Mapping[str, Any] | None = None,
+    n_features: int | None = None,
+    criterion: Any = None,
+) -> dict[str, tuple[int, ...]]:
+    """Return the widths (columns per row) the loss accepts for its sized fit extras.
+
+    ``spec.extra_widths`` rules are called with :func:`output_size`'s context plus ``width``,
+    the network's output width. A loss built from others may say more once built: a
+    ``criterion`` with an ``extra_widths_(context)`` method adds its members' rules. Extras
+    without a rule (or whose rule returns None) are absent: any width is accepted.
+    """
+    context = _context(spec, task, n_classes, n_outputs, params, n_features)
+    context["width"] = int(width)
+    out: dict[str, tuple[int, ...]] = {}
+    for name, rule in spec.extra_widths.items():
+        widths = accepted_widths(rule(context))
+        if widths is not None:
+            out[name] = widths
+    dynamic = getattr(criterion, "extra_widths_", None)
+    if callable(dynamic):
+        for name, value in dynamic(context).items():
+            widths = accepted_widths(value)
+            if widths is not None and name not in out:
+                out[name] = widths
+    return out
+
+
+def column_width(value: Any) -> int:
+    """Columns per row of a per-row array: 1 for (N,), the product of the rest otherwise."""
+    shape = np.shape(value)
+    return int(np.prod(shape[1:])) if len(shape) > 1 else 1
+
+
+def data_param_names(spec: LossSpec, params: Mapping[str, Any] | None = None) -> tuple[str, ...]:
+    """Return every data param to compute for ``spec`` with these hyperparameters.
+
+    ``spec.data_params``, then, for a loss built from others, what ``spec.data_params_of``
+    says its members need (called with the defaults updated by ``params``), once each.
+    """
+    names = list(spec.data_params)
+    if spec.data_params_of is not None:
+        names.extend(spec.data_params_of({**spec.defaults, **(params or {})}))
+    return tuple(dict.fromkeys(names))
+
+
+def rule_text(rule: Any) -> str:
+    """What a spec's callable (an ``extra_widths`` rule ...) computes, for messages and info.
+
+    The first line of its docstring, else its qualified name.
+    """
+    doc = inspect.getdoc(rule) if not isinstance(rule, type) else None
+    if doc and doc != inspect.getdoc(type(rule)):
+        return doc.strip().splitlines()[0]
+    return getattr(rule, "__qualname__", None) or repr(rule)

@@ -37,49 +37,6 @@ _KL_DIV_CHECKS = (
     "check_estimator_smoke_fit",
 )
 
-_KD_ASSIST_TEACHERS = (
-    "kd_assistive_regression takes two teachers' predictions (tough then tolerant) in the "
-    "teacher_logits extra, shape (N, 2K) for K outputs (Fard & Mahoor, arXiv:2111.07047); no "
-    "LossSpec field declares an extra's width, so the toy and the smoke fit pass one teacher "
-    "column per output, as every other distillation loss takes."
-)
-_KD_ASSIST_CHECKS = (
-    "check_constructs_with_defaults",
-    "check_scalar_finite_output",
-    "check_reduction_consistency",
-    "check_sample_weight_equivalence",
-    "check_finite_gradients_at_extremes",
-    "check_gradcheck",
-    "check_dtype_preserved",
-    "check_permutation_invariance",
-    "check_deterministic",
-    "check_target_formats",
-    "check_multioutput_regression",
-    "check_param_grid_values_work",
-    "check_round_trip",
-    "check_estimator_smoke_fit",
-)
-_KD_DP_MODELS = (
-    "kd_data_partition takes the teacher's and the initial student's logits in the "
-    "teacher_logits extra, shape (N, 2C) (Roth et al., ICLR 2024: rows learn from whichever is "
-    "more confident); no LossSpec field declares an extra's width, so the toy and the smoke "
-    "fit pass one teacher's (N, C); tests/test_distillation_more.py checks reductions, sample "
-    "weights, dtypes, extreme-logit gradients, gradcheck and a LossClassifier fit instead"
-)
-_KD_DP_CHECKS = (
-    "check_constructs_with_defaults",
-    "check_scalar_finite_output",
-    "check_reduction_consistency",
-    "check_sample_weight_equivalence",
-    "check_finite_gradients_at_extremes",
-    "check_gradcheck",
-    "check_dtype_preserved",
-    "check_permutation_invariance",
-    "check_deterministic",
-    "check_target_formats",
-    "check_round_trip",
-    "check_estimator_smoke_fit",
-)
 _AGGREGATE_SINGLE_TARGET = (
     "learning from aggregate responses (Javanmard et al., ICLR 2024) is defined for one scalar "
     "response per row, aggregated to one mean per bag (bag_target holds that mean); the loss "
@@ -129,11 +86,6 @@ EXPECTED_FAILURES: dict[str, dict[str, str]] = {
         "check_gradcheck": "the weights alpha_p = [1 + m - s_p]_+ and alpha_n = [s_n + m]_+ are "
         "detached by design (Sun et al., CVPR 2020, and the official code)",
     },
-    "cwcl": {
-        "check_estimator_smoke_fit": "the kit's smoke extras give teacher_logits one column for "
-        "an embedding task, while CWCL compares the output with frozen (N, D) embeddings of the "
-        "output's width D; tests/test_metric_more_a.py fits LossEmbedder with matching widths",
-    },
     "depict_cluster_kl": {
         "check_gradcheck": "the target q is computed from the batch and detached, sg(q), by "
         "design: the alternating update of DEPICT (Ghasedi Dizaji et al., ICCV 2017)",
@@ -161,12 +113,6 @@ EXPECTED_FAILURES: dict[str, dict[str, str]] = {
         "the data's group ids (a larger id is an error, not silently grown); the check's corner "
         "n_groups=1 meets the toy's 3 groups",
     },
-    "harmonic_triplet": {
-        "check_estimator_smoke_fit": "the kit's smoke extras size teacher_logits by the "
-        "output_size of an embedding task with n_outputs=1 (one column), while LossEmbedder's "
-        "network is n_components=32 wide; the loss needs old embeddings as wide as the new "
-        "ones (tests/test_metric_more_b.py fits LossEmbedder with matching widths)",
-    },
     "hardness_weighted_info_nce": {
         "check_gradcheck": "the negative weights exp(alpha * sg(cos)) are detached by design: "
         "the stop-gradient 'reward model' of LLaVE (Lan et al., 2025; WeightedClipLoss)",
@@ -176,8 +122,6 @@ EXPECTED_FAILURES: dict[str, dict[str, str]] = {
         "check_gradcheck": "a surrogate: the negatives' weights exp(s/tau)/u_i are detached by "
         "design (moving-average estimator, LibAUC GCLoss_v1 with enable_isogclr=True)",
     },
-    "kd_assistive_regression": dict.fromkeys(_KD_ASSIST_CHECKS, _KD_ASSIST_TEACHERS),
-    "kd_data_partition": dict.fromkeys(_KD_DP_CHECKS, _KD_DP_MODELS),
     "kl_div": dict.fromkeys(_KL_DIV_CHECKS, _KL_DIV_TARGETS),
     "loss_reweighting": {
         "check_gradcheck": "the row weights softmax(f(u)/r) are computed from detached losses "
@@ -256,6 +200,9 @@ EXTRA_CASES = [
     ("hessian_alignment_hgp", {"anneal_iters": 0, "penalty_weight": 100.0}),
     ("hessian_alignment_hutchinson", {"anneal_iters": 0, "penalty_weight": 100.0, "n_probes": 10}),
     ("norm_direction", {"kd_warmup_epochs": 0}),  # the distillation term on from the start
+    # Members and bases with data params: class_counts computed per fold (data_params_of).
+    ("weighted_sum", {"losses": ("cross_entropy", "ldam")}),
+    ("group_dro", {"base": "ldam"}),
 ]
 
 

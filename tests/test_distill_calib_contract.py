@@ -40,7 +40,12 @@ def _case(name: str):
         return output, target, {"teacher_logits": teachers}, data
     else:
         output = torch.randn(N, C, generator=gen, dtype=torch.float64) * 2
-    extras = {"teacher_logits": torch.randn(N, C, generator=gen, dtype=torch.float64) * 2}
+    # A loss that takes wider teacher_logits (two models side by side) declares it in its spec.
+    spec = lossreg.get_spec(name)
+    width = C
+    if "teacher_logits" in spec.extra_widths:
+        width = spec.extra_widths["teacher_logits"]({"width": C, "n_classes": C})
+    extras = {"teacher_logits": torch.randn(N, width, generator=gen, dtype=torch.float64) * 2}
     if name == "ps_kd":
         extras = {"sample_index": torch.arange(N)}
     return output, y, extras, data

@@ -23,7 +23,14 @@ from lossreg.links import Link, resolve_link
 from lossreg.params import check_params
 from lossreg.registry import default_registry
 from lossreg.spec import FIT_EXTRAS, LossSpec
-from lossreg.targets import compute_data_params, output_size
+from lossreg.targets import (
+    column_width,
+    compute_data_params,
+    data_param_names,
+    extra_widths,
+    output_size,
+    rule_text,
+)
 
 from ._augment import FeatureCorruption
 from ._batches import TensorBatches
@@ -169,33 +176,36 @@ class LossEstimatorBase(BaseEstimator, metaclass=abc.ABCMeta):
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         device = self._device()
         snapshot = copy.deepcopy(self.net_.module_.state_dict()) if continuing else None
+        n_outputs = int(y_encoded.shape[1]) if y_encoded.ndim == 2 else 1
+        width = self._output_width(spec, task, n_classes, n_outputs, loss_params, X.shape[1])
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)  # seeds weight initialisation and dropout, not the caller
             if continuing:
                 net = self.net_
                 criterion = net.criterion_
             else:
-                n_outputs = int(y_encoded.shape[1]) if y_encoded.ndim == 2 else 1
-                width = self._output_width(
-                    spec, task, n_classes, n_outputs, loss_params, X.shape[1]
-                )
                 module = self._build_module(X.shape[1], width, spec)
                 feature_width = self._feature_width(spec, module, X)
                 # Unlabeled rows (-1, semi-supervised losses) do not count in class statistics.
                 counted = y_encoded[y_encoded >= 0] if task in _CLASS_TASKS else y_encoded
-                data_params = compute_data_params(
-                    spec.data_params,
-                    counted,
-                    self._data_task(task),
-                    n_classes,
-                    width=width,
-                    feature_width=feature_width,
+                data_params = self._data_params(
+                    spec, loss_params, counted, task, n_classes, width, feature_width
                 )
                 criterion = spec.factory(**loss_params, **data_params)
                 # A loss built from others (weighted_sum) knows its tasks only once built.
                 self._check_task(spec.name, getattr(criterion, "tasks_", spec.tasks), task)
             declared = getattr(criterion, "fit_extras_", spec.fit_extras)
-            fields.update(self._extras(spec.name, declared, extras, X))
+            widths = extra_widths(
+                spec,
+                task,
+                width=width,
+                n_classes=n_classes,
+                n_outputs=n_outputs,
+                params=loss_params,
+                n_features=X.shape[1],
+                criterion=criterion,
+            )
+            fields.update(self._extras(spec.name, declared, extras, X, widths))
             data = TensorBatches(torch.from_numpy(X), fields)
             if not continuing:
                 net = self._build_net(spec, module, criterion, data, device, seed, task)
@@ -219,6 +229,34 @@ class LossEstimatorBase(BaseEstimator, metaclass=abc.ABCMeta):
         self.n_iter_ = len(net.history)
         self.task_ = task
         return self
+
+    def _data_params(
+        self,
+        spec: LossSpec,
+        loss_params: dict[str, Any],
+        y: np.ndarray,
+        task: str,
+        n_classes: int,
+        width: int,
+        feature_width: int | None,
+    ) -> dict[str, Any]:
+        """The data params of this training fold: the spec's, then its members' (composites).
+
+        A member's data param that this task does not define (a class count on regression
+        targets) is left out: the member then fails with its own message, or the task check
+        names the members' tasks.
+        """
+        data_task = self._data_task(task)
+        common = {"width": width, "feature_width": feature_width}
+        out = compute_data_params(spec.data_params, y, data_task, n_classes, **common)
+        for name in data_param_names(spec, loss_params):
+            if name in out:
+                continue
+            try:
+                out.update(compute_data_params((name,), y, data_task, n_classes, **common))
+            except ValueError:
+                continue
+        return out
 
     def _data_task(self, task: str) -> str:
         """The task whose rules compute the data params (embedding labels count as classes)."""
@@ -276,9 +314,18 @@ class LossEstimatorBase(BaseEstimator, metaclass=abc.ABCMeta):
         return weights
 
     def _extras(
-        self, loss: str, declared: tuple[str, ...], extras: dict[str, Any], X: np.ndarray
+        self,
+        loss: str,
+        declared: tuple[str, ...],
+        extras: dict[str, Any],
+        X: np.ndarray,
+        widths: dict[str, tuple[int, ...]] | None = None,
     ) -> dict[str, torch.Tensor]:
-        """Validate and convert the per-row extras the loss declares; others are not passed."""
+        """Validate and convert the per-row extras the loss declares; others are not passed.
+
+        ``widths`` holds the columns per row the loss accepts for its sized extras
+        (:func:`lossreg.targets.extra_widths`); another width fails here, naming the loss.
+        """
         extras = dict(extras)
         n_rows = X.shape[0]
         if "sample_index" in declared and extras.get("sample_index") is None:
@@ -300,6 +347,9 @@ class LossEstimatorBase(BaseEstimator, metaclass=abc.ABCMeta):
                 raise ValueError(
                     f"{name} has {value.shape[0]} rows but X has {n_rows}; pass one per row."
                 )
+            accepted = (widths or {}).get(name)
+            if accepted is not None and column_width(value) not in accepted:
+                self._wrong_width(loss, name, value, accepted)
             if value.dtype.kind == "f":
                 tensors[name] = torch.as_tensor(value, dtype=torch.float32)
             elif value.dtype.kind in "iub":
@@ -307,6 +357,19 @@ class LossEstimatorBase(BaseEstimator, metaclass=abc.ABCMeta):
             else:
                 raise ValueError(f"{name} must be numeric. Got dtype {value.dtype} instead.")
         return tensors
+
+    def _wrong_width(
+        self, loss: str, name: str, value: np.ndarray, accepted: tuple[int, ...]
+    ) -> None:
+        spec = self._spec()
+        rule = spec.extra_widths.get(name) if spec.name == loss else None
+        why = f" Its width: {rule_text(rule).rstrip('.')}." if rule is not None else ""
+        wanted = " or ".join(str(w) for w in accepted)
+        raise ValueError(
+            f"Loss {loss!r} takes {name} {wanted} columns wide; got {column_width(value)} "
+            f"(shape {value.shape}).{why} Pass fit(X, y, {name}=...) with shape "
+            f"(n_rows, {accepted[0]}); see `lossreg info {loss}`."
+        )
 
     def _target_tensor(self, spec: LossSpec, task: str, y_encoded: np.ndarray) -> torch.Tensor:
         if (

@@ -24,7 +24,7 @@ from lossreg.links import LINK_KINDS, resolve_link
 from lossreg.params import Param, check_params
 from lossreg.reduction import REDUCTIONS
 from lossreg.spec import LossSpec, _same_default, spec_problems
-from lossreg.targets import output_size
+from lossreg.targets import extra_widths, output_size
 from lossreg.testing._case import LossCase
 from lossreg.testing._toy import (
     CLASS_TASKS,
@@ -857,6 +857,7 @@ def check_link_valid(case: LossCase) -> None:
     A ``proba`` link returns values in [0, 1] whose rows sum to 1 for (N, C) class outputs;
     extreme outputs (+-100, +-30 for value tasks) stay finite. The link receives the fitted
     loss module, and the logits alone for a ``logits+features`` loss (as estimators give it).
+    The tasks are the spec's, narrowed by the built module's ``tasks_`` when it has one.
     """
     try:
         link = resolve_link(case.spec.link)
@@ -864,7 +865,7 @@ def check_link_valid(case: LossCase) -> None:
         raise AssertionError(f"Unknown link {case.spec.link!r}") from exc
     if link.kind not in LINK_KINDS:
         raise AssertionError(f"Link kind {link.kind!r} is not one of {LINK_KINDS}")
-    for task in [t for t in TASK_ORDER if t in case.spec.tasks]:
+    for task in [t for t in TASK_ORDER if t in _instance_tasks(case)]:
         toy = case.toy(task)
         module = case.build(toy)
         extreme = toy.input.sign() * _extreme_scale(task)
@@ -927,14 +928,49 @@ def _smoke_data(task: str) -> tuple[np.ndarray, np.ndarray]:
     return X.astype(np.float32), y
 
 
-def _smoke_extras(spec: LossSpec, task: str, X: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
+def _smoke_width(spec: LossSpec, task: str, params: dict[str, Any]) -> int | None:
+    """The embedding width the smoke fit's LossEmbedder is built with (None: not an embedding)."""
+    if task != "embedding":
+        return None
+    if spec.output_size is None:
+        return SMOKE_EMBEDDING_WIDTH  # LossEmbedder's n_components, left at its default
+    return output_size(spec, task, n_outputs=SMOKE_EMBEDDING_WIDTH, params=params)
+
+
+def _smoke_extras(
+    spec: LossSpec,
+    task: str,
+    X: np.ndarray,
+    y: np.ndarray,
+    params: dict[str, Any] | None = None,
+) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(0)
+    params = dict(params or {})
+    labeled = y[y >= 0] if task in CLASS_TASKS else y  # -1 marks unlabeled rows
+    class_count = int(np.max(labeled)) + 1 if task in CLASS_TASKS else 1
+    n_outputs = y.shape[1] if y.ndim == 2 else 1
+    embedding_width = _smoke_width(spec, task, params)
+    if embedding_width is not None:
+        # What LossEmbedder gives output_size: n_components as the width asked for.
+        n_outputs = embedding_width if spec.output_size is None else SMOKE_EMBEDDING_WIDTH
     width = output_size(
         spec,
         task,
-        n_classes=int(np.max(y)) + 1 if task in CLASS_TASKS else 1,
-        n_outputs=y.shape[1] if y.ndim == 2 else 1,
+        n_classes=class_count,
+        n_outputs=n_outputs,
+        params=params,
         n_features=X.shape[1],  # as the estimator gives it (a reconstruction head's width)
+    )
+    if embedding_width is not None:
+        width = embedding_width
+    widths = extra_widths(
+        spec,
+        task,
+        width=width,
+        n_classes=class_count,
+        n_outputs=y.shape[1] if y.ndim == 2 else 1,
+        params=params,
+        n_features=X.shape[1],
     )
     n_classes = int(np.max(y)) + 1 if task in CLASS_TASKS else (y.shape[1] if y.ndim == 2 else 1)
     feature_width = FEATURE_DIM
@@ -948,7 +984,15 @@ def _smoke_extras(spec: LossSpec, task: str, X: np.ndarray, y: np.ndarray) -> di
         if name == "features":
             continue
         value = toy_extra(
-            name, y, task, n_classes, width, rng, bag_size=4, feature_width=feature_width
+            name,
+            y,
+            task,
+            n_classes,
+            width,
+            rng,
+            bag_size=4,
+            feature_width=feature_width,
+            columns=widths.get(name, (None,))[0],
         )
         extras[name] = value.astype(np.float32) if value.dtype.kind == "f" else value
     return extras  # "features" is X itself: the estimator routes it
@@ -1035,12 +1079,10 @@ def check_estimator_smoke_fit(case: LossCase) -> None:
     X, y = _smoke_data(task)
     if case.spec.semi_supervised and task in CLASS_TASKS:
         y = unlabel_rows(y)
-    extras = _smoke_extras(case.spec, task, X, y)
+    extras = _smoke_extras(case.spec, task, X, y, case.params)
     kwargs: dict[str, Any] = {f"loss__{k}": v for k, v in case.params.items()}
     if task == "embedding" and case.spec.output_size is not None:
-        kwargs["n_components"] = output_size(
-            case.spec, task, n_outputs=SMOKE_EMBEDDING_WIDTH, params=case.params
-        )
+        kwargs["n_components"] = _smoke_width(case.spec, task, case.params)
     probe = _training_set_probe()
     estimator = estimator_class(
         loss=_loss_argument(case.spec),

@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from lossreg.spec import LossSpec
-from lossreg.targets import compute_data_params, output_size
+from lossreg.spec import SIZED_EXTRAS, LossSpec
+from lossreg.targets import compute_data_params, data_param_names, extra_widths, output_size
 
 __all__ = ["FEATURE_DIM", "TASK_ORDER", "Toy", "make_toy", "primary_task"]
 
@@ -206,13 +206,16 @@ def make_toy(
     # Unlabeled rows (-1) stay out of the data params, as estimators keep them out.
     labeled = y[y >= 0] if spec.semi_supervised and task in CLASS_TASKS else y
     two_part = spec.outputs == "logits+features"
-    data_params = compute_data_params(
-        spec.data_params,
-        labeled,
-        dp_task,
-        width=width,
-        feature_width=FEATURE_DIM if two_part else None,
-    )
+    common = {"width": width, "feature_width": FEATURE_DIM if two_part else None}
+    data_params = compute_data_params(spec.data_params, labeled, dp_task, **common)
+    for name in data_param_names(spec, params):
+        # A member's data param this task does not define (a class count on regression
+        # targets) is left out, as estimators leave it out: the member then says what it lacks.
+        if name not in data_params:
+            try:
+                data_params.update(compute_data_params((name,), labeled, dp_task, **common))
+            except ValueError:
+                continue
 
     if (task in CLASS_TASKS and width >= 2) or task in ("multiclass", "embedding", "ordinal"):
         target = torch.as_tensor(y, dtype=torch.long)
@@ -228,7 +231,20 @@ def make_toy(
         # Drawn after the logits, so a loss's toy logits do not change with its outputs field.
         features = torch.randn((n * spec.views, FEATURE_DIM), generator=gen, dtype=torch.float64)
         features = features.to(dtype)
-    extras = {name: _extra(name, y, task, n_classes, width, rng, dtype) for name in spec.fit_extras}
+    # Sized extras (two models' logits side by side, old embeddings) as wide as the loss says.
+    widths = extra_widths(
+        spec,
+        task,
+        width=width,
+        n_classes=n_classes,
+        n_outputs=n_outputs,
+        params=params,
+        n_features=N_FEATURES,
+    )
+    extras = {
+        name: _extra(name, y, task, n_classes, width, rng, dtype, widths.get(name, (None,))[0])
+        for name in spec.fit_extras
+    }
     return Toy(task, input, target, extras, data_params, width, spec.views, features)
 
 
@@ -241,6 +257,7 @@ def toy_extra(
     rng: np.random.Generator,
     bag_size: int = 3,
     feature_width: int = FEATURE_DIM,
+    columns: int | None = None,
 ) -> np.ndarray:
     """Return the toy value of fit extra ``name`` for targets ``y``, as numpy (one entry per row).
 
@@ -248,9 +265,12 @@ def toy_extra(
     bag's class proportions ((N,) positive share for two classes, (N, C) otherwise), its
     ``teacher_logits`` one logit per class (not per output column: a multi-head output is
     wider), ``rejected_label`` a class other than the row's label, ``teacher_features``
-    ``feature_width`` values (the student's feature width).
+    ``feature_width`` values (the student's feature width). ``columns``, for a sized extra
+    (a loss's ``extra_widths``), overrides those widths: (N,) for 1, (N, columns) otherwise.
     """
     n = int(y.shape[0])
+    if columns is not None and name in SIZED_EXTRAS:
+        return rng.normal(size=(n, columns)) if columns > 1 else rng.normal(size=n)
     class_task = task in CLASS_TASKS
     if name == "group":
         return np.arange(n) % 3
@@ -292,8 +312,9 @@ def _extra(
     width: int,
     rng: np.random.Generator,
     dtype: torch.dtype,
+    columns: int | None = None,
 ) -> torch.Tensor:
-    value = toy_extra(name, y, task, n_classes, width, rng)
+    value = toy_extra(name, y, task, n_classes, width, rng, columns=columns)
     if np.issubdtype(value.dtype, np.integer):
         return torch.as_tensor(value, dtype=torch.long)
     return torch.as_tensor(value, dtype=torch.float64).to(dtype)

@@ -9,7 +9,7 @@ from typing import Any
 from lossreg import LossSpec, Param, hookimpl
 
 from ._params import LossNamesParam, MemberParamsParam
-from .weighted_sum import WeightedSum, member_link, member_output_size
+from .weighted_sum import WeightedSum, member_data_params, member_link, member_output_size
 
 __all__ = ["WeightedSum", "member_param_grid", "register_losses"]
 
@@ -68,6 +68,7 @@ def register_losses() -> list[LossSpec]:
                 ),
             ),
             output_size=member_output_size,
+            data_params_of=member_data_params,
             summary="Weighted per-row sum of registered losses, reduced once.",
             reference="A lossreg composite of registered losses; each member cites its paper.",
         )

@@ -11,9 +11,12 @@ from torch import nn
 import lossreg
 from lossreg import InvalidLossParameterError, InvalidReductionError, Link, LossSpec, reduce
 
-__all__ = ["WeightedSum", "member_link", "member_output_size"]
+__all__ = ["WeightedSum", "member_data_params", "member_link", "member_output_size"]
 
 _NAME = "weighted_sum"
+
+#: The shape facts of a width rule's context, as opposed to the composite's hyperparameters.
+_SHAPE_KEYS = ("n_classes", "n_outputs", "task", "n_features", "width")
 
 
 def _as_names(losses: str | Sequence[str]) -> tuple[str, ...]:
@@ -68,7 +71,9 @@ class WeightedSum(nn.Module):
     reduction : {"mean", "sum", "none"}, default="mean"
     **data_params
         Data parameters (``n_classes=...``) handed to every member that declares them; a
-        member's own value in ``member_params`` wins.
+        member's own value in ``member_params`` wins. Estimators compute the ones the members
+        need (the spec's ``data_params_of``, :func:`member_data_params`) on each training
+        fold, as for any loss's ``data_params``.
 
     Attributes
     ----------
@@ -188,6 +193,23 @@ class WeightedSum(nn.Module):
         if problems:
             raise InvalidLossParameterError("\n".join(f"Loss '{_NAME}': {p}" for p in problems))
 
+    def extra_widths_(self, context: Mapping[str, Any]) -> dict[str, Any]:
+        """The widths the members declare for their sized fit extras (``extra_widths``).
+
+        Each member's rule sees its own hyperparameters and the shape facts of ``context``
+        (the output width is shared: the members read the same output). The first member that
+        declares an extra decides its width.
+        """
+        shape = {k: context[k] for k in _SHAPE_KEYS if k in context}
+        own_params = self.member_params or {}
+        out: dict[str, Any] = {}
+        for name in _as_names(self.losses):
+            spec = lossreg.get_spec(name)
+            member = {**spec.defaults, **own_params.get(name, {}), **shape}
+            for extra, rule in spec.extra_widths.items():
+                out.setdefault(extra, rule(member))
+        return out
+
     def forward(
         self,
         input: torch.Tensor,
@@ -261,3 +283,17 @@ def member_output_size(context: Mapping[str, Any]) -> int:
     if task in ("binary", "multiclass"):
         return 1 if _link_name(spec) == "sigmoid" else int(context["n_classes"])
     return int(context["n_outputs"])
+
+
+def member_data_params(params: Mapping[str, Any]) -> tuple[str, ...]:
+    """The members' data params, less those a member is given in ``member_params``."""
+    own_params = params.get("member_params") or {}
+    names: list[str] = []
+    for name in _as_names(params.get("losses") or ()):
+        try:
+            spec = lossreg.get_spec(name)
+        except lossreg.UnknownLossError:
+            continue  # the factory reports unknown members, with a suggestion
+        given = own_params.get(name, {}) if isinstance(own_params, Mapping) else {}
+        names.extend(d for d in spec.data_params if d not in given)
+    return tuple(dict.fromkeys(names))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from lossreg import LossSpec, Param, hookimpl
 
 from .assistive import KDAssistiveRegression
@@ -37,6 +40,18 @@ __all__ = [
     "mean_heads_softmax_link",
     "register_losses",
 ]
+
+
+def _two_models(context: Mapping[str, Any]) -> Any:
+    """2 x the output width: the teacher's logits, then the initial student's (2-class: 1 each)."""
+    width = int(context["width"])
+    return (2 * width, 2) if width == 2 else 2 * width
+
+
+def _two_teachers(context: Mapping[str, Any]) -> int:
+    """2 x the output width: the tough teacher's predictions, then the tolerant teacher's."""
+    return 2 * int(context["width"])
+
 
 #: Catalogue entries of this family that are deliberately not registered, with the reason.
 NOT_REGISTERED: dict[str, str] = {
@@ -391,6 +406,7 @@ def register_losses() -> list[LossSpec]:
                 ),
             ),
             fit_extras=("teacher_logits",),
+            extra_widths={"teacher_logits": _two_models},
             summary="KL+DP: per row, distil from the teacher or the initial student (N, 2C).",
             reference=(
                 'Roth et al., "Fantastic Gains and Where to Find Them: On the Existence and '
@@ -425,6 +441,7 @@ def register_losses() -> list[LossSpec]:
                 _weight("tol_weight", 1.0, "weight of the tolerant teacher's term", (0.5, 1.0)),
             ),
             fit_extras=("teacher_logits",),
+            extra_widths={"teacher_logits": _two_teachers},
             summary="KD-Loss: regression guided by a tough and a tolerant teacher (N, 2K extra).",
             reference=(
                 'Fard & Mahoor, "Facial Landmark Points Detection Using Knowledge '

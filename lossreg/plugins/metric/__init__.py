@@ -136,6 +136,15 @@ _CLASSIFIES = {"embedding", "multiclass"}
 _LEARNED = ("n_classes", "embedding_dim")
 
 
+def _as_wide_as_output(context: Mapping[str, Any]) -> int:
+    """The output width: the old (or other-view) embeddings are as wide as the new ones."""
+    return int(context["width"])
+
+
+#: ``teacher_logits`` holds embeddings compared with the output, so it is the output's width.
+_OLD_EMBEDDINGS_WIDTH = {"teacher_logits": _as_wide_as_output}
+
+
 def _heads_multiple(context: Mapping[str, Any]) -> int:
     """The requested width rounded up to a multiple of ``num_heads`` (heads of equal width)."""
     heads = int(context["num_heads"])
@@ -935,6 +944,7 @@ def register_losses() -> list[LossSpec]:
             link="identity",
             per_sample=False,
             fit_extras=("teacher_logits",),  # the old model's embeddings (N, D)
+            extra_widths=_OLD_EMBEDDINGS_WIDTH,
             params=(
                 Param(
                     "margin",
@@ -1087,6 +1097,7 @@ def register_losses() -> list[LossSpec]:
             link=CLASS_LOGITS_LINK,
             data_params=_LEARNED,
             fit_extras=("teacher_logits",),  # the old model's embeddings (N, D)
+            extra_widths=_OLD_EMBEDDINGS_WIDTH,
             learnable=True,
             params=(
                 Param(
@@ -1159,6 +1170,7 @@ def register_losses() -> list[LossSpec]:
             tasks=_EMBEDDING,
             link="identity",
             fit_extras=("teacher_logits",),  # frozen (N, D) embeddings of the other view
+            extra_widths=_OLD_EMBEDDINGS_WIDTH,
             params=(_temperature(0.07, (0.05, 0.07, 0.1)),),
             summary="Continuously weighted contrastive alignment to frozen embeddings.",
             reference=(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from lossreg import LossSpec, Param, hookimpl
 
-from ._private import ALL_TASKS, base_link, base_output_size, base_param
+from ._private import ALL_TASKS, base_data_params, base_link, base_output_size, base_param
 from .bottleneck import CADBottleneck, CondCADBottleneck
 from .domain_penalised import DomainPenalised
 from .group_cvar import GroupCVaR
@@ -52,6 +52,8 @@ def _wrapper(**fields) -> LossSpec:
     """A spec of a batch-level wrapper: inherits the base's link and output size."""
     fields.setdefault("tasks", ALL_TASKS)
     fields.setdefault("per_sample", False)
+    # The base's data params (class_counts for base="ldam" ...) are computed per fold too.
+    fields.setdefault("data_params_of", base_data_params)
     return LossSpec(link=base_link, output_size=base_output_size, **fields)
 
 

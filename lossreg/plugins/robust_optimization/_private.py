@@ -16,6 +16,7 @@ from lossreg import row_weights as _row_weights
 __all__ = [
     "BaseParamsParam",
     "BatchWrapper",
+    "base_data_params",
     "base_link",
     "base_output_size",
     "base_param",
@@ -24,6 +25,9 @@ __all__ = [
     "group_means",
     "row_weights",
 ]
+
+#: The shape facts of a width rule's context, as opposed to the wrapper's hyperparameters.
+_SHAPE_KEYS = ("n_classes", "n_outputs", "task", "n_features", "width")
 
 #: Every task a base loss could have; the base's own tasks are checked once built.
 ALL_TASKS = frozenset({"binary", "multiclass", "multilabel", "regression", "ordinal"})
@@ -74,7 +78,10 @@ class BatchWrapper(nn.Module):
     """Base class of losses that reweight the per-row losses of a registered ``base`` loss.
 
     Builds ``base`` with ``reduction="none"`` and exposes what the static spec cannot say
-    (``tasks_``, ``fit_extras_``, ``data_params_``, ``link_``), as the composite losses do.
+    (``tasks_``, ``fit_extras_``, ``data_params_``, ``link_``, ``extra_widths_``), as the
+    composite losses do. The base's data params arrive through ``**data_params``: estimators
+    compute them per training fold (the spec's ``data_params_of``, :func:`base_data_params`);
+    a value in ``base_params`` wins.
     Subclasses set ``_name`` and ``_own_extras`` and implement ``forward``.
     """
 
@@ -127,6 +134,13 @@ class BatchWrapper(nn.Module):
         self.link_ = _link_name(spec)
         self._link = spec.link
         self._base_extras = tuple(spec.fit_extras)
+
+    def extra_widths_(self, context: Mapping[str, Any]) -> dict[str, Any]:
+        """The widths the base loss declares for its sized fit extras (``extra_widths``)."""
+        spec = lossreg.get_spec(self.base)
+        shape = {k: context[k] for k in _SHAPE_KEYS if k in context}
+        own = {**spec.defaults, **(self.base_params or {}), **shape}
+        return {extra: rule(own) for extra, rule in spec.extra_widths.items()}
 
     def base_losses(
         self, input: torch.Tensor, target: torch.Tensor, extras: Mapping[str, Any]
@@ -228,6 +242,17 @@ base_link = Link(
     "proba",
     "the base loss's link (softmax, sigmoid, identity or a special link)",
 )
+
+
+def base_data_params(params: Mapping[str, Any]) -> tuple[str, ...]:
+    """The base loss's data params, less those given in ``base_params``."""
+    try:
+        spec = lossreg.get_spec(params["base"])
+    except (KeyError, lossreg.UnknownLossError):
+        return ()  # the factory reports an unknown base, with a suggestion
+    given = params.get("base_params") or {}
+    given = given if isinstance(given, Mapping) else {}
+    return tuple(d for d in spec.data_params if d not in given)
 
 
 def base_output_size(context: Mapping[str, Any]) -> int:
