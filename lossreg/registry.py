@@ -188,19 +188,28 @@ class Registry:
         name : str
             A registered name or alias.
         **params
-            Hyperparameters, data parameters (``n_classes=...``) and ``reduction``.
+            Hyperparameters, data parameters (``n_classes=...``) and ``reduction``. The data
+            parameters are the spec's ``data_params`` and, for a loss built from others
+            (``weighted_sum``, a wrapper with a ``base``), those its ``data_params_of`` names
+            for these hyperparameters: ``create_loss("weighted_sum", losses=("cross_entropy",
+            "ldam"), class_counts=[...])``.
 
         Raises
         ------
         UnknownLossError
             When no plugin registered ``name``.
         InvalidLossParameterError
-            Listing every unknown parameter and every invalid value.
+            Listing every unknown parameter, every invalid value and every missing data
+            parameter.
         """
         spec = self.get_spec(name)
         hyper = {k: v for k, v in params.items() if k != "reduction"}
         check_params(
-            spec.name, spec.params, hyper, data_params=spec.data_params, require_data_params=True
+            spec.name,
+            spec.params,
+            hyper,
+            data_params=_data_params_needed(spec, hyper),
+            require_data_params=True,
         )
         return spec.factory(**params)
 
@@ -331,6 +340,25 @@ class Registry:
             stacklevel=4,
         )
         return _with(base, status="failed", error=error)
+
+
+def _data_params_needed(spec: LossSpec, hyper: dict[str, Any]) -> tuple[str, ...]:
+    """The data params ``create_loss`` requires: the spec's, then its members' for ``hyper``.
+
+    The members are asked (``spec.data_params_of``) only when every given hyperparameter value
+    is valid: with an invalid one (``losses=3``) the members are unknown, and the value's own
+    error is the one to report.
+    """
+    if spec.data_params_of is None:
+        return spec.data_params
+    schema = {p.name: p for p in spec.params}
+    given = {k: v for k, v in hyper.items() if k in schema}
+    if not all(schema[k].is_valid(v) for k, v in given.items()):
+        return spec.data_params
+    # Imported here: lossreg.targets imports numpy, which a registry lookup does not need.
+    from lossreg.targets import data_param_names
+
+    return data_param_names(spec, given)
 
 
 def _call_plugin(manager: pluggy.PluginManager, cand: _Candidate) -> list[LossSpec]:

@@ -264,3 +264,34 @@ def test_calibration_gives_probabilities_to_a_score_only_classifier(splits):
     svm2 = LinearSVC(C=1.0).fit(X_train, binary)  # decision_function (N,) -> logits [0, d]
     cal2 = LossCalibratedClassifier(svm2).fit(X_cal, (y_cal == 0).astype(int))
     assert cal2.predict_proba(X_test).shape == (len(X_test), 2)
+
+
+def test_calibrator_gets_member_data_params_like_the_other_estimators(splits, monkeypatch):
+    from dataclasses import replace
+
+    import lossreg.estimators.calibration as calibration
+    from lossreg.plugins.calibration.temperature import TemperatureScaling
+
+    class CountedTemperature(TemperatureScaling):
+        def __init__(self, *, class_counts=None, **kwargs):
+            super().__init__(**kwargs)
+            self.class_counts = class_counts
+
+    def member_counts(params):
+        """A composite whose member needs class counts."""
+        return ("class_counts",)
+
+    spec = replace(
+        lossreg.get_spec("temperature_scaling"),
+        name="counted_temperature",
+        aliases=(),
+        factory=CountedTemperature,
+        data_params_of=member_counts,
+    )
+    monkeypatch.setattr(
+        calibration, "get_spec", lambda name: spec if name == spec.name else lossreg.get_spec(name)
+    )
+    model, _, (X_cal, y_cal), _ = splits
+    calibrated = LossCalibratedClassifier(model, "counted_temperature", max_iter=5)
+    calibrated.fit(X_cal, np.array(["a", "b", "c"])[y_cal])
+    assert calibrated.calibrator_.class_counts == np.bincount(y_cal).tolist()

@@ -49,7 +49,8 @@ _LEVELS_SINGLE_TARGET = (
 
 _PAIRS_ONLY = (
     "pairwise_logit_regression (iREPO) takes pairs: each group holds the two compared rows and "
-    "a larger group is an error; the toy's groups hold several rows (a query's list, as the "
+    "a larger group is an error; the toy's and the smoke fit's groups hold several rows (a "
+    "query's list, as the "
     "listwise ranking losses need) and no LossSpec field declares a group size"
 )
 _GROUP_COUNTS = (
@@ -67,6 +68,7 @@ _PAIRS_CHECKS = (
     "check_target_formats",
     "check_param_grid_values_work",
     "check_round_trip",
+    "check_estimator_smoke_fit",
 )
 
 EXPECTED_FAILURES: dict[str, dict[str, str]] = {
@@ -203,6 +205,7 @@ EXTRA_CASES = [
     # Members and bases with data params: class_counts computed per fold (data_params_of).
     ("weighted_sum", {"losses": ("cross_entropy", "ldam")}),
     ("group_dro", {"base": "ldam"}),
+    ("dynamic_loss_gate", {"base": "ldam", "warmup_epochs": 0}),
 ]
 
 

@@ -137,3 +137,32 @@ def test_a_composite_checks_its_members_extra_widths():
     wrapped = LossClassifier(loss="group_dro", loss__base="kd_data_partition", max_iter=1)
     with pytest.raises(ValueError, match="6 columns wide"):
         wrapped.fit(X, y, group=group, teacher_logits=rng.normal(size=(60, 3)))
+
+
+def test_create_loss_takes_and_requires_the_members_data_params():
+    registry = lossreg.Registry(entry_points=False)
+    counts = [6, 3, 1]
+    loss = registry.create_loss(
+        "weighted_sum", losses=("cross_entropy", "ldam"), class_counts=counts, reduction="none"
+    )
+    assert list(loss.members[1].class_counts) == counts
+    with pytest.raises(lossreg.InvalidLossParameterError) as missing:
+        registry.create_loss("weighted_sum", losses=("cross_entropy", "ldam"))
+    assert "needs the data parameter 'class_counts'" in str(missing.value)
+    assert "pass class_counts=..." in str(missing.value)
+    # Members that need none: a data param is as unknown as a misspelled hyperparameter.
+    with pytest.raises(lossreg.InvalidLossParameterError, match="no parameter 'class_counts'"):
+        registry.create_loss("weighted_sum", class_counts=counts)
+    # A member given its own value in member_params needs nothing more.
+    given = {"ldam": {"class_counts": counts}}
+    registry.create_loss("weighted_sum", losses=("cross_entropy", "ldam"), member_params=given)
+    # Wrappers: the base's data params, unless base_params holds them.
+    group_dro = registry.create_loss("group_dro", base="ldam", class_counts=counts)
+    assert list(group_dro.base_loss.class_counts) == counts
+    with pytest.raises(lossreg.InvalidLossParameterError, match="'class_counts'"):
+        registry.create_loss("group_dro", base="ldam")
+    registry.create_loss("group_dro", base="ldam", base_params={"class_counts": counts})
+    # An invalid hyperparameter is reported as such, and every problem at once.
+    with pytest.raises(lossreg.InvalidLossParameterError) as both:
+        registry.create_loss("weighted_sum", losses=3, gamma=1.0)
+    assert "'losses' parameter" in str(both.value) and "'gamma'" in str(both.value)

@@ -357,7 +357,7 @@ def test_dynamic_loss_gate_base_choice_and_sample_weight(registry, data):
     focal = registry.create_loss("dynamic_loss_gate", base="focal", reduction="none")
     ref = registry.create_loss("focal", reduction="none")(logits, labels)
     torch.testing.assert_close(focal(logits, labels), ref)  # warm-up: the base itself
-    for bad in ("no_such_loss", "ldam", "mse"):
+    for bad in ("no_such_loss", "knowledge_distillation", "mse"):
         with pytest.raises(lossreg.InvalidLossParameterError, match="base"):
             registry.create_loss("dynamic_loss_gate", base=bad)
     gate = registry.create_loss("dynamic_loss_gate", reduction="none")
@@ -367,6 +367,63 @@ def test_dynamic_loss_gate_base_choice_and_sample_weight(registry, data):
     gate_mean.tau_.fill_(1.0)
     mean = gate_mean(logits, labels, sample_weight=weights)
     torch.testing.assert_close(mean, (rows * weights).sum() / weights.sum())
+
+
+def test_dynamic_loss_gate_base_with_class_counts(registry, data):
+    logits, labels, _ = data
+    counts = [9, 5, 4, 2]
+    spec = registry.get_spec("dynamic_loss_gate")
+    assert spec.data_params_of({**spec.defaults, "base": "ldam"}) == ("class_counts",)
+    assert spec.data_params_of(spec.defaults) == ()
+    with pytest.raises(lossreg.InvalidLossParameterError, match="needs the data parameter"):
+        registry.create_loss("dynamic_loss_gate", base="ldam")
+    with pytest.raises(lossreg.InvalidLossParameterError, match="no parameter 'class_counts'"):
+        registry.create_loss("dynamic_loss_gate", class_counts=counts)  # cross_entropy needs none
+    gate = registry.create_loss(
+        "dynamic_loss_gate", base="ldam", class_counts=counts, confidence=0.5, reduction="none"
+    )
+    assert list(gate.base_loss.class_counts) == counts and gate.data_params_ == ("class_counts",)
+    ldam = registry.create_loss("ldam", class_counts=counts, reduction="none")
+    base = ldam(logits, labels)
+    torch.testing.assert_close(gate(logits, labels), base)  # warm-up: the base itself
+    tau = float(base.median())
+    gate.tau_.fill_(tau)
+    probs = logits.softmax(dim=1)
+    expected = []
+    for i in range(logits.shape[0]):
+        if float(base[i]) <= tau:
+            expected.append(float(base[i]))
+        elif float(probs[i].max()) >= 0.5:
+            predicted = torch.tensor([int(probs[i].argmax())])
+            expected.append(float(ldam(logits[i : i + 1], predicted)[0]))
+        else:
+            expected.append(0.0)
+    _close(gate(logits, labels), expected)
+    assert int(gate.n_relabelled_) + int(gate.n_dropped_) > 0
+
+
+def test_classifier_gives_dynamic_loss_gate_base_the_folds_class_counts():
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(
+        n_samples=60,
+        n_features=6,
+        n_classes=3,
+        n_informative=4,
+        weights=[0.6, 0.3, 0.1],
+        random_state=0,
+    )
+    clf = lossreg.LossClassifier(
+        loss="dynamic_loss_gate",
+        loss__base="ldam",
+        loss__warmup_epochs=1,
+        max_iter=3,
+        random_state=0,
+    ).fit(X, y)
+    expected = np.bincount(y).tolist()
+    assert list(clf.criterion_.base_loss.class_counts) == expected
+    assert clf.data_params_ == {"class_counts": expected}
+    assert math.isfinite(float(clf.criterion_.tau_))
 
 
 def test_classifier_trains_with_dynamic_loss_gate():

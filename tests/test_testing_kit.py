@@ -20,6 +20,7 @@ from lossreg.testing import (
     applicable_checks,
     check_loss,
     invalid_values,
+    not_applicable_reason,
     parametrize_with_loss_checks,
 )
 
@@ -519,8 +520,15 @@ def test_spec_flags_decide_which_checks_apply():
     assert "check_set_epoch" in applicable_checks(sq_spec(BadSchedule))
     assert "check_on_validation_end" not in applicable_checks(sq_spec())
     assert "check_on_validation_end" in applicable_checks(sq_spec(BadValidationHook))
-    ranking_only = sq_spec(tasks={"ranking"})
-    assert "check_estimator_smoke_fit" not in applicable_checks(ranking_only)
+    # Ranking and survival losses are fitted by LossRanker / LossSurvivalRegressor; no
+    # estimator fits bag targets alone.
+    for task in ("ranking", "survival"):
+        assert "check_estimator_smoke_fit" in applicable_checks(sq_spec(tasks={task}))
+    bag_only = sq_spec(tasks={"bag"})
+    assert "check_estimator_smoke_fit" not in applicable_checks(bag_only)
+    assert "no estimator fits tasks ['bag']" in not_applicable_reason(
+        "check_estimator_smoke_fit", bag_only
+    )
 
 
 def test_check_loss_reports_every_check_and_raises_on_failure():

@@ -39,7 +39,7 @@ from ._net import EpochNotifier, LossNet
 from ._outputs import as_logits_features, logits_of
 from ._params import check_prefixed, extra_params, is_prefixed, split_prefixed
 
-__all__ = ["USER_FIT_EXTRAS", "LossEstimatorBase", "fit_extras_from"]
+__all__ = ["USER_FIT_EXTRAS", "LossEstimatorBase", "fit_extras_from", "fold_data_params"]
 
 #: The fit extras a caller passes to ``fit`` by name (``features`` is X itself, passed by the
 #: estimator). Each estimator's ``fit`` lists them in its signature, which is what scikit-learn's
@@ -50,6 +50,35 @@ USER_FIT_EXTRAS = tuple(name for name in FIT_EXTRAS if name != "features")
 def fit_extras_from(arguments: dict[str, Any]) -> dict[str, Any]:
     """Pick the fit extras out of a ``fit`` call's arguments (its ``locals()``)."""
     return {name: arguments.get(name) for name in USER_FIT_EXTRAS}
+
+
+def fold_data_params(
+    spec: LossSpec,
+    loss_params: dict[str, Any],
+    y: np.ndarray,
+    task: str,
+    n_classes: int | None,
+    *,
+    width: int | None = None,
+    feature_width: int | None = None,
+) -> dict[str, Any]:
+    """The data params of one training fold: the spec's, then its members' (composites).
+
+    ``spec.data_params`` must all be defined for ``task`` (an error says which is not); a
+    member's data param (``spec.data_params_of``, for these ``loss_params``) that ``task``
+    does not define (a class count on regression targets) is left out: the member then fails
+    with its own message, or the task check names the members' tasks.
+    """
+    common = {"width": width, "feature_width": feature_width}
+    out = compute_data_params(spec.data_params, y, task, n_classes, **common)
+    for name in data_param_names(spec, loss_params):
+        if name in out:
+            continue
+        try:
+            out.update(compute_data_params((name,), y, task, n_classes, **common))
+        except ValueError:
+            continue
+    return out
 
 
 OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
@@ -240,23 +269,16 @@ class LossEstimatorBase(BaseEstimator, metaclass=abc.ABCMeta):
         width: int,
         feature_width: int | None,
     ) -> dict[str, Any]:
-        """The data params of this training fold: the spec's, then its members' (composites).
-
-        A member's data param that this task does not define (a class count on regression
-        targets) is left out: the member then fails with its own message, or the task check
-        names the members' tasks.
-        """
-        data_task = self._data_task(task)
-        common = {"width": width, "feature_width": feature_width}
-        out = compute_data_params(spec.data_params, y, data_task, n_classes, **common)
-        for name in data_param_names(spec, loss_params):
-            if name in out:
-                continue
-            try:
-                out.update(compute_data_params((name,), y, data_task, n_classes, **common))
-            except ValueError:
-                continue
-        return out
+        """The data params of this training fold (:func:`fold_data_params`)."""
+        return fold_data_params(
+            spec,
+            loss_params,
+            y,
+            self._data_task(task),
+            n_classes,
+            width=width,
+            feature_width=feature_width,
+        )
 
     def _data_task(self, task: str) -> str:
         """The task whose rules compute the data params (embedding labels count as classes)."""

@@ -16,8 +16,8 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 from lossreg.links import resolve_link
 from lossreg.params import check_params
 from lossreg.registry import get_spec
-from lossreg.targets import compute_data_params
 
+from ._base import fold_data_params
 from .distill import _resolve_method, as_logits
 
 __all__ = ["LossCalibratedClassifier"]
@@ -133,7 +133,8 @@ class LossCalibratedClassifier(ClassifierMixin, BaseEstimator):
         params = dict(self.method_params or {})
         check_params(spec.name, spec.params, params, prefix="method_params.")
         task = "binary" if n_classes == 2 else "multiclass"
-        data_params = compute_data_params(spec.data_params, y_encoded, task, n_classes)
+        # The spec's data params and its members' (data_params_of), as the other estimators.
+        data_params = fold_data_params(spec, params, y_encoded, task, n_classes)
         calibrator = spec.factory(**params, **data_params).to(torch.float64)
         inputs = torch.as_tensor(logits, dtype=torch.float64)
         target = torch.as_tensor(y_encoded, dtype=torch.int64)

@@ -53,6 +53,8 @@ SMOKE_ESTIMATORS = {
     "ordinal": "LossClassifier",
     "regression": "LossRegressor",
     "embedding": "LossEmbedder",
+    "ranking": "LossRanker",
+    "survival": "LossSurvivalRegressor",
 }
 
 #: The smoke fit's batch size: 96 rows make 6 batches, so 5 epochs are 30 optimizer steps at
@@ -898,7 +900,14 @@ def _has_estimator(spec: LossSpec) -> str | None:
     return None
 
 
-def _smoke_data(task: str) -> tuple[np.ndarray, np.ndarray]:
+def _smoke_data(task: str) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Tiny training data for ``task``: (X, y, the extras the task itself defines).
+
+    Survival: right-censored Weibull times whose scale follows the first feature, and their
+    ``event`` flags; ranking: graded relevance (0-3) that follows the first feature, in 12
+    queries of 8 rows (``group``). Those extras belong to the data, so they are passed even
+    when a loss does not declare them (the estimators need the event flags).
+    """
     from sklearn.datasets import (
         make_classification,
         make_multilabel_classification,
@@ -906,6 +915,7 @@ def _smoke_data(task: str) -> tuple[np.ndarray, np.ndarray]:
     )
 
     n, d = 96, 6
+    task_extras: dict[str, np.ndarray] = {}
     if task == "multilabel":
         X, y = make_multilabel_classification(
             n_samples=n, n_features=d, n_classes=3, random_state=0
@@ -914,6 +924,19 @@ def _smoke_data(task: str) -> tuple[np.ndarray, np.ndarray]:
         X, y = make_regression(n_samples=n, n_features=d, noise=0.1, random_state=0)
         # Unit scale and positive, as the toy targets: fits losses on counts and logarithms.
         y = (y - y.min()) / y.std() + 0.1
+    elif task in ("survival", "ranking"):
+        rng = np.random.default_rng(0)
+        X = rng.normal(size=(n, d))
+        if task == "survival":
+            # Times of order 1 (the parametric likelihoods contain t**gamma); ~30% censored.
+            true_time = np.exp(0.8 * X[:, 0]) * rng.weibull(1.5, size=n)
+            censor = rng.exponential(2.5, size=n)
+            y = np.minimum(true_time, censor)
+            task_extras["event"] = (true_time <= censor).astype(np.int64)
+        else:
+            noisy = X[:, 0] + 0.3 * rng.normal(size=n)
+            y = np.digitize(noisy, [-0.5, 0.5, 1.5]).astype(np.float64)
+            task_extras["group"] = np.repeat(np.arange(n // 8), 8)
     else:
         X, y = make_classification(
             n_samples=n,
@@ -925,7 +948,7 @@ def _smoke_data(task: str) -> tuple[np.ndarray, np.ndarray]:
             random_state=0,
         )
     X = (X - X.mean(axis=0)) / X.std(axis=0)
-    return X.astype(np.float32), y
+    return X.astype(np.float32), y, task_extras
 
 
 def _smoke_width(spec: LossSpec, task: str, params: dict[str, Any]) -> int | None:
@@ -943,8 +966,10 @@ def _smoke_extras(
     X: np.ndarray,
     y: np.ndarray,
     params: dict[str, Any] | None = None,
+    task_extras: dict[str, np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(0)
+    task_extras = dict(task_extras or {})
     params = dict(params or {})
     labeled = y[y >= 0] if task in CLASS_TASKS else y  # -1 marks unlabeled rows
     class_count = int(np.max(labeled)) + 1 if task in CLASS_TASKS else 1
@@ -979,9 +1004,9 @@ def _smoke_extras(
 
         # The width of the features the estimator's default MLP returns (its last hidden layer).
         feature_width = MLP(X.shape[1], width, return_features=True).n_features_out
-    extras: dict[str, np.ndarray] = {}
+    extras: dict[str, np.ndarray] = dict(task_extras)
     for name in spec.fit_extras:
-        if name == "features":
+        if name == "features" or name in extras:
             continue
         value = toy_extra(
             name,
@@ -1066,8 +1091,10 @@ def check_estimator_smoke_fit(case: LossCase) -> None:
 
     The estimator follows the loss's tasks (``LossClassifier`` for class and multilabel
     targets, ``LossRegressor`` for regression, ``LossEmbedder`` for embeddings, as wide as
-    the spec's ``output_size`` asks); tiny data from scikit-learn's generators, fit extras
-    passed to ``fit`` (``features`` is routed by the estimator itself). The loss compared is
+    the spec's ``output_size`` asks, ``LossRanker`` for ranking, ``LossSurvivalRegressor``
+    for survival); tiny data from scikit-learn's generators (survival times and ranking
+    queries from a seeded generator, with their ``event`` flags / query ``group`` ids), fit
+    extras passed to ``fit`` (``features`` is routed by the estimator itself). The loss compared is
     the criterion on the whole training set, in eval mode and with a fixed seed, before and
     after training (a callback): the per-epoch mean of shuffled, mined batch losses is not
     monotone even for a loss that trains. Needs :mod:`lossreg.estimators`; fails, saying so,
@@ -1076,10 +1103,10 @@ def check_estimator_smoke_fit(case: LossCase) -> None:
     task = _smoke_task(case.spec)
     assert task is not None
     estimator_class = _estimator_class(SMOKE_ESTIMATORS[task])
-    X, y = _smoke_data(task)
+    X, y, task_extras = _smoke_data(task)
     if case.spec.semi_supervised and task in CLASS_TASKS:
         y = unlabel_rows(y)
-    extras = _smoke_extras(case.spec, task, X, y, case.params)
+    extras = _smoke_extras(case.spec, task, X, y, case.params, task_extras)
     kwargs: dict[str, Any] = {f"loss__{k}": v for k, v in case.params.items()}
     if task == "embedding" and case.spec.output_size is not None:
         kwargs["n_components"] = _smoke_width(case.spec, task, case.params)

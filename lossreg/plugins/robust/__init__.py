@@ -6,7 +6,7 @@ from lossreg import LossSpec, Param, hookimpl
 
 from .comp_sum import CompSum, GeneralizedCrossEntropy, MAEProb, TruncatedGCE
 from .flip import ConservativeBCE, RobustDPO
-from .gate import DynamicLossGate
+from .gate import DynamicLossGate, base_data_params
 from .jensen_shannon import JensenShannon
 from .ldr import ALDRKL, LDRKL
 from .rll import RobustLogLoss
@@ -393,13 +393,15 @@ def register_losses() -> list[LossSpec]:
             factory=DynamicLossGate,
             tasks=_CLASS_TASKS,
             link="softmax",
+            # The base's data params (class_counts for base="ldam" ...) are computed per fold.
+            data_params_of=base_data_params,
             params=(
                 Param(
                     "base",
                     "str",
                     "cross_entropy",
-                    doc="registered per-row class loss on softmax logits (no data params or "
-                    "fit extras), built with its defaults",
+                    doc="registered per-row class loss on softmax logits (no fit extras), "
+                    "built with its defaults and the data params it declares",
                 ),
                 Param(
                     "confidence",

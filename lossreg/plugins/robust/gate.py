@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -10,7 +11,7 @@ import torch
 import lossreg
 from lossreg import InvalidLossParameterError, LossModule, as_class_target
 
-__all__ = ["DynamicLossGate", "fit_two_gaussians", "gmm_threshold"]
+__all__ = ["DynamicLossGate", "base_data_params", "fit_two_gaussians", "gmm_threshold"]
 
 _EM_STEPS = 100
 _MIN_ROWS = 4
@@ -76,6 +77,15 @@ def gmm_threshold(weight: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -
     return 0.5 * (a + b)
 
 
+def base_data_params(params: Mapping[str, Any]) -> tuple[str, ...]:
+    """The data params of the ``base`` loss (class counts for ``ldam`` ...)."""
+    try:
+        spec = lossreg.get_spec(params["base"])
+    except (KeyError, lossreg.UnknownLossError):
+        return ()  # the factory reports an unknown base, with a suggestion
+    return tuple(spec.data_params)
+
+
 class DynamicLossGate(LossModule):
     r"""Dynamic loss gate with label correction (DLG-LC) around a per-row class loss.
 
@@ -100,9 +110,9 @@ class DynamicLossGate(LossModule):
     Parameters
     ----------
     base : str, default="cross_entropy"
-        A registered per-row loss on softmax logits that needs no data params or fit extras
-        (``cross_entropy``, ``focal``, ``generalized_cross_entropy`` ...), built with its
-        defaults.
+        A registered per-row loss on softmax logits that needs no fit extras
+        (``cross_entropy``, ``focal``, ``generalized_cross_entropy``, ``ldam`` ...), built with
+        its default hyperparameters and the data params it declares.
     confidence : float in (0, 1], default=0.9
         :math:`c`: a row above the gate is relabelled to its predicted class when the
         predicted probability reaches it, and dropped otherwise.
@@ -111,6 +121,16 @@ class DynamicLossGate(LossModule):
     refit_every : int in [1, inf), default=1
         Refit the mixture every this many epochs after the warm-up.
     reduction : {"mean", "sum", "none"}, default="mean"
+    **data_params
+        The base loss's data params (``class_counts=...`` for ``base="ldam"``): estimators
+        compute them per training fold (the spec's ``data_params_of``,
+        :func:`base_data_params`); :func:`lossreg.create_loss` requires them. Others are
+        ignored here (``create_loss`` refuses them).
+
+    Attributes
+    ----------
+    data_params_ : tuple of str
+        The data params the base loss declares (and received).
 
     Notes
     -----
@@ -158,6 +178,7 @@ class DynamicLossGate(LossModule):
         warmup_epochs: int = 5,
         refit_every: int = 1,
         reduction: str = "mean",
+        **data_params: Any,
     ) -> None:
         super().__init__(reduction=reduction)
         self.base = base
@@ -175,17 +196,24 @@ class DynamicLossGate(LossModule):
             problems.append("has no per-row form")
         if spec.link != "softmax" or not spec.tasks & {"binary", "multiclass"}:
             problems.append("is not a class loss on softmax logits")
-        if spec.data_params or spec.fit_extras:
-            problems.append(
-                f"needs data params or fit extras ({', '.join(spec.data_params + spec.fit_extras)})"
-            )
+        if spec.fit_extras:
+            problems.append(f"needs fit extras ({', '.join(spec.fit_extras)})")
         if problems:
             raise InvalidLossParameterError(
                 f"Loss 'dynamic_loss_gate' cannot wrap base {base!r}: it {'; '.join(problems)}. "
                 "Pick a per-row class loss on softmax logits such as 'cross_entropy', 'focal' "
                 "or 'generalized_cross_entropy'."
             )
-        self.base_loss = lossreg.create_loss(base, reduction="none")
+        # Only the base's own data params: an estimator (or the kit) may compute more, as for
+        # the other losses built from registered ones; lossreg.create_loss refuses others.
+        self.data_params_ = tuple(spec.data_params)
+        own = {k: v for k, v in data_params.items() if k in self.data_params_}
+        try:
+            self.base_loss = lossreg.create_loss(base, reduction="none", **own)
+        except InvalidLossParameterError as exc:
+            raise InvalidLossParameterError(
+                f"Base {base!r} of loss 'dynamic_loss_gate': {exc.args[0]}"
+            ) from None
         dtype = torch.get_default_dtype()
         self.register_buffer("pool_", torch.zeros(0, dtype=dtype))
         self.register_buffer("gmm_", torch.zeros(0, 3, dtype=dtype))
