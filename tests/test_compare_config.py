@@ -324,3 +324,11 @@ def test_embedding_task_scores_knn_and_linear_probe(monkeypatch):
     assert scores == {"knn_accuracy": 1.0, "linear_probe_accuracy": 1.0}
     with pytest.raises(ValueError, match="continuous"):
         load_data("diabetes", task="embedding")
+
+
+def test_top3_from_scores_when_a_loss_has_no_probabilities():
+    y = np.array([0, 1, 2, 3])
+    scores = np.array([[3, 2, 1, 0], [0, 1, 3, 2], [0, 1, 2, 3], [3, 2, 1, 0.0]])
+    out, bins = classification_metrics(y, scores.argmax(1), None, np.arange(4), 0, scores=scores)
+    assert bins is None and "log_loss" not in out
+    assert out["top3_accuracy"] == pytest.approx(0.75)  # the last row's class ranks fourth

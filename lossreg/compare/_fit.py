@@ -207,6 +207,11 @@ def run_fit(
                     est.classes_,
                     spec["minority"],
                     groups=None if groups is None else groups.iloc[test].to_numpy(),
+                    scores=(
+                        est.decision_function(X_test)
+                        if proba is None and hasattr(est, "decision_function")
+                        else None
+                    ),
                 )
                 record.update(scores)
                 record["reliability"] = bins

@@ -119,11 +119,13 @@ def classification_metrics(
     classes: np.ndarray,
     minority: Any,
     groups: np.ndarray | None = None,
+    scores: np.ndarray | None = None,
 ) -> tuple[dict[str, float], dict[str, list] | None]:
     """Metrics and reliability bins (None without probabilities) of a classifier on a fold.
 
     With ``groups`` (an id per test row), ``worst_group_accuracy`` is the lowest accuracy of
-    any group present in the fold.
+    any group present in the fold. ``scores`` (n, C), the decision function of a loss without
+    probabilities, give it ``top3_accuracy`` (a ranking metric needs no probabilities).
     """
     out = {
         "accuracy": metrics.accuracy_score(y_true, y_pred),
@@ -143,6 +145,13 @@ def classification_metrics(
             float(np.mean(y_pred[groups == g] == y_true[groups == g])) for g in np.unique(groups)
         )
     bins = None
+    if proba is None and scores is not None and len(classes) > 3:
+        out["top3_accuracy"] = metrics.top_k_accuracy_score(
+            np.searchsorted(classes, y_true),
+            np.asarray(scores, dtype=np.float64),
+            k=3,
+            labels=np.arange(len(classes)),
+        )
     if proba is not None:
         proba = np.clip(np.asarray(proba, dtype=np.float64), 0.0, 1.0)
         proba = proba / np.maximum(proba.sum(axis=1, keepdims=True), 1e-300)
