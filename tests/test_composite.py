@@ -192,3 +192,20 @@ def test_state_dict_and_deepcopy_round_trip(registry, data):
     fresh = registry.create_loss("weighted_sum", weights=(1.0, 0.25))
     fresh.load_state_dict(loss.state_dict())
     assert math.isfinite(fresh(logits, labels).item())
+
+
+def test_a_batch_level_member_with_a_per_row_form_is_summed_per_row():
+    logits = torch.randn(6, 3, generator=torch.Generator().manual_seed(0))
+    labels = torch.tensor([0, 1, 2, 0, 1, 2])
+    total = lossreg.create_loss(
+        "weighted_sum",
+        losses=("cross_entropy", "softmax_norm_penalty"),
+        weights=(1.0, 0.03),
+        member_params={"softmax_norm_penalty": {"per_sample": True}},
+        reduction="none",
+    )(logits, labels)
+    squared = (logits.softmax(dim=-1) ** 2).sum(dim=-1)
+    expected = torch.nn.functional.cross_entropy(logits, labels, reduction="none")
+    torch.testing.assert_close(total, expected + 0.03 * torch.log1p(squared))
+    with pytest.raises(lossreg.InvalidLossParameterError, match="no per-row form"):
+        lossreg.create_loss("weighted_sum", losses=("cross_entropy", "softmax_norm_penalty"))

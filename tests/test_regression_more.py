@@ -245,3 +245,23 @@ def test_unverified_entries_are_documented_as_not_registered():
     assert "ua_ce" in UNCERTAINTY_NOT_REGISTERED and "ua_ce" not in registry
     assert "mean_variance_mse" in REGRESSION_NOT_REGISTERED
     assert "mean_variance_mse" not in registry
+
+
+def test_quantile_losses_give_intervals_from_their_own_levels():
+    import numpy as np
+
+    from lossreg import LossRegressor, create_loss
+
+    loss = create_loss("pinball", quantiles=(0.05, 0.5, 0.95))
+    output = torch.tensor([[3.0, 1.0, 2.0], [0.0, 0.5, -1.0]])  # crossing heads are sorted
+    lower, upper = loss.predict_interval(output, alpha=0.1)
+    torch.testing.assert_close(lower, torch.tensor([[1.0], [-1.0]]))
+    torch.testing.assert_close(upper, torch.tensor([[3.0], [0.5]]))
+    with pytest.raises(ValueError, match=r"needs the quantile levels 0\.1 and 0\.9"):
+        loss.predict_interval(output, alpha=0.2)
+    rng = np.random.default_rng(0)
+    X = rng.random((120, 2))
+    y = X[:, 0] + rng.normal(0, 0.1, 120)
+    model = LossRegressor(loss="pinball", loss__quantiles=(0.05, 0.5, 0.95), max_iter=5)
+    bounds = model.fit(X, y).predict_interval(X[:4], alpha=0.1)
+    np.testing.assert_allclose(bounds, model.predict(X[:4])[:, [0, 2]])

@@ -244,10 +244,16 @@ def _declares(loss: str, extra: str) -> bool:
 
 
 def _regression(est: Any, X_test: np.ndarray, y_test: np.ndarray, score: Any) -> dict[str, Any]:
-    pred = est.predict(X_test)
+    pred = np.asarray(est.predict(X_test))
     quantiles = interval = None
     # Optional outputs: a loss whose helpers do not fit this shape still gets its point scores.
     levels = getattr(getattr(est, "criterion_", None), "levels_", None)
+    if levels is not None and pred.ndim == 2 and np.ndim(y_test) == 1:
+        # a quantile loss predicts one column per level: its point prediction is the level
+        # nearest the median
+        flat = levels.detach().cpu().numpy().ravel()
+        if pred.shape[1] == len(flat):
+            pred = pred[:, int(np.argmin(np.abs(flat - 0.5)))]
     if hasattr(est, "predict_quantiles") and levels is not None:
         try:
             quantiles = (levels.detach().cpu().numpy().ravel(), est.predict_quantiles(X_test))

@@ -143,7 +143,7 @@ class WeightedSum(nn.Module):
         self._link = specs[0].link
         self._extras = [s.fit_extras for s in specs]
         member_params = member_params or {}
-        members = []
+        members, flat = [], []
         for name, spec in zip(names, specs):
             own = dict(member_params.get(name, {}))
             for key in spec.data_params:
@@ -155,6 +155,18 @@ class WeightedSum(nn.Module):
                 raise InvalidLossParameterError(
                     f"Member {name!r} of loss '{_NAME}': {exc.args[0]}"
                 ) from None
+            except ValueError:
+                # A batch-level member refuses reduction="none" unless its own parameters
+                # give it a per-row form (softmax_norm_penalty's per_sample=True).
+                if spec.per_sample:
+                    raise
+                flat.append(name)
+        if flat:
+            raise InvalidLossParameterError(
+                f"Loss '{_NAME}': members {flat!r} have no per-row form and cannot be summed "
+                "per row (with these parameters: a member whose parameters give it a per-row "
+                "form, e.g. softmax_norm_penalty with per_sample=True, is accepted)."
+            )
         self.members = nn.ModuleList(members)
         # Python floats, not a float32 buffer, so float64 inputs keep every digit of a weight.
         self.weights_ = [1.0] * len(names) if weights is None else [float(w) for w in weights]
@@ -187,9 +199,6 @@ class WeightedSum(nn.Module):
         if len(links) > 1:
             by_link = "; ".join(f"{n!r} uses {_link_name(s)!r}" for n, s in zip(names, specs))
             problems.append(f"the members use different links ({by_link}); use one link.")
-        flat = [n for n, s in zip(names, specs) if not s.per_sample]
-        if flat:
-            problems.append(f"members {flat!r} have no per-row form and cannot be summed per row.")
         if problems:
             raise InvalidLossParameterError("\n".join(f"Loss '{_NAME}': {p}" for p in problems))
 

@@ -83,6 +83,27 @@ class _QuantileLoss(LossModule):
         j = int((self.levels_ - 0.5).abs().argmin())
         return self.predict_quantiles(output)[:, :, j]
 
+    def predict_interval(
+        self, output: torch.Tensor, alpha: float = 0.1
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return the central :math:`1-\\alpha` interval (lower, upper), each (N, K).
+
+        Its bounds are the predicted quantiles at levels :math:`\\alpha/2` and
+        :math:`1-\\alpha/2`, which must be among the fitted levels: quantile heads are not
+        interpolated (a ``ValueError`` names the levels there are).
+        """
+        levels = self.levels_.detach().cpu().double()
+        wanted = (alpha / 2, 1 - alpha / 2)
+        found = [int((levels - w).abs().argmin()) for w in wanted]
+        if any(abs(float(levels[j]) - w) > 1e-9 for j, w in zip(found, wanted, strict=True)):
+            raise ValueError(
+                f"A {1 - alpha:g} interval needs the quantile levels {wanted[0]:g} and "
+                f"{wanted[1]:g}; this loss was fitted with {[round(float(v), 6) for v in levels]}. "
+                f"Fit it with loss__quantiles including both, or pass alpha = 2 * (a lower level)."
+            )
+        sorted_q = self.predict_quantiles(output)
+        return sorted_q[:, :, found[0]], sorted_q[:, :, found[1]]
+
 
 def _pinball(residual: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
     # max(τu, (τ-1)u) for u = y - q
