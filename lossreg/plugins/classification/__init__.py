@@ -63,7 +63,16 @@ __all__ = [
 #: entry of classification.md can be one. ``pno_churn_regret`` is not registered for another
 #: reason (its formula is a reconstruction that could not be checked against the paper), so it
 #: is not listed here.
-NOT_REGISTERED: dict[str, str] = {}
+NOT_REGISTERED: dict[str, str] = {
+    "pno_churn_regret": (
+        "The paper's loss could not be checked: only the abstract and first page of "
+        "arXiv:2310.07047 (EJOR 2025) were reachable and no authors' code was found, and the "
+        "catalogue's own reconstruction (minimise -sum_i sigmoid(s_i) b_i with per-row benefits "
+        "b_i from the customer lifetime value) says its surrogate and regulariser are "
+        "unconfirmed. It also needs each row's lifetime value at fit time, a per-row extra "
+        "(clv) that FIT_EXTRAS does not have yet."
+    ),
+}
 
 _FOCAL_PAPER = 'Lin et al., "Focal Loss for Dense Object Detection", ICCV 2017, arXiv:1708.02002'
 _GAMMA = Param("gamma", "float", 2.0, low=0, grid=(0.5, 1.0, 2.0, 3.0), doc="focusing parameter")
