@@ -89,17 +89,19 @@ def as_class_target(target: torch.Tensor) -> torch.Tensor:
             f"Class targets must have shape (N,) with one label per row. Got shape "
             f"{tuple(target.shape)}."
         )
-    return target.long()
+    return target if target.dtype == torch.int64 else target.long()
 
 
 def as_float_target(target: torch.Tensor, input: torch.Tensor) -> torch.Tensor:
     """Return ``target`` as ``input``'s float dtype and shape ((N,) and (N, 1) interchange)."""
-    target = target.to(input.dtype)
-    if target.shape != input.shape and target.numel() == input.numel():
-        target = target.reshape(input.shape)
-    if target.shape != input.shape:
-        raise ValueError(
-            f"Target shape {tuple(target.shape)} does not match the output shape "
-            f"{tuple(input.shape)}; pass one target per output."
-        )
-    return target
+    # Called on every forward: skip the no-op conversions (each is a dispatcher round trip).
+    if target.dtype != input.dtype:
+        target = target.to(input.dtype)
+    if target.shape == input.shape:
+        return target
+    if target.numel() == input.numel():
+        return target.reshape(input.shape)
+    raise ValueError(
+        f"Target shape {tuple(target.shape)} does not match the output shape "
+        f"{tuple(input.shape)}; pass one target per output."
+    )
