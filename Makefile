@@ -7,6 +7,9 @@ INSTALL_INPUTS := pyproject.toml constraints.txt $(wildcard plugins/*/pyproject.
 STAMP := $(VENV)/.installed
 PLUGIN_DIRS := $(patsubst %/pyproject.toml,%,$(wildcard plugins/*/pyproject.toml))
 PYTEST_ARGS ?= -n 2
+# `make bench` runs the default sizes (well under 10 minutes on 2 cores); BENCH_ARGS=--full the
+# larger ones, BENCH_ARGS=--quick a smoke run, BENCH_ARGS=--no-record prints without recording.
+BENCH_ARGS ?=
 
 .PHONY: install lint format test demo bench docs clean
 
@@ -45,7 +48,7 @@ docs: install
 	$(BIN)/lossreg docs --out docs/losses.md
 
 bench: install
-	$(BIN)/python benchmarks/run_all.py
+	$(BIN)/python benchmarks/run_all.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
