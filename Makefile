@@ -7,6 +7,9 @@ INSTALL_INPUTS := pyproject.toml constraints.txt $(wildcard plugins/*/pyproject.
 STAMP := $(VENV)/.installed
 PLUGIN_DIRS := $(patsubst %/pyproject.toml,%,$(wildcard plugins/*/pyproject.toml))
 PYTEST_ARGS ?= -n 2
+# `make bench` runs the default sizes (well under 10 minutes on 2 cores); BENCH_ARGS=--full the
+# larger ones, BENCH_ARGS=--quick a smoke run, BENCH_ARGS=--no-record prints without recording.
+BENCH_ARGS ?=
 
 .PHONY: install lint format test demo bench docs claims clean
 
@@ -52,7 +55,7 @@ claims: install
 	$(BIN)/python examples/claims/run_claims.py --out $(CLAIMS_OUT) --docs docs/claims.md
 
 bench: install
-	$(BIN)/python benchmarks/run_all.py
+	$(BIN)/python benchmarks/run_all.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -13,13 +13,23 @@ it (one logit for sigmoid losses), else multiclass; 10 and 100 are multiclass, o
 labels for multilabel losses; binary-only losses run at 2 only; regression losses run once per
 batch size, on one target column.
 
-Run: ``python benchmarks/bench_losses.py [--quick] [--no-record] [--only NAME ...]``.
+Time budget. By default every function is timed in 7 interleaved repetitions of ~10 ms blocks,
+and a loss whose first two calls (forward + backward; the first runs while building the case)
+both take longer than ``--max-call-ms`` (250 ms) is not repeated: its row shows the faster of
+the two, marked †, and the larger sizes of that loss (at least as many rows and classes) are
+skipped and listed under "Not run". (A second call keeps a warm-up or a stall of a busy machine
+from passing for a slow loss.)
+A few pairwise or per-class-iterative losses (seconds to a minute per call at 8192 rows) would
+otherwise take most of the run. ``--full`` times everything, in ~20 ms blocks.
+
+Run: ``python benchmarks/bench_losses.py [--quick | --full] [--no-record] [--only NAME ...]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -50,6 +60,7 @@ class Case:
     extras: dict[str, torch.Tensor] = field(default_factory=dict)
     data_params: dict[str, Any] = field(default_factory=dict)
     features: torch.Tensor | None = None  # hidden features, for losses that take them
+    first_call_s: float = math.nan  # the forward + backward of build_case's check
 
     def input(self, x: torch.Tensor) -> Any:
         """What the loss receives as its input: ``x``, or ``(x, features)``."""
@@ -205,7 +216,10 @@ def _targets(task: str, n_rows: int, n_classes: int, rng: np.random.Generator) -
 def build_case(
     name: str, n_rows: int, n_classes: int, first_class_count: bool, seed: int = 0
 ) -> tuple[Case, torch.nn.Module] | str | None:
-    """The loss and its inputs, a reason string when it cannot run here, None when N/A."""
+    """The loss and its inputs, a reason string when it cannot run here, None when N/A.
+
+    The case's ``first_call_s`` is the time of the forward + backward that checks it runs.
+    """
     spec = lossreg.get_spec(name)
     task = _task(spec.tasks, n_classes, first_class_count)
     if task is None:
@@ -250,7 +264,9 @@ def build_case(
     for target in candidates:
         case = Case(task, n_rows, n_classes, y, x, target, extras, data_params, features)
         try:
+            start = time.perf_counter()
             loss(case.input(x), target, **extras).backward()
+            case.first_call_s = time.perf_counter() - start
         except Exception as exc:
             problem = f"{type(exc).__name__}: {exc}"
             continue
@@ -299,28 +315,89 @@ def compare(
     return [median(t) for t in times]
 
 
+def single_call(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> float:
+    """Seconds of one forward + backward (for losses too slow to repeat)."""
+    start = time.perf_counter()
+    _step(fn, x)
+    return time.perf_counter() - start
+
+
+def slow_call(
+    fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, first_s: float, limit_s: float
+) -> float | None:
+    """The faster of 2 calls if both take over ``limit_s`` (the first timed already), else None."""
+    if limit_s <= 0 or first_s <= limit_s:
+        return None
+    second = single_call(fn, x)
+    return min(first_s, second) if second > limit_s else None
+
+
 def _us(seconds: float) -> str:
     return f"{seconds * 1e6:,.0f}"
+
+
+SINGLE = " †"  # one call, not a median: the loss is over the per-call budget
+
+
+def _too_big(batch: int, n_classes: int, slow: list[tuple[int, int]]) -> tuple[int, int] | None:
+    """The slow size that ``(batch, n_classes)`` is at least as large as, if any."""
+    for size in slow:
+        if batch >= size[0] and n_classes >= size[1]:
+            return size
+    return None
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[256, 8192])
     parser.add_argument("--classes", type=int, nargs="+", default=[2, 10, 100])
-    parser.add_argument("--reps", type=int, default=7, help="interleaved repetitions")
-    parser.add_argument("--block-ms", type=float, default=20.0, help="timed block length")
+    parser.add_argument("--reps", type=int, default=None, help="interleaved repetitions (7)")
+    parser.add_argument("--block-ms", type=float, default=None, help="timed block length (10)")
+    parser.add_argument(
+        "--max-call-ms",
+        type=float,
+        default=None,
+        help="a loss whose first 2 calls take longer: not repeated, larger sizes skipped (250)",
+    )
     parser.add_argument("--only", nargs="+", help="these losses only")
-    parser.add_argument("--quick", action="store_true", help="smoke run at tiny sizes")
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="smoke run at tiny sizes")
+    size.add_argument("--full", action="store_true", help="no per-call budget, 7 x 20 ms")
     parser.add_argument("--no-record", action="store_true", help="do not write RESULTS.md")
     args = parser.parse_args(argv)
+    # Defaults per mode: (reps, block ms, max call ms); 0 = no budget.
+    reps, block_ms, max_call_ms = (7, 20.0, 0.0) if args.full else (7, 10.0, 250.0)
     if args.quick:
-        args.batch_sizes, args.classes, args.reps, args.block_ms = [64], [2, 5], 1, 1.0
+        args.batch_sizes, args.classes = [64], [2, 5]
+        reps, block_ms = 1, 1.0
+    args.reps = reps if args.reps is None else args.reps
+    args.block_ms = block_ms if args.block_ms is None else args.block_ms
+    args.max_call_ms = max_call_ms if args.max_call_ms is None else args.max_call_ms
     names = args.only or lossreg.list_losses()
-    block_s = args.block_ms / 1000
+    block_s, max_call_s = args.block_ms / 1000, args.max_call_ms / 1000
     compared, own, skipped = [], [], []
+    started = time.perf_counter()
     for name in names:
-        for batch in args.batch_sizes:
+        slow: list[tuple[int, int]] = []  # sizes of this loss whose first call was too slow
+        t_loss = time.perf_counter()
+        tasks = lossreg.get_spec(name).tasks
+        for batch in sorted(args.batch_sizes):
             for c_index, n_classes in enumerate(args.classes):
+                if _task(tasks, n_classes, c_index == 0) is None:
+                    continue  # not a size this loss has (e.g. a regression loss's classes)
+                bigger_than = _too_big(batch, n_classes, slow)
+                if bigger_than is not None:
+                    skipped.append(
+                        [
+                            name,
+                            str(batch),
+                            str(n_classes),
+                            f"over the per-call budget: one call at {bigger_than[0]} rows, "
+                            f"{bigger_than[1]} classes took > {args.max_call_ms:g} ms (--full "
+                            "times it)",
+                        ]
+                    )
+                    continue
                 built = build_case(name, batch, n_classes, first_class_count=c_index == 0)
                 if built is None:
                     continue
@@ -330,12 +407,23 @@ def main(argv: list[str] | None = None) -> None:
                 case, loss = built
                 classes = "1 target" if case.task == "regression" else str(n_classes)
                 ours = _bound(loss, case)
+                call_s = slow_call(ours, case.x, case.first_call_s, max_call_s)
+                once = call_s is not None
+                if once:
+                    slow.append((batch, n_classes))
+                mark = SINGLE if once else ""
                 if name in REFERENCES:
                     label, build_ref = REFERENCES[name]
                     ref = build_ref(case)
                     with torch.no_grad():
                         gap = float((ours(case.x) - ref(case.x)).abs())
-                    t_ours, t_ref = compare([ours, ref], case.x, block_s=block_s, reps=args.reps)
+                    if once:
+                        t_ref = min(single_call(ref, case.x), single_call(ref, case.x))
+                        t_ours = call_s
+                    else:
+                        t_ours, t_ref = compare(
+                            [ours, ref], case.x, block_s=block_s, reps=args.reps
+                        )
                     ratio = t_ours / t_ref
                     compared.append(
                         [
@@ -344,21 +432,36 @@ def main(argv: list[str] | None = None) -> None:
                             case.task,
                             str(batch),
                             classes,
-                            _us(t_ours),
-                            _us(t_ref),
+                            _us(t_ours) + mark,
+                            _us(t_ref) + mark,
                             f"{ratio:.2f}×" + (" ⚠" if ratio > FLAG else ""),
                             f"{gap:.1e}",
                         ]
                     )
                 else:
-                    (t_ours,) = compare([ours], case.x, block_s=block_s, reps=args.reps)
-                    own.append([name, case.task, str(batch), classes, _us(t_ours)])
+                    if once:
+                        t_ours = call_s
+                    else:
+                        (t_ours,) = compare([ours], case.x, block_s=block_s, reps=args.reps)
+                    own.append([name, case.task, str(batch), classes, _us(t_ours) + mark])
+        took = time.perf_counter() - t_loss
+        if took > 5:  # progress on the slow ones: where a long run spends its time
+            print(f"bench_losses: {name} took {took:.1f} s", file=sys.stderr, flush=True)
+    elapsed = time.perf_counter() - started
     flagged = sorted({row[0] for row in compared if row[7].endswith("⚠")})
+    budget = (
+        f" A loss whose first two calls both took over {args.max_call_ms:g} ms is not repeated "
+        "(†: the faster of the two calls, the first one a warm-up) and its larger sizes are "
+        "skipped."
+        if max_call_s > 0
+        else ""
+    )
     body = (
         f"Forward + backward per call, float32 on the CPU, torch {torch.get_num_threads()} "
         f"threads, reduction mean, default hyperparameters; median of {args.reps} interleaved "
-        f"repetitions of ~{args.block_ms:g} ms blocks. Ratio = lossreg / reference; ⚠ marks "
-        f"> {FLAG}×. |Δ| is the absolute difference of the two loss values (same inputs).\n\n"
+        f"repetitions of ~{args.block_ms:g} ms blocks.{budget} Ratio = lossreg / reference; ⚠ "
+        f"marks > {FLAG}×. |Δ| is the absolute difference of the two loss values (same "
+        f"inputs). The whole table took {elapsed:.0f} s.\n\n"
         + markdown_table(
             [
                 "loss",

@@ -14,6 +14,8 @@ features (10 → 200 at 50k rows), 1 epoch each; ``--full`` extends the sweep to
 from __future__ import annotations
 
 import argparse
+import sys
+import time
 import warnings
 
 import numpy as np
@@ -138,6 +140,7 @@ def measure(
     then, size by size, ``rounds`` interleaved rounds of all trainers.
     """
     results: dict[tuple[int, int], dict[str, float]] = {}
+    started = time.perf_counter()
     warmed = False
     for rows, features in sizes:
         X, y = make_data(rows, features)
@@ -155,6 +158,12 @@ def measure(
             for name, run in runners.items():
                 seconds[name].append(timed(run) / epochs)
         results[(rows, features)] = {name: median(v) for name, v in seconds.items()}
+        print(
+            f"bench_training: {rows:,} rows x {features} features done "
+            f"({time.perf_counter() - started:.0f} s so far)",
+            file=sys.stderr,
+            flush=True,
+        )
     return results
 
 

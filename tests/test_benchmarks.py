@@ -45,3 +45,30 @@ def test_run_all_quick_prints_every_table_and_records_nothing():
     assert "run_all:" in out
     after = RESULTS.read_bytes() if RESULTS.exists() else None
     assert after == before, "--no-record must not write RESULTS.md"
+
+
+def test_kernel_budget_times_a_slow_loss_once_and_skips_its_larger_sizes(capsys, monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import bench_losses
+
+    before = RESULTS.read_bytes() if RESULTS.exists() else None
+    # A budget of 1 ns: every first call is over it.
+    argv = ["--only", "mse", "cross_entropy", "--batch-sizes", "64", "512"]
+    argv += ["--classes", "2", "5", "--reps", "1", "--block-ms", "1"]
+    bench_losses.main([*argv, "--max-call-ms", "1e-6", "--no-record"])
+    out = capsys.readouterr().out
+    # the smallest size of each loss runs once (†); every size at least as large is skipped
+    assert "| mse | F.mse_loss | regression | 64 | 1 target |" in out
+    assert "| cross_entropy | F.cross_entropy | binary | 64 | 2 |" in out
+    assert out.count(" †") == 4  # two rows, lossreg and reference columns
+    assert "| mse | 512 | 2 | over the per-call budget" in out
+    for size in ("64 | 5", "512 | 2", "512 | 5"):
+        assert f"| cross_entropy | {size} | over the per-call budget" in out
+    assert "| mse | 64 | 5 |" not in out  # a regression loss has no class counts to skip
+    # without a budget (--max-call-ms 0) every size is timed
+    bench_losses.main([*argv, "--max-call-ms", "0", "--no-record"])
+    out = capsys.readouterr().out
+    assert " †" not in out and "over the per-call budget" not in out
+    assert "| cross_entropy | F.cross_entropy | multiclass | 512 | 5 |" in out
+    after = RESULTS.read_bytes() if RESULTS.exists() else None
+    assert after == before

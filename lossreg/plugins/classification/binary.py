@@ -60,6 +60,16 @@ class BinaryCrossEntropy(LossModule):
     def per_sample_loss(
         self, input: torch.Tensor, target: torch.Tensor, **extras: Any
     ) -> torch.Tensor:
+        return _per_row(self._elements(input, target, "none"))
+
+    def fused_mean(
+        self, input: torch.Tensor, target: torch.Tensor, **extras: Any
+    ) -> torch.Tensor | None:
+        # Every row has the same number of labels: the mean of the row means is the mean of
+        # all elements, which torch's kernel reduces in place.
+        return self._elements(input, target, "mean")
+
+    def _elements(self, input: torch.Tensor, target: torch.Tensor, reduction: str) -> torch.Tensor:
         y = as_float_target(target, input)
         pos_weight = self.pos_weight_
         if pos_weight is not None:
@@ -68,10 +78,9 @@ class BinaryCrossEntropy(LossModule):
             pos_weight = pos_weight.to(input.dtype)
         # torch's fused, softplus-stable kernel; the reference tests compare it with
         # scikit-learn's log_loss.
-        elements = F.binary_cross_entropy_with_logits(
-            input, y, pos_weight=pos_weight, reduction="none"
+        return F.binary_cross_entropy_with_logits(
+            input, y, pos_weight=pos_weight, reduction=reduction
         )
-        return _per_row(elements)
 
     def extra_repr(self) -> str:
         return f"pos_weight={self.pos_weight}, reduction={self.reduction!r}"

@@ -5,8 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from lossreg import LossModule, as_class_target
+
+#: ``F.cross_entropy`` skips rows labelled ``ignore_index`` (-100 by default); no int64 label
+#: equals this one, so an out-of-range label raises instead of being dropped from the mean.
+_NO_IGNORE = -(2**63)
 
 
 class CrossEntropy(LossModule):
@@ -56,6 +61,17 @@ class CrossEntropy(LossModule):
             return nll
         uniform = -log_p.mean(dim=-1)
         return (1 - self.label_smoothing) * nll + self.label_smoothing * uniform
+
+    def fused_mean(
+        self, input: torch.Tensor, target: torch.Tensor, **extras: Any
+    ) -> torch.Tensor | None:
+        # torch's kernel smooths labels the same way (eps/C to every class, the true one too).
+        return F.cross_entropy(
+            input,
+            as_class_target(target),
+            label_smoothing=self.label_smoothing,
+            ignore_index=_NO_IGNORE,
+        )
 
     def extra_repr(self) -> str:
         return f"label_smoothing={self.label_smoothing}, reduction={self.reduction!r}"

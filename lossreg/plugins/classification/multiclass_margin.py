@@ -5,10 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from lossreg import LossModule, as_class_target
 
 __all__ = ["CrammerSinger", "WestonWatkins"]
+
+#: Up to this many scores per batch, weston_watkins calls torch's fused
+#: ``F.multi_margin_loss`` (the same sum over k != y, divided by C); above it, the chain of
+#: whole-tensor ops. The fused CPU kernel is one serial loop over rows: at a training batch
+#: (256 rows, up to ~100 classes) it is 1.5-4x faster than the chain's six ops and their
+#: backward nodes, but at 8192 x 10 the chain, vectorised and multi-threaded, wins (and by
+#: 3x at 8192 x 100). The two compute the same formula; they differ by rounding only.
+FUSED_MAX_SCORES = 32_768
 
 
 def _margins(input: torch.Tensor, target: torch.Tensor, margin: float) -> torch.Tensor:
@@ -36,7 +45,10 @@ class WestonWatkins(LossModule):
     Notes
     -----
     The :math:`1/C` factor follows ``torch.nn.MultiMarginLoss(p=1)``, which this loss equals
-    (tested); some texts omit it. Scores, not probabilities: predict by argmax.
+    (tested); some texts omit it. Scores, not probabilities: predict by argmax. Up to
+    ``FUSED_MAX_SCORES`` (32,768) scores per batch it runs torch's fused
+    ``F.multi_margin_loss``, above that a chain of whole-tensor ops that is faster there; both
+    are tested against a float64 loop over rows and classes.
 
     References
     ----------
@@ -62,7 +74,23 @@ class WestonWatkins(LossModule):
     def per_sample_loss(
         self, input: torch.Tensor, target: torch.Tensor, **extras: Any
     ) -> torch.Tensor:
+        if self._fused(input):
+            return F.multi_margin_loss(
+                input, as_class_target(target), margin=self.margin, reduction="none"
+            )
         return torch.relu(_margins(input, target, self.margin)).sum(dim=1) / input.shape[1]
+
+    def fused_mean(
+        self, input: torch.Tensor, target: torch.Tensor, **extras: Any
+    ) -> torch.Tensor | None:
+        if not self._fused(input):
+            return None
+        return F.multi_margin_loss(input, as_class_target(target), margin=self.margin)
+
+    @staticmethod
+    def _fused(input: torch.Tensor) -> bool:
+        # The fused kernel takes (N, C) scores only; anything else gets the chain's errors.
+        return input.ndim == 2 and input.numel() <= FUSED_MAX_SCORES
 
     def extra_repr(self) -> str:
         return f"margin={self.margin}, reduction={self.reduction!r}"

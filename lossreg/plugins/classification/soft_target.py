@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from lossreg import LossModule, as_float_target
 
@@ -49,11 +50,22 @@ class KLDiv(LossModule):
     def per_sample_loss(
         self, input: torch.Tensor, target: torch.Tensor, **extras: Any
     ) -> torch.Tensor:
+        q = self._soft_target(input, target)
+        # xlogy gives 0 log 0 = 0 without a NaN gradient for q = 0.
+        return (torch.xlogy(q, q) - q * input.log_softmax(dim=-1)).sum(dim=1)
+
+    def fused_mean(
+        self, input: torch.Tensor, target: torch.Tensor, **extras: Any
+    ) -> torch.Tensor | None:
+        # torch's kernel computes the same xlogy(q, q) - q log p; batchmean divides by N.
+        q = self._soft_target(input, target)
+        return F.kl_div(input.log_softmax(dim=-1), q, reduction="batchmean")
+
+    @staticmethod
+    def _soft_target(input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         if target.shape != input.shape:
             raise ValueError(
                 f"kl_div needs probability targets of the output's shape {tuple(input.shape)}, "
                 f"one distribution per row. Got shape {tuple(target.shape)}."
             )
-        q = as_float_target(target, input)
-        # xlogy gives 0 log 0 = 0 without a NaN gradient for q = 0.
-        return (torch.xlogy(q, q) - q * input.log_softmax(dim=-1)).sum(dim=1)
+        return as_float_target(target, input)

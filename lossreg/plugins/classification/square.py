@@ -57,8 +57,21 @@ class OneHotMSE(LossModule):
     def per_sample_loss(
         self, input: torch.Tensor, target: torch.Tensor, **extras: Any
     ) -> torch.Tensor:
+        # torch's fused squared difference: one op forward and backward instead of two.
+        elements = F.mse_loss(input, self._scaled_one_hot(input, target), reduction="none")
+        return 0.5 * elements.sum(dim=1)
+
+    def fused_mean(
+        self, input: torch.Tensor, target: torch.Tensor, **extras: Any
+    ) -> torch.Tensor | None:
+        if input.shape[0] == 0:
+            return None  # the mean of no rows: the general path's NaN, not a division error
+        total = F.mse_loss(input, self._scaled_one_hot(input, target), reduction="sum")
+        return total * (0.5 / input.shape[0])
+
+    def _scaled_one_hot(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         onehot = F.one_hot(as_class_target(target), input.shape[1]).to(input.dtype)
-        return 0.5 * (input - self.scale * onehot).square().sum(dim=1)
+        return onehot if self.scale == 1 else self.scale * onehot
 
     def extra_repr(self) -> str:
         return f"scale={self.scale}, reduction={self.reduction!r}"

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 import lossreg
@@ -103,7 +104,16 @@ class WeightedCrossEntropy(LossModule):
         **extras: Any,
     ) -> torch.Tensor:
         labels = as_class_target(target)
-        row_weight = self.class_weight_.to(input.dtype)[labels]
+        class_weight = self.class_weight_.to(input.dtype)
+        row_weight = class_weight[labels]
+        if sample_weight is None and self.reduction == "mean" and input.ndim == 2:
+            # Fast path: torch's fused kernel gives sum_i w_{y_i} l_i in two ops instead of
+            # five; the division is reduce()'s, so a batch whose weights are all zero still
+            # gives 0, not torch's 0/0 = NaN. (The label is never -(2**63): no row is skipped.)
+            total = F.cross_entropy(
+                input, labels, weight=class_weight, reduction="sum", ignore_index=-(2**63)
+            )
+            return total / row_weight.sum().clamp_min(torch.finfo(input.dtype).tiny)
         return reduce_weighted(
             self.per_sample_loss(input, labels), row_weight, self.reduction, sample_weight
         )

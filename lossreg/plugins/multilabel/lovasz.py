@@ -14,10 +14,15 @@ __all__ = ["LovaszHinge"]
 
 
 def _lovasz_grad(sorted_labels: torch.Tensor) -> torch.Tensor:
-    """Return the Jaccard-loss increments along the sorted order (Lovász extension weights)."""
-    positives = sorted_labels.sum()
-    intersection = positives - sorted_labels.cumsum(0)
-    union = positives + (1 - sorted_labels).cumsum(0)
+    """Return the Jaccard-loss increments down each column's sorted order, shape (N, L).
+
+    ``sorted_labels`` holds each label column's 0/1 targets in the order of its decreasing
+    errors; the result is the Lovász extension's weights, column by column.
+    """
+    positives = sorted_labels.sum(dim=0)
+    intersection = positives - sorted_labels.cumsum(dim=0)
+    # Never 0: it is at least the positives, and at least 1 once a negative is passed.
+    union = positives + (1 - sorted_labels).cumsum(dim=0)
     jaccard = 1 - intersection / union
     return torch.cat([jaccard[:1], jaccard[1:] - jaccard[:-1]])
 
@@ -84,11 +89,10 @@ class LovaszHinge(nn.Module):
                     "has no row weights); fit without sample_weight or use dice/jaccard."
                 )
         z, y = as_label_matrix(input, target)
-        losses = []
-        for c in range(z.shape[1]):
-            errors = 1 - z[:, c] * (2 * y[:, c] - 1)
-            errors_sorted, order = torch.sort(errors, descending=True)
-            grad = _lovasz_grad(y[order, c])
-            losses.append(torch.dot(F.relu(errors_sorted), grad))
-        loss = torch.stack(losses).mean()
+        # All label columns at once: one sort along the rows, the targets gathered into each
+        # column's order, then each column's dot product as a sum down the rows.
+        errors = 1 - z * (2 * y - 1)
+        errors_sorted, order = torch.sort(errors, dim=0, descending=True)
+        grad = _lovasz_grad(y.gather(0, order))
+        loss = (F.relu(errors_sorted) * grad).sum(dim=0).mean()
         return loss if self.reduction == "mean" else loss * z.shape[0]

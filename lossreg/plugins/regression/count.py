@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from lossreg import Link, LossModule, as_float_target
 
@@ -20,6 +21,18 @@ def _expected_count(output: torch.Tensor, criterion: Any = None) -> torch.Tensor
 
 #: Predicts the expected count exp(log-rate).
 EXP_LINK = Link("exp", _expected_count, "value", "expected count exp(log-rate)")
+
+
+def _counts(target: torch.Tensor, input: torch.Tensor) -> torch.Tensor:
+    """Return the count targets as ``input``'s dtype and shape, refusing negative ones."""
+    target = as_float_target(target, input)
+    if bool((target < 0).any()):
+        bad = target[target < 0].reshape(-1)[0].item()
+        raise ValueError(
+            f"Poisson losses need non-negative count targets. Got {bad!r}; use a "
+            "regression loss such as 'mse' for signed targets."
+        )
+    return target
 
 
 class PoissonNLL(LossModule):
@@ -70,13 +83,7 @@ class PoissonNLL(LossModule):
     def per_sample_loss(
         self, input: torch.Tensor, target: torch.Tensor, **extras: Any
     ) -> torch.Tensor:
-        target = as_float_target(target, input)
-        if bool((target < 0).any()):
-            bad = target[target < 0].reshape(-1)[0].item()
-            raise ValueError(
-                f"Poisson losses need non-negative count targets. Got {bad!r}; use a "
-                "regression loss such as 'mse' for signed targets."
-            )
+        target = _counts(target, input)
         loss = input.exp() - target * input
         if self.full:
             # Only y > 1 gets the term (torch's rule); the where keeps log(0) out of the graph.
@@ -84,6 +91,14 @@ class PoissonNLL(LossModule):
             stirling = safe * safe.log() - safe + 0.5 * torch.log(2 * math.pi * safe)
             loss = loss + torch.where(target > 1, stirling, torch.zeros_like(stirling))
         return per_row(loss)
+
+    def fused_mean(
+        self, input: torch.Tensor, target: torch.Tensor, **extras: Any
+    ) -> torch.Tensor | None:
+        # torch's kernel: the same exp(z) - y z, and with full=True the same Stirling term
+        # for y > 1 only; rows have equal widths, so its element mean is the row-mean mean.
+        target = _counts(target, input)
+        return F.poisson_nll_loss(input, target, log_input=True, full=self.full)
 
     def extra_repr(self) -> str:
         return f"full={self.full}, reduction={self.reduction!r}"

@@ -17,7 +17,7 @@ from torch import nn
 
 from lossreg import Link, LossModule
 
-from ._private import beta_nll_weight, check_batch_reduction, row_weights, split_heads
+from ._private import beta_nll_weight, check_batch_reduction, per_row, row_weights, split_heads
 
 __all__ = [
     "GAUSSIAN_MEAN_LINK",
@@ -128,7 +128,7 @@ class GaussianNLL(LossModule):
             loss = loss + 0.5 * math.log(2 * math.pi)
         if self.beta:
             loss = loss * beta_nll_weight(log_var, self.beta)
-        return loss.mean(dim=1)
+        return per_row(loss)  # a view for one target column, not a mean kernel
 
     def predict_std(self, output: torch.Tensor) -> torch.Tensor:
         """Return the predicted standard deviations :math:`e^{s/2}`, shape (N, K)."""
@@ -199,7 +199,7 @@ class LaplaceNLL(LossModule):
     ) -> torch.Tensor:
         (location, raw), target = split_heads(input, target, 2, "laplace_nll")
         log_scale = _floored_log_scale(raw, self.eps)
-        return ((target - location).abs() * torch.exp(-log_scale) + log_scale).mean(dim=1)
+        return per_row((target - location).abs() * torch.exp(-log_scale) + log_scale)
 
     def predict_scale(self, output: torch.Tensor) -> torch.Tensor:
         """Return the Laplace scales :math:`b`, shape (N, K)."""

@@ -40,6 +40,12 @@ class SquaredError(LossModule):
         # torch's fused elementwise kernel: one op forward and backward instead of a chain.
         return _per_row(F.mse_loss(input, as_float_target(target, input), reduction="none"))
 
+    def fused_mean(
+        self, input: torch.Tensor, target: torch.Tensor, **extras: Any
+    ) -> torch.Tensor | None:
+        # Rows have equal widths: the mean of row means is the mean of all elements.
+        return F.mse_loss(input, as_float_target(target, input))
+
     def extra_repr(self) -> str:
         return f"reduction={self.reduction!r}"
 
@@ -70,6 +76,11 @@ class AbsoluteError(LossModule):
         self, input: torch.Tensor, target: torch.Tensor, **extras: Any
     ) -> torch.Tensor:
         return _per_row(F.l1_loss(input, as_float_target(target, input), reduction="none"))
+
+    def fused_mean(
+        self, input: torch.Tensor, target: torch.Tensor, **extras: Any
+    ) -> torch.Tensor | None:
+        return F.l1_loss(input, as_float_target(target, input))
 
     def extra_repr(self) -> str:
         return f"reduction={self.reduction!r}"
@@ -116,6 +127,11 @@ class Huber(LossModule):
         # reference tests check it against a float64 loop of the piecewise formula.
         target = as_float_target(target, input)
         return _per_row(F.huber_loss(input, target, reduction="none", delta=self.delta))
+
+    def fused_mean(
+        self, input: torch.Tensor, target: torch.Tensor, **extras: Any
+    ) -> torch.Tensor | None:
+        return F.huber_loss(input, as_float_target(target, input), delta=self.delta)
 
     def extra_repr(self) -> str:
         return f"delta={self.delta}, reduction={self.reduction!r}"
