@@ -138,3 +138,14 @@ def test_smoke_run_writes_the_page_with_verdicts_and_plots(tmp_path):
     finished = sum(1 for _ in (tmp_path / "out" / "C03" / "results.jsonl").open())
     assert claims.main(["--smoke", "--only", "C03", "--out", str(tmp_path / "out")]) == 0
     assert sum(1 for _ in (tmp_path / "out" / "C03" / "results.jsonl").open()) == finished
+
+
+def test_published_page_covers_every_claim():
+    page = ROOT / "docs" / "claims.md"
+    text = page.read_text()
+    assert "Smoke run" not in text, "docs/claims.md was written by a smoke run"
+    for claim in CLAIMS:
+        assert f"## {claim.id}" in text, f"{claim.id} has no section: rerun `make claims`"
+        assert (ROOT / "docs" / "claims" / f"{claim.id}.png").is_file()
+    for claim_id in claims.load_not_run():
+        assert f"| {claim_id} " in text

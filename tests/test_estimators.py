@@ -173,12 +173,15 @@ def test_sample_weight_and_extras_are_routed_through_pipeline_and_grid_search(bl
     weights = np.ones(len(y))
     with sklearn.config_context(enable_metadata_routing=True):
         clf = LossClassifier(loss=group_spec(), max_iter=1, batch_size=len(y), random_state=0)
-        clf.set_fit_request(sample_weight=True, group=True).set_score_request(sample_weight=False)
+        # weighted scores: a request of False would leave the search's sample_weight unrouted in
+        # Pipeline.score, and every score would be NaN
+        clf.set_fit_request(sample_weight=True, group=True).set_score_request(sample_weight=True)
         pipe = make_pipeline(StandardScaler().set_fit_request(sample_weight=False), clf)
         search = GridSearchCV(
             pipe, {"lossclassifier__loss__scale": [1.0, 2.0]}, cv=KFold(2), refit=True
         )
         search.fit(X, y, sample_weight=weights, group=groups)
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
     fitted = search.best_estimator_[-1].criterion_
     (seen,) = fitted.seen_groups
     assert sorted(seen.tolist()) == sorted(groups.tolist())  # all rows, refit on everything
