@@ -40,6 +40,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from _common import append_results, markdown_table, median
+from pytorch_metric_learning import distances as pml_distances
+from pytorch_metric_learning import losses as pml_losses
+from pytorch_metric_learning import miners as pml_miners
+from pytorch_metric_learning import reducers as pml_reducers
 
 import lossreg
 from lossreg.targets import compute_data_params, output_size
@@ -162,6 +166,40 @@ def _gaussian_nll(case: Case) -> Callable[[torch.Tensor], torch.Tensor]:
     return lambda x: F.gaussian_nll_loss(x[:, :k], y, x[:, k:].exp(), eps=1e-6)
 
 
+def _pml_triplet(case: Case) -> Callable[[torch.Tensor], torch.Tensor]:
+    # lossreg's triplet mines semi-hard triplets inside the loss, so the miner is timed too.
+    distance = pml_distances.LpDistance(power=2)
+    miner = pml_miners.TripletMarginMiner(0.2, "semihard", distance=distance)
+    loss = pml_losses.TripletMarginLoss(
+        margin=0.2, distance=distance, reducer=pml_reducers.MeanReducer()
+    )
+    labels = case.labels
+    return lambda x: loss(x, labels, miner(x, labels))
+
+
+def _pml_multi_similarity(case: Case) -> Callable[[torch.Tensor], torch.Tensor]:
+    # the mean over anchors of the per-anchor losses (PML's own reducer averages non-zero ones)
+    miner = pml_miners.MultiSimilarityMiner(epsilon=0.1)
+    loss = pml_losses.MultiSimilarityLoss(
+        alpha=2, beta=50, base=1.0, reducer=pml_reducers.DoNothingReducer()
+    )
+    labels, n = case.labels, case.n_rows
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        values = loss(x, labels, miner(x, labels))["loss"]["losses"]
+        return values.sum() / n
+
+    return run
+
+
+def _pml_per_anchor(make: Callable[[], Any]) -> Reference:
+    def build(case: Case) -> Callable[[torch.Tensor], torch.Tensor]:
+        loss, labels = make(), case.labels
+        return lambda x: loss(x, labels)["loss"]["losses"].mean()
+
+    return build
+
+
 #: lossreg loss name -> (reference label, reference builder). Only exact equivalents at the
 #: defaults: a loss whose nearest library function computes something else is not listed.
 REFERENCES: dict[str, tuple[str, Reference]] = {
@@ -180,9 +218,26 @@ REFERENCES: dict[str, tuple[str, Reference]] = {
     "huber": ("F.huber_loss", _regression(F.huber_loss, delta=1.0)),
     "poisson_nll": ("F.poisson_nll_loss", _regression(F.poisson_nll_loss, log_input=True)),
     "gaussian_nll": ("F.gaussian_nll_loss", _gaussian_nll),
+    # pytorch-metric-learning, for the embedding losses it ships with the same defaults
+    "triplet": ("PML TripletMarginLoss + semi-hard miner", _pml_triplet),
+    "multi_similarity": ("PML MultiSimilarityLoss + miner", _pml_multi_similarity),
+    "circle": (
+        "PML CircleLoss",
+        _pml_per_anchor(
+            lambda: pml_losses.CircleLoss(
+                m=0.25, gamma=256, reducer=pml_reducers.DoNothingReducer()
+            )
+        ),
+    ),
+    "supcon": (
+        "PML SupConLoss",
+        _pml_per_anchor(
+            lambda: pml_losses.SupConLoss(temperature=0.1, reducer=pml_reducers.DoNothingReducer())
+        ),
+    ),
 }
-# pytorch-metric-learning: the embedding losses it ships (triplet, contrastive, ...) would be
-# compared here once lossreg registers them; none is registered yet.
+#: embedding width of the embedding-only losses timed against pytorch-metric-learning
+EMBEDDING_WIDTH = 32
 
 
 # -- building the inputs -----------------------------------------------------------------------
@@ -191,7 +246,13 @@ REFERENCES: dict[str, tuple[str, Reference]] = {
 FEATURE_WIDTH = 64
 
 
-def _task(tasks: frozenset[str], n_classes: int, first_class_count: bool) -> str | None:
+def _task(
+    tasks: frozenset[str], n_classes: int, first_class_count: bool, name: str = ""
+) -> str | None:
+    if tasks == frozenset({"embedding"}):
+        # only the embedding losses with a library twin: the others' pairwise (some cubic)
+        # batch statistics are what they are, and at 8192 rows they need many GB
+        return "embedding" if name in REFERENCES and n_classes > 2 else None
     if n_classes == 2 and "binary" in tasks:
         return "binary"
     if "multiclass" in tasks:
@@ -204,7 +265,7 @@ def _task(tasks: frozenset[str], n_classes: int, first_class_count: bool) -> str
 
 
 def _targets(task: str, n_rows: int, n_classes: int, rng: np.random.Generator) -> np.ndarray:
-    if task in ("binary", "multiclass"):
+    if task in ("binary", "multiclass", "embedding"):
         return rng.permutation(np.arange(n_rows) % n_classes)  # every class present
     if task == "multilabel":
         y = (rng.random((n_rows, n_classes)) < 0.3).astype(np.int64)
@@ -221,7 +282,7 @@ def build_case(
     The case's ``first_call_s`` is the time of the forward + backward that checks it runs.
     """
     spec = lossreg.get_spec(name)
-    task = _task(spec.tasks, n_classes, first_class_count)
+    task = _task(spec.tasks, n_classes, first_class_count, name)
     if task is None:
         return None
     rng = np.random.default_rng(seed)
@@ -229,7 +290,11 @@ def build_case(
     class_task = task in ("binary", "multiclass")
     n_outputs = y.shape[1] if y.ndim == 2 else 1
     try:
-        width = output_size(spec, task, n_classes=n_classes, n_outputs=n_outputs)
+        width = (
+            EMBEDDING_WIDTH
+            if task == "embedding"
+            else output_size(spec, task, n_classes=n_classes, n_outputs=n_outputs)
+        )
     except KeyError as exc:  # a head sized by the inputs (n_features): an estimator's job
         return f"output size needs {exc}"
     takes_features = spec.outputs == "logits+features"
@@ -253,7 +318,7 @@ def build_case(
             return f"needs fit extra {extra!r}"
         extras[extra] = torch.arange(n_rows)
     sigmoid = getattr(spec.link, "name", spec.link) == "sigmoid"
-    dtype = torch.int64 if class_task and not sigmoid else torch.float32
+    dtype = torch.int64 if (class_task or task == "embedding") and not sigmoid else torch.float32
     candidates = [torch.as_tensor(y, dtype=dtype)]
     if class_task:  # losses that take probability targets (kl_div)
         candidates.append(torch.softmax(torch.randn(n_rows, n_classes, generator=gen), dim=1))
@@ -383,7 +448,7 @@ def main(argv: list[str] | None = None) -> None:
         tasks = lossreg.get_spec(name).tasks
         for batch in sorted(args.batch_sizes):
             for c_index, n_classes in enumerate(args.classes):
-                if _task(tasks, n_classes, c_index == 0) is None:
+                if _task(tasks, n_classes, c_index == 0, name) is None:
                     continue  # not a size this loss has (e.g. a regression loss's classes)
                 bigger_than = _too_big(batch, n_classes, slow)
                 if bigger_than is not None:
