@@ -7,10 +7,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from lossreg import as_class_target, check_batch_reduction
+from lossreg import check_batch_reduction
 
-from ._private import batch_reduce, group_ids, row_weights
-from .representation import logits_and_features
+from ._private import batch_reduce
+from .representation import cross_entropy_parts
 
 __all__ = ["CADBottleneck", "CondCADBottleneck"]
 
@@ -118,14 +118,9 @@ class CADBottleneck(nn.Module):
         **extras: Any,
     ) -> torch.Tensor:
         """Return the weighted mean cross-entropy plus the weighted bottleneck term."""
-        logits, features = logits_and_features(input, self._name)
-        labels = as_class_target(target).to(logits.device)
-        log_p = logits.log_softmax(dim=-1)
-        weight = row_weights(sample_weight, log_p[:, 0])
-        domain = group_ids(group, logits.shape[0], self._name).to(logits.device)
-        ce = -log_p.gather(1, labels[:, None])[:, 0]
-        mass = weight.sum()
-        value = (ce * weight).sum() / mass.clamp_min(torch.finfo(ce.dtype).tiny)
+        _, features, labels, log_p, weight, domain, _, mass, value = cross_entropy_parts(
+            input, target, sample_weight, group, self._name
+        )
         b, rows = self.bottleneck(features.to(log_p.dtype), labels, domain)
         kept = weight[rows]
         if rows.numel() and float(kept.sum()) > 0:

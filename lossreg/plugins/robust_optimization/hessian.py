@@ -7,10 +7,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from lossreg import as_class_target, check_batch_reduction
+from lossreg import check_batch_reduction
 
-from ._private import batch_reduce, group_ids, row_weights
-from .representation import logits_and_features
+from ._private import batch_reduce
+from .representation import cross_entropy_parts
 
 __all__ = ["HessianAlignmentHGP", "HessianAlignmentHutchinson"]
 
@@ -48,13 +48,10 @@ class _HeadCurvature(nn.Module):
         **extras: Any,
     ) -> torch.Tensor:
         """Return the mean environment risk plus the weighted alignment penalty."""
-        logits, features = logits_and_features(input, self._name)
-        labels = as_class_target(target).to(logits.device)
-        log_p = logits.log_softmax(dim=-1)
+        _, features, labels, log_p, weight, group, ce, _, _ = cross_entropy_parts(
+            input, target, sample_weight, group, self._name
+        )
         p = log_p.exp()
-        weight = row_weights(sample_weight, log_p[:, 0])
-        group = group_ids(group, logits.shape[0], self._name).to(logits.device)
-        ce = -log_p.gather(1, labels[:, None])[:, 0]
         u = torch.cat([features.to(p.dtype), p.new_ones(len(p), 1)], dim=1)
         residual = p - nn.functional.one_hot(labels, p.shape[1]).to(p.dtype)
         envs = []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
@@ -12,7 +12,7 @@ from lossreg import as_class_target, check_batch_reduction
 
 from ._private import BatchWrapper, batch_reduce, group_ids, row_weights
 
-__all__ = ["DeepCORAL", "Fishr", "logits_and_features"]
+__all__ = ["CrossEntropyParts", "DeepCORAL", "Fishr", "cross_entropy_parts", "logits_and_features"]
 
 
 def logits_and_features(input: Any, name: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -31,6 +31,39 @@ def logits_and_features(input: Any, name: str) -> tuple[torch.Tensor, torch.Tens
             f"{tuple(features.shape)} for logits of shape {tuple(logits.shape)}."
         )
     return logits, features
+
+
+class CrossEntropyParts(NamedTuple):
+    """What a cross-entropy-plus-penalty loss on (logits, features) starts from."""
+
+    logits: torch.Tensor
+    features: torch.Tensor
+    labels: torch.Tensor
+    log_p: torch.Tensor  # log-softmax of the logits
+    weight: torch.Tensor  # row weights (ones without sample weights)
+    group: torch.Tensor  # environment / domain id per row
+    ce: torch.Tensor  # per-row cross-entropy
+    mass: torch.Tensor  # sum of the row weights
+    value: torch.Tensor  # weighted mean cross-entropy
+
+
+def cross_entropy_parts(
+    input: Any,
+    target: torch.Tensor,
+    sample_weight: torch.Tensor | None,
+    group: Any,
+    name: str,
+) -> CrossEntropyParts:
+    """Split and check the input, and compute the weighted cross-entropy these losses share."""
+    logits, features = logits_and_features(input, name)
+    labels = as_class_target(target).to(logits.device)
+    log_p = logits.log_softmax(dim=-1)
+    weight = row_weights(sample_weight, log_p[:, 0])
+    groups = group_ids(group, logits.shape[0], name).to(logits.device)
+    ce = -log_p.gather(1, labels[:, None])[:, 0]
+    mass = weight.sum()
+    value = (ce * weight).sum() / mass.clamp_min(torch.finfo(ce.dtype).tiny)
+    return CrossEntropyParts(logits, features, labels, log_p, weight, groups, ce, mass, value)
 
 
 def _weighted_moments(
@@ -282,14 +315,9 @@ class Fishr(nn.Module):
         **extras: Any,
     ) -> torch.Tensor:
         """Return the weighted mean cross-entropy plus the weighted Fishr penalty."""
-        logits, features = logits_and_features(input, self._name)
-        labels = as_class_target(target).to(logits.device)
-        log_p = logits.log_softmax(dim=-1)
-        weight = row_weights(sample_weight, log_p[:, 0])
-        group = group_ids(group, logits.shape[0], self._name).to(logits.device)
-        ce = -log_p.gather(1, labels[:, None])[:, 0]
-        mass = weight.sum()
-        value = (ce * weight).sum() / mass.clamp_min(torch.finfo(ce.dtype).tiny)
+        logits, features, labels, log_p, weight, group, _, mass, value = cross_entropy_parts(
+            input, target, sample_weight, group, self._name
+        )
         residual = log_p.exp() - nn.functional.one_hot(labels, logits.shape[1]).to(log_p.dtype)
         h = features.to(log_p.dtype)
         grads = torch.cat(
