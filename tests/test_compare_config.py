@@ -332,3 +332,10 @@ def test_top3_from_scores_when_a_loss_has_no_probabilities():
     out, bins = classification_metrics(y, scores.argmax(1), None, np.arange(4), 0, scores=scores)
     assert bins is None and "log_loss" not in out
     assert out["top3_accuracy"] == pytest.approx(0.75)  # the last row's class ranks fourth
+
+
+def test_spearman_by_hand():
+    y = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
+    assert regression_metrics(y, y**3)["spearman"] == pytest.approx(1.0)  # monotone: perfect
+    assert regression_metrics(y, -y)["spearman"] == pytest.approx(-1.0)
+    assert "spearman" not in regression_metrics(y, np.zeros(5))

@@ -37,6 +37,7 @@ GREATER_IS_BETTER: dict[str, bool] = {
     "interval_width_90": False,
     "mape": False,
     "tail_mae": False,
+    "spearman": True,
     "map": True,
     "tail_map": True,
     "micro_f1": True,
@@ -70,6 +71,7 @@ REGRESSION_METRICS = (
     "interval_width_90",
     "mape",
     "tail_mae",
+    "spearman",
 )
 
 MULTILABEL_METRICS = ("map", "tail_map", "micro_f1", "macro_f1", "micro_roc_auc")
@@ -233,8 +235,8 @@ def regression_metrics(
     quantiles: tuple[np.ndarray, np.ndarray] | None = None,
     interval: np.ndarray | None = None,
 ) -> dict[str, float]:
-    """RMSE, MAE, R², MAPE, tail MAE; mean pinball loss over the loss's levels; 90% interval
-    coverage and width.
+    """RMSE, MAE, R², MAPE, tail MAE, Spearman rank correlation; mean pinball loss over the
+    loss's levels; 90% interval coverage and width.
 
     ``mape`` is the mean of ``|y - ŷ| / |y|`` (NaN when a target is 0); ``tail_mae`` the MAE on
     the rows whose target is at or above the fold's :data:`TAIL_QUANTILE` quantile.
@@ -254,6 +256,10 @@ def regression_metrics(
             else float("nan")
         ),
     }
+    if np.ptp(y_pred) > 0 and np.ptp(y_true) > 0:  # a constant prediction ranks nothing
+        from scipy.stats import spearmanr
+
+        out["spearman"] = float(spearmanr(y_true, y_pred).statistic)
     tail = y_true >= np.quantile(y_true, TAIL_QUANTILE)
     out["tail_mae"] = float(np.mean(np.abs(y_true[tail] - y_pred[tail])))
     if quantiles is not None:
