@@ -141,8 +141,9 @@ def load_data(
         raise ValueError("task='embedding' scores embeddings with class labels; y is continuous.")
     if detected == "multilabel" and not isinstance(y, pd.DataFrame):
         raise ValueError("A multilabel target needs several target columns of 0/1 values.")
-    print_ = fingerprint(X, y) if groups is None else fingerprint(X.assign(__group__=groups), y)
-    return Dataset(name, X, y, detected, print_, groups)
+    # group ids are part of what a comparison ran on: results of other groupings do not match
+    digest = fingerprint(X, y) if groups is None else fingerprint(X.assign(__group__=groups), y)
+    return Dataset(name, X, y, detected, digest, groups)
 
 
 def detect_task(y: pd.Series) -> str:
