@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 from typing import Any
 
 import torch
@@ -15,7 +16,7 @@ from .representation import cross_entropy_parts
 __all__ = ["HessianAlignmentHGP", "HessianAlignmentHutchinson"]
 
 
-class _HeadCurvature(nn.Module):
+class _HeadCurvature(nn.Module, abc.ABC):
     """Environment risks, head gradients and Hessian products of CE with a linear head.
 
     For logits :math:`z_i=Wh_i+b` the cross-entropy's gradient and Hessian with respect to
@@ -76,8 +77,9 @@ class _HeadCurvature(nn.Module):
         at = p * t - p * (p * t).sum(dim=-1, keepdim=True)
         return torch.einsum("n,...nc,nd->...cd", w, at, u)
 
+    @abc.abstractmethod
     def penalty(self, envs: list) -> torch.Tensor:
-        raise NotImplementedError
+        """The alignment penalty of the environments' (risk, gradient, p, u, w) tuples."""
 
     def extra_repr(self) -> str:
         return (
