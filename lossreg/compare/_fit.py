@@ -16,22 +16,18 @@ import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.metaestimators import available_if
 
-__all__ = ["TEACHERS", "TargetScaled", "make_pipeline", "make_teacher", "run_fit"]
+__all__ = ["TEACHERS", "TargetScaled", "make_pipeline", "make_teacher", "preprocessing", "run_fit"]
 
 #: teachers ``lossreg compare --teacher`` can fit per training fold for distillation losses
 TEACHERS = ("hist_gradient_boosting", "random_forest", "logistic_regression")
 
 
-def make_pipeline(
-    task: str, loss: str, params: dict[str, Any], estimator_params: dict[str, Any], seed: int
-) -> Any:
-    """Per-fold preprocessing (impute + scale numbers, impute + one-hot categories), the model."""
+def preprocessing() -> Any:
+    """Per-fold preprocessing: impute (median) and scale numbers, impute and one-hot the rest."""
     from sklearn.compose import ColumnTransformer, make_column_selector
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
-
-    from lossreg.estimators import LossClassifier, LossEmbedder, LossRegressor
 
     numeric = Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())])
     categorical = Pipeline(
@@ -40,12 +36,22 @@ def make_pipeline(
             ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
         ]
     )
-    prep = ColumnTransformer(
+    return ColumnTransformer(
         [
             ("num", numeric, make_column_selector(dtype_include=np.number)),
             ("cat", categorical, make_column_selector(dtype_exclude=np.number)),
         ]
     )
+
+
+def make_pipeline(
+    task: str, loss: str, params: dict[str, Any], estimator_params: dict[str, Any], seed: int
+) -> Any:
+    """Per-fold :func:`preprocessing`, then the lossreg estimator of the task."""
+    from sklearn.pipeline import Pipeline
+
+    from lossreg.estimators import LossClassifier, LossEmbedder, LossRegressor
+
     settings = dict(estimator_params)
     scaling = settings.pop("target_scaling", "standard")
     Model = {"regression": LossRegressor, "embedding": LossEmbedder}.get(task, LossClassifier)
@@ -57,14 +63,14 @@ def make_pipeline(
     )
     if task == "regression":
         model = TargetScaled(model, scaling=scaling)
-    return Pipeline([("prep", prep), ("model", model)])
+    return Pipeline([("prep", preprocessing()), ("model", model)])
 
 
 def make_teacher(name: str, seed: int) -> Any:
-    """A classifier pipeline named in :data:`TEACHERS`, with compare's preprocessing."""
-    from sklearn.base import clone
+    """A classifier named in :data:`TEACHERS`, after compare's :func:`preprocessing`."""
     from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
     from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
 
     models = {
         "hist_gradient_boosting": HistGradientBoostingClassifier(random_state=seed),
@@ -73,10 +79,7 @@ def make_teacher(name: str, seed: int) -> Any:
     }
     if name not in models:
         raise ValueError(f"Unknown teacher {name!r}; teachers: {', '.join(TEACHERS)}.")
-    prep = make_pipeline("binary", "cross_entropy", {}, {}, seed).steps[0][1]
-    from sklearn.pipeline import Pipeline
-
-    return Pipeline([("prep", clone(prep)), ("model", models[name])])
+    return Pipeline([("prep", preprocessing()), ("model", models[name])])
 
 
 def _regressor_has(name: str) -> Any:
