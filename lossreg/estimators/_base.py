@@ -166,6 +166,17 @@ class LossEstimatorBase(BaseEstimator, metaclass=abc.ABCMeta):
         """Per-row weights implied by estimator parameters (class_weight); None by default."""
         return None
 
+    def _init_module(
+        self,
+        module: torch.nn.Module,
+        spec: LossSpec,
+        task: str,
+        y_counted: np.ndarray,
+        n_classes: int,
+        width: int,
+    ) -> None:
+        """Adjust a freshly built module from the training targets (output_bias); no-op here."""
+
     # -- fitting ---------------------------------------------------------------------------
     def _spec(self) -> LossSpec:
         return (
@@ -217,6 +228,7 @@ class LossEstimatorBase(BaseEstimator, metaclass=abc.ABCMeta):
                 feature_width = self._feature_width(spec, module, X)
                 # Unlabeled rows (-1, semi-supervised losses) do not count in class statistics.
                 counted = y_encoded[y_encoded >= 0] if task in _CLASS_TASKS else y_encoded
+                self._init_module(module, spec, task, counted, n_classes, width)
                 data_params = self._data_params(
                     spec, loss_params, counted, task, n_classes, width, feature_width
                 )

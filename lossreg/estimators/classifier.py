@@ -16,6 +16,7 @@ from sklearn.utils.validation import column_or_1d
 from lossreg.targets import task_of_target
 
 from ._base import LossEstimatorBase, fit_extras_from
+from ._bias import OUTPUT_BIAS, prior_bias, set_output_bias
 
 __all__ = ["LossClassifier"]
 
@@ -67,6 +68,13 @@ class LossClassifier(ClassifierMixin, LossEstimatorBase):
     tol : float, default=1e-4
     class_weight : dict, "balanced" or None, default=None
         As in scikit-learn; multiplied into the row weights that reach ``lossreg.reduce``.
+    output_bias : {"default", "prior"}, default="default"
+        "prior" starts the output layer's bias at the training rows' class frequencies:
+        ``log(pi_k)`` under a softmax link, ``log(pi / (1 - pi))`` per output under a sigmoid
+        link, so that the untrained network already predicts the priors (the initialisation
+        of the focal-loss and sampling-free papers, useful on imbalanced data). It sets the
+        bias of the module's last ``nn.Linear``; losses whose link is neither softmax nor
+        sigmoid refuse it. "default" keeps PyTorch's initialisation.
     random_state : int, RandomState or None, default=None
         Seeds weight initialisation, shuffling and the validation split; the same seed gives
         identical results on CPU. The global torch RNG is left untouched.
@@ -104,6 +112,7 @@ class LossClassifier(ClassifierMixin, LossEstimatorBase):
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         **LossEstimatorBase._parameter_constraints,
         "class_weight": [None, dict, StrOptions({"balanced"})],
+        "output_bias": [StrOptions(set(OUTPUT_BIAS))],
     }
 
     def __init__(
@@ -121,6 +130,7 @@ class LossClassifier(ClassifierMixin, LossEstimatorBase):
         n_iter_no_change: int = 10,
         tol: float = 1e-4,
         class_weight: Any = None,
+        output_bias: str = "default",
         random_state: Any = None,
         device: Any = "cpu",
         verbose: int = 0,
@@ -140,6 +150,7 @@ class LossClassifier(ClassifierMixin, LossEstimatorBase):
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
         self.class_weight = class_weight
+        self.output_bias = output_bias
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
@@ -226,6 +237,19 @@ class LossClassifier(ClassifierMixin, LossEstimatorBase):
         row_weights = np.ones(y_encoded.shape[0])
         row_weights[labeled] = compute_sample_weight(weights, y_encoded[labeled])
         return row_weights
+
+    def _init_module(
+        self,
+        module: Any,
+        spec: Any,
+        task: str,
+        y_counted: np.ndarray,
+        n_classes: int,
+        width: int,
+    ) -> None:
+        if self.output_bias == "prior":
+            link = self._link().name
+            set_output_bias(module, prior_bias(spec.name, link, task, y_counted, n_classes, width))
 
     # -- prediction ------------------------------------------------------------------------
     @available_if(_has_proba)
