@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from lossreg.compare._synthetic import PREFIX, make_synthetic
+from lossreg.compare._unlabeled import check_pool, labelled_target
 
 __all__ = ["SKLEARN_DATASETS", "Dataset", "detect_task", "load_data"]
 
@@ -106,10 +107,6 @@ def load_data(
         # An object column of Python ints (class names that are numbers) reads as "unknown"
         # to scikit-learn's target checks; give it its real dtype.
         y = frame[columns[0]].infer_objects()
-        if y.isna().any():
-            raise ValueError(
-                f"Target column {columns[0]!r} has {int(y.isna().sum())} missing values."
-            )
     groups = None
     if group is not None:
         if group not in frame.columns or group in columns:
@@ -131,13 +128,15 @@ def load_data(
             )
         detected = "multilabel"
     else:
-        detected = task or detect_task(y)
+        # rows without a target are an unlabeled pool (class targets only; checked below)
+        detected = task or detect_task(labelled_target(y, columns[0]))
+        check_pool(y, detected, columns[0])
     if detected not in ("binary", "multiclass", "regression", "multilabel", "embedding"):
         raise ValueError(
             "task must be binary, multiclass, regression, multilabel or embedding. "
             f"Got {detected!r}."
         )
-    if detected == "embedding" and detect_task(y) == "regression":
+    if detected == "embedding" and detect_task(y.dropna()) == "regression":
         raise ValueError("task='embedding' scores embeddings with class labels; y is continuous.")
     if detected == "multilabel" and not isinstance(y, pd.DataFrame):
         raise ValueError("A multilabel target needs several target columns of 0/1 values.")

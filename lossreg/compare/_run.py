@@ -8,6 +8,7 @@ import os
 import signal
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from lossreg.compare._metrics import (
 )
 from lossreg.compare._scenarios import Scenario, parse_scenario
 from lossreg.compare._store import ResultStore
+from lossreg.compare._unlabeled import labelled_splits
 
 __all__ = ["KILL_AFTER_ENV", "TASK_METRICS", "compare", "plan_fits"]
 
@@ -264,7 +266,7 @@ def plan_fits(
         tail = sorted(np.argsort(rates, kind="stable")[: max(1, len(rates) // 3)].tolist())
     elif task in ("binary", "multiclass"):
         # The rarest class; among equals the one the imbalance scenario makes rarest.
-        classes, counts = np.unique(dataset.y.to_numpy(), return_counts=True)
+        classes, counts = np.unique(dataset.y.dropna().to_numpy(), return_counts=True)
         minority = classes[np.argsort(-counts, kind="stable")[-1]]
         minority = minority.item() if hasattr(minority, "item") else minority
     fits = []
@@ -362,6 +364,14 @@ def _check_teacher(choices: list[LossChoice], task: str, teacher: Any, registry:
 def _splitter(dataset: Dataset, cv: int, seed: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     from sklearn.model_selection import KFold, StratifiedKFold
 
+    if isinstance(dataset.y, pd.Series) and dataset.y.isna().any():
+        # the unlabeled pool (no target) is never tested: split the labelled rows only
+        return labelled_splits(
+            dataset.y,
+            lambda rows: _splitter(
+                replace(dataset, X=dataset.X.iloc[rows], y=dataset.y.iloc[rows]), cv, seed
+            ),
+        )
     n = np.zeros(dataset.n_rows)
     stratify = dataset.task in ("binary", "multiclass", "embedding")
     if stratify and dataset.y.value_counts().min() >= cv:
