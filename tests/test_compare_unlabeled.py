@@ -143,3 +143,63 @@ def test_shifted_gaussians_pool_is_shifted_and_unlabeled():
     _, _, vt = np.linalg.svd(pool - pool.mean(axis=0), full_matrices=False)
     angle = np.degrees(np.arccos(abs(vt[0] @ mean) / np.linalg.norm(mean)))
     assert 10 < angle < 30
+
+
+def test_class_names_with_minus_one_reach_a_semi_supervised_loss():
+    from lossreg import LossClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((30, 2))
+    y = np.where(X[:, 0] > 0, "yes", "no").astype(object)
+    y[::3] = UNLABELED
+    model = LossClassifier(loss="marginal_entropy", max_iter=2, random_state=0).fit(X, y)
+    assert model.classes_.tolist() == ["no", "yes"]
+    assert set(model.predict(X)) <= {"no", "yes"}
+
+
+# -- the target domain -------------------------------------------------------------------------
+SHIFT = "synthetic:covariate_shift(n_samples=200, n_features=4)"
+
+
+def test_target_domain_rows_are_unlabeled_in_training_and_scored_in_testing():
+    dataset = load_data(SHIFT, target_domain="domain=target")
+    assert "domain" not in dataset.X.columns
+    target_rows = dataset.target_rows
+    assert 0.35 < target_rows.mean() < 0.65
+    plan = plan_fits(dataset, cv=2, losses="cross_entropy")
+    for fit in plan["fits"]:
+        assert set(fit["hidden"]) == {r for r in fit["train"] if target_rows[r]}
+        assert target_rows[fit["test"]].all() and not target_rows[fit["source_test"]].any()
+        assert not set(fit["train"]) & set(fit["test"] + fit["source_test"])
+    results = run(SHIFT, target_domain="domain=target", losses="cross_entropy,marginal_entropy")
+    assert (results["status"] == "ok").all(), results["error"].tolist()
+    assert results["source_accuracy"].between(0, 1).all()
+    for fit, (_, row) in zip(plan["fits"], results[results["loss"] == "cross_entropy"].iterrows()):
+        assert row["n_labeled"] == len(fit["train"]) - len(fit["hidden"])
+        assert row["n_unlabeled"] == 0
+    me = results[results["loss"] == "marginal_entropy"]
+    assert (me["n_unlabeled"] == [len(f["hidden"]) for f in plan["fits"]]).all()
+    assert "hidden" not in results.columns and "source_test" not in results.columns
+    # the marked rows are part of the data's identity
+    assert dataset.fingerprint != load_data(SHIFT, target_domain="domain=source").fingerprint
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("domain", "takes COLUMN=VALUE"),
+        ("site=B", "Domain column 'site' is not in"),
+        ("domain=elsewhere", "must mark some rows but not all"),
+    ],
+)
+def test_bad_target_domain_names_the_fix(text, message):
+    with pytest.raises(ValueError, match=message):
+        load_data(SHIFT, target_domain=text)
+
+
+def test_target_domain_in_a_config_file(tmp_path):
+    from lossreg.compare._config import load_config
+
+    path = tmp_path / "c.toml"
+    path.write_text(f'[compare]\ndata = "{SHIFT}"\ntarget_domain = "domain=target"\n')
+    assert load_config(path)["target_domain"] == "domain=target"

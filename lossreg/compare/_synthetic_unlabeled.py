@@ -1,11 +1,11 @@
-"""Generated data with an unlabeled pool for ``lossreg compare``: rows whose target is missing."""
+"""Generated data for semi-supervised comparisons: an unlabeled pool, a shifted target domain."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["shifted_gaussians"]
+__all__ = ["covariate_shift", "shifted_gaussians"]
 
 
 def shifted_gaussians(
@@ -50,4 +50,45 @@ def shifted_gaussians(
     frame = pd.DataFrame(np.vstack([X_lab, X_unl]), columns=[f"x{j}" for j in range(n_features)])
     # a float column: NaN marks the pool's missing targets
     frame["target"] = np.concatenate([y_lab.astype(np.float64), np.full(n_unlabeled, np.nan)])
+    return frame
+
+
+def covariate_shift(
+    n_samples: int = 2000,
+    n_features: int = 10,
+    n_classes: int = 3,
+    target_share: float = 0.5,
+    scale: float = 1.5,
+    offset: float = 1.0,
+    noise: float = 0.5,
+    random_state: int = 0,
+) -> pd.DataFrame:
+    """Gaussian class clusters (``make_classification``) with a covariate-shifted target domain.
+
+    A share ``target_share`` of the rows, drawn at random, is the target domain (``domain``
+    column ``"target"``, the others ``"source"``): their features become
+    ``scale · x + offset + noise · ε`` (the same ``P(y | x)`` before the shift, a stretched,
+    moved and noisier input after it). Use it with ``target_domain="domain=target"``.
+    """
+    from sklearn.datasets import make_classification
+
+    if not 0 < target_share < 1:
+        raise ValueError(f"target_share must be in (0, 1). Got {target_share!r}.")
+    X, y = make_classification(
+        n_samples=n_samples,
+        n_features=n_features,
+        n_informative=n_features,
+        n_redundant=0,
+        n_classes=n_classes,
+        n_clusters_per_class=1,
+        flip_y=0.0,
+        random_state=random_state,
+    )
+    rng = np.random.default_rng(random_state)
+    target = rng.random(n_samples) < target_share
+    shifted = scale * X[target] + offset + noise * rng.standard_normal((target.sum(), n_features))
+    X[target] = shifted
+    frame = pd.DataFrame(X, columns=[f"x{j}" for j in range(n_features)])
+    frame["target"] = y.astype(np.int64)
+    frame["domain"] = np.where(target, "target", "source")
     return frame

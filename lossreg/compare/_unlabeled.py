@@ -1,11 +1,15 @@
 """Unlabeled training rows in ``lossreg compare``: hidden labels and rows without a target.
 
-Two sources of unlabeled rows, usable together:
+Three sources of unlabeled rows, usable together:
 
 - the ``unlabeled:RATE`` scenario hides the labels of a share of each class's training rows
   (per fold; the test fold keeps its labels);
 - rows of the data set whose target is missing (an empty cell, NaN) form an *unlabeled
-  pool*: they are never in a test fold and join every training fold.
+  pool*: they are never in a test fold and join every training fold;
+- ``target_domain="COLUMN=VALUE"`` names the rows of a shifted target domain: in every fold
+  the training fold's target-domain rows lose their labels, and the test fold is scored on
+  its target-domain rows (its source rows give ``source_accuracy``), the transductive
+  domain-adaptation protocol.
 
 A loss whose spec is ``semi_supervised`` gets these rows with the label ``-1`` (scikit-learn's
 convention, which lossreg's estimators pass to such a loss unchanged); any other loss is
@@ -25,10 +29,13 @@ __all__ = [
     "UNLABELED",
     "add_unlabeled",
     "check_pool",
+    "domain_fold",
     "hide_labels",
+    "hide_targets",
     "labelled_splits",
     "labelled_target",
     "learns_from_unlabeled",
+    "parse_target_domain",
     "pool_mask",
     "split_off_pool",
 ]
@@ -203,6 +210,57 @@ def labelled_splits(
     labelled, pool = np.flatnonzero(~missing), np.flatnonzero(missing)
     for train, test in splitter(labelled):
         yield np.sort(np.concatenate([labelled[train], pool])), labelled[test]
+
+
+def parse_target_domain(text: str, frame: pd.DataFrame, name: str) -> tuple[str, np.ndarray]:
+    """Read ``"COLUMN=VALUE"``; return the column and the mask of the target-domain rows.
+
+    Values are compared as text, so ``site=2`` matches the integer 2 and the string "2".
+    """
+    column, sep, value = (part.strip() for part in str(text).partition("="))
+    if not sep or not column or not value:
+        raise ValueError(
+            f"target_domain takes COLUMN=VALUE (e.g. 'domain=target', 'site=B'). Got {text!r}."
+        )
+    if column not in frame.columns:
+        raise ValueError(
+            f"Domain column {column!r} is not in {name!r}; columns: "
+            f"{', '.join(map(str, frame.columns[:20]))}."
+        )
+    if frame[column].isna().any():
+        raise ValueError(f"Domain column {column!r} has missing values.")
+    mask = frame[column].astype(str).to_numpy() == value
+    if mask.all() or not mask.any():
+        seen = sorted(frame[column].astype(str).unique().tolist())[:10]
+        raise ValueError(
+            f"target_domain {text!r} must mark some rows but not all: column {column!r} has "
+            f"the values {seen!r}; name one of them, a domain with source rows besides it."
+        )
+    return column, mask
+
+
+def domain_fold(train: np.ndarray, test: np.ndarray, target_rows: np.ndarray) -> dict[str, Any]:
+    """One fold of the domain-adaptation protocol, as row indices of the data set.
+
+    ``train`` keeps every row (the target-domain ones are listed again in ``hidden``: their
+    labels are hidden at fit time); ``test`` keeps the target-domain rows, the scored ones;
+    ``source_test`` the test fold's source rows, for ``source_accuracy``.
+    """
+    train, test = np.asarray(train), np.asarray(test)
+    return {
+        "train": train.tolist(),
+        "hidden": train[target_rows[train]].tolist(),
+        "test": test[target_rows[test]].tolist(),
+        "source_test": test[~target_rows[test]].tolist(),
+    }
+
+
+def hide_targets(y_train: np.ndarray, train: Any, hidden: Any) -> np.ndarray:
+    """The training targets with the ``hidden`` rows' set to NaN (they join the pool)."""
+    position = {row: i for i, row in enumerate(np.asarray(train).tolist())}
+    out = np.asarray(y_train).astype(object)
+    out[[position[row] for row in hidden]] = np.nan
+    return out
 
 
 def _take(X: Any, index: np.ndarray) -> Any:
