@@ -197,6 +197,14 @@ def test_bad_target_domain_names_the_fix(text, message):
         load_data(SHIFT, target_domain=text)
 
 
+def test_target_domain_is_for_class_targets():
+    data = with_pool().dropna()
+    data["label"] = data["a"] * 3.7
+    data["site"] = np.where(data["b"] > 0, "B", "A")
+    with pytest.raises(ValueError, match="binary and multiclass targets"):
+        load_data(data, target="label", target_domain="site=B")
+
+
 def test_target_domain_in_a_config_file(tmp_path):
     from lossreg.compare._config import load_config
 

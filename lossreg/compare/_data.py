@@ -147,6 +147,11 @@ def load_data(
             "task must be binary, multiclass, regression, multilabel or embedding. "
             f"Got {detected!r}."
         )
+    if target_rows is not None and detected not in ("binary", "multiclass"):
+        raise ValueError(
+            f"target_domain applies to binary and multiclass targets (its rows become "
+            f"unlabeled, label -1); this task is {detected!r}."
+        )
     if detected == "embedding" and detect_task(y.dropna()) == "regression":
         raise ValueError("task='embedding' scores embeddings with class labels; y is continuous.")
     if detected == "multilabel" and not isinstance(y, pd.DataFrame):
