@@ -355,6 +355,11 @@ def docs_command(out: str | None) -> None:
     help="Column of group / environment ids: passed to losses that take groups (group_dro, "
     "irm, vrex ...) and scored as worst_group_accuracy.",
 )
+@click.option(
+    "--target-domain",
+    help="COLUMN=VALUE: rows of a shifted target domain, unlabeled in training and scored in "
+    "testing (their source rows give source_accuracy); semi-supervised losses learn from them.",
+)
 @click.option("--losses", help="Comma-separated losses, each NAME or NAME(param=value,...).")
 @click.option(
     "--task-default", is_flag=True, help="Compare a sensible set of losses for the detected task."
@@ -414,6 +419,7 @@ def compare_command(
     target: str | None,
     teacher: str | None,
     group: str | None,
+    target_domain: str | None,
     losses: str | None,
     task_default: bool,
     task: str | None,
@@ -468,6 +474,8 @@ def compare_command(
     data = data if data is not None else from_file.get("data")
     target = target if given("target") else from_file.get("target", target)
     group = group if given("group") else from_file.get("group", group)
+    if not given("target_domain"):
+        target_domain = from_file.get("target_domain", target_domain)
     teacher = teacher if given("teacher") else from_file.get("teacher", teacher)
     task = task if given("task") else from_file.get("task", task)
     baseline = baseline if given("baseline") else from_file.get("baseline", baseline)
@@ -504,6 +512,7 @@ def compare_command(
             data,
             target=target,
             group=group,
+            target_domain=target_domain,
             teacher=teacher,
             losses=loss_list,
             task=task,

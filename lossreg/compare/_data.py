@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from lossreg.compare._synthetic import PREFIX, make_synthetic
+from lossreg.compare._unlabeled import check_pool, labelled_target, parse_target_domain
 
 __all__ = ["SKLEARN_DATASETS", "Dataset", "detect_task", "load_data"]
 
@@ -34,6 +35,8 @@ class Dataset:
     #: group / environment id per row (``group=`` column), for losses that declare ``group``
     #: and for the worst-group metric; None without one
     groups: pd.Series | None = None
+    #: True for the rows of the target domain (``target_domain=``), None without one
+    target_rows: np.ndarray | None = None
 
     @property
     def n_rows(self) -> int:
@@ -45,6 +48,7 @@ def load_data(
     target: str | list[str] | None = None,
     task: str | None = None,
     group: str | None = None,
+    target_domain: str | None = None,
 ) -> Dataset:
     """Return a :class:`Dataset` from a scikit-learn data set name, a CSV/Parquet file or a frame.
 
@@ -64,6 +68,10 @@ def load_data(
     group : str, optional
         A column of group (environment, domain) ids: taken out of the features, passed to
         losses that declare the ``group`` fit extra, and scored by ``worst_group_accuracy``.
+    target_domain : str, optional
+        ``"COLUMN=VALUE"``: the rows where COLUMN (not a feature) equals VALUE are a shifted
+        target domain, unlabeled in training and scored in testing (see
+        :mod:`lossreg.compare._unlabeled`).
     """
     if data is None:
         data = "breast_cancer"
@@ -106,10 +114,6 @@ def load_data(
         # An object column of Python ints (class names that are numbers) reads as "unknown"
         # to scikit-learn's target checks; give it its real dtype.
         y = frame[columns[0]].infer_objects()
-        if y.isna().any():
-            raise ValueError(
-                f"Target column {columns[0]!r} has {int(y.isna().sum())} missing values."
-            )
     groups = None
     if group is not None:
         if group not in frame.columns or group in columns:
@@ -121,6 +125,10 @@ def load_data(
             raise ValueError(f"Group column {group!r} has missing values.")
         groups = frame[group].reset_index(drop=True)
         frame = frame.drop(columns=[group])
+    target_rows = None
+    if target_domain is not None:
+        domain, target_rows = parse_target_domain(target_domain, frame, name)
+        frame = frame.drop(columns=[domain])
     X = _normalise_features(frame.drop(columns=columns))
     y = y.reset_index(drop=True)
     X = X.reset_index(drop=True)
@@ -131,19 +139,29 @@ def load_data(
             )
         detected = "multilabel"
     else:
-        detected = task or detect_task(y)
+        # rows without a target are an unlabeled pool (class targets only; checked below)
+        detected = task or detect_task(labelled_target(y, columns[0]))
+        check_pool(y, detected, columns[0])
     if detected not in ("binary", "multiclass", "regression", "multilabel", "embedding"):
         raise ValueError(
             "task must be binary, multiclass, regression, multilabel or embedding. "
             f"Got {detected!r}."
         )
-    if detected == "embedding" and detect_task(y) == "regression":
+    if target_rows is not None and detected not in ("binary", "multiclass"):
+        raise ValueError(
+            f"target_domain applies to binary and multiclass targets (its rows become "
+            f"unlabeled, label -1); this task is {detected!r}."
+        )
+    if detected == "embedding" and detect_task(y.dropna()) == "regression":
         raise ValueError("task='embedding' scores embeddings with class labels; y is continuous.")
     if detected == "multilabel" and not isinstance(y, pd.DataFrame):
         raise ValueError("A multilabel target needs several target columns of 0/1 values.")
     # group ids are part of what a comparison ran on: results of other groupings do not match
-    digest = fingerprint(X, y) if groups is None else fingerprint(X.assign(__group__=groups), y)
-    return Dataset(name, X, y, detected, digest, groups)
+    marked = X if groups is None else X.assign(__group__=groups)
+    if target_rows is not None:
+        marked = marked.assign(__target_domain__=target_rows)
+    digest = fingerprint(marked, y)
+    return Dataset(name, X, y, detected, digest, groups, target_rows)
 
 
 def detect_task(y: pd.Series) -> str:

@@ -157,8 +157,10 @@ def run_fit(
         regression_metrics,
     )
     from lossreg.compare._scenarios import StressedEstimator
+    from lossreg.compare._unlabeled import hide_targets
 
-    record = {k: v for k, v in spec.items() if k not in ("train", "test", "threads")}
+    rows = ("train", "test", "threads", "hidden", "source_test")
+    record = {k: v for k, v in spec.items() if k not in rows}
     threads_before = torch.get_num_threads()
     torch.set_num_threads(int(spec["threads"]))
     caught: list[warnings.WarningMessage] = []
@@ -176,8 +178,11 @@ def run_fit(
             fit_params = {}
             if groups is not None and _declares(spec["loss"], "group"):
                 fit_params["model__group"] = groups.iloc[train].to_numpy()
+            y_train = y.iloc[train].to_numpy()
+            if spec.get("hidden"):  # target-domain rows: unlabeled in training
+                y_train = hide_targets(y_train, train, spec["hidden"])
             start = time.perf_counter()
-            model.fit(X.iloc[train], y.iloc[train].to_numpy(), **fit_params)
+            model.fit(X.iloc[train], y_train, **fit_params)
             record["fit_time"] = time.perf_counter() - start
             prep, est = model.estimator_[:-1], model.estimator_[-1]
             X_test = prep.transform(X.iloc[test])
@@ -218,6 +223,12 @@ def run_fit(
                 )
                 record.update(scores)
                 record["reliability"] = bins
+                if spec.get("source_test"):  # in-distribution accuracy of a domain run
+                    source = np.asarray(spec["source_test"])
+                    predicted = est.predict(prep.transform(X.iloc[source]))
+                    record["source_accuracy"] = float(
+                        np.mean(predicted == y.iloc[source].to_numpy())
+                    )
                 if teacher is not None:
                     record["teacher_accuracy"] = float(
                         np.mean(model.teacher_.predict(X.iloc[test]) == y_test)

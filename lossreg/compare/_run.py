@@ -8,6 +8,7 @@ import os
 import signal
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from lossreg.compare._metrics import (
 )
 from lossreg.compare._scenarios import Scenario, parse_scenario
 from lossreg.compare._store import ResultStore
+from lossreg.compare._unlabeled import domain_fold, labelled_splits
 
 __all__ = ["KILL_AFTER_ENV", "TASK_METRICS", "compare", "plan_fits"]
 
@@ -53,6 +55,7 @@ def compare(
     *,
     target: str | None = None,
     group: str | None = None,
+    target_domain: str | None = None,
     teacher: str | None = None,
     losses: Any = None,
     task: str | None = None,
@@ -85,6 +88,11 @@ def compare(
         Column of group / environment ids: not a feature; passed to the losses that declare
         the ``group`` fit extra (group_dro, irm, vrex ...) and scored as
         ``worst_group_accuracy`` (classes).
+    target_domain : str, optional
+        Classes: ``"COLUMN=VALUE"`` marks the rows of a shifted target domain (COLUMN is not
+        a feature). Their labels are hidden in every training fold (semi-supervised losses
+        get them as unlabeled rows, the others are fitted without them); each test fold is
+        scored on its target-domain rows, and its source rows give ``source_accuracy``.
     teacher : {"hist_gradient_boosting", "random_forest", "logistic_regression"}, optional
         Classes: for the losses that take ``teacher_logits`` (distillation), fit this
         teacher on each (stressed) training fold and pass its out-of-fold logits; the
@@ -101,7 +109,8 @@ def compare(
         ``repeats`` times a shuffled (stratified for classes) ``cv``-fold split.
     scenarios : sequence of str
         Stress scenarios applied to training folds only: ``clean``, ``symmetric_noise:0.3``,
-        ``class_noise:0.2``, ``imbalance:10``, ``target_noise:0.5``, ``outliers:0.1``.
+        ``class_noise:0.2``, ``imbalance:10``, ``target_noise:0.5``, ``outliers:0.1``,
+        ``unlabeled:0.9`` (hidden labels, see :mod:`lossreg.compare._unlabeled`).
     scoring : str, optional
         The primary metric: ``accuracy`` (classes) / ``rmse`` (regression) by default.
     estimator_params : dict, optional
@@ -136,7 +145,7 @@ def compare(
         ``error``, every metric, ``fit_time``, ``train_loss`` (per epoch) and
         ``reliability`` bins. ``df.attrs`` holds task, primary metric, baseline and counts.
     """
-    dataset = load_data(data, target=target, task=task, group=group)
+    dataset = load_data(data, target=target, task=task, group=group, target_domain=target_domain)
     plan = plan_fits(
         dataset,
         losses=losses,
@@ -264,7 +273,7 @@ def plan_fits(
         tail = sorted(np.argsort(rates, kind="stable")[: max(1, len(rates) // 3)].tolist())
     elif task in ("binary", "multiclass"):
         # The rarest class; among equals the one the imbalance scenario makes rarest.
-        classes, counts = np.unique(dataset.y.to_numpy(), return_counts=True)
+        classes, counts = np.unique(dataset.y.dropna().to_numpy(), return_counts=True)
         minority = classes[np.argsort(-counts, kind="stable")[-1]]
         minority = minority.item() if hasattr(minority, "item") else minority
     fits = []
@@ -317,6 +326,8 @@ def plan_fits(
                             "test": test.tolist(),
                         }
                     )
+                    if dataset.target_rows is not None:
+                        fits[-1].update(domain_fold(train, test, dataset.target_rows))
     return {
         "fits": fits,
         "losses": choices,
@@ -362,11 +373,26 @@ def _check_teacher(choices: list[LossChoice], task: str, teacher: Any, registry:
 def _splitter(dataset: Dataset, cv: int, seed: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     from sklearn.model_selection import KFold, StratifiedKFold
 
+    if isinstance(dataset.y, pd.Series) and dataset.y.isna().any():
+        # the unlabeled pool (no target) is never tested: split the labelled rows only
+        return labelled_splits(
+            dataset.y,
+            lambda rows: _splitter(_rows(dataset, rows), cv, seed),
+        )
     n = np.zeros(dataset.n_rows)
     stratify = dataset.task in ("binary", "multiclass", "embedding")
-    if stratify and dataset.y.value_counts().min() >= cv:
-        return StratifiedKFold(cv, shuffle=True, random_state=seed).split(n, dataset.y.astype(str))
+    strata = dataset.y.astype(str)
+    if dataset.target_rows is not None:  # every fold gets both domains
+        strata = strata + np.where(dataset.target_rows, "|target", "|source")
+    if stratify and strata.value_counts().min() >= cv:
+        return StratifiedKFold(cv, shuffle=True, random_state=seed).split(n, strata)
     return KFold(cv, shuffle=True, random_state=seed).split(n)
+
+
+def _rows(dataset: Dataset, rows: np.ndarray) -> Dataset:
+    target_rows = None if dataset.target_rows is None else dataset.target_rows[rows]
+    X, y = dataset.X.iloc[rows], dataset.y.iloc[rows]
+    return replace(dataset, X=X, y=y, target_rows=target_rows)
 
 
 def _seed(*parts: Any) -> int:

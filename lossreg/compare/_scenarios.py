@@ -11,6 +11,8 @@ import pandas as pd
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils.metaestimators import available_if
 
+from lossreg.compare._unlabeled import add_unlabeled, hide_labels, split_off_pool
+
 __all__ = ["SCENARIOS", "Scenario", "StressedEstimator", "corrupt", "parse_scenario"]
 
 #: kind -> (tasks it applies to, what its value means)
@@ -33,6 +35,11 @@ SCENARIOS: dict[str, tuple[tuple[str, ...], str]] = {
         ("multilabel",),
         "fraction of the positive training labels hidden (set to 0), as when annotators mark "
         "only some of a row's labels",
+    ),
+    "unlabeled": (
+        ("binary", "multiclass"),
+        "fraction of each class's training labels hidden: semi-supervised losses get those "
+        "rows as unlabeled (-1), the others are fitted without them",
     ),
     "target_noise": (
         ("regression",),
@@ -63,7 +70,7 @@ class Scenario:
                 f"Scenario {self.label!r} does not apply to {task} targets (it applies to: "
                 f"{', '.join(tasks)})."
             )
-        rates = ("symmetric_noise", "class_noise", "outliers", "missing_labels")
+        rates = ("symmetric_noise", "class_noise", "outliers", "missing_labels", "unlabeled")
         if self.kind in rates and not 0 <= self.value < 1:
             raise ValueError(f"Scenario {self.label!r}: the rate must be in [0, 1) ({meaning}).")
         if self.kind == "imbalance" and self.value < 1:
@@ -121,6 +128,9 @@ def corrupt(
         hide = (y == 1) & (rng.random(y.shape) < value)
         info["n_corrupted"] = int(hide.sum())
         return X, np.where(hide, 0, y), info
+    if kind == "unlabeled":
+        y_hidden, hidden = hide_labels(y, value, rng)
+        return X, y_hidden, {**info, **hidden}
     if kind == "imbalance":
         classes, codes = np.unique(y, return_inverse=True)
         counts = np.bincount(codes)
@@ -200,10 +210,23 @@ class StressedEstimator(BaseEstimator):
         logits come from a teacher that saw it. ``teacher_`` is the teacher refitted on every
         corrupted row, for scoring it.
         """
-        X_c, y_c, info = corrupt(X, y, parse_scenario(self.scenario), self.random_state)
+        # rows without a target (an unlabeled pool) are not corrupted; they join after
+        X, y, fit_params, pool_X, pool_params = split_off_pool(X, np.asarray(y), fit_params)
+        scenario = parse_scenario(self.scenario)
+        X_c, y_c, info = corrupt(X, y, scenario, self.random_state)
         kept = info.pop("kept_rows", None)
         if kept is not None:
             fit_params = {k: _take(np.asarray(v), kept) for k, v in fit_params.items()}
+        X_c, y_c, fit_params = add_unlabeled(
+            self.estimator,
+            X_c,
+            y_c,
+            fit_params,
+            info,
+            pool_X,
+            pool_params,
+            marked=scenario.kind == "unlabeled",
+        )
         if self.teacher is not None:
             from lossreg import teacher_logits
 

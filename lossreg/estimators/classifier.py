@@ -212,7 +212,8 @@ class LossClassifier(ClassifierMixin, LossEstimatorBase):
     def _labeled_rows(self, y: np.ndarray) -> np.ndarray:
         """Rows with a label: all, unless the loss is semi-supervised and y marks some -1."""
         everything = np.ones(y.shape[0], dtype=bool)
-        if y.ndim != 1 or y.dtype.kind not in "iuf" or not self._spec().semi_supervised:
+        # object: class names (strings) with the int -1 among them
+        if y.ndim != 1 or y.dtype.kind not in "iufO" or not self._spec().semi_supervised:
             return everything
         labeled = y != -1
         if not labeled.any():
