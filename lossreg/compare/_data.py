@@ -141,7 +141,8 @@ def load_data(
         if task not in (None, detected):
             raise ValueError(
                 f"Several target columns make a multilabel (0/1 values) or a multioutput "
-                f"(numeric values) target; task={task!r} needs one column."
+                f"(numeric values) target; task={task!r} needs one column. Use "
+                f"task={detected!r} for these columns, or name one target column."
             )
     else:
         detected = task or detect_task(y)
