@@ -343,7 +343,8 @@ def docs_command(out: str | None) -> None:
 @click.option(
     "--target",
     help="Target column (default 'target' for the scikit-learn data sets); several columns "
-    "of 0/1, separated by commas, make a multilabel target.",
+    "(separated by commas, or a pattern: 'target_*') make a multilabel target (0/1 values) "
+    "or a multioutput regression target (other numbers).",
 )
 @click.option(
     "--teacher",
@@ -366,7 +367,9 @@ def docs_command(out: str | None) -> None:
 )
 @click.option(
     "--task",
-    type=click.Choice(["binary", "multiclass", "regression", "multilabel", "embedding"]),
+    type=click.Choice(
+        ["binary", "multiclass", "regression", "multilabel", "multioutput", "embedding"]
+    ),
     help="Override the task detected from the target; embedding (never detected) fits "
     "LossEmbedder and scores its embeddings by kNN and linear-probe accuracy.",
 )
@@ -447,7 +450,8 @@ def compare_command(
     DATA is a scikit-learn data set (breast_cancer [default], iris, wine, digits, diabetes),
     generated data (synthetic:NAME(param=value, ...), e.g. synthetic:classification(n_classes=10);
     generators: classification, regression, friedman1, heteroscedastic, heavy_tailed, skewed,
-    multimodal, parity, spurious, multilabel) or a CSV / Parquet file with a --target column.
+    multimodal, parity, spurious, multilabel, multi_horizon, correlated_outputs,
+    count_histogram, colour_field) or a CSV / Parquet file with a --target column.
     Results stream to OUT/results.jsonl (rerunning skips finished fits); OUT/report.html and
     OUT/report.md hold the report.
     """

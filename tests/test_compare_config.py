@@ -248,11 +248,13 @@ def test_multilabel_target_from_columns_with_missing_label_scenario(tmp_path):
     assert results["tail_map"].notna().all() and (results["map"] <= 1).all()
     hidden = results.loc[results["scenario"] == "missing_labels:0.5", "n_corrupted"]
     assert (hidden > 0).all()
-    # a frame with several 0/1 target columns is multilabel too; other values are refused
+    # a frame with several 0/1 target columns is multilabel too; other numbers make a
+    # multioutput target, unless the task says multilabel
     frame = data.X.assign(a=data.y["target_0"], b=data.y["target_1"])
     assert load_data(frame, target="a,b").task == "multilabel"
+    assert load_data(frame.assign(b=frame["b"] * 2), target=["a", "b"]).task == "multioutput"
     with pytest.raises(ValueError, match="must be 0 or 1"):
-        load_data(frame.assign(b=frame["b"] * 2), target=["a", "b"])
+        load_data(frame.assign(b=frame["b"] * 2), target=["a", "b"], task="multilabel")
     with pytest.raises(ValueError, match="does not apply"):
         compare("synthetic:multilabel(n_samples=60)", losses="bce", scenarios=["imbalance:5"])
     # metrics by hand: AP per label, the tail is the listed column

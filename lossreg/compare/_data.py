@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,10 +11,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lossreg.compare._multioutput import multioutput_target
 from lossreg.compare._synthetic import PREFIX, make_synthetic
 from lossreg.compare._unlabeled import check_pool, labelled_target, parse_target_domain
 
-__all__ = ["SKLEARN_DATASETS", "Dataset", "detect_task", "load_data"]
+__all__ = ["SKLEARN_DATASETS", "TASKS", "Dataset", "detect_task", "load_data"]
+
+#: the tasks a comparison can pose
+TASKS = ("binary", "multiclass", "regression", "multilabel", "multioutput", "embedding")
 
 #: data sets that ship with scikit-learn, by the name ``lossreg compare`` accepts
 SKLEARN_DATASETS = ("breast_cancer", "diabetes", "digits", "iris", "wine")
@@ -28,7 +33,7 @@ class Dataset:
 
     name: str
     X: pd.DataFrame
-    #: a Series, or a frame of 0/1 columns for a multilabel target
+    #: a Series, or a frame of 0/1 columns (multilabel) or float columns (multioutput)
     y: pd.Series | pd.DataFrame
     task: str
     fingerprint: str
@@ -60,11 +65,13 @@ def load_data(
         ``.csv`` or ``.parquet`` file, or a DataFrame holding the target column.
     target : str or list of str, optional
         The target column; ``"target"`` for the scikit-learn data sets. Required otherwise.
-        Several columns (a list, or names separated by commas) of 0/1 values make a
-        multilabel target, one label per column.
-    task : {"binary", "multiclass", "regression", "multilabel", "embedding"}, optional
-        Overrides the task detected from the target; ``"embedding"`` (never detected) fits
-        LossEmbedder on class labels and scores its embeddings with kNN and a linear probe.
+        Several columns (a list, names separated by commas, or a pattern such as
+        ``"target_*"``) of 0/1 values make a multilabel target, one label per column; of
+        other numbers, a multioutput (multi-output regression) target.
+    task : str, optional
+        One of :data:`TASKS`; overrides the task detected from the target; ``"embedding"``
+        (never detected) fits LossEmbedder on class labels and scores its embeddings with kNN
+        and a linear probe.
     group : str, optional
         A column of group (environment, domain) ids: taken out of the features, passed to
         losses that declare the ``group`` fit extra, and scored by ``worst_group_accuracy``.
@@ -82,7 +89,7 @@ def load_data(
         target = target or "target"
     elif isinstance(data, str) and data.startswith(PREFIX):
         name, frame = make_synthetic(data)
-        # a multilabel generator names its label columns target_0, target_1, ...
+        # multilabel and multioutput generators name their columns target_0, target_1, ...
         labels = [c for c in frame.columns if str(c).startswith("target_")]
         target = target or ("target" if "target" in frame.columns else labels)
         # a generator's group ids would give the label away as a feature
@@ -101,14 +108,19 @@ def load_data(
             f"Name the target column of {name!r} with target=... (--target); columns: "
             f"{', '.join(map(str, frame.columns[:20]))}."
         )
-    columns = _target_columns(target)
+    columns = _target_columns(target, frame.columns)
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise ValueError(
             f"Target column {missing[0]!r} is not in {name!r}; columns: "
             f"{', '.join(map(str, frame.columns[:20]))}."
         )
-    if len(columns) > 1:
+    several = len(columns) > 1
+    if several and (
+        task == "multioutput" or (task != "multilabel" and not _zero_one(frame[columns]))
+    ):
+        y = multioutput_target(frame[columns])
+    elif several:
         y = _multilabel_target(frame[columns])
     else:
         # An object column of Python ints (class names that are numbers) reads as "unknown"
@@ -133,20 +145,19 @@ def load_data(
     y = y.reset_index(drop=True)
     X = X.reset_index(drop=True)
     if isinstance(y, pd.DataFrame):
-        if task not in (None, "multilabel"):
+        detected = "multioutput" if y.dtypes.iloc[0] == np.float64 else "multilabel"
+        if task not in (None, detected):
             raise ValueError(
-                f"Several target columns make a multilabel target; task={task!r} needs one."
+                f"Several target columns make a multilabel (0/1 values) or a multioutput "
+                f"(numeric values) target; task={task!r} needs one column. Use "
+                f"task={detected!r} for these columns, or name one target column."
             )
-        detected = "multilabel"
     else:
         # rows without a target are an unlabeled pool (class targets only; checked below)
         detected = task or detect_task(labelled_target(y, columns[0]))
         check_pool(y, detected, columns[0])
-    if detected not in ("binary", "multiclass", "regression", "multilabel", "embedding"):
-        raise ValueError(
-            "task must be binary, multiclass, regression, multilabel or embedding. "
-            f"Got {detected!r}."
-        )
+    if detected not in TASKS:
+        raise ValueError(f"task must be one of {', '.join(TASKS)}. Got {detected!r}.")
     if target_rows is not None and detected not in ("binary", "multiclass"):
         raise ValueError(
             f"target_domain applies to binary and multiclass targets (its rows become "
@@ -154,8 +165,9 @@ def load_data(
         )
     if detected == "embedding" and detect_task(y.dropna()) == "regression":
         raise ValueError("task='embedding' scores embeddings with class labels; y is continuous.")
-    if detected == "multilabel" and not isinstance(y, pd.DataFrame):
-        raise ValueError("A multilabel target needs several target columns of 0/1 values.")
+    if detected in ("multilabel", "multioutput") and not isinstance(y, pd.DataFrame):
+        kind = "0/1" if detected == "multilabel" else "numeric"
+        raise ValueError(f"A {detected} target needs several target columns of {kind} values.")
     # group ids are part of what a comparison ran on: results of other groupings do not match
     marked = X if groups is None else X.assign(__group__=groups)
     if target_rows is not None:
@@ -179,10 +191,32 @@ def detect_task(y: pd.Series) -> str:
     return "binary" if n_unique == 2 else "multiclass"
 
 
-def _target_columns(target: str | list[str]) -> list[str]:
-    if isinstance(target, str):
-        return [c.strip() for c in target.split(",") if c.strip()]
-    return [str(c) for c in target]
+def _target_columns(target: str | list[str], available: Any = ()) -> list[str]:
+    """Column names from ``"a,b"`` or a list; a name with ``*`` or ``?`` matches columns
+    of ``available`` (``"target_*"``), in their order."""
+    names = [c.strip() for c in target.split(",")] if isinstance(target, str) else target
+    columns: list[str] = []
+    for name in (str(n) for n in names if str(n).strip()):
+        if "*" not in name and "?" not in name:
+            columns.append(name)
+            continue
+        matched = [str(c) for c in available if fnmatch.fnmatchcase(str(c), name)]
+        if not matched:
+            raise ValueError(
+                f"Target pattern {name!r} matches no column; columns: "
+                f"{', '.join(map(str, list(available)[:20]))}."
+            )
+        columns.extend(matched)
+    return columns
+
+
+def _zero_one(frame: pd.DataFrame) -> bool:
+    """Whether every value is 0 or 1 (a multilabel target) and not other numbers."""
+    try:
+        values = frame.to_numpy().astype(np.float64)
+    except (TypeError, ValueError):
+        return False  # not numbers: the multioutput check names the column
+    return bool(np.isin(values[~np.isnan(values)], (0.0, 1.0)).all())
 
 
 def _multilabel_target(frame: pd.DataFrame) -> pd.DataFrame:

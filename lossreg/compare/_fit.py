@@ -16,6 +16,8 @@ import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.metaestimators import available_if
 
+from lossreg.compare._multioutput import loss_scaling
+
 __all__ = ["TEACHERS", "TargetScaled", "make_pipeline", "make_teacher", "preprocessing", "run_fit"]
 
 #: teachers ``lossreg compare --teacher`` can fit per training fold for distillation losses
@@ -53,15 +55,16 @@ def make_pipeline(
     from lossreg.estimators import LossClassifier, LossEmbedder, LossRegressor
 
     settings = dict(estimator_params)
-    scaling = settings.pop("target_scaling", "standard")
-    Model = {"regression": LossRegressor, "embedding": LossEmbedder}.get(task, LossClassifier)
+    scaling = loss_scaling(settings.pop("target_scaling", "standard"), loss)
+    Model = {"regression": LossRegressor, "multioutput": LossRegressor, "embedding": LossEmbedder}
+    Model = Model.get(task, LossClassifier)
     model = Model(
         loss=loss,
         random_state=seed,
         **settings,
         **{f"loss__{k}": v for k, v in params.items()},
     )
-    if task == "regression":
+    if task in ("regression", "multioutput"):
         model = TargetScaled(model, scaling=scaling)
     return Pipeline([("prep", preprocessing()), ("model", model)])
 
@@ -96,7 +99,8 @@ class TargetScaled(RegressorMixin, BaseEstimator):
     would need most of the epochs only to learn its offset, so every loss would look alike.
     ``"standard"`` centres and scales, ``"scale"`` only divides by the standard deviation
     (keeps signs: for losses that need positive targets), ``"none"`` leaves the target.
-    Predictions, quantiles and intervals are mapped back, so metrics use the original units.
+    Several target columns are scaled column by column. Predictions, quantiles and intervals
+    are mapped back, so metrics use the original units.
     """
 
     def __init__(self, regressor: Any, scaling: str = "standard") -> None:
@@ -111,14 +115,22 @@ class TargetScaled(RegressorMixin, BaseEstimator):
                 f"target_scaling must be 'standard', 'scale' or 'none'. Got {self.scaling!r}."
             )
         y = np.asarray(y, dtype=np.float64)
-        self.offset_ = float(y.mean()) if self.scaling == "standard" else 0.0
-        spread = float(y.std()) if self.scaling != "none" else 1.0
-        self.scale_ = spread if spread > 0 else 1.0
+        offset = y.mean(axis=0) if self.scaling == "standard" else np.zeros(y.shape[1:])
+        spread = y.std(axis=0) if self.scaling != "none" else np.ones(y.shape[1:])
+        spread = np.where(spread > 0, spread, 1.0)
+        # floats for one target (as before), one value per column for several
+        self.offset_ = float(offset) if y.ndim == 1 else offset
+        self.scale_ = float(spread) if y.ndim == 1 else spread
         self.regressor_ = clone(self.regressor).fit(X, (y - self.offset_) / self.scale_)
         return self
 
     def _back(self, values: Any) -> np.ndarray:
-        return np.asarray(values) * self.scale_ + self.offset_
+        values = np.asarray(values)
+        # per-column statistics meet axis 1, the target axis of (n, K, ...) outputs
+        shape = (1, -1) + (1,) * (values.ndim - 2)
+        scale = np.reshape(self.scale_, shape) if np.ndim(self.scale_) else self.scale_
+        offset = np.reshape(self.offset_, shape) if np.ndim(self.offset_) else self.offset_
+        return values * scale + offset
 
     def predict(self, X: Any) -> np.ndarray:
         return self._back(self.regressor_.predict(X))
@@ -156,6 +168,7 @@ def run_fit(
         multilabel_metrics,
         regression_metrics,
     )
+    from lossreg.compare._multioutput import score_heads, score_multioutput
     from lossreg.compare._scenarios import StressedEstimator
     from lossreg.compare._unlabeled import hide_targets
 
@@ -189,6 +202,10 @@ def run_fit(
             y_test = y.iloc[test].to_numpy()
             if spec["task"] == "regression":
                 record.update(_regression(est, X_test, y_test, regression_metrics))
+                fit_rows = _fit_rows(model, prep)
+                record.update(score_heads(est, X_test, y_test, *fit_rows, record["mae"]))
+            elif spec["task"] == "multioutput":
+                record.update(score_multioutput(est, X_test, y_test, *_fit_rows(model, prep)))
             elif spec["task"] == "embedding":
                 X_fit, y_fit = model.fit_rows_
                 record.update(
@@ -249,6 +266,12 @@ def run_fit(
         record["warnings"] = messages[:5]
     record["finished_at"] = time.time()
     return record
+
+
+def _fit_rows(model: Any, prep: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The (stressed) training rows the model was fitted on, preprocessed, and their targets."""
+    X_fit, y_fit = model.fit_rows_
+    return prep.transform(X_fit), np.asarray(y_fit)
 
 
 def _declares(loss: str, extra: str) -> bool:

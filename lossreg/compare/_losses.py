@@ -16,6 +16,7 @@ BASELINES = {
     "multiclass": "cross_entropy",
     "regression": "mse",
     "multilabel": "bce",
+    "multioutput": "mse",
     "embedding": "triplet",
 }
 
@@ -30,6 +31,7 @@ TASK_DEFAULTS = {
         "nce_rce",
     ),
     "regression": ("mse", "mae", "huber", "log_cosh", "cauchy", "pinball", "gaussian_nll"),
+    "multioutput": ("mse", "mae", "huber", "log_cosh", "uncertainty_weighted_multitask"),
     "multilabel": ("bce", "binary_focal", "asymmetric", "distribution_balanced", "dice"),
     "embedding": ("triplet", "contrastive", "multi_similarity", "supcon", "proxy_anchor"),
 }

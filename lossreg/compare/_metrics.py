@@ -7,6 +7,8 @@ from typing import Any
 import numpy as np
 from sklearn import metrics
 
+from lossreg.compare._multioutput import MULTIOUTPUT_DIRECTIONS
+
 __all__ = [
     "GREATER_IS_BETTER",
     "classification_metrics",
@@ -47,6 +49,7 @@ GREATER_IS_BETTER: dict[str, bool] = {
     "linear_probe_accuracy": True,
     "fit_time": False,
 }
+GREATER_IS_BETTER.update(MULTIOUTPUT_DIRECTIONS)
 
 CLASSIFICATION_METRICS = (
     "accuracy",

@@ -25,6 +25,7 @@ from lossreg.compare._metrics import (
     MULTILABEL_METRICS,
     REGRESSION_METRICS,
 )
+from lossreg.compare._multioutput import HEAD_METRICS, MULTIOUTPUT_METRICS
 from lossreg.compare._scenarios import Scenario, parse_scenario
 from lossreg.compare._store import ResultStore
 from lossreg.compare._unlabeled import domain_fold, labelled_splits
@@ -35,8 +36,9 @@ __all__ = ["KILL_AFTER_ENV", "TASK_METRICS", "compare", "plan_fits"]
 TASK_METRICS = {
     "binary": CLASSIFICATION_METRICS,
     "multiclass": CLASSIFICATION_METRICS,
-    "regression": REGRESSION_METRICS,
+    "regression": (*REGRESSION_METRICS, *HEAD_METRICS),
     "multilabel": MULTILABEL_METRICS,
+    "multioutput": MULTIOUTPUT_METRICS,
     "embedding": EMBEDDING_METRICS,
 }
 
@@ -116,7 +118,8 @@ def compare(
     estimator_params : dict, optional
         Passed to LossClassifier / LossRegressor (``max_iter`` defaults to 100 here), except
         ``target_scaling`` (regression): ``"standard"`` (default), ``"scale"`` or ``"none"``,
-        how training targets are scaled before the fit (predictions are mapped back).
+        how training targets are scaled before the fit (predictions are mapped back); or a
+        dict by loss name, ``{"phi_s_mse": "none", "default": "standard"}``.
     random_state : int
         Seeds the splits, the corruption and each model; a fit's seeds do not depend on
         where or in which order it runs.
@@ -344,8 +347,10 @@ def _check_losses(choices: list[LossChoice], task: str, registry: Any) -> None:
     for choice in choices:
         spec = registry.get_spec(choice.name)  # UnknownLossError with a suggestion
         supported = task in spec.tasks or (task == "binary" and "multiclass" in spec.tasks)
+        # a regression loss takes (n, K) targets; one that cannot fails its fits with the reason
+        supported = supported or (task == "multioutput" and "regression" in spec.tasks)
         if not supported:
-            options = registry.list_losses(task=task)
+            options = registry.list_losses(task="regression" if task == "multioutput" else task)
             raise UnsupportedTaskError(
                 f"Loss {choice.name!r} does not support task {task!r} (supports: "
                 f"{', '.join(sorted(spec.tasks))}). Use one of: {', '.join(options[:15])} ..."

@@ -17,7 +17,10 @@ __all__ = ["SCENARIOS", "Scenario", "StressedEstimator", "corrupt", "parse_scena
 
 #: kind -> (tasks it applies to, what its value means)
 SCENARIOS: dict[str, tuple[tuple[str, ...], str]] = {
-    "clean": (("binary", "multiclass", "regression", "multilabel", "embedding"), "no corruption"),
+    "clean": (
+        ("binary", "multiclass", "regression", "multilabel", "multioutput", "embedding"),
+        "no corruption",
+    ),
     "symmetric_noise": (
         ("binary", "multiclass", "embedding"),
         "fraction of training labels replaced by a uniformly drawn other class",
@@ -42,11 +45,11 @@ SCENARIOS: dict[str, tuple[tuple[str, ...], str]] = {
         "rows as unlabeled (-1), the others are fitted without them",
     ),
     "target_noise": (
-        ("regression",),
+        ("regression", "multioutput"),
         "Gaussian noise of this many target standard deviations added to every training target",
     ),
     "outliers": (
-        ("regression",),
+        ("regression", "multioutput"),
         "fraction of training targets moved 5-10 target standard deviations away",
     ),
 }
@@ -149,12 +152,14 @@ def corrupt(
         info["kept_rows"] = index  # for per-row fit parameters; not part of the record
         return _take(X, index), y[index], info
     values = y.astype(np.float64)
-    scale = float(values.std()) or 1.0
+    # per target column: outputs in different units each get noise of their own scale
+    spread = values.std(axis=0)
+    scale = np.where(spread > 0, spread, 1.0)
     if kind == "target_noise":
         info["n_corrupted"] = len(values)
         return X, values + rng.normal(0.0, value * scale, size=values.shape), info
     # outliers
-    hit = rng.random(len(values)) < value
+    hit = rng.random(values.shape) < value
     shift = rng.uniform(5.0, 10.0, size=values.shape) * rng.choice([-1.0, 1.0], size=values.shape)
     info["n_corrupted"] = int(hit.sum())
     return X, np.where(hit, values + shift * scale, values), info

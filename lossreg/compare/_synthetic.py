@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lossreg.compare._synthetic_multioutput import MULTIOUTPUT_GENERATORS
 from lossreg.compare._synthetic_unlabeled import covariate_shift, shifted_gaussians
 
 __all__ = ["GENERATORS", "PREFIX", "describe_generators", "make_synthetic"]
@@ -207,6 +208,7 @@ GENERATORS: dict[str, Callable[..., pd.DataFrame]] = {
     "multilabel": multilabel,
     "shifted_gaussians": shifted_gaussians,
     "covariate_shift": covariate_shift,
+    **MULTIOUTPUT_GENERATORS,
 }
 
 
