@@ -563,3 +563,30 @@ def test_dm_count_matches_a_numpy_sinkhorn_and_the_reference_gradient():
     torch.testing.assert_close(x.grad[0], expected, rtol=1e-6, atol=1e-9)
     link = resolve_link(lossreg.get_spec("dm_count").link)
     torch.testing.assert_close(link(torch.as_tensor(out), loss), torch.relu(torch.as_tensor(out)))
+
+
+def test_multi_hypothesis_head_is_chosen_on_the_validation_split():
+    from lossreg import LossRegressor
+
+    loss = lossreg.create_loss("multi_hypothesis_min_mse", n_heads=3, n_outputs=1)
+    y = torch.tensor([1.0, 2.0, 3.0])
+    loss.on_validation_end(torch.stack([y + 1.0, y - 2.0, y + 0.1], dim=1), y)
+    assert int(loss.head_) == 2
+    # the estimators call the hook after each epoch's validation pass
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3)).astype(np.float32)
+    target = X[:, 0] + 0.1 * rng.normal(size=200)
+    calls = []
+    fitted = LossRegressor(
+        "multi_hypothesis_min_mse", loss__n_heads=3, early_stopping=True, max_iter=3
+    )
+    original = type(loss).select_head
+
+    def spy(self, output, target):
+        calls.append(output.shape)
+        return original(self, output, target)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(type(loss), "select_head", spy)
+        fitted.fit(X, target)
+    assert len(calls) == fitted.n_iter_ and calls[0] == (20, 3)

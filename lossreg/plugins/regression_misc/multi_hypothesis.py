@@ -24,8 +24,9 @@ class MultiHypothesisMinMSE(LossModule):
     :math:`\ell_i = w\,\frac{10}{\ln 10}\log(\min_h m_{ih}+10^{-8})` is used instead.
 
     Input (N, H * K): head :math:`h` is columns :math:`hK..hK+K-1`; float targets (N,) or
-    (N, K). Prediction: the head stored in ``head_`` (set by :meth:`select_head` on held-out
-    rows; head 0 until then).
+    (N, K). Prediction: the head stored in ``head_``, chosen on held-out rows: on the
+    validation split after every epoch when the estimator has one (``early_stopping=True``),
+    or by calling :meth:`select_head` with your own held-out rows; head 0 otherwise.
 
     Parameters
     ----------
@@ -112,6 +113,17 @@ class MultiHypothesisMinMSE(LossModule):
         head = int(self.head_errors(output, target).mean(dim=0).argmin())
         self.head_.fill_(head)
         return head
+
+    def on_validation_end(
+        self, input: torch.Tensor, target: torch.Tensor, **fields: torch.Tensor
+    ) -> None:
+        """Choose the prediction head on the estimator's validation split, after each epoch.
+
+        The estimators call this when they hold out a validation split
+        (``early_stopping=True``), so the head that predicts is the one with the lowest error
+        on rows the network was not trained on.
+        """
+        self.select_head(input, target)
 
     def extra_repr(self) -> str:
         return (
