@@ -351,6 +351,13 @@ def docs_command(out: str | None) -> None:
     "its out-of-fold logits: hist_gradient_boosting, random_forest, logistic_regression.",
 )
 @click.option(
+    "--calibrate",
+    metavar="BASE_LOSS",
+    help="Classes: the losses are post-hoc calibrators (temperature_scaling, h_calibration "
+    "...), each fitted on 20% of every training fold to a base model trained with BASE_LOSS "
+    "on the rest.",
+)
+@click.option(
     "--group",
     help="Column of group / environment ids: passed to losses that take groups (group_dro, "
     "irm, vrex ...) and scored as worst_group_accuracy.",
@@ -413,6 +420,7 @@ def compare_command(
     config: str | None,
     target: str | None,
     teacher: str | None,
+    calibrate: str | None,
     group: str | None,
     losses: str | None,
     task_default: bool,
@@ -469,6 +477,7 @@ def compare_command(
     target = target if given("target") else from_file.get("target", target)
     group = group if given("group") else from_file.get("group", group)
     teacher = teacher if given("teacher") else from_file.get("teacher", teacher)
+    calibrate = calibrate if given("calibrate") else from_file.get("calibrate", calibrate)
     task = task if given("task") else from_file.get("task", task)
     baseline = baseline if given("baseline") else from_file.get("baseline", baseline)
     scoring = scoring if given("scoring") else from_file.get("scoring", scoring)
@@ -505,6 +514,7 @@ def compare_command(
             target=target,
             group=group,
             teacher=teacher,
+            calibrate=calibrate,
             losses=loss_list,
             task=task,
             baseline=baseline,

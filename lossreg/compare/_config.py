@@ -35,6 +35,7 @@ CONFIG_KEYS: dict[str, tuple[type, ...]] = {
     "target": (str, list),
     "group": (str,),
     "teacher": (str,),
+    "calibrate": (str,),
     "losses": (str, list),
     "task": (str,),
     "baseline": (str,),

@@ -34,6 +34,9 @@ class Dataset:
     #: group / environment id per row (``group=`` column), for losses that declare ``group``
     #: and for the worst-group metric; None without one
     groups: pd.Series | None = None
+    #: the true noise standard deviation of each row, recorded by some generators
+    #: (``synthetic:heteroscedastic``) in a ``true_sigma`` column; never a feature
+    true_sigma: pd.Series | None = None
 
     @property
     def n_rows(self) -> int:
@@ -67,6 +70,7 @@ def load_data(
     """
     if data is None:
         data = "breast_cancer"
+    true_sigma = None
     if isinstance(data, pd.DataFrame):
         frame, name = data, "dataframe"
     elif isinstance(data, str) and data in SKLEARN_DATASETS:
@@ -74,6 +78,9 @@ def load_data(
         target = target or "target"
     elif isinstance(data, str) and data.startswith(PREFIX):
         name, frame = make_synthetic(data)
+        if "true_sigma" in frame.columns:  # the answer to the variance head, not a feature
+            true_sigma = frame["true_sigma"].reset_index(drop=True)
+            frame = frame.drop(columns=["true_sigma"])
         # a multilabel generator names its label columns target_0, target_1, ...
         labels = [c for c in frame.columns if str(c).startswith("target_")]
         target = target or ("target" if "target" in frame.columns else labels)
@@ -143,7 +150,7 @@ def load_data(
         raise ValueError("A multilabel target needs several target columns of 0/1 values.")
     # group ids are part of what a comparison ran on: results of other groupings do not match
     digest = fingerprint(X, y) if groups is None else fingerprint(X.assign(__group__=groups), y)
-    return Dataset(name, X, y, detected, digest, groups)
+    return Dataset(name, X, y, detected, digest, groups, true_sigma)
 
 
 def detect_task(y: pd.Series) -> str:

@@ -45,9 +45,18 @@ def preprocessing() -> Any:
 
 
 def make_pipeline(
-    task: str, loss: str, params: dict[str, Any], estimator_params: dict[str, Any], seed: int
+    task: str,
+    loss: str,
+    params: dict[str, Any],
+    estimator_params: dict[str, Any],
+    seed: int,
+    calibrate: str | None = None,
 ) -> Any:
-    """Per-fold :func:`preprocessing`, then the lossreg estimator of the task."""
+    """Per-fold :func:`preprocessing`, then the lossreg estimator of the task.
+
+    With ``calibrate`` (a base loss), ``loss`` is a calibration loss fitted on a held-out
+    share of the rows of a LossClassifier trained with ``calibrate`` (see ``_calibrate``).
+    """
     from sklearn.pipeline import Pipeline
 
     from lossreg.estimators import LossClassifier, LossEmbedder, LossRegressor
@@ -55,6 +64,12 @@ def make_pipeline(
     settings = dict(estimator_params)
     scaling = settings.pop("target_scaling", "standard")
     Model = {"regression": LossRegressor, "embedding": LossEmbedder}.get(task, LossClassifier)
+    if calibrate is not None:
+        from lossreg.compare._calibrate import HeldOutCalibrated
+
+        base = Model(loss=calibrate, random_state=seed, **settings)
+        model = HeldOutCalibrated(base, loss, dict(params), random_state=seed)
+        return Pipeline([("prep", preprocessing()), ("model", model)])
     model = Model(
         loss=loss,
         random_state=seed,
@@ -157,8 +172,10 @@ def run_fit(
         regression_metrics,
     )
     from lossreg.compare._scenarios import StressedEstimator
+    from lossreg.compare._uncertainty import classification_uncertainty, vacuity
 
-    record = {k: v for k, v in spec.items() if k not in ("train", "test", "threads")}
+    hidden = ("train", "test", "threads", "true_sigma")
+    record = {k: v for k, v in spec.items() if k not in hidden}
     threads_before = torch.get_num_threads()
     torch.set_num_threads(int(spec["threads"]))
     caught: list[warnings.WarningMessage] = []
@@ -167,7 +184,12 @@ def run_fit(
             warnings.simplefilter("always")
             train, test = np.asarray(spec["train"]), np.asarray(spec["test"])
             pipeline = make_pipeline(
-                spec["task"], spec["loss"], spec["params"], spec["estimator"], spec["model_seed"]
+                spec["task"],
+                spec["loss"],
+                spec["params"],
+                spec["estimator"],
+                spec["model_seed"],
+                spec.get("calibrate"),
             )
             teacher = None
             if spec.get("teacher") and _declares(spec["loss"], "teacher_logits"):
@@ -183,7 +205,8 @@ def run_fit(
             X_test = prep.transform(X.iloc[test])
             y_test = y.iloc[test].to_numpy()
             if spec["task"] == "regression":
-                record.update(_regression(est, X_test, y_test, regression_metrics))
+                sigma = spec.get("true_sigma")
+                record.update(_regression(est, X_test, y_test, regression_metrics, sigma))
             elif spec["task"] == "embedding":
                 X_fit, y_fit = model.fit_rows_
                 record.update(
@@ -217,6 +240,9 @@ def run_fit(
                     ),
                 )
                 record.update(scores)
+                if proba is not None:
+                    index = np.searchsorted(est.classes_, y_test)
+                    record.update(classification_uncertainty(index, proba, vacuity(est, X_test)))
                 record["reliability"] = bins
                 if teacher is not None:
                     record["teacher_accuracy"] = float(
@@ -246,7 +272,11 @@ def _declares(loss: str, extra: str) -> bool:
     return extra in default_registry().get_spec(loss).fit_extras
 
 
-def _regression(est: Any, X_test: np.ndarray, y_test: np.ndarray, score: Any) -> dict[str, Any]:
+def _regression(
+    est: Any, X_test: np.ndarray, y_test: np.ndarray, score: Any, true_sigma: Any = None
+) -> dict[str, Any]:
+    from lossreg.compare._uncertainty import predicted_std, regression_uncertainty
+
     pred = np.asarray(est.predict(X_test))
     quantiles = interval = None
     # Optional outputs: a loss whose helpers do not fit this shape still gets its point scores.
@@ -267,4 +297,8 @@ def _regression(est: Any, X_test: np.ndarray, y_test: np.ndarray, score: Any) ->
             interval = est.predict_interval(X_test, alpha=0.1)
         except (ValueError, RuntimeError):
             interval = None
-    return score(y_test, pred, quantiles, interval)
+    out = score(y_test, pred, quantiles, interval)
+    if pred.ndim == 1 and np.ndim(y_test) == 1:
+        std = predicted_std(est, X_test)
+        out.update(regression_uncertainty(y_test, pred, std, true_sigma, quantiles))
+    return out

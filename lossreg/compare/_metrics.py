@@ -7,6 +7,12 @@ from typing import Any
 import numpy as np
 from sklearn import metrics
 
+from lossreg.compare._uncertainty import (
+    CLASSIFICATION_UNCERTAINTY_METRICS,
+    REGRESSION_UNCERTAINTY_METRICS,
+    UNCERTAINTY_GREATER_IS_BETTER,
+)
+
 __all__ = [
     "GREATER_IS_BETTER",
     "classification_metrics",
@@ -46,6 +52,7 @@ GREATER_IS_BETTER: dict[str, bool] = {
     "knn_accuracy": True,
     "linear_probe_accuracy": True,
     "fit_time": False,
+    **UNCERTAINTY_GREATER_IS_BETTER,
 }
 
 CLASSIFICATION_METRICS = (
@@ -61,6 +68,7 @@ CLASSIFICATION_METRICS = (
     "worst_group_accuracy",
     "top3_accuracy",
     "error_auroc",
+    *CLASSIFICATION_UNCERTAINTY_METRICS,
 )
 REGRESSION_METRICS = (
     "rmse",
@@ -72,6 +80,7 @@ REGRESSION_METRICS = (
     "mape",
     "tail_mae",
     "spearman",
+    *REGRESSION_UNCERTAINTY_METRICS,
 )
 
 MULTILABEL_METRICS = ("map", "tail_map", "micro_f1", "macro_f1", "micro_roc_auc")

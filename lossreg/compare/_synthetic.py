@@ -93,11 +93,17 @@ def _signal(X: np.ndarray) -> np.ndarray:
 def heteroscedastic(
     n_samples: int = 2000, n_features: int = 5, random_state: int = 0
 ) -> pd.DataFrame:
-    """``y = f(x) + σ(x) ε`` with ``σ(x) = 0.1 + 0.5 |x0|`` and ``x ~ U(-3, 3)^d``."""
+    """``y = f(x) + σ(x) ε`` with ``σ(x) = 0.1 + 0.5 |x0|`` and ``x ~ U(-3, 3)^d``.
+
+    The ``true_sigma`` column holds σ(x) of each row: compare keeps it out of the features and
+    scores predicted standard deviations against it (``sigma_corr``).
+    """
     rng = np.random.default_rng(random_state)
     X = rng.uniform(-3.0, 3.0, size=(n_samples, n_features))
     sigma = 0.1 + 0.5 * np.abs(X[:, 0])
-    return _frame(X, _signal(X) + sigma * rng.standard_normal(n_samples))
+    frame = _frame(X, _signal(X) + sigma * rng.standard_normal(n_samples))
+    frame["true_sigma"] = sigma
+    return frame
 
 
 def heavy_tailed(
