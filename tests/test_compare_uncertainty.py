@@ -103,6 +103,9 @@ def test_classification_uncertainty_by_hand():
     )
     assert plain["log_loss_p90"] == pytest.approx(np.percentile(-np.log([0.7, 0.8, 0.3, 0.3]), 90))
     assert "mean_vacuity" not in plain
+    own = np.array([0.7, 0.8, 0.3, 0.3])
+    assert plain["coverage_at_4"] == pytest.approx(np.mean([1 - (1 - p) ** 4 for p in own]))
+    assert plain["coverage_at_64"] > plain["coverage_at_16"] > plain["coverage_at_4"]
     evidential = classification_uncertainty(y, proba, vac)
     assert evidential["uncertainty_auroc"] == pytest.approx(roc_auc_score([0, 0, 1, 1], vac))
     assert evidential["mean_vacuity"] == pytest.approx(vac.mean())
@@ -113,6 +116,20 @@ def test_heteroscedastic_true_sigma_is_kept_out_of_the_features():
     data = load_data("synthetic:heteroscedastic(n_samples=300, n_features=4)")
     assert list(data.X.columns) == ["x0", "x1", "x2", "x3"]
     assert np.allclose(data.true_sigma, 0.1 + 0.5 * np.abs(data.X["x0"]))
+
+
+def test_sampled_labels_follow_their_softmax():
+    data = load_data("synthetic:sampled_labels(n_samples=4000, n_classes=3, temperature=100.0)")
+    # a very flat p(y|x): each class about a third of the rows
+    assert np.allclose(np.bincount(data.y) / 4000, 1 / 3, atol=0.03)
+    sharp = load_data("synthetic:sampled_labels(n_samples=400, n_classes=3, temperature=0.01)")
+    # a very sharp one: the label is the argmax of a linear score, which a linear model finds
+    from sklearn.linear_model import LogisticRegression
+
+    fitted = LogisticRegression(max_iter=2000).fit(sharp.X, sharp.y)
+    assert fitted.score(sharp.X, sharp.y) > 0.95
+    with pytest.raises(ValueError, match="temperature must be > 0"):
+        load_data("synthetic:sampled_labels(temperature=0.0)")
 
 
 def test_subsample_keeps_a_fraction_of_the_training_rows():

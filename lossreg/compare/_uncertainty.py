@@ -17,6 +17,7 @@ import numpy as np
 
 __all__ = [
     "CLASSIFICATION_UNCERTAINTY_METRICS",
+    "COVERAGE_AT",
     "QUANTILE_LEVELS",
     "REGRESSION_UNCERTAINTY_METRICS",
     "TAIL_LEVEL",
@@ -35,6 +36,9 @@ UNCERTAINTY_GREATER_IS_BETTER: dict[str, bool] = {
     "mean_vacuity": False,
     "error_confidence": False,
     "log_loss_p90": False,
+    "coverage_at_4": True,
+    "coverage_at_16": True,
+    "coverage_at_64": True,
     "gaussian_nll": False,
     "ause": False,
     "sigma_corr": True,
@@ -47,6 +51,9 @@ CLASSIFICATION_UNCERTAINTY_METRICS = (
     "mean_vacuity",
     "error_confidence",
     "log_loss_p90",
+    "coverage_at_4",
+    "coverage_at_16",
+    "coverage_at_64",
 )
 REGRESSION_UNCERTAINTY_METRICS = (
     "gaussian_nll",
@@ -58,6 +65,10 @@ REGRESSION_UNCERTAINTY_METRICS = (
 
 #: the levels at which ``quantile_calibration_error`` checks coverage, whatever a loss's levels
 QUANTILE_LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+
+#: ``coverage_at_N``: the chance that N labels drawn from the predicted distribution hold the
+#: row's label (pass@N), for each of these N
+COVERAGE_AT = (4, 16, 64)
 
 #: ``*_p90`` metrics are this quantile of the per-row test losses
 TAIL_LEVEL = 0.9
@@ -195,16 +206,23 @@ def classification_uncertainty(
     AUROC with which the model's uncertainty flags its misclassified rows: ``vacuity`` where
     given (evidential losses), else one minus the top probability. ``mean_vacuity`` where
     given; ``error_confidence``, the mean top probability on misclassified rows;
-    ``log_loss_p90``, the :data:`TAIL_LEVEL` quantile of the per-row log losses.
+    ``log_loss_p90``, the :data:`TAIL_LEVEL` quantile of the per-row log losses;
+    ``coverage_at_N`` (N in :data:`COVERAGE_AT`), the mean of ``1 - (1 - p(y|x))^N``: how often
+    N guesses drawn from the predicted distribution include the label (pass@N).
     """
     from sklearn.metrics import roc_auc_score
 
-    proba = np.asarray(proba, dtype=np.float64)
+    # as the other class metrics: probabilities clipped to [0, 1] and rows summing to 1
+    proba = np.clip(np.asarray(proba, dtype=np.float64), 0.0, 1.0)
+    proba = proba / np.maximum(proba.sum(axis=1, keepdims=True), 1e-300)
     y_index = np.asarray(y_index)
     top = proba.max(axis=1)
     wrong = proba.argmax(axis=1) != y_index
     own = np.maximum(proba[np.arange(len(y_index)), y_index], _TINY)
     out = {"log_loss_p90": float(np.quantile(-np.log(own), TAIL_LEVEL))}
+    for n in COVERAGE_AT:
+        # 1 - (1 - p)^N through log1p/expm1: exact for the tiny p where 1 - p rounds to 1
+        out[f"coverage_at_{n}"] = float(np.mean(-np.expm1(n * np.log1p(-np.minimum(own, 1.0)))))
     if wrong.any():
         out["error_confidence"] = float(top[wrong].mean())
     score = 1.0 - top if vacuity is None else np.asarray(vacuity, dtype=np.float64)
