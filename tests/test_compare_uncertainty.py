@@ -111,6 +111,36 @@ def test_classification_uncertainty_by_hand():
     assert evidential["mean_vacuity"] == pytest.approx(vac.mean())
 
 
+def test_class_geometry_of_orthogonal_means_growing_with_counts():
+    from lossreg.compare._geometry import class_geometry
+
+    # class k's rows sit at (k + 1) * e_k, the counts grow with k: norms follow the counts
+    y = np.repeat(np.arange(4), 5)
+    features = np.zeros((20, 4))
+    features[np.arange(20), y] = y + 1.0
+    out = class_geometry(features, y, train_counts=np.array([10, 20, 40, 80]))
+    assert out["class_norm_count_corr"] == pytest.approx(1.0)
+    assert out["class_mean_cosine"] == pytest.approx(0.0)
+    # reversed counts reverse the correlation; equal means give cosine 1
+    assert class_geometry(features, y, np.array([80, 40, 20, 10]))[
+        "class_norm_count_corr"
+    ] == pytest.approx(-1.0)
+    same = class_geometry(np.ones((20, 4)), y, np.array([10, 20, 40, 80]))
+    assert same["class_mean_cosine"] == pytest.approx(1.0)
+    assert "class_norm_count_corr" not in same  # equal norms: no ranking to correlate
+
+
+def test_mlp_without_a_head_bias():
+    from sklearn.datasets import load_iris
+
+    from lossreg.estimators import LossClassifier
+
+    X, y = load_iris(return_X_y=True)
+    model = LossClassifier(module__head_bias=False, random_state=0, **FAST).fit(X, y)
+    assert model.net_.module_.layers[-1].bias is None
+    assert LossClassifier(random_state=0, **FAST).fit(X, y).net_.module_.layers[-1].bias is not None
+
+
 # -- data and scenarios -----------------------------------------------------------------------
 def test_heteroscedastic_true_sigma_is_kept_out_of_the_features():
     data = load_data("synthetic:heteroscedastic(n_samples=300, n_features=4)")
@@ -166,6 +196,8 @@ def test_compare_reports_vacuity_for_evidential_losses():
     assert np.allclose(both["uncertainty_auroc"], both["error_auroc"])
     edl = frame[frame["loss_label"] == "edl_log"]
     assert edl["mean_vacuity"].between(0, 1).all()
+    # every MLP classifier also reports its class-mean geometry
+    assert frame["class_mean_cosine"].between(-1, 1).all()
 
 
 def test_compare_calibrate_fits_calibrators_on_one_base_model():

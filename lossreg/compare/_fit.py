@@ -243,6 +243,7 @@ def run_fit(
                 if proba is not None:
                     index = np.searchsorted(est.classes_, y_test)
                     record.update(classification_uncertainty(index, proba, vacuity(est, X_test)))
+                record.update(_geometry(est, X_test, y_test, model.fit_rows_[1]))
                 record["reliability"] = bins
                 if teacher is not None:
                     record["teacher_accuracy"] = float(
@@ -264,6 +265,17 @@ def run_fit(
         record["warnings"] = messages[:5]
     record["finished_at"] = time.time()
     return record
+
+
+def _geometry(est: Any, X_test: np.ndarray, y_test: np.ndarray, y_fit: Any) -> dict[str, float]:
+    """Class-mean geometry of the last hidden layer (models with one; see ``_geometry``)."""
+    from lossreg.compare._geometry import class_geometry, hidden_features
+
+    features = hidden_features(est, X_test)
+    if features is None:
+        return {}
+    counts = np.array([np.sum(np.asarray(y_fit) == c) for c in est.classes_])
+    return class_geometry(features, np.searchsorted(est.classes_, y_test), counts)
 
 
 def _declares(loss: str, extra: str) -> bool:

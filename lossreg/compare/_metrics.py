@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 from sklearn import metrics
 
+from lossreg.compare._geometry import GEOMETRY_GREATER_IS_BETTER, GEOMETRY_METRICS
 from lossreg.compare._uncertainty import (
     CLASSIFICATION_UNCERTAINTY_METRICS,
     REGRESSION_UNCERTAINTY_METRICS,
@@ -53,6 +54,7 @@ GREATER_IS_BETTER: dict[str, bool] = {
     "linear_probe_accuracy": True,
     "fit_time": False,
     **UNCERTAINTY_GREATER_IS_BETTER,
+    **GEOMETRY_GREATER_IS_BETTER,
 }
 
 CLASSIFICATION_METRICS = (
@@ -69,6 +71,7 @@ CLASSIFICATION_METRICS = (
     "top3_accuracy",
     "error_auroc",
     *CLASSIFICATION_UNCERTAINTY_METRICS,
+    *GEOMETRY_METRICS,
 )
 REGRESSION_METRICS = (
     "rmse",
