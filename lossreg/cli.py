@@ -352,6 +352,13 @@ def docs_command(out: str | None) -> None:
     "its out-of-fold logits: hist_gradient_boosting, random_forest, logistic_regression.",
 )
 @click.option(
+    "--calibrate",
+    metavar="BASE_LOSS",
+    help="Classes: the losses are post-hoc calibrators (temperature_scaling, h_calibration "
+    "...), each fitted on 20% of every training fold to a base model trained with BASE_LOSS "
+    "on the rest.",
+)
+@click.option(
     "--group",
     help="Column of group / environment ids: passed to losses that take groups (group_dro, "
     "irm, vrex ...) and scored as worst_group_accuracy.",
@@ -421,6 +428,7 @@ def compare_command(
     config: str | None,
     target: str | None,
     teacher: str | None,
+    calibrate: str | None,
     group: str | None,
     target_domain: str | None,
     losses: str | None,
@@ -481,6 +489,7 @@ def compare_command(
     if not given("target_domain"):
         target_domain = from_file.get("target_domain", target_domain)
     teacher = teacher if given("teacher") else from_file.get("teacher", teacher)
+    calibrate = calibrate if given("calibrate") else from_file.get("calibrate", calibrate)
     task = task if given("task") else from_file.get("task", task)
     baseline = baseline if given("baseline") else from_file.get("baseline", baseline)
     scoring = scoring if given("scoring") else from_file.get("scoring", scoring)
@@ -518,6 +527,7 @@ def compare_command(
             group=group,
             target_domain=target_domain,
             teacher=teacher,
+            calibrate=calibrate,
             losses=loss_list,
             task=task,
             baseline=baseline,

@@ -58,6 +58,7 @@ def test_claim_config_is_a_valid_comparison(claim):
         scenarios=kwargs["scenarios"],
         estimator_params=kwargs["estimator_params"],
         teacher=kwargs.get("teacher"),
+        calibrate=kwargs.get("calibrate"),
     )
     labels = [c.label for c in plan["losses"]]
     scenarios = [s.label for s in plan["scenarios"]]
@@ -67,6 +68,7 @@ def test_claim_config_is_a_valid_comparison(claim):
         assert check.loss in labels, f"{check.loss!r} is not one of {labels}"
         assert (check.baseline or plan["baseline"]) in labels
         assert check.scenario in scenarios, f"{check.scenario!r} not in {scenarios}"
+        assert check.baseline_scenario in (None, *scenarios), check.baseline_scenario
         assert check.metric in metrics
 
 

@@ -36,6 +36,7 @@ CONFIG_KEYS: dict[str, tuple[type, ...]] = {
     "group": (str,),
     "target_domain": (str,),
     "teacher": (str,),
+    "calibrate": (str,),
     "losses": (str, list),
     "task": (str,),
     "baseline": (str,),

@@ -42,6 +42,9 @@ class Dataset:
     groups: pd.Series | None = None
     #: True for the rows of the target domain (``target_domain=``), None without one
     target_rows: np.ndarray | None = None
+    #: the true noise standard deviation of each row, recorded by some generators
+    #: (``synthetic:heteroscedastic``) in a ``true_sigma`` column; never a feature
+    true_sigma: pd.Series | None = None
 
     @property
     def n_rows(self) -> int:
@@ -82,6 +85,7 @@ def load_data(
     """
     if data is None:
         data = "breast_cancer"
+    true_sigma = None
     if isinstance(data, pd.DataFrame):
         frame, name = data, "dataframe"
     elif isinstance(data, str) and data in SKLEARN_DATASETS:
@@ -89,6 +93,9 @@ def load_data(
         target = target or "target"
     elif isinstance(data, str) and data.startswith(PREFIX):
         name, frame = make_synthetic(data)
+        if "true_sigma" in frame.columns:  # the answer to the variance head, not a feature
+            true_sigma = frame["true_sigma"].reset_index(drop=True)
+            frame = frame.drop(columns=["true_sigma"])
         # multilabel and multioutput generators name their columns target_0, target_1, ...
         labels = [c for c in frame.columns if str(c).startswith("target_")]
         target = target or ("target" if "target" in frame.columns else labels)
@@ -173,7 +180,9 @@ def load_data(
     if target_rows is not None:
         marked = marked.assign(__target_domain__=target_rows)
     digest = fingerprint(marked, y)
-    return Dataset(name, X, y, detected, digest, groups, target_rows)
+    return Dataset(
+        name, X, y, detected, digest, groups, target_rows=target_rows, true_sigma=true_sigma
+    )
 
 
 def detect_task(y: pd.Series) -> str:

@@ -47,9 +47,18 @@ def preprocessing() -> Any:
 
 
 def make_pipeline(
-    task: str, loss: str, params: dict[str, Any], estimator_params: dict[str, Any], seed: int
+    task: str,
+    loss: str,
+    params: dict[str, Any],
+    estimator_params: dict[str, Any],
+    seed: int,
+    calibrate: str | None = None,
 ) -> Any:
-    """Per-fold :func:`preprocessing`, then the lossreg estimator of the task."""
+    """Per-fold :func:`preprocessing`, then the lossreg estimator of the task.
+
+    With ``calibrate`` (a base loss), ``loss`` is a calibration loss fitted on a held-out
+    share of the rows of a LossClassifier trained with ``calibrate`` (see ``_calibrate``).
+    """
     from sklearn.pipeline import Pipeline
 
     from lossreg.estimators import LossClassifier, LossEmbedder, LossRegressor
@@ -58,6 +67,12 @@ def make_pipeline(
     scaling = loss_scaling(settings.pop("target_scaling", "standard"), loss)
     Model = {"regression": LossRegressor, "multioutput": LossRegressor, "embedding": LossEmbedder}
     Model = Model.get(task, LossClassifier)
+    if calibrate is not None:
+        from lossreg.compare._calibrate import HeldOutCalibrated
+
+        base = Model(loss=calibrate, random_state=seed, **settings)
+        model = HeldOutCalibrated(base, loss, dict(params), random_state=seed)
+        return Pipeline([("prep", preprocessing()), ("model", model)])
     model = Model(
         loss=loss,
         random_state=seed,
@@ -170,9 +185,10 @@ def run_fit(
     )
     from lossreg.compare._multioutput import score_heads, score_multioutput
     from lossreg.compare._scenarios import StressedEstimator
+    from lossreg.compare._uncertainty import classification_uncertainty, vacuity
     from lossreg.compare._unlabeled import hide_targets
 
-    rows = ("train", "test", "threads", "hidden", "source_test")
+    rows = ("train", "test", "threads", "hidden", "source_test", "true_sigma")
     record = {k: v for k, v in spec.items() if k not in rows}
     threads_before = torch.get_num_threads()
     torch.set_num_threads(int(spec["threads"]))
@@ -182,7 +198,12 @@ def run_fit(
             warnings.simplefilter("always")
             train, test = np.asarray(spec["train"]), np.asarray(spec["test"])
             pipeline = make_pipeline(
-                spec["task"], spec["loss"], spec["params"], spec["estimator"], spec["model_seed"]
+                spec["task"],
+                spec["loss"],
+                spec["params"],
+                spec["estimator"],
+                spec["model_seed"],
+                spec.get("calibrate"),
             )
             teacher = None
             if spec.get("teacher") and _declares(spec["loss"], "teacher_logits"):
@@ -201,7 +222,8 @@ def run_fit(
             X_test = prep.transform(X.iloc[test])
             y_test = y.iloc[test].to_numpy()
             if spec["task"] == "regression":
-                record.update(_regression(est, X_test, y_test, regression_metrics))
+                sigma = spec.get("true_sigma")
+                record.update(_regression(est, X_test, y_test, regression_metrics, sigma))
                 fit_rows = _fit_rows(model, prep)
                 record.update(score_heads(est, X_test, y_test, *fit_rows, record["mae"]))
             elif spec["task"] == "multioutput":
@@ -239,6 +261,10 @@ def run_fit(
                     ),
                 )
                 record.update(scores)
+                if proba is not None:
+                    index = np.searchsorted(est.classes_, y_test)
+                    record.update(classification_uncertainty(index, proba, vacuity(est, X_test)))
+                record.update(_geometry(est, X_test, y_test, model.fit_rows_[1]))
                 record["reliability"] = bins
                 if spec.get("source_test"):  # in-distribution accuracy of a domain run
                     source = np.asarray(spec["source_test"])
@@ -274,13 +300,28 @@ def _fit_rows(model: Any, prep: Any) -> tuple[np.ndarray, np.ndarray]:
     return prep.transform(X_fit), np.asarray(y_fit)
 
 
+def _geometry(est: Any, X_test: np.ndarray, y_test: np.ndarray, y_fit: Any) -> dict[str, float]:
+    """Class-mean geometry of the last hidden layer (models with one; see ``_geometry``)."""
+    from lossreg.compare._geometry import class_geometry, hidden_features
+
+    features = hidden_features(est, X_test)
+    if features is None:
+        return {}
+    counts = np.array([np.sum(np.asarray(y_fit) == c) for c in est.classes_])
+    return class_geometry(features, np.searchsorted(est.classes_, y_test), counts)
+
+
 def _declares(loss: str, extra: str) -> bool:
     from lossreg.registry import default_registry
 
     return extra in default_registry().get_spec(loss).fit_extras
 
 
-def _regression(est: Any, X_test: np.ndarray, y_test: np.ndarray, score: Any) -> dict[str, Any]:
+def _regression(
+    est: Any, X_test: np.ndarray, y_test: np.ndarray, score: Any, true_sigma: Any = None
+) -> dict[str, Any]:
+    from lossreg.compare._uncertainty import predicted_std, regression_uncertainty
+
     pred = np.asarray(est.predict(X_test))
     quantiles = interval = None
     # Optional outputs: a loss whose helpers do not fit this shape still gets its point scores.
@@ -301,4 +342,8 @@ def _regression(est: Any, X_test: np.ndarray, y_test: np.ndarray, score: Any) ->
             interval = est.predict_interval(X_test, alpha=0.1)
         except (ValueError, RuntimeError):
             interval = None
-    return score(y_test, pred, quantiles, interval)
+    out = score(y_test, pred, quantiles, interval)
+    if pred.ndim == 1 and np.ndim(y_test) == 1:
+        std = predicted_std(est, X_test)
+        out.update(regression_uncertainty(y_test, pred, std, true_sigma, quantiles))
+    return out

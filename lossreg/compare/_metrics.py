@@ -7,7 +7,13 @@ from typing import Any
 import numpy as np
 from sklearn import metrics
 
+from lossreg.compare._geometry import GEOMETRY_GREATER_IS_BETTER, GEOMETRY_METRICS
 from lossreg.compare._multioutput import MULTIOUTPUT_DIRECTIONS
+from lossreg.compare._uncertainty import (
+    CLASSIFICATION_UNCERTAINTY_METRICS,
+    REGRESSION_UNCERTAINTY_METRICS,
+    UNCERTAINTY_GREATER_IS_BETTER,
+)
 
 __all__ = [
     "GREATER_IS_BETTER",
@@ -48,6 +54,8 @@ GREATER_IS_BETTER: dict[str, bool] = {
     "knn_accuracy": True,
     "linear_probe_accuracy": True,
     "fit_time": False,
+    **UNCERTAINTY_GREATER_IS_BETTER,
+    **GEOMETRY_GREATER_IS_BETTER,
 }
 GREATER_IS_BETTER.update(MULTIOUTPUT_DIRECTIONS)
 
@@ -64,6 +72,8 @@ CLASSIFICATION_METRICS = (
     "worst_group_accuracy",
     "top3_accuracy",
     "error_auroc",
+    *CLASSIFICATION_UNCERTAINTY_METRICS,
+    *GEOMETRY_METRICS,
 )
 REGRESSION_METRICS = (
     "rmse",
@@ -75,6 +85,7 @@ REGRESSION_METRICS = (
     "mape",
     "tail_mae",
     "spearman",
+    *REGRESSION_UNCERTAINTY_METRICS,
 )
 
 MULTILABEL_METRICS = ("map", "tail_map", "micro_f1", "macro_f1", "micro_roc_auc")

@@ -59,6 +59,7 @@ def compare(
     group: str | None = None,
     target_domain: str | None = None,
     teacher: str | None = None,
+    calibrate: str | None = None,
     losses: Any = None,
     task: str | None = None,
     baseline: str | None = None,
@@ -99,6 +100,11 @@ def compare(
         Classes: for the losses that take ``teacher_logits`` (distillation), fit this
         teacher on each (stressed) training fold and pass its out-of-fold logits; the
         record keeps the teacher's own ``teacher_accuracy`` on the test fold.
+    calibrate : str, optional
+        Classes: compare post-hoc calibration losses (``temperature_scaling``,
+        ``correctness_aware``, ``h_calibration`` ...) on one base model trained with this
+        loss on 80% of each training fold; each calibrator is fitted on the other 20%. The
+        baseline defaults to ``temperature_scaling``.
     losses : str or list, optional
         ``"cross_entropy,focal(gamma=2.0)"``, a list of such names, or None for a sensible
         set registered for the task (the CLI's ``--task-default``). The baseline is added
@@ -159,6 +165,7 @@ def compare(
         estimator_params=estimator_params,
         random_state=random_state,
         teacher=teacher,
+        calibrate=calibrate,
     )
     known = TASK_METRICS[dataset.task]
     primary = scoring or known[0]
@@ -237,6 +244,7 @@ def plan_fits(
     estimator_params: dict[str, Any] | None = None,
     random_state: int = 0,
     teacher: str | None = None,
+    calibrate: str | None = None,
 ) -> dict[str, Any]:
     """Every fit of a comparison, with its stable key, seeds and row indices."""
     from lossreg.registry import default_registry
@@ -249,13 +257,19 @@ def plan_fits(
         choices = parse_losses(losses)
     # aliases (ce) become canonical names, so a loss is not compared with itself
     choices = [LossChoice(registry.get_spec(c.name).name, c.params) for c in choices]
-    base = parse_losses(baseline or BASELINES[task])[0]
+    default_baseline = "temperature_scaling" if calibrate is not None else BASELINES[task]
+    base = parse_losses(baseline or default_baseline)[0]
     base = LossChoice(registry.get_spec(base.name).name, base.params)
     baseline = base.label
     if baseline not in [c.label for c in choices]:
         choices = [base, *choices]
     if len({c.label for c in choices}) != len(choices):
         raise ValueError("A loss is listed twice (under an alias?).")
+    if calibrate is not None:  # before the task check: its message names the real problem
+        from lossreg.compare._calibrate import check_calibrate
+
+        labels = [c.label for c in choices]
+        calibrate = check_calibrate(calibrate, labels, [c.name for c in choices], task, registry)
     _check_losses(choices, task, registry)
     _check_teacher(choices, task, teacher, registry)
     if isinstance(scenarios, (str, Scenario)):
@@ -300,6 +314,8 @@ def plan_fits(
                     }
                     if teacher is not None:
                         identity["teacher"] = teacher  # absent otherwise: older keys still match
+                    if calibrate is not None:
+                        identity["calibrate"] = calibrate
                     key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode())
                     fits.append(
                         {
@@ -325,12 +341,15 @@ def plan_fits(
                             "minority": minority,
                             "tail_labels": tail,
                             "teacher": teacher,
+                            "calibrate": calibrate,
                             "train": train.tolist(),
                             "test": test.tolist(),
                         }
                     )
                     if dataset.target_rows is not None:
                         fits[-1].update(domain_fold(train, test, dataset.target_rows))
+                    if dataset.true_sigma is not None:  # generated data: the noise sd per row
+                        fits[-1]["true_sigma"] = dataset.true_sigma.to_numpy()[test].tolist()
     return {
         "fits": fits,
         "losses": choices,

@@ -34,6 +34,10 @@ SCENARIOS: dict[str, tuple[tuple[str, ...], str]] = {
         ("binary", "multiclass", "embedding"),
         "subsample classes with an exponential profile to this ratio n_max/n_min",
     ),
+    "subsample": (
+        ("binary", "multiclass", "regression", "multilabel", "embedding"),
+        "fraction of the training rows kept (a random subset): a learning-curve point",
+    ),
     "missing_labels": (
         ("multilabel",),
         "fraction of the positive training labels hidden (set to 0), as when annotators mark "
@@ -76,6 +80,10 @@ class Scenario:
         rates = ("symmetric_noise", "class_noise", "outliers", "missing_labels", "unlabeled")
         if self.kind in rates and not 0 <= self.value < 1:
             raise ValueError(f"Scenario {self.label!r}: the rate must be in [0, 1) ({meaning}).")
+        if self.kind == "subsample" and not 0 < self.value <= 1:
+            raise ValueError(
+                f"Scenario {self.label!r}: the fraction must be in (0, 1] ({meaning})."
+            )
         if self.kind == "imbalance" and self.value < 1:
             raise ValueError(f"Scenario {self.label!r}: the ratio must be >= 1 ({meaning}).")
         if self.kind == "target_noise" and self.value < 0:
@@ -134,6 +142,13 @@ def corrupt(
     if kind == "unlabeled":
         y_hidden, hidden = hide_labels(y, value, rng)
         return X, y_hidden, {**info, **hidden}
+    if kind == "subsample":
+        n_keep = max(1, round(value * len(y)))
+        index = np.sort(rng.choice(len(y), size=n_keep, replace=False))
+        info["n_train"] = n_keep
+        info["n_removed"] = len(y) - n_keep
+        info["kept_rows"] = index
+        return _take(X, index), y[index], info
     if kind == "imbalance":
         classes, codes = np.unique(y, return_inverse=True)
         counts = np.bincount(codes)

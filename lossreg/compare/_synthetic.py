@@ -96,11 +96,17 @@ def _signal(X: np.ndarray) -> np.ndarray:
 def heteroscedastic(
     n_samples: int = 2000, n_features: int = 5, random_state: int = 0
 ) -> pd.DataFrame:
-    """``y = f(x) + σ(x) ε`` with ``σ(x) = 0.1 + 0.5 |x0|`` and ``x ~ U(-3, 3)^d``."""
+    """``y = f(x) + σ(x) ε`` with ``σ(x) = 0.1 + 0.5 |x0|`` and ``x ~ U(-3, 3)^d``.
+
+    The ``true_sigma`` column holds σ(x) of each row: compare keeps it out of the features and
+    scores predicted standard deviations against it (``sigma_corr``).
+    """
     rng = np.random.default_rng(random_state)
     X = rng.uniform(-3.0, 3.0, size=(n_samples, n_features))
     sigma = 0.1 + 0.5 * np.abs(X[:, 0])
-    return _frame(X, _signal(X) + sigma * rng.standard_normal(n_samples))
+    frame = _frame(X, _signal(X) + sigma * rng.standard_normal(n_samples))
+    frame["true_sigma"] = sigma
+    return frame
 
 
 def heavy_tailed(
@@ -165,6 +171,29 @@ def spurious(
     return frame
 
 
+def sampled_labels(
+    n_samples: int = 2000,
+    n_features: int = 10,
+    n_classes: int = 10,
+    temperature: float = 1.0,
+    random_state: int = 0,
+) -> pd.DataFrame:
+    """Labels drawn from a known ``p(y|x) = softmax(W x / temperature)`` (``x ~ N(0, I)``,
+    ``W ~ N(0, 4/d)``): the same x may carry different labels, as when several answers are
+    plausible; a higher ``temperature`` makes p(y|x) flatter."""
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0. Got {temperature!r}.")
+    rng = np.random.default_rng(random_state)
+    X = rng.standard_normal((n_samples, n_features))
+    weights = rng.normal(0.0, 2.0 / np.sqrt(n_features), size=(n_features, n_classes))
+    logits = X @ weights / temperature
+    proba = np.exp(logits - logits.max(axis=1, keepdims=True))
+    proba /= proba.sum(axis=1, keepdims=True)
+    # inverse-CDF draw: one uniform per row
+    y = (proba.cumsum(axis=1) < rng.random((n_samples, 1))).sum(axis=1)
+    return _frame(X, np.minimum(y, n_classes - 1).astype(np.int64))
+
+
 def multilabel(
     n_samples: int = 3000,
     n_features: int = 20,
@@ -209,6 +238,7 @@ GENERATORS: dict[str, Callable[..., pd.DataFrame]] = {
     "shifted_gaussians": shifted_gaussians,
     "covariate_shift": covariate_shift,
     **MULTIOUTPUT_GENERATORS,
+    "sampled_labels": sampled_labels,
 }
 
 

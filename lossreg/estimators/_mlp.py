@@ -39,6 +39,9 @@ class MLP(nn.Module):
         Return the pair ``(logits, features)``, features being the last hidden layer's output
         (after its activation and dropout; the inputs when ``hidden_units=()``). Estimators
         set it for losses whose spec says ``outputs="logits+features"``.
+    head_bias : bool, default=True
+        Whether the output layer has a bias; False gives the bias-free last layer of the
+        neural-collapse analyses (class geometry read from the weights and features alone).
     """
 
     def __init__(
@@ -50,6 +53,7 @@ class MLP(nn.Module):
         dropout: float = 0.0,
         batch_norm: bool = False,
         return_features: bool = False,
+        head_bias: bool = True,
     ) -> None:
         super().__init__()
         if activation not in ACTIVATIONS:
@@ -69,7 +73,7 @@ class MLP(nn.Module):
             if dropout:
                 layers.append(nn.Dropout(dropout))
             width = int(units)
-        layers.append(nn.Linear(width, n_outputs))
+        layers.append(nn.Linear(width, n_outputs, bias=head_bias))
         self.layers = nn.Sequential(*layers)
         self.return_features = return_features
         self.n_features_out = width  # the width of the features returned next to the logits
