@@ -58,9 +58,11 @@ def load_data(
         The target column; ``"target"`` for the scikit-learn data sets. Required otherwise.
         Several columns (a list, or names separated by commas) of 0/1 values make a
         multilabel target, one label per column.
-    task : {"binary", "multiclass", "regression", "multilabel", "embedding"}, optional
+    task : {"binary", "multiclass", "regression", "multilabel", "embedding", "outlier"}, optional
         Overrides the task detected from the target; ``"embedding"`` (never detected) fits
-        LossEmbedder on class labels and scores its embeddings with kNN and a linear probe.
+        LossEmbedder on class labels and scores its embeddings with kNN and a linear probe;
+        ``"outlier"`` (never detected) trains each loss to reconstruct the features and scores
+        how well its reconstruction error finds the rows whose target is 1.
     group : str, optional
         A column of group (environment, domain) ids: taken out of the features, passed to
         losses that declare the ``group`` fit extra, and scored by ``worst_group_accuracy``.
@@ -132,10 +134,15 @@ def load_data(
         detected = "multilabel"
     else:
         detected = task or detect_task(y)
-    if detected not in ("binary", "multiclass", "regression", "multilabel", "embedding"):
+    if detected not in ("binary", "multiclass", "regression", "multilabel", "embedding", "outlier"):
         raise ValueError(
-            "task must be binary, multiclass, regression, multilabel or embedding. "
+            "task must be binary, multiclass, regression, multilabel, embedding or outlier. "
             f"Got {detected!r}."
+        )
+    if detected == "outlier" and not set(pd.unique(y)) <= {0, 1}:
+        raise ValueError(
+            "task='outlier' needs a 0/1 target (1 marks an outlier); target "
+            f"{columns[0]!r} has values {sorted(map(repr, pd.unique(y)))[:5]}."
         )
     if detected == "embedding" and detect_task(y) == "regression":
         raise ValueError("task='embedding' scores embeddings with class labels; y is continuous.")

@@ -54,7 +54,11 @@ def make_pipeline(
 
     settings = dict(estimator_params)
     scaling = settings.pop("target_scaling", "standard")
-    Model = {"regression": LossRegressor, "embedding": LossEmbedder}.get(task, LossClassifier)
+    from lossreg.compare._outlier import Reconstruction
+
+    Model = {"regression": LossRegressor, "outlier": LossRegressor, "embedding": LossEmbedder}.get(
+        task, LossClassifier
+    )
     model = Model(
         loss=loss,
         random_state=seed,
@@ -63,6 +67,8 @@ def make_pipeline(
     )
     if task == "regression":
         model = TargetScaled(model, scaling=scaling)
+    elif task == "outlier":
+        model = Reconstruction(model)  # the features, scaled by preprocessing, are its target
     return Pipeline([("prep", preprocessing()), ("model", model)])
 
 
@@ -156,6 +162,7 @@ def run_fit(
         multilabel_metrics,
         regression_metrics,
     )
+    from lossreg.compare._outlier import outlier_metrics
     from lossreg.compare._scenarios import StressedEstimator
 
     record = {k: v for k, v in spec.items() if k not in ("train", "test", "threads")}
@@ -184,6 +191,8 @@ def run_fit(
             y_test = y.iloc[test].to_numpy()
             if spec["task"] == "regression":
                 record.update(_regression(est, X_test, y_test, regression_metrics))
+            elif spec["task"] == "outlier":
+                record.update(outlier_metrics(y_test, est.outlier_scores(X_test)))
             elif spec["task"] == "embedding":
                 X_fit, y_fit = model.fit_rows_
                 record.update(

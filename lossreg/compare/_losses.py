@@ -17,6 +17,7 @@ BASELINES = {
     "regression": "mse",
     "multilabel": "bce",
     "embedding": "triplet",
+    "outlier": "mse",
 }
 
 #: a sensible first comparison per task; names not registered here are skipped
@@ -32,6 +33,7 @@ TASK_DEFAULTS = {
     "regression": ("mse", "mae", "huber", "log_cosh", "cauchy", "pinball", "gaussian_nll"),
     "multilabel": ("bce", "binary_focal", "asymmetric", "distribution_balanced", "dice"),
     "embedding": ("triplet", "contrastive", "multi_similarity", "supcon", "proxy_anchor"),
+    "outlier": ("mse", "mae", "huber", "gaussian_nll", "apre"),
 }
 TASK_DEFAULTS["multiclass"] = TASK_DEFAULTS["binary"]
 

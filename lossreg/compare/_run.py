@@ -24,6 +24,7 @@ from lossreg.compare._metrics import (
     MULTILABEL_METRICS,
     REGRESSION_METRICS,
 )
+from lossreg.compare._outlier import OUTLIER_METRICS
 from lossreg.compare._scenarios import Scenario, parse_scenario
 from lossreg.compare._store import ResultStore
 
@@ -36,7 +37,11 @@ TASK_METRICS = {
     "regression": REGRESSION_METRICS,
     "multilabel": MULTILABEL_METRICS,
     "embedding": EMBEDDING_METRICS,
+    "outlier": OUTLIER_METRICS,
 }
+
+#: the registry task whose losses a compare task trains (outlier detection reconstructs X)
+LOSS_TASK = {"outlier": "regression"}
 
 #: bump when a change makes old records incomparable with new ones
 KEY_VERSION = 1
@@ -232,7 +237,7 @@ def plan_fits(
     registry = default_registry()
     task = dataset.task
     if losses is None:
-        choices = task_default_losses(task, registry.list_losses(task=task))
+        choices = task_default_losses(task, registry.list_losses(task=LOSS_TASK.get(task, task)))
     else:
         choices = parse_losses(losses)
     # aliases (ce) become canonical names, so a loss is not compared with itself
@@ -330,13 +335,16 @@ def _check_losses(choices: list[LossChoice], task: str, registry: Any) -> None:
     from lossreg.errors import UnsupportedTaskError
     from lossreg.params import check_params
 
+    trained_for = LOSS_TASK.get(task, task)
+    why = f" (the {task} task trains {trained_for} losses)" if trained_for != task else ""
+    task = trained_for
     for choice in choices:
         spec = registry.get_spec(choice.name)  # UnknownLossError with a suggestion
         supported = task in spec.tasks or (task == "binary" and "multiclass" in spec.tasks)
         if not supported:
             options = registry.list_losses(task=task)
             raise UnsupportedTaskError(
-                f"Loss {choice.name!r} does not support task {task!r} (supports: "
+                f"Loss {choice.name!r} does not support task {task!r}{why} (supports: "
                 f"{', '.join(sorted(spec.tasks))}). Use one of: {', '.join(options[:15])} ..."
             )
         check_params(spec.name, spec.params, choice.params, data_params=(), prefix="")
@@ -363,7 +371,7 @@ def _splitter(dataset: Dataset, cv: int, seed: int) -> Iterator[tuple[np.ndarray
     from sklearn.model_selection import KFold, StratifiedKFold
 
     n = np.zeros(dataset.n_rows)
-    stratify = dataset.task in ("binary", "multiclass", "embedding")
+    stratify = dataset.task in ("binary", "multiclass", "embedding", "outlier")
     if stratify and dataset.y.value_counts().min() >= cv:
         return StratifiedKFold(cv, shuffle=True, random_state=seed).split(n, dataset.y.astype(str))
     return KFold(cv, shuffle=True, random_state=seed).split(n)

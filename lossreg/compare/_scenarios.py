@@ -15,7 +15,10 @@ __all__ = ["SCENARIOS", "Scenario", "StressedEstimator", "corrupt", "parse_scena
 
 #: kind -> (tasks it applies to, what its value means)
 SCENARIOS: dict[str, tuple[tuple[str, ...], str]] = {
-    "clean": (("binary", "multiclass", "regression", "multilabel", "embedding"), "no corruption"),
+    "clean": (
+        ("binary", "multiclass", "regression", "multilabel", "embedding", "outlier"),
+        "no corruption",
+    ),
     "symmetric_noise": (
         ("binary", "multiclass", "embedding"),
         "fraction of training labels replaced by a uniformly drawn other class",
