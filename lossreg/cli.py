@@ -375,10 +375,12 @@ def docs_command(out: str | None) -> None:
 @click.option(
     "--task",
     type=click.Choice(
-        ["binary", "multiclass", "regression", "multilabel", "multioutput", "embedding"]
+        ["binary", "multiclass", "regression", "multilabel", "multioutput", "embedding", "outlier"]
     ),
     help="Override the task detected from the target; embedding (never detected) fits "
-    "LossEmbedder and scores its embeddings by kNN and linear-probe accuracy.",
+    "LossEmbedder and scores its embeddings by kNN and linear-probe accuracy; outlier (never "
+    "detected) trains each loss to reconstruct X and scores its outlier ranking of the rows "
+    "whose target is 1.",
 )
 @click.option("--baseline", help="Loss to pair every other loss with (cross_entropy / mse).")
 @click.option("--cv", default=5, show_default=True, help="Cross-validation folds.")

@@ -18,7 +18,15 @@ from lossreg.compare._unlabeled import check_pool, labelled_target, parse_target
 __all__ = ["SKLEARN_DATASETS", "TASKS", "Dataset", "detect_task", "load_data"]
 
 #: the tasks a comparison can pose
-TASKS = ("binary", "multiclass", "regression", "multilabel", "multioutput", "embedding")
+TASKS = (
+    "binary",
+    "multiclass",
+    "regression",
+    "multilabel",
+    "multioutput",
+    "embedding",
+    "outlier",
+)
 
 #: data sets that ship with scikit-learn, by the name ``lossreg compare`` accepts
 SKLEARN_DATASETS = ("breast_cancer", "diabetes", "digits", "iris", "wine")
@@ -74,7 +82,8 @@ def load_data(
     task : str, optional
         One of :data:`TASKS`; overrides the task detected from the target; ``"embedding"``
         (never detected) fits LossEmbedder on class labels and scores its embeddings with kNN
-        and a linear probe.
+        and a linear probe; ``"outlier"`` (never detected) trains each loss to reconstruct the
+        features and scores how well its outlier score finds the rows whose target is 1.
     group : str, optional
         A column of group (environment, domain) ids: taken out of the features, passed to
         losses that declare the ``group`` fit extra, and scored by ``worst_group_accuracy``.
@@ -169,6 +178,11 @@ def load_data(
         raise ValueError(
             f"target_domain applies to binary and multiclass targets (its rows become "
             f"unlabeled, label -1); this task is {detected!r}."
+        )
+    if detected == "outlier" and not set(pd.unique(y)) <= {0, 1}:
+        raise ValueError(
+            "task='outlier' needs a 0/1 target (1 marks an outlier); target "
+            f"{columns[0]!r} has values {sorted(map(repr, pd.unique(y)))[:5]}."
         )
     if detected == "embedding" and detect_task(y.dropna()) == "regression":
         raise ValueError("task='embedding' scores embeddings with class labels; y is continuous.")

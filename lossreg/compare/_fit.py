@@ -61,12 +61,17 @@ def make_pipeline(
     """
     from sklearn.pipeline import Pipeline
 
+    from lossreg.compare._outlier import Reconstruction
     from lossreg.estimators import LossClassifier, LossEmbedder, LossRegressor
 
     settings = dict(estimator_params)
     scaling = loss_scaling(settings.pop("target_scaling", "standard"), loss)
-    Model = {"regression": LossRegressor, "multioutput": LossRegressor, "embedding": LossEmbedder}
-    Model = Model.get(task, LossClassifier)
+    Model = {
+        "regression": LossRegressor,
+        "multioutput": LossRegressor,
+        "outlier": LossRegressor,
+        "embedding": LossEmbedder,
+    }.get(task, LossClassifier)
     if calibrate is not None:
         from lossreg.compare._calibrate import HeldOutCalibrated
 
@@ -81,6 +86,8 @@ def make_pipeline(
     )
     if task in ("regression", "multioutput"):
         model = TargetScaled(model, scaling=scaling)
+    elif task == "outlier":
+        model = Reconstruction(model)  # the features, scaled by preprocessing, are its target
     return Pipeline([("prep", preprocessing()), ("model", model)])
 
 
@@ -184,6 +191,7 @@ def run_fit(
         regression_metrics,
     )
     from lossreg.compare._multioutput import score_heads, score_multioutput
+    from lossreg.compare._outlier import outlier_metrics
     from lossreg.compare._scenarios import StressedEstimator
     from lossreg.compare._uncertainty import classification_uncertainty, vacuity
     from lossreg.compare._unlabeled import hide_targets
@@ -228,6 +236,8 @@ def run_fit(
                 record.update(score_heads(est, X_test, y_test, *fit_rows, record["mae"]))
             elif spec["task"] == "multioutput":
                 record.update(score_multioutput(est, X_test, y_test, *_fit_rows(model, prep)))
+            elif spec["task"] == "outlier":
+                record.update(outlier_metrics(y_test, est.outlier_scores(X_test)))
             elif spec["task"] == "embedding":
                 X_fit, y_fit = model.fit_rows_
                 record.update(

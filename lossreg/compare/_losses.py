@@ -18,6 +18,7 @@ BASELINES = {
     "multilabel": "bce",
     "multioutput": "mse",
     "embedding": "triplet",
+    "outlier": "mse",
 }
 
 #: a sensible first comparison per task; names not registered here are skipped
@@ -34,6 +35,7 @@ TASK_DEFAULTS = {
     "multioutput": ("mse", "mae", "huber", "log_cosh", "uncertainty_weighted_multitask"),
     "multilabel": ("bce", "binary_focal", "asymmetric", "distribution_balanced", "dice"),
     "embedding": ("triplet", "contrastive", "multi_similarity", "supcon", "proxy_anchor"),
+    "outlier": ("mse", "mae", "huber", "gaussian_nll", "apre"),
 }
 TASK_DEFAULTS["multiclass"] = TASK_DEFAULTS["binary"]
 

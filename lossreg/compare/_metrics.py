@@ -53,6 +53,8 @@ GREATER_IS_BETTER: dict[str, bool] = {
     "micro_roc_auc": True,
     "knn_accuracy": True,
     "linear_probe_accuracy": True,
+    "outlier_roc_auc": True,
+    "outlier_average_precision": True,
     "fit_time": False,
     **UNCERTAINTY_GREATER_IS_BETTER,
     **GEOMETRY_GREATER_IS_BETTER,

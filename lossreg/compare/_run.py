@@ -26,6 +26,7 @@ from lossreg.compare._metrics import (
     REGRESSION_METRICS,
 )
 from lossreg.compare._multioutput import HEAD_METRICS, MULTIOUTPUT_METRICS
+from lossreg.compare._outlier import OUTLIER_METRICS
 from lossreg.compare._scenarios import Scenario, parse_scenario
 from lossreg.compare._store import ResultStore
 from lossreg.compare._unlabeled import domain_fold, labelled_splits
@@ -40,7 +41,12 @@ TASK_METRICS = {
     "multilabel": MULTILABEL_METRICS,
     "multioutput": MULTIOUTPUT_METRICS,
     "embedding": EMBEDDING_METRICS,
+    "outlier": OUTLIER_METRICS,
 }
+
+#: the registry task whose losses a compare task trains: a regression loss takes (n, K)
+#: targets (one that cannot fails its fits with the reason); outlier detection reconstructs X
+LOSS_TASK = {"multioutput": "regression", "outlier": "regression"}
 
 #: bump when a change makes old records incomparable with new ones
 KEY_VERSION = 1
@@ -252,7 +258,7 @@ def plan_fits(
     registry = default_registry()
     task = dataset.task
     if losses is None:
-        choices = task_default_losses(task, registry.list_losses(task=task))
+        choices = task_default_losses(task, registry.list_losses(task=LOSS_TASK.get(task, task)))
     else:
         choices = parse_losses(losses)
     # aliases (ce) become canonical names, so a loss is not compared with itself
@@ -363,15 +369,16 @@ def _check_losses(choices: list[LossChoice], task: str, registry: Any) -> None:
     from lossreg.errors import UnsupportedTaskError
     from lossreg.params import check_params
 
+    trained_for = LOSS_TASK.get(task, task)
+    why = f" (the {task} task trains {trained_for} losses)" if trained_for != task else ""
+    task = trained_for
     for choice in choices:
         spec = registry.get_spec(choice.name)  # UnknownLossError with a suggestion
         supported = task in spec.tasks or (task == "binary" and "multiclass" in spec.tasks)
-        # a regression loss takes (n, K) targets; one that cannot fails its fits with the reason
-        supported = supported or (task == "multioutput" and "regression" in spec.tasks)
         if not supported:
-            options = registry.list_losses(task="regression" if task == "multioutput" else task)
+            options = registry.list_losses(task=task)
             raise UnsupportedTaskError(
-                f"Loss {choice.name!r} does not support task {task!r} (supports: "
+                f"Loss {choice.name!r} does not support task {task!r}{why} (supports: "
                 f"{', '.join(sorted(spec.tasks))}). Use one of: {', '.join(options[:15])} ..."
             )
         check_params(spec.name, spec.params, choice.params, data_params=(), prefix="")
@@ -404,7 +411,7 @@ def _splitter(dataset: Dataset, cv: int, seed: int) -> Iterator[tuple[np.ndarray
             lambda rows: _splitter(_rows(dataset, rows), cv, seed),
         )
     n = np.zeros(dataset.n_rows)
-    stratify = dataset.task in ("binary", "multiclass", "embedding")
+    stratify = dataset.task in ("binary", "multiclass", "embedding", "outlier")
     strata = dataset.y.astype(str)
     if dataset.target_rows is not None:  # every fold gets both domains
         strata = strata + np.where(dataset.target_rows, "|target", "|source")

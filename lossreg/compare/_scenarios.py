@@ -18,7 +18,15 @@ __all__ = ["SCENARIOS", "Scenario", "StressedEstimator", "corrupt", "parse_scena
 #: kind -> (tasks it applies to, what its value means)
 SCENARIOS: dict[str, tuple[tuple[str, ...], str]] = {
     "clean": (
-        ("binary", "multiclass", "regression", "multilabel", "multioutput", "embedding"),
+        (
+            "binary",
+            "multiclass",
+            "regression",
+            "multilabel",
+            "multioutput",
+            "embedding",
+            "outlier",
+        ),
         "no corruption",
     ),
     "symmetric_noise": (

@@ -223,6 +223,34 @@ def multilabel(
     return frame
 
 
+def outliers(
+    n_samples: int = 2000,
+    n_features: int = 12,
+    latent: int = 3,
+    contamination: float = 0.05,
+    shuffled: float = 0.3,
+    random_state: int = 0,
+) -> pd.DataFrame:
+    """Outlier detection: inliers on a smooth ``latent``-dimensional manifold, with noise
+    whose scale differs by column (0.02 to 1); an outlier (``target`` 1, ``contamination`` of
+    the rows) has a ``shuffled`` share of its columns replaced by other rows' values, so that
+    every value is in range and only the dependence between columns gives it away."""
+    rng = np.random.default_rng(random_state)
+    z = rng.standard_normal((n_samples, latent))
+    mixing = rng.standard_normal((latent, n_features))
+    noise_scale = np.geomspace(0.02, 1.0, n_features)
+    X = np.tanh(z @ mixing) + noise_scale * rng.standard_normal((n_samples, n_features))
+    y = np.zeros(n_samples, dtype=np.int64)
+    bad = rng.choice(n_samples, size=max(1, round(contamination * n_samples)), replace=False)
+    y[bad] = 1
+    n_cols = max(1, round(shuffled * n_features))
+    donors = rng.integers(0, n_samples, size=(len(bad), n_cols))
+    for row, donor_rows in zip(bad, donors, strict=True):
+        columns = rng.choice(n_features, size=n_cols, replace=False)
+        X[row, columns] = X[donor_rows, columns]
+    return _frame(X, y)
+
+
 #: name -> generator; every parameter has a default
 GENERATORS: dict[str, Callable[..., pd.DataFrame]] = {
     "classification": classification,
@@ -239,6 +267,7 @@ GENERATORS: dict[str, Callable[..., pd.DataFrame]] = {
     "covariate_shift": covariate_shift,
     **MULTIOUTPUT_GENERATORS,
     "sampled_labels": sampled_labels,
+    "outliers": outliers,
 }
 
 
