@@ -355,15 +355,21 @@ def docs_command(out: str | None) -> None:
     help="Column of group / environment ids: passed to losses that take groups (group_dro, "
     "irm, vrex ...) and scored as worst_group_accuracy.",
 )
+@click.option(
+    "--votes",
+    help="Comma-separated vote-count columns, one per class in sorted class order: scored as "
+    "vote_emd / vote_ece, trained on by the votes scenario.",
+)
 @click.option("--losses", help="Comma-separated losses, each NAME or NAME(param=value,...).")
 @click.option(
     "--task-default", is_flag=True, help="Compare a sensible set of losses for the detected task."
 )
 @click.option(
     "--task",
-    type=click.Choice(["binary", "multiclass", "regression", "multilabel", "embedding"]),
+    type=click.Choice(["binary", "multiclass", "ordinal", "regression", "multilabel", "embedding"]),
     help="Override the task detected from the target; embedding (never detected) fits "
-    "LossEmbedder and scores its embeddings by kNN and linear-probe accuracy.",
+    "LossEmbedder and scores its embeddings by kNN and linear-probe accuracy; ordinal treats "
+    "integer classes as ordered (class_mae, qwk).",
 )
 @click.option("--baseline", help="Loss to pair every other loss with (cross_entropy / mse).")
 @click.option("--cv", default=5, show_default=True, help="Cross-validation folds.")
@@ -373,7 +379,8 @@ def docs_command(out: str | None) -> None:
     "scenarios",
     multiple=True,
     help="Stress scenario on training folds, repeatable: clean, symmetric_noise:0.3, "
-    "class_noise:0.2, imbalance:10, target_noise:0.5, outliers:0.1. Default: clean.",
+    "class_noise:0.2, imbalance:10, target_noise:0.5, outliers:0.1, bags:32 (bag losses see "
+    "bag label proportions only). Default: clean.",
 )
 @click.option("--scoring", help="Primary metric (default accuracy / rmse).")
 @click.option("--max-iter", default=100, show_default=True, help="Epochs per fit at most.")
@@ -414,6 +421,7 @@ def compare_command(
     target: str | None,
     teacher: str | None,
     group: str | None,
+    votes: str | None,
     losses: str | None,
     task_default: bool,
     task: str | None,
@@ -441,7 +449,8 @@ def compare_command(
     DATA is a scikit-learn data set (breast_cancer [default], iris, wine, digits, diabetes),
     generated data (synthetic:NAME(param=value, ...), e.g. synthetic:classification(n_classes=10);
     generators: classification, regression, friedman1, heteroscedastic, heavy_tailed, skewed,
-    multimodal, parity, spurious, multilabel) or a CSV / Parquet file with a --target column.
+    multimodal, parity, spurious, multilabel, ordinal) or a CSV / Parquet file with a --target
+    column.
     Results stream to OUT/results.jsonl (rerunning skips finished fits); OUT/report.html and
     OUT/report.md hold the report.
     """
@@ -468,6 +477,7 @@ def compare_command(
     data = data if data is not None else from_file.get("data")
     target = target if given("target") else from_file.get("target", target)
     group = group if given("group") else from_file.get("group", group)
+    votes = votes if given("votes") else from_file.get("votes", votes)
     teacher = teacher if given("teacher") else from_file.get("teacher", teacher)
     task = task if given("task") else from_file.get("task", task)
     baseline = baseline if given("baseline") else from_file.get("baseline", baseline)
@@ -504,6 +514,7 @@ def compare_command(
             data,
             target=target,
             group=group,
+            votes=votes,
             teacher=teacher,
             losses=loss_list,
             task=task,

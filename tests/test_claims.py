@@ -67,6 +67,7 @@ def test_claim_config_is_a_valid_comparison(claim):
         assert check.loss in labels, f"{check.loss!r} is not one of {labels}"
         assert (check.baseline or plan["baseline"]) in labels
         assert check.scenario in scenarios, f"{check.scenario!r} not in {scenarios}"
+        assert (check.baseline_scenario or check.scenario) in scenarios
         assert check.metric in metrics
 
 

@@ -23,8 +23,10 @@ corrected resampled t-test of Nadeau and Bengio (2003): cross-validation folds s
 rows, so the plain paired t-test's variance is inflated by ``1/n + n_test/n_train``. A check
 ``expect = "better"`` holds when the 95% interval of the mean difference lies above 0;
 ``"not_worse"`` when it lies above ``-margin``; ``"worse"`` when it lies below 0;
-``"no_better"`` when it lies below ``margin``. A claim holds when all its checks hold, does
-not hold when none does, and is mixed otherwise.
+``"no_better"`` when it lies below ``margin``. A check's ``baseline_scenario`` pairs the loss
+with the baseline fitted in another scenario of the same experiment (e.g. a loss trained on
+crowd votes against cross-entropy on majority labels); pairs still share (repeat, fold). A
+claim holds when all its checks hold, does not hold when none does, and is mixed otherwise.
 """
 
 from __future__ import annotations
@@ -66,6 +68,9 @@ class Check:
     expect: str = "better"
     baseline: str | None = None
     margin: float = 0.0
+    #: the baseline's scenario when it differs (e.g. trained on majority labels, "clean",
+    #: against a loss trained on votes); pairs still share their (repeat, fold)
+    baseline_scenario: str | None = None
 
 
 @dataclass
@@ -207,10 +212,11 @@ def evaluate(claim: Claim, results: pd.DataFrame) -> list[dict[str, Any]]:
     rows = []
     for check in claim.checks:
         baseline = check.baseline or results.attrs["baseline"]
+        base_scenario = check.baseline_scenario or check.scenario
         in_scenario = ok[ok["scenario"] == check.scenario]
 
         values = _per_pair(in_scenario, check.loss, check.metric)
-        base = _per_pair(in_scenario, baseline, check.metric)
+        base = _per_pair(ok[ok["scenario"] == base_scenario], baseline, check.metric)
         test = paired_test(values, base, GREATER_IS_BETTER[check.metric], test_share=1.0 / (cv - 1))
         outcome = judge(check, test)
         rows.append(
@@ -223,8 +229,16 @@ def evaluate(claim: Claim, results: pd.DataFrame) -> list[dict[str, Any]]:
                 "base_std": base.std(ddof=1),
                 "errors": int(
                     (
-                        (results["scenario"] == check.scenario)
-                        & results["loss_label"].isin([check.loss, baseline])
+                        (
+                            (
+                                (results["scenario"] == check.scenario)
+                                & results["loss_label"].eq(check.loss)
+                            )
+                            | (
+                                (results["scenario"] == base_scenario)
+                                & results["loss_label"].eq(baseline)
+                            )
+                        )
                         & (results["status"] != "ok")
                     ).sum()
                 ),
@@ -376,8 +390,11 @@ def render(
             c = row["check"]
             expect = c.expect + (f" (margin {c.margin:g})" if c.margin else "")
             errors = f" ({row['errors']} failed fits)" if row["errors"] else ""
+            scenario = c.scenario
+            if c.baseline_scenario and c.baseline_scenario != c.scenario:
+                scenario += f" (baseline: {c.baseline_scenario})"
             lines.append(
-                f"| `{c.loss}` | `{row['baseline']}` | {c.scenario} | {c.metric} | "
+                f"| `{c.loss}` | `{row['baseline']}` | {scenario} | {c.metric} | "
                 f"{_fmt(row['mean'])} ± {_fmt(row['std'])} | "
                 f"{_fmt(row['base_mean'])} ± {_fmt(row['base_std'])} | "
                 f"{_fmt(row['diff'])} [{_fmt(row['lo'])}, {_fmt(row['hi'])}] | "

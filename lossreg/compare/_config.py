@@ -34,6 +34,7 @@ CONFIG_KEYS: dict[str, tuple[type, ...]] = {
     "data": (str,),
     "target": (str, list),
     "group": (str,),
+    "votes": (str, list),
     "teacher": (str,),
     "losses": (str, list),
     "task": (str,),

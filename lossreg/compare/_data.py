@@ -12,7 +12,7 @@ import pandas as pd
 
 from lossreg.compare._synthetic import PREFIX, make_synthetic
 
-__all__ = ["SKLEARN_DATASETS", "Dataset", "detect_task", "load_data"]
+__all__ = ["SKLEARN_DATASETS", "Dataset", "detect_task", "load_data", "split_votes"]
 
 #: data sets that ship with scikit-learn, by the name ``lossreg compare`` accepts
 SKLEARN_DATASETS = ("breast_cancer", "diabetes", "digits", "iris", "wine")
@@ -34,6 +34,8 @@ class Dataset:
     #: group / environment id per row (``group=`` column), for losses that declare ``group``
     #: and for the worst-group metric; None without one
     groups: pd.Series | None = None
+    #: annotator vote counts per row, one column per class named by it (``votes=``); or None
+    votes: pd.DataFrame | None = None
 
     @property
     def n_rows(self) -> int:
@@ -45,6 +47,7 @@ def load_data(
     target: str | list[str] | None = None,
     task: str | None = None,
     group: str | None = None,
+    votes: str | list[str] | None = None,
 ) -> Dataset:
     """Return a :class:`Dataset` from a scikit-learn data set name, a CSV/Parquet file or a frame.
 
@@ -58,12 +61,19 @@ def load_data(
         The target column; ``"target"`` for the scikit-learn data sets. Required otherwise.
         Several columns (a list, or names separated by commas) of 0/1 values make a
         multilabel target, one label per column.
-    task : {"binary", "multiclass", "regression", "multilabel", "embedding"}, optional
+    task : {"binary", "multiclass", "ordinal", "regression", "multilabel", "embedding"}, optional
         Overrides the task detected from the target; ``"embedding"`` (never detected) fits
-        LossEmbedder on class labels and scores its embeddings with kNN and a linear probe.
+        LossEmbedder on class labels and scores its embeddings with kNN and a linear probe;
+        ``"ordinal"`` (never detected, but asked for by ``synthetic:ordinal``) treats integer
+        classes as ordered and adds the ordinal metrics (``class_mae``, ``qwk`` ...).
     group : str, optional
         A column of group (environment, domain) ids: taken out of the features, passed to
         losses that declare the ``group`` fit extra, and scored by ``worst_group_accuracy``.
+    votes : str or list of str, optional
+        Columns of annotator vote counts, one per class in sorted class order (names
+        separated by commas, or a list): taken out of the features, scored against as
+        ``vote_emd`` / ``vote_ece`` and trained on by the ``votes`` scenario. Generated data
+        with ``votes_0 ..`` columns uses them without being told.
     """
     if data is None:
         data = "breast_cancer"
@@ -77,8 +87,10 @@ def load_data(
         # a multilabel generator names its label columns target_0, target_1, ...
         labels = [c for c in frame.columns if str(c).startswith("target_")]
         target = target or ("target" if "target" in frame.columns else labels)
+        task = task or frame.attrs.get("task")  # a generator may ask for one (ordinal)
         # a generator's group ids would give the label away as a feature
         group = group or ("group" if "group" in frame.columns else None)
+        votes = votes or [c for c in frame.columns if str(c).startswith("votes_")] or None
     else:
         path = Path(data)
         if not path.is_file():
@@ -121,6 +133,10 @@ def load_data(
             raise ValueError(f"Group column {group!r} has missing values.")
         groups = frame[group].reset_index(drop=True)
         frame = frame.drop(columns=[group])
+    vote_frame = None
+    if votes is not None:
+        vote_frame = split_votes(frame, _target_columns(votes), y, name)
+        frame = frame.drop(columns=list(vote_frame.attrs["columns"]))
     X = _normalise_features(frame.drop(columns=columns))
     y = y.reset_index(drop=True)
     X = X.reset_index(drop=True)
@@ -132,18 +148,57 @@ def load_data(
         detected = "multilabel"
     else:
         detected = task or detect_task(y)
-    if detected not in ("binary", "multiclass", "regression", "multilabel", "embedding"):
+    if detected not in ("binary", "multiclass", "ordinal", "regression", "multilabel", "embedding"):
         raise ValueError(
-            "task must be binary, multiclass, regression, multilabel or embedding. "
+            "task must be binary, multiclass, ordinal, regression, multilabel or embedding. "
             f"Got {detected!r}."
+        )
+    if detected == "ordinal" and not (
+        pd.api.types.is_numeric_dtype(y) and detect_task(y) != "regression"
+    ):
+        raise ValueError(
+            "task='ordinal' needs ordered class labels: a few integer values whose order is the "
+            "class order (map names such as 'low' < 'high' to 0, 1, ... first)."
         )
     if detected == "embedding" and detect_task(y) == "regression":
         raise ValueError("task='embedding' scores embeddings with class labels; y is continuous.")
     if detected == "multilabel" and not isinstance(y, pd.DataFrame):
         raise ValueError("A multilabel target needs several target columns of 0/1 values.")
-    # group ids are part of what a comparison ran on: results of other groupings do not match
-    digest = fingerprint(X, y) if groups is None else fingerprint(X.assign(__group__=groups), y)
-    return Dataset(name, X, y, detected, digest, groups)
+    # group ids and votes are part of what a comparison ran on: other ones do not match
+    keyed = X if groups is None else X.assign(__group__=groups)
+    if vote_frame is not None:
+        keyed = keyed.assign(**{f"__votes_{i}__": c for i, (_, c) in enumerate(vote_frame.items())})
+    digest = fingerprint(keyed, y)
+    return Dataset(name, X, y, detected, digest, groups, vote_frame)
+
+
+def split_votes(frame: pd.DataFrame, columns: list[str], y: Any, name: str) -> pd.DataFrame:
+    """Vote-count columns as a frame whose columns are the sorted class labels."""
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"Vote column {missing[0]!r} is not in {name!r}; columns: "
+            f"{', '.join(map(str, frame.columns[:20]))}."
+        )
+    if isinstance(y, pd.DataFrame):
+        raise ValueError("Votes need a single class target, not a multilabel one.")
+    classes = np.unique(y.to_numpy())
+    if len(columns) != len(classes):
+        raise ValueError(
+            f"{len(columns)} vote columns for {len(classes)} classes: pass one vote-count "
+            "column per class, in sorted class order."
+        )
+    try:
+        counts = frame[columns].to_numpy(dtype=np.float64)
+    except (TypeError, ValueError):
+        counts = np.array([[np.nan]])
+    if np.isnan(counts).any() or (counts < 0).any():
+        raise ValueError(f"Vote columns {', '.join(columns)} must hold counts >= 0.")
+    if (counts.sum(axis=1) <= 0).any():
+        raise ValueError(f"{int((counts.sum(axis=1) <= 0).sum())} rows have no votes.")
+    out = pd.DataFrame(counts, columns=classes).reset_index(drop=True)
+    out.attrs["columns"] = tuple(columns)
+    return out
 
 
 def detect_task(y: pd.Series) -> str:

@@ -103,7 +103,9 @@ class TargetScaled(RegressorMixin, BaseEstimator):
         self.regressor = regressor
         self.scaling = scaling
 
-    def fit(self, X: Any, y: Any) -> TargetScaled:
+    def fit(self, X: Any, y: Any, **fit_params: Any) -> TargetScaled:
+        """Fit on scaled targets; a ``bag_target`` fit parameter (bag mean responses) is
+        scaled like ``y``, the other fit parameters pass unchanged."""
         from sklearn.base import clone
 
         if self.scaling not in ("standard", "scale", "none"):
@@ -114,7 +116,11 @@ class TargetScaled(RegressorMixin, BaseEstimator):
         self.offset_ = float(y.mean()) if self.scaling == "standard" else 0.0
         spread = float(y.std()) if self.scaling != "none" else 1.0
         self.scale_ = spread if spread > 0 else 1.0
-        self.regressor_ = clone(self.regressor).fit(X, (y - self.offset_) / self.scale_)
+        if "bag_target" in fit_params:
+            bag_target = np.asarray(fit_params["bag_target"], dtype=np.float64)
+            fit_params["bag_target"] = (bag_target - self.offset_) / self.scale_
+        scaled = (y - self.offset_) / self.scale_
+        self.regressor_ = clone(self.regressor).fit(X, scaled, **fit_params)
         return self
 
     def _back(self, values: Any) -> np.ndarray:
@@ -141,22 +147,31 @@ class TargetScaled(RegressorMixin, BaseEstimator):
 
 
 def run_fit(
-    spec: dict[str, Any], X: pd.DataFrame, y: pd.Series, groups: pd.Series | None = None
+    spec: dict[str, Any],
+    X: pd.DataFrame,
+    y: pd.Series,
+    groups: pd.Series | None = None,
+    votes: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """Fit and score one (loss, scenario, repeat, fold); return its record.
 
     ``groups`` (an id per row) reach the loss as its ``group`` fit extra when it declares
-    one, and give the test fold's ``worst_group_accuracy``.
+    one, and give the test fold's ``worst_group_accuracy``. ``votes`` (vote counts per row,
+    a column per class) are trained on by the ``votes`` scenario and give the test fold's
+    ``vote_emd`` / ``vote_ece``.
     """
     import torch
 
+    from lossreg.compare._bags import bag_extras_of
     from lossreg.compare._metrics import (
         classification_metrics,
         embedding_metrics,
         multilabel_metrics,
         regression_metrics,
     )
+    from lossreg.compare._ordinal import ordinal_metrics
     from lossreg.compare._scenarios import StressedEstimator
+    from lossreg.compare._votes import vote_metrics
 
     record = {k: v for k, v in spec.items() if k not in ("train", "test", "threads")}
     threads_before = torch.get_num_threads()
@@ -172,10 +187,19 @@ def run_fit(
             teacher = None
             if spec.get("teacher") and _declares(spec["loss"], "teacher_logits"):
                 teacher = make_teacher(spec["teacher"], spec["model_seed"])
-            model = StressedEstimator(pipeline, spec["scenario"], spec["noise_seed"], teacher)
+            model = StressedEstimator(
+                pipeline,
+                spec["scenario"],
+                spec["noise_seed"],
+                teacher,
+                bag_extras=bag_extras_of(_fit_extras(spec["loss"])),
+                regression=spec["task"] == "regression",
+            )
             fit_params = {}
             if groups is not None and _declares(spec["loss"], "group"):
                 fit_params["model__group"] = groups.iloc[train].to_numpy()
+            if votes is not None and spec["scenario"] == "votes":
+                fit_params["votes"] = votes.iloc[train]
             start = time.perf_counter()
             model.fit(X.iloc[train], y.iloc[train].to_numpy(), **fit_params)
             record["fit_time"] = time.perf_counter() - start
@@ -217,6 +241,10 @@ def run_fit(
                     ),
                 )
                 record.update(scores)
+                if spec["task"] == "ordinal":
+                    record.update(ordinal_metrics(y_test, est.predict(X_test), est.classes_))
+                if votes is not None and proba is not None:
+                    record.update(vote_metrics(votes.iloc[test], proba, est.classes_))
                 record["reliability"] = bins
                 if teacher is not None:
                     record["teacher_accuracy"] = float(
@@ -240,10 +268,14 @@ def run_fit(
     return record
 
 
-def _declares(loss: str, extra: str) -> bool:
+def _fit_extras(loss: str) -> tuple[str, ...]:
     from lossreg.registry import default_registry
 
-    return extra in default_registry().get_spec(loss).fit_extras
+    return tuple(default_registry().get_spec(loss).fit_extras)
+
+
+def _declares(loss: str, extra: str) -> bool:
+    return extra in _fit_extras(loss)
 
 
 def _regression(est: Any, X_test: np.ndarray, y_test: np.ndarray, score: Any) -> dict[str, Any]:

@@ -17,6 +17,7 @@ BASELINES = {
     "regression": "mse",
     "multilabel": "bce",
     "embedding": "triplet",
+    "ordinal": "cross_entropy",
 }
 
 #: a sensible first comparison per task; names not registered here are skipped
@@ -32,6 +33,7 @@ TASK_DEFAULTS = {
     "regression": ("mse", "mae", "huber", "log_cosh", "cauchy", "pinball", "gaussian_nll"),
     "multilabel": ("bce", "binary_focal", "asymmetric", "distribution_balanced", "dice"),
     "embedding": ("triplet", "contrastive", "multi_similarity", "supcon", "proxy_anchor"),
+    "ordinal": ("cross_entropy", "distance_smoothed_ce", "ordinal_emd", "ntl_wasserstein"),
 }
 TASK_DEFAULTS["multiclass"] = TASK_DEFAULTS["binary"]
 

@@ -7,6 +7,9 @@ from typing import Any
 import numpy as np
 from sklearn import metrics
 
+from lossreg.compare._ordinal import ORDINAL_DIRECTIONS
+from lossreg.compare._votes import VOTE_DIRECTIONS
+
 __all__ = [
     "GREATER_IS_BETTER",
     "classification_metrics",
@@ -46,6 +49,8 @@ GREATER_IS_BETTER: dict[str, bool] = {
     "knn_accuracy": True,
     "linear_probe_accuracy": True,
     "fit_time": False,
+    **ORDINAL_DIRECTIONS,
+    **VOTE_DIRECTIONS,
 }
 
 CLASSIFICATION_METRICS = (
