@@ -264,3 +264,20 @@ def test_a_bag_scenario_fits_no_teacher():
     X, y = _labels(n=20)
     with pytest.raises(ValueError, match="fits no teacher"):
         StressedEstimator(Recorder(), "bags:4", teacher=Recorder()).fit(X, y)
+
+
+def test_the_cli_reads_vote_columns_and_the_votes_scenario(tmp_path):
+    from click.testing import CliRunner
+
+    from lossreg.cli import cli
+
+    data = ordinal(n_samples=80, n_features=3, n_informative=2, n_classes=3, n_votes=3)
+    path = tmp_path / "crowd.csv"
+    data.rename(columns={f"votes_{k}": f"v{k}" for k in range(3)}).to_csv(path, index=False)
+    args = ["compare", str(path), "--target", "target", "--task", "ordinal", "--votes", "v0,v1,v2"]
+    args += ["--losses", "cross_entropy", "--scenario", "votes", "--cv", "2", "--max-iter", "1"]
+    result = CliRunner().invoke(cli, [*args, "--no-progress", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    records = pd.read_json(tmp_path / "out" / "results.jsonl", lines=True)
+    assert records["vote_emd"].notna().all() and records["class_mae"].notna().all()
+    assert (records["n_vote_rows"] > records["n_train"]).all()
