@@ -368,6 +368,11 @@ def docs_command(out: str | None) -> None:
     help="COLUMN=VALUE: rows of a shifted target domain, unlabeled in training and scored in "
     "testing (their source rows give source_accuracy); semi-supervised losses learn from them.",
 )
+@click.option(
+    "--votes",
+    help="Comma-separated vote-count columns, one per class in sorted class order: scored as "
+    "vote_emd / vote_ece, trained on by the votes scenario.",
+)
 @click.option("--losses", help="Comma-separated losses, each NAME or NAME(param=value,...).")
 @click.option(
     "--task-default", is_flag=True, help="Compare a sensible set of losses for the detected task."
@@ -375,12 +380,21 @@ def docs_command(out: str | None) -> None:
 @click.option(
     "--task",
     type=click.Choice(
-        ["binary", "multiclass", "regression", "multilabel", "multioutput", "embedding", "outlier"]
+        [
+            "binary",
+            "multiclass",
+            "ordinal",
+            "regression",
+            "multilabel",
+            "multioutput",
+            "embedding",
+            "outlier",
+        ]
     ),
     help="Override the task detected from the target; embedding (never detected) fits "
     "LossEmbedder and scores its embeddings by kNN and linear-probe accuracy; outlier (never "
     "detected) trains each loss to reconstruct X and scores its outlier ranking of the rows "
-    "whose target is 1.",
+    "whose target is 1; ordinal treats integer classes as ordered (class_mae, qwk).",
 )
 @click.option("--baseline", help="Loss to pair every other loss with (cross_entropy / mse).")
 @click.option("--cv", default=5, show_default=True, help="Cross-validation folds.")
@@ -390,7 +404,8 @@ def docs_command(out: str | None) -> None:
     "scenarios",
     multiple=True,
     help="Stress scenario on training folds, repeatable: clean, symmetric_noise:0.3, "
-    "class_noise:0.2, imbalance:10, target_noise:0.5, outliers:0.1. Default: clean.",
+    "class_noise:0.2, imbalance:10, target_noise:0.5, outliers:0.1, bags:32 (bag losses see "
+    "bag label proportions only). Default: clean.",
 )
 @click.option("--scoring", help="Primary metric (default accuracy / rmse).")
 @click.option("--max-iter", default=100, show_default=True, help="Epochs per fit at most.")
@@ -433,6 +448,7 @@ def compare_command(
     calibrate: str | None,
     group: str | None,
     target_domain: str | None,
+    votes: str | None,
     losses: str | None,
     task_default: bool,
     task: str | None,
@@ -461,7 +477,7 @@ def compare_command(
     generated data (synthetic:NAME(param=value, ...), e.g. synthetic:classification(n_classes=10);
     generators: classification, regression, friedman1, heteroscedastic, heavy_tailed, skewed,
     multimodal, parity, spurious, multilabel, multi_horizon, correlated_outputs,
-    count_histogram, colour_field) or a CSV / Parquet file with a --target column.
+    count_histogram, colour_field, ordinal ...) or a CSV / Parquet file with a --target column.
     Results stream to OUT/results.jsonl (rerunning skips finished fits); OUT/report.html and
     OUT/report.md hold the report.
     """
@@ -490,6 +506,7 @@ def compare_command(
     group = group if given("group") else from_file.get("group", group)
     if not given("target_domain"):
         target_domain = from_file.get("target_domain", target_domain)
+    votes = votes if given("votes") else from_file.get("votes", votes)
     teacher = teacher if given("teacher") else from_file.get("teacher", teacher)
     calibrate = calibrate if given("calibrate") else from_file.get("calibrate", calibrate)
     task = task if given("task") else from_file.get("task", task)
@@ -528,6 +545,7 @@ def compare_command(
             target=target,
             group=group,
             target_domain=target_domain,
+            votes=votes,
             teacher=teacher,
             calibrate=calibrate,
             losses=loss_list,

@@ -26,10 +26,12 @@ rows, so the plain paired t-test's variance is inflated by ``1/n + n_test/n_trai
 ``"no_better"`` when it lies below ``margin``. A claim holds when all its checks hold, does
 not hold when none does, and is mixed otherwise.
 
-Two variants serve descriptive claims: ``baseline_scenario`` takes the baseline's values
-from another scenario of the same folds (the same loss with less data: ``subsample:0.1``),
-and ``threshold`` replaces the baseline by a fixed value decided beforehand (the mean of a
-correlation lies above 0.5), with the same corrected interval.
+Two variants serve descriptive claims and claims about training data: ``baseline_scenario``
+takes the baseline's values from another scenario of the same folds (the same loss with less
+data: ``subsample:0.1``; cross-entropy on majority labels against a loss trained on crowd
+votes), pairs still sharing (repeat, fold); and ``threshold`` replaces the baseline by a fixed
+value decided beforehand (the mean of a correlation lies above 0.5), with the same corrected
+interval.
 """
 
 from __future__ import annotations
@@ -392,8 +394,9 @@ def render(
             c = row["check"]
             expect = c.expect + (f" (margin {c.margin:g})" if c.margin else "")
             errors = f" ({row['errors']} failed fits)" if row["errors"] else ""
+            scenario = c.scenario  # a baseline from another scenario says so in its own column
             lines.append(
-                f"| `{c.loss}` | `{row['baseline']}` | {c.scenario} | {c.metric} | "
+                f"| `{c.loss}` | `{row['baseline']}` | {scenario} | {c.metric} | "
                 f"{_fmt(row['mean'])} ± {_fmt(row['std'])} | "
                 f"{_fmt(row['base_mean'])} ± {_fmt(row['base_std'])} | "
                 f"{_fmt(row['diff'])} [{_fmt(row['lo'])}, {_fmt(row['hi'])}] | "

@@ -35,6 +35,7 @@ CONFIG_KEYS: dict[str, tuple[type, ...]] = {
     "target": (str, list),
     "group": (str,),
     "target_domain": (str,),
+    "votes": (str, list),
     "teacher": (str,),
     "calibrate": (str,),
     "losses": (str, list),

@@ -15,12 +15,13 @@ from lossreg.compare._multioutput import multioutput_target
 from lossreg.compare._synthetic import PREFIX, make_synthetic
 from lossreg.compare._unlabeled import check_pool, labelled_target, parse_target_domain
 
-__all__ = ["SKLEARN_DATASETS", "TASKS", "Dataset", "detect_task", "load_data"]
+__all__ = ["SKLEARN_DATASETS", "TASKS", "Dataset", "detect_task", "load_data", "split_votes"]
 
 #: the tasks a comparison can pose
 TASKS = (
     "binary",
     "multiclass",
+    "ordinal",
     "regression",
     "multilabel",
     "multioutput",
@@ -53,6 +54,8 @@ class Dataset:
     #: the true noise standard deviation of each row, recorded by some generators
     #: (``synthetic:heteroscedastic``) in a ``true_sigma`` column; never a feature
     true_sigma: pd.Series | None = None
+    #: annotator vote counts per row, one column per class named by it (``votes=``); or None
+    votes: pd.DataFrame | None = None
 
     @property
     def n_rows(self) -> int:
@@ -65,6 +68,7 @@ def load_data(
     task: str | None = None,
     group: str | None = None,
     target_domain: str | None = None,
+    votes: str | list[str] | None = None,
 ) -> Dataset:
     """Return a :class:`Dataset` from a scikit-learn data set name, a CSV/Parquet file or a frame.
 
@@ -83,7 +87,9 @@ def load_data(
         One of :data:`TASKS`; overrides the task detected from the target; ``"embedding"``
         (never detected) fits LossEmbedder on class labels and scores its embeddings with kNN
         and a linear probe; ``"outlier"`` (never detected) trains each loss to reconstruct the
-        features and scores how well its outlier score finds the rows whose target is 1.
+        features and scores how well its outlier score finds the rows whose target is 1;
+        ``"ordinal"`` (never detected, but asked for by ``synthetic:ordinal``) treats integer
+        classes as ordered and adds the ordinal metrics (``class_mae``, ``qwk`` ...).
     group : str, optional
         A column of group (environment, domain) ids: taken out of the features, passed to
         losses that declare the ``group`` fit extra, and scored by ``worst_group_accuracy``.
@@ -91,6 +97,11 @@ def load_data(
         ``"COLUMN=VALUE"``: the rows where COLUMN (not a feature) equals VALUE are a shifted
         target domain, unlabeled in training and scored in testing (see
         :mod:`lossreg.compare._unlabeled`).
+    votes : str or list of str, optional
+        Columns of annotator vote counts, one per class in sorted class order (names
+        separated by commas, or a list): taken out of the features, scored against as
+        ``vote_emd`` / ``vote_ece`` and trained on by the ``votes`` scenario. Generated data
+        with ``votes_0 ..`` columns uses them without being told.
     """
     if data is None:
         data = "breast_cancer"
@@ -108,8 +119,10 @@ def load_data(
         # multilabel and multioutput generators name their columns target_0, target_1, ...
         labels = [c for c in frame.columns if str(c).startswith("target_")]
         target = target or ("target" if "target" in frame.columns else labels)
+        task = task or frame.attrs.get("task")  # a generator may ask for one (ordinal)
         # a generator's group ids would give the label away as a feature
         group = group or ("group" if "group" in frame.columns else None)
+        votes = votes or [c for c in frame.columns if str(c).startswith("votes_")] or None
     else:
         path = Path(data)
         if not path.is_file():
@@ -157,6 +170,10 @@ def load_data(
     if target_domain is not None:
         domain, target_rows = parse_target_domain(target_domain, frame, name)
         frame = frame.drop(columns=[domain])
+    vote_frame = None
+    if votes is not None:
+        vote_frame = split_votes(frame, _target_columns(votes), y, name)
+        frame = frame.drop(columns=list(vote_frame.attrs["columns"]))
     X = _normalise_features(frame.drop(columns=columns))
     y = y.reset_index(drop=True)
     X = X.reset_index(drop=True)
@@ -184,19 +201,66 @@ def load_data(
             "task='outlier' needs a 0/1 target (1 marks an outlier); target "
             f"{columns[0]!r} has values {sorted(map(repr, pd.unique(y)))[:5]}."
         )
+    if detected == "ordinal" and not (
+        pd.api.types.is_numeric_dtype(y) and detect_task(y) != "regression"
+    ):
+        raise ValueError(
+            "task='ordinal' needs ordered class labels: a few integer values whose order is the "
+            "class order (map names such as 'low' < 'high' to 0, 1, ... first)."
+        )
     if detected == "embedding" and detect_task(y.dropna()) == "regression":
         raise ValueError("task='embedding' scores embeddings with class labels; y is continuous.")
     if detected in ("multilabel", "multioutput") and not isinstance(y, pd.DataFrame):
         kind = "0/1" if detected == "multilabel" else "numeric"
         raise ValueError(f"A {detected} target needs several target columns of {kind} values.")
-    # group ids are part of what a comparison ran on: results of other groupings do not match
-    marked = X if groups is None else X.assign(__group__=groups)
+    # group ids, target-domain marks and votes are part of what a comparison ran on: results
+    # of other ones do not match
+    keyed = X if groups is None else X.assign(__group__=groups)
     if target_rows is not None:
-        marked = marked.assign(__target_domain__=target_rows)
-    digest = fingerprint(marked, y)
+        keyed = keyed.assign(__target_domain__=target_rows)
+    if vote_frame is not None:
+        keyed = keyed.assign(**{f"__votes_{i}__": c for i, (_, c) in enumerate(vote_frame.items())})
+    digest = fingerprint(keyed, y)
     return Dataset(
-        name, X, y, detected, digest, groups, target_rows=target_rows, true_sigma=true_sigma
+        name,
+        X,
+        y,
+        detected,
+        digest,
+        groups,
+        target_rows=target_rows,
+        true_sigma=true_sigma,
+        votes=vote_frame,
     )
+
+
+def split_votes(frame: pd.DataFrame, columns: list[str], y: Any, name: str) -> pd.DataFrame:
+    """Vote-count columns as a frame whose columns are the sorted class labels."""
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"Vote column {missing[0]!r} is not in {name!r}; columns: "
+            f"{', '.join(map(str, frame.columns[:20]))}."
+        )
+    if isinstance(y, pd.DataFrame):
+        raise ValueError("Votes need a single class target, not a multilabel one.")
+    classes = np.unique(y.to_numpy())
+    if len(columns) != len(classes):
+        raise ValueError(
+            f"{len(columns)} vote columns for {len(classes)} classes: pass one vote-count "
+            "column per class, in sorted class order."
+        )
+    try:
+        counts = frame[columns].to_numpy(dtype=np.float64)
+    except (TypeError, ValueError):
+        counts = np.array([[np.nan]])
+    if np.isnan(counts).any() or (counts < 0).any():
+        raise ValueError(f"Vote columns {', '.join(columns)} must hold counts >= 0.")
+    if (counts.sum(axis=1) <= 0).any():
+        raise ValueError(f"{int((counts.sum(axis=1) <= 0).sum())} rows have no votes.")
+    out = pd.DataFrame(counts, columns=classes).reset_index(drop=True)
+    out.attrs["columns"] = tuple(columns)
+    return out
 
 
 def detect_task(y: pd.Series) -> str:

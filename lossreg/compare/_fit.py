@@ -129,7 +129,9 @@ class TargetScaled(RegressorMixin, BaseEstimator):
         self.regressor = regressor
         self.scaling = scaling
 
-    def fit(self, X: Any, y: Any) -> TargetScaled:
+    def fit(self, X: Any, y: Any, **fit_params: Any) -> TargetScaled:
+        """Fit on scaled targets; a ``bag_target`` fit parameter (bag mean responses) is
+        scaled like ``y``, the other fit parameters pass unchanged."""
         from sklearn.base import clone
 
         if self.scaling not in ("standard", "scale", "none"):
@@ -143,7 +145,11 @@ class TargetScaled(RegressorMixin, BaseEstimator):
         # floats for one target (as before), one value per column for several
         self.offset_ = float(offset) if y.ndim == 1 else offset
         self.scale_ = float(spread) if y.ndim == 1 else spread
-        self.regressor_ = clone(self.regressor).fit(X, (y - self.offset_) / self.scale_)
+        if "bag_target" in fit_params:
+            bag_target = np.asarray(fit_params["bag_target"], dtype=np.float64)
+            fit_params["bag_target"] = (bag_target - self.offset_) / self.scale_
+        scaled = (y - self.offset_) / self.scale_
+        self.regressor_ = clone(self.regressor).fit(X, scaled, **fit_params)
         return self
 
     def _back(self, values: Any) -> np.ndarray:
@@ -175,15 +181,22 @@ class TargetScaled(RegressorMixin, BaseEstimator):
 
 
 def run_fit(
-    spec: dict[str, Any], X: pd.DataFrame, y: pd.Series, groups: pd.Series | None = None
+    spec: dict[str, Any],
+    X: pd.DataFrame,
+    y: pd.Series,
+    groups: pd.Series | None = None,
+    votes: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """Fit and score one (loss, scenario, repeat, fold); return its record.
 
     ``groups`` (an id per row) reach the loss as its ``group`` fit extra when it declares
-    one, and give the test fold's ``worst_group_accuracy``.
+    one, and give the test fold's ``worst_group_accuracy``. ``votes`` (vote counts per row,
+    a column per class) are trained on by the ``votes`` scenario and give the test fold's
+    ``vote_emd`` / ``vote_ece``.
     """
     import torch
 
+    from lossreg.compare._bags import bag_extras_of
     from lossreg.compare._metrics import (
         classification_metrics,
         embedding_metrics,
@@ -191,10 +204,12 @@ def run_fit(
         regression_metrics,
     )
     from lossreg.compare._multioutput import score_heads, score_multioutput
+    from lossreg.compare._ordinal import ordinal_metrics
     from lossreg.compare._outlier import outlier_metrics
     from lossreg.compare._scenarios import StressedEstimator
     from lossreg.compare._uncertainty import classification_uncertainty, vacuity
     from lossreg.compare._unlabeled import hide_targets
+    from lossreg.compare._votes import vote_metrics
 
     rows = ("train", "test", "threads", "hidden", "source_test", "true_sigma")
     record = {k: v for k, v in spec.items() if k not in rows}
@@ -216,13 +231,22 @@ def run_fit(
             teacher = None
             if spec.get("teacher") and _declares(spec["loss"], "teacher_logits"):
                 teacher = make_teacher(spec["teacher"], spec["model_seed"])
-            model = StressedEstimator(pipeline, spec["scenario"], spec["noise_seed"], teacher)
+            model = StressedEstimator(
+                pipeline,
+                spec["scenario"],
+                spec["noise_seed"],
+                teacher,
+                bag_extras=bag_extras_of(_fit_extras(spec["loss"])),
+                regression=spec["task"] == "regression",
+            )
             fit_params = {}
             if groups is not None and _declares(spec["loss"], "group"):
                 fit_params["model__group"] = groups.iloc[train].to_numpy()
             y_train = y.iloc[train].to_numpy()
             if spec.get("hidden"):  # target-domain rows: unlabeled in training
                 y_train = hide_targets(y_train, train, spec["hidden"])
+            if votes is not None and spec["scenario"] == "votes":
+                fit_params["votes"] = votes.iloc[train]
             start = time.perf_counter()
             model.fit(X.iloc[train], y_train, **fit_params)
             record["fit_time"] = time.perf_counter() - start
@@ -275,6 +299,10 @@ def run_fit(
                     index = np.searchsorted(est.classes_, y_test)
                     record.update(classification_uncertainty(index, proba, vacuity(est, X_test)))
                 record.update(_geometry(est, X_test, y_test, model.fit_rows_[1]))
+                if spec["task"] == "ordinal":
+                    record.update(ordinal_metrics(y_test, est.predict(X_test), est.classes_))
+                if votes is not None and proba is not None:
+                    record.update(vote_metrics(votes.iloc[test], proba, est.classes_))
                 record["reliability"] = bins
                 if spec.get("source_test"):  # in-distribution accuracy of a domain run
                     source = np.asarray(spec["source_test"])
@@ -321,10 +349,14 @@ def _geometry(est: Any, X_test: np.ndarray, y_test: np.ndarray, y_fit: Any) -> d
     return class_geometry(features, np.searchsorted(est.classes_, y_test), counts)
 
 
-def _declares(loss: str, extra: str) -> bool:
+def _fit_extras(loss: str) -> tuple[str, ...]:
     from lossreg.registry import default_registry
 
-    return extra in default_registry().get_spec(loss).fit_extras
+    return tuple(default_registry().get_spec(loss).fit_extras)
+
+
+def _declares(loss: str, extra: str) -> bool:
+    return extra in _fit_extras(loss)
 
 
 def _regression(

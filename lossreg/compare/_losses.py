@@ -19,6 +19,7 @@ BASELINES = {
     "multioutput": "mse",
     "embedding": "triplet",
     "outlier": "mse",
+    "ordinal": "cross_entropy",
 }
 
 #: a sensible first comparison per task; names not registered here are skipped
@@ -36,6 +37,7 @@ TASK_DEFAULTS = {
     "multilabel": ("bce", "binary_focal", "asymmetric", "distribution_balanced", "dice"),
     "embedding": ("triplet", "contrastive", "multi_similarity", "supcon", "proxy_anchor"),
     "outlier": ("mse", "mae", "huber", "gaussian_nll", "apre"),
+    "ordinal": ("cross_entropy", "distance_smoothed_ce", "ordinal_emd", "ntl_wasserstein"),
 }
 TASK_DEFAULTS["multiclass"] = TASK_DEFAULTS["binary"]
 

@@ -9,11 +9,13 @@ from sklearn import metrics
 
 from lossreg.compare._geometry import GEOMETRY_GREATER_IS_BETTER, GEOMETRY_METRICS
 from lossreg.compare._multioutput import MULTIOUTPUT_DIRECTIONS
+from lossreg.compare._ordinal import ORDINAL_DIRECTIONS
 from lossreg.compare._uncertainty import (
     CLASSIFICATION_UNCERTAINTY_METRICS,
     REGRESSION_UNCERTAINTY_METRICS,
     UNCERTAINTY_GREATER_IS_BETTER,
 )
+from lossreg.compare._votes import VOTE_DIRECTIONS
 
 __all__ = [
     "GREATER_IS_BETTER",
@@ -58,6 +60,8 @@ GREATER_IS_BETTER: dict[str, bool] = {
     "fit_time": False,
     **UNCERTAINTY_GREATER_IS_BETTER,
     **GEOMETRY_GREATER_IS_BETTER,
+    **ORDINAL_DIRECTIONS,
+    **VOTE_DIRECTIONS,
 }
 GREATER_IS_BETTER.update(MULTIOUTPUT_DIRECTIONS)
 

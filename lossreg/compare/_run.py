@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lossreg.compare._bags import check_bag_losses
 from lossreg.compare._data import Dataset, load_data
 from lossreg.compare._fit import run_fit
 from lossreg.compare._losses import BASELINES, LossChoice, parse_losses, task_default_losses
@@ -26,10 +27,12 @@ from lossreg.compare._metrics import (
     REGRESSION_METRICS,
 )
 from lossreg.compare._multioutput import HEAD_METRICS, MULTIOUTPUT_METRICS
+from lossreg.compare._ordinal import ORDINAL_METRICS
 from lossreg.compare._outlier import OUTLIER_METRICS
 from lossreg.compare._scenarios import Scenario, parse_scenario
 from lossreg.compare._store import ResultStore
 from lossreg.compare._unlabeled import domain_fold, labelled_splits
+from lossreg.compare._votes import VOTE_METRICS, check_votes
 
 __all__ = ["KILL_AFTER_ENV", "TASK_METRICS", "compare", "plan_fits"]
 
@@ -42,6 +45,7 @@ TASK_METRICS = {
     "multioutput": MULTIOUTPUT_METRICS,
     "embedding": EMBEDDING_METRICS,
     "outlier": OUTLIER_METRICS,
+    "ordinal": (*ORDINAL_METRICS, *CLASSIFICATION_METRICS, *VOTE_METRICS),
 }
 
 #: the registry task whose losses a compare task trains: a regression loss takes (n, K)
@@ -64,6 +68,7 @@ def compare(
     target: str | None = None,
     group: str | None = None,
     target_domain: str | None = None,
+    votes: str | list[str] | None = None,
     teacher: str | None = None,
     calibrate: str | None = None,
     losses: Any = None,
@@ -102,6 +107,11 @@ def compare(
         a feature). Their labels are hidden in every training fold (semi-supervised losses
         get them as unlabeled rows, the others are fitted without them); each test fold is
         scored on its target-domain rows, and its source rows give ``source_accuracy``.
+    votes : str or list of str, optional
+        Class targets: columns of annotator vote counts, one per class in sorted class order
+        (generated ``votes_0 ..`` columns are found without it). Not features; test folds are
+        scored against them (``vote_emd``, ``vote_ece``) and the ``votes`` scenario trains on
+        them.
     teacher : {"hist_gradient_boosting", "random_forest", "logistic_regression"}, optional
         Classes: for the losses that take ``teacher_logits`` (distillation), fit this
         teacher on each (stressed) training fold and pass its out-of-fold logits; the
@@ -115,8 +125,9 @@ def compare(
         ``"cross_entropy,focal(gamma=2.0)"``, a list of such names, or None for a sensible
         set registered for the task (the CLI's ``--task-default``). The baseline is added
         when missing.
-    task : {"binary", "multiclass", "regression"}, optional
-        Overrides the task detected from the target.
+    task : {"binary", "multiclass", "ordinal", "regression"}, optional
+        Overrides the task detected from the target (``ordinal``: ordered integer classes,
+        scored with ``class_mae``, ``class_rmse`` and ``qwk`` as well).
     baseline : str, optional
         The loss label every other loss is paired with; ``cross_entropy`` / ``mse``.
     cv, repeats : int
@@ -124,7 +135,10 @@ def compare(
     scenarios : sequence of str
         Stress scenarios applied to training folds only: ``clean``, ``symmetric_noise:0.3``,
         ``class_noise:0.2``, ``imbalance:10``, ``target_noise:0.5``, ``outliers:0.1``,
-        ``unlabeled:0.9`` (hidden labels, see :mod:`lossreg.compare._unlabeled`).
+        ``unlabeled:0.9`` (hidden labels, see :mod:`lossreg.compare._unlabeled`);
+        ``bags:32`` / ``sorted_bags:32`` give the losses that declare ``bag`` / ``bag_target``
+        (``dllp``, ``bag_mse`` ...) bag ids and bag label proportions (mean responses) in
+        place of the labels, the other losses the true labels.
     scoring : str, optional
         The primary metric: ``accuracy`` (classes) / ``rmse`` (regression) by default.
     estimator_params : dict, optional
@@ -160,7 +174,9 @@ def compare(
         ``error``, every metric, ``fit_time``, ``train_loss`` (per epoch) and
         ``reliability`` bins. ``df.attrs`` holds task, primary metric, baseline and counts.
     """
-    dataset = load_data(data, target=target, task=task, group=group, target_domain=target_domain)
+    dataset = load_data(
+        data, target=target, task=task, group=group, target_domain=target_domain, votes=votes
+    )
     plan = plan_fits(
         dataset,
         losses=losses,
@@ -285,6 +301,8 @@ def plan_fits(
         scenario.check(task)
     if len({s.label for s in parsed}) != len(parsed):
         raise ValueError("A scenario is listed twice.")
+    check_bag_losses({c.label: registry.get_spec(c.name).fit_extras for c in choices}, parsed)
+    check_votes(dataset.votes is not None, parsed)
     if cv < 2 or repeats < 1:
         raise ValueError(f"cv must be >= 2 and repeats >= 1. Got cv={cv}, repeats={repeats}.")
     estimator = {**DEFAULT_ESTIMATOR, **(estimator_params or {})}
@@ -294,7 +312,7 @@ def plan_fits(
         # the rarest third of the labels (at least one), by their frequency in the data set
         rates = dataset.y.to_numpy().mean(axis=0)
         tail = sorted(np.argsort(rates, kind="stable")[: max(1, len(rates) // 3)].tolist())
-    elif task in ("binary", "multiclass"):
+    elif task in ("binary", "multiclass", "ordinal"):
         # The rarest class; among equals the one the imbalance scenario makes rarest.
         classes, counts = np.unique(dataset.y.dropna().to_numpy(), return_counts=True)
         minority = classes[np.argsort(-counts, kind="stable")[-1]]
@@ -374,7 +392,10 @@ def _check_losses(choices: list[LossChoice], task: str, registry: Any) -> None:
     task = trained_for
     for choice in choices:
         spec = registry.get_spec(choice.name)  # UnknownLossError with a suggestion
-        supported = task in spec.tasks or (task == "binary" and "multiclass" in spec.tasks)
+        # binary and ordinal targets are class targets: multiclass losses fit them too
+        supported = task in spec.tasks or (
+            task in ("binary", "ordinal") and "multiclass" in spec.tasks
+        )
         if not supported:
             options = registry.list_losses(task=task)
             raise UnsupportedTaskError(
@@ -411,7 +432,7 @@ def _splitter(dataset: Dataset, cv: int, seed: int) -> Iterator[tuple[np.ndarray
             lambda rows: _splitter(_rows(dataset, rows), cv, seed),
         )
     n = np.zeros(dataset.n_rows)
-    stratify = dataset.task in ("binary", "multiclass", "embedding", "outlier")
+    stratify = dataset.task in ("binary", "multiclass", "ordinal", "embedding", "outlier")
     strata = dataset.y.astype(str)
     if dataset.target_rows is not None:  # every fold gets both domains
         strata = strata + np.where(dataset.target_rows, "|target", "|source")
@@ -448,17 +469,17 @@ def _execute(
     """Yield each fit's record as soon as it finishes, wherever it ran."""
     if not todo:
         return
-    X, y, groups = dataset.X, dataset.y, dataset.groups
+    X, y, groups, votes = dataset.X, dataset.y, dataset.groups, dataset.votes
     if scheduler is not None:
-        yield from _execute_dask(todo, X, y, groups, scheduler)
+        yield from _execute_dask(todo, X, y, groups, scheduler, votes)
     elif _n_workers(n_jobs) == 1:
         for spec in todo:
-            yield run_fit(spec, X, y, groups)
+            yield run_fit(spec, X, y, groups, votes)
     else:
         from joblib import Parallel, delayed
 
         parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
-        yield from parallel(delayed(run_fit)(spec, X, y, groups) for spec in todo)
+        yield from parallel(delayed(run_fit)(spec, X, y, groups, votes) for spec in todo)
 
 
 def _execute_dask(
@@ -467,6 +488,7 @@ def _execute_dask(
     y: pd.Series,
     groups: pd.Series | None,
     scheduler: Any,
+    votes: pd.DataFrame | None = None,
 ) -> Iterator[dict[str, Any]]:
     from distributed import Client, as_completed
 
@@ -474,7 +496,9 @@ def _execute_dask(
     client = Client(scheduler) if own else scheduler
     try:
         X_f, y_f = client.scatter([X, y], broadcast=True)
-        futures = [client.submit(run_fit, spec, X_f, y_f, groups, pure=False) for spec in todo]
+        futures = [
+            client.submit(run_fit, spec, X_f, y_f, groups, votes, pure=False) for spec in todo
+        ]
         try:
             for future in as_completed(futures):
                 yield future.result()

@@ -11,7 +11,9 @@ import pandas as pd
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils.metaestimators import available_if
 
+from lossreg.compare._bags import BAG_SCENARIOS, make_bags
 from lossreg.compare._unlabeled import add_unlabeled, hide_labels, split_off_pool
+from lossreg.compare._votes import expand_votes
 
 __all__ = ["SCENARIOS", "Scenario", "StressedEstimator", "corrupt", "parse_scenario"]
 
@@ -21,6 +23,7 @@ SCENARIOS: dict[str, tuple[tuple[str, ...], str]] = {
         (
             "binary",
             "multiclass",
+            "ordinal",
             "regression",
             "multilabel",
             "multioutput",
@@ -30,16 +33,16 @@ SCENARIOS: dict[str, tuple[tuple[str, ...], str]] = {
         "no corruption",
     ),
     "symmetric_noise": (
-        ("binary", "multiclass", "embedding"),
+        ("binary", "multiclass", "ordinal", "embedding"),
         "fraction of training labels replaced by a uniformly drawn other class",
     ),
     "class_noise": (
-        ("binary", "multiclass", "embedding"),
+        ("binary", "multiclass", "ordinal", "embedding"),
         "class-dependent flips: each class k becomes class k+1 (mod C) with this probability; "
         "with two classes only the second class is flipped",
     ),
     "imbalance": (
-        ("binary", "multiclass", "embedding"),
+        ("binary", "multiclass", "ordinal", "embedding"),
         "subsample classes with an exponential profile to this ratio n_max/n_min",
     ),
     "subsample": (
@@ -64,7 +67,28 @@ SCENARIOS: dict[str, tuple[tuple[str, ...], str]] = {
         ("regression", "multioutput"),
         "fraction of training targets moved 5-10 target standard deviations away",
     ),
+    # see lossreg.compare._bags: bag losses get bag targets, the others the true labels
+    "bags": (
+        ("binary", "multiclass", "ordinal", "regression"),
+        "random bags of this many training rows; bag losses see only each bag's label "
+        "proportions (mean response), the other losses the true labels",
+    ),
+    "sorted_bags": (
+        ("binary", "multiclass", "ordinal", "regression"),
+        "bags of this many training rows adjacent along a random feature direction (their "
+        "proportions vary more); bag losses see only bag targets, the others the true labels",
+    ),
+    # see lossreg.compare._votes; needs vote columns; its value is not used
+    "votes": (
+        ("binary", "multiclass", "ordinal"),
+        "train on every annotator vote (each row once per voted class, weighted by its vote "
+        "share) instead of the majority label",
+    ),
 }
+
+
+#: scenario kinds written without a value
+_VALUELESS = ("clean", "votes")
 
 
 @dataclass(frozen=True)
@@ -76,7 +100,7 @@ class Scenario:
 
     @property
     def label(self) -> str:
-        return "clean" if self.kind == "clean" else f"{self.kind}:{self.value:g}"
+        return self.kind if self.kind in _VALUELESS else f"{self.kind}:{self.value:g}"
 
     def check(self, task: str) -> None:
         tasks, meaning = SCENARIOS[self.kind]
@@ -94,6 +118,8 @@ class Scenario:
             )
         if self.kind == "imbalance" and self.value < 1:
             raise ValueError(f"Scenario {self.label!r}: the ratio must be >= 1 ({meaning}).")
+        if self.kind in BAG_SCENARIOS and (self.value < 2 or self.value != int(self.value)):
+            raise ValueError(f"Scenario {self.label!r}: the bag size must be an integer >= 2.")
         if self.kind == "target_noise" and self.value < 0:
             raise ValueError(f"Scenario {self.label!r}: the scale must be >= 0 ({meaning}).")
 
@@ -109,8 +135,10 @@ def parse_scenario(text: str | Scenario) -> Scenario:
             f"Unknown scenario {text!r}. Use KIND:VALUE with KIND one of: "
             f"{', '.join(SCENARIOS)} (e.g. symmetric_noise:0.3, imbalance:10)."
         )
-    if kind == "clean":
-        return Scenario()
+    if kind in _VALUELESS:
+        if match.group(2) is not None:
+            raise ValueError(f"Scenario {kind!r} takes no value; write {kind!r}. Got {text!r}.")
+        return Scenario(kind)
     if match.group(2) is None:
         raise ValueError(f"Scenario {text!r} needs a value: {kind}:VALUE ({SCENARIOS[kind][1]}).")
     return Scenario(kind, float(match.group(2)))
@@ -129,6 +157,11 @@ def corrupt(
     kind, value = scenario.kind, scenario.value
     if kind == "clean":
         return X, y, info
+    if kind in BAG_SCENARIOS or kind == "votes":
+        raise ValueError(
+            f"Scenario {scenario.label!r} replaces labels per loss (bags) or by votes; fit it "
+            "through StressedEstimator, not corrupt()."
+        )
     if kind in ("symmetric_noise", "class_noise"):
         classes, codes = np.unique(y, return_inverse=True)
         c = len(classes)
@@ -222,12 +255,16 @@ class StressedEstimator(BaseEstimator):
         random_state: int = 0,
         teacher: Any = None,
         teacher_cv: int = 3,
+        bag_extras: tuple[str, ...] = (),
+        regression: bool = False,
     ) -> None:
         self.estimator = estimator
         self.scenario = scenario
         self.random_state = random_state
         self.teacher = teacher
         self.teacher_cv = teacher_cv
+        self.bag_extras = bag_extras
+        self.regression = regression
 
     def fit(self, X: Any, y: Any, **fit_params: Any) -> StressedEstimator:
         """Fit on the corrupted rows; per-row ``fit_params`` follow the rows that are kept.
@@ -241,7 +278,20 @@ class StressedEstimator(BaseEstimator):
         # rows without a target (an unlabeled pool) are not corrupted; they join after
         X, y, fit_params, pool_X, pool_params = split_off_pool(X, np.asarray(y), fit_params)
         scenario = parse_scenario(self.scenario)
-        X_c, y_c, info = corrupt(X, y, scenario, self.random_state)
+        votes = fit_params.pop("votes", None)  # the rows' vote counts, columns named by class
+        if scenario.kind in BAG_SCENARIOS:
+            return self._fit_bags(X, y, scenario, fit_params)
+        if scenario.kind == "votes":
+            if votes is None:
+                raise ValueError("Scenario 'votes' needs fit(..., votes=<vote counts per row>).")
+            X_c, y_c, vote_params = expand_votes(X, votes.to_numpy(), votes.columns.to_numpy())
+            # per-row fit parameters (groups ...) follow their row into its copies
+            rows = vote_params.pop("rows")
+            fit_params = {k: _take(np.asarray(v), rows) for k, v in fit_params.items()}
+            fit_params.update(vote_params)
+            info = {"n_train": len(y), "n_vote_rows": len(y_c)}
+        else:
+            X_c, y_c, info = corrupt(X, y, scenario, self.random_state)
         kept = info.pop("kept_rows", None)
         if kept is not None:
             fit_params = {k: _take(np.asarray(v), kept) for k, v in fit_params.items()}
@@ -266,6 +316,32 @@ class StressedEstimator(BaseEstimator):
         # what the model was fitted on, for probes trained on its outputs (embeddings)
         self.fit_rows_ = (X_c, y_c)
         self.estimator_ = clone(self.estimator).fit(X_c, y_c, **fit_params)
+        return self
+
+    def _fit_bags(self, X: Any, y: Any, scenario: Scenario, fit_params: dict) -> StressedEstimator:
+        """A bag scenario: ``bag_extras`` (the loss's) get bag ids / targets, ``y`` what they
+        hold; a loss without them is fitted on the true labels (the supervised reference)."""
+        if self.teacher is not None:
+            raise ValueError(
+                f"Scenario {scenario.label!r} fits no teacher: a teacher would need labels the "
+                "bag losses do not see. Drop the teacher or the bag scenario."
+            )
+        bag, target, y_seen = make_bags(
+            X,
+            y,
+            int(scenario.value),
+            sort=scenario.kind == "sorted_bags",
+            regression=self.regression,
+            random_state=self.random_state,
+        )
+        info: dict[str, Any] = {"n_train": len(bag), "n_bags": int(bag.max()) + 1}
+        if self.bag_extras:
+            values = {"bag": bag, "bag_target": target.astype(np.float32)}
+            fit_params = {**fit_params, **{f"model__{e}": values[e] for e in self.bag_extras}}
+            y = y_seen
+        self.corruption_ = info
+        self.fit_rows_ = (X, np.asarray(y))
+        self.estimator_ = clone(self.estimator).fit(X, np.asarray(y), **fit_params)
         return self
 
     @property

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lossreg.compare._ordinal import ordinal
 from lossreg.compare._synthetic_multioutput import MULTIOUTPUT_GENERATORS
 from lossreg.compare._synthetic_unlabeled import covariate_shift, shifted_gaussians
 
@@ -268,6 +269,7 @@ GENERATORS: dict[str, Callable[..., pd.DataFrame]] = {
     **MULTIOUTPUT_GENERATORS,
     "sampled_labels": sampled_labels,
     "outliers": outliers,
+    "ordinal": ordinal,
 }
 
 
