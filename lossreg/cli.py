@@ -351,6 +351,19 @@ def docs_command(out: str | None) -> None:
     "its out-of-fold logits: hist_gradient_boosting, random_forest, logistic_regression.",
 )
 @click.option(
+    "--curves",
+    is_flag=True,
+    help="Score every epoch on the training rows and the test fold: learning curves and "
+    "epochs_to_fit, test_accuracy_auc / test_rmse_auc, loss_rises (classes, regression).",
+)
+@click.option(
+    "--model",
+    "models",
+    multiple=True,
+    help="Reference scikit-learn model fitted beside the losses on the same folds, repeatable: "
+    "gaussian_nb, logistic_regression, ridge, hist_gradient_boosting, random_forest.",
+)
+@click.option(
     "--group",
     help="Column of group / environment ids: passed to losses that take groups (group_dro, "
     "irm, vrex ...) and scored as worst_group_accuracy.",
@@ -413,6 +426,8 @@ def compare_command(
     config: str | None,
     target: str | None,
     teacher: str | None,
+    curves: bool,
+    models: tuple[str, ...],
     group: str | None,
     losses: str | None,
     task_default: bool,
@@ -441,7 +456,8 @@ def compare_command(
     DATA is a scikit-learn data set (breast_cancer [default], iris, wine, digits, diabetes),
     generated data (synthetic:NAME(param=value, ...), e.g. synthetic:classification(n_classes=10);
     generators: classification, regression, friedman1, heteroscedastic, heavy_tailed, skewed,
-    multimodal, parity, spurious, multilabel) or a CSV / Parquet file with a --target column.
+    multimodal, parity, spurious, multilabel, separable) or a CSV / Parquet file with a --target
+    column.
     Results stream to OUT/results.jsonl (rerunning skips finished fits); OUT/report.html and
     OUT/report.md hold the report.
     """
@@ -469,6 +485,8 @@ def compare_command(
     target = target if given("target") else from_file.get("target", target)
     group = group if given("group") else from_file.get("group", group)
     teacher = teacher if given("teacher") else from_file.get("teacher", teacher)
+    curves = curves if given("curves") else from_file.get("curves", curves)
+    model_list = list(models) if given("models") else from_file.get("models")
     task = task if given("task") else from_file.get("task", task)
     baseline = baseline if given("baseline") else from_file.get("baseline", baseline)
     scoring = scoring if given("scoring") else from_file.get("scoring", scoring)
@@ -505,6 +523,8 @@ def compare_command(
             target=target,
             group=group,
             teacher=teacher,
+            curves=curves,
+            models=model_list,
             losses=loss_list,
             task=task,
             baseline=baseline,

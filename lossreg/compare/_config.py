@@ -35,6 +35,8 @@ CONFIG_KEYS: dict[str, tuple[type, ...]] = {
     "target": (str, list),
     "group": (str,),
     "teacher": (str,),
+    "curves": (bool,),
+    "models": (str, list),
     "losses": (str, list),
     "task": (str,),
     "baseline": (str,),
@@ -74,7 +76,7 @@ def load_config(path: str | Path) -> dict[str, Any]:
         )
     for key, value in table.items():
         types = CONFIG_KEYS[key]
-        if not isinstance(value, types) or isinstance(value, bool):
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
             wanted = " or ".join(t.__name__ for t in types)
             raise ValueError(
                 f"{str(path)!r}: [compare] {key} must be of type {wanted}. Got {value!r} instead."

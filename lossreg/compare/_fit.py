@@ -150,14 +150,19 @@ def run_fit(
     """
     import torch
 
+    from lossreg.compare._curves import epoch_metrics, record_divergence, snapshots
     from lossreg.compare._metrics import (
         classification_metrics,
         embedding_metrics,
         multilabel_metrics,
         regression_metrics,
     )
+    from lossreg.compare._models import MODEL_PREFIX, run_model_fit
     from lossreg.compare._scenarios import StressedEstimator
+    from lossreg.errors import TrainingDivergedError
 
+    if spec["loss"].startswith(MODEL_PREFIX):  # a scikit-learn reference model, not a loss
+        return run_model_fit(spec, X, y, groups)
     record = {k: v for k, v in spec.items() if k not in ("train", "test", "threads")}
     threads_before = torch.get_num_threads()
     torch.set_num_threads(int(spec["threads"]))
@@ -166,8 +171,14 @@ def run_fit(
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             train, test = np.asarray(spec["train"]), np.asarray(spec["test"])
+            settings = spec["estimator"]
+            if spec.get("curves"):
+                settings = {
+                    **settings,
+                    "callbacks": [*(settings.get("callbacks") or []), snapshots()],
+                }
             pipeline = make_pipeline(
-                spec["task"], spec["loss"], spec["params"], spec["estimator"], spec["model_seed"]
+                spec["task"], spec["loss"], spec["params"], settings, spec["model_seed"]
             )
             teacher = None
             if spec.get("teacher") and _declares(spec["loss"], "teacher_logits"):
@@ -179,6 +190,7 @@ def run_fit(
             start = time.perf_counter()
             model.fit(X.iloc[train], y.iloc[train].to_numpy(), **fit_params)
             record["fit_time"] = time.perf_counter() - start
+            record_divergence(record, model)
             prep, est = model.estimator_[:-1], model.estimator_[-1]
             X_test = prep.transform(X.iloc[test])
             y_test = y.iloc[test].to_numpy()
@@ -225,8 +237,14 @@ def run_fit(
             history = est.history_
             record["train_loss"] = [float(v) for v in history[:, "train_loss"]]
             record["n_epochs"] = len(history)
+            if spec.get("curves"):
+                record.update(epoch_metrics(spec, model, X_test, y_test))
             record.update(model.corruption_)
             record["status"] = "ok"
+    except TrainingDivergedError as exc:
+        # a divergence is a result (the diverged rate of a loss), not a failed fit; NaN
+        # weights have no test metrics
+        record.update(status="ok", diverged=1.0, divergence=str(exc))
     except Exception as exc:
         record["status"] = "error"
         record["error"] = f"{type(exc).__name__}: {exc}"

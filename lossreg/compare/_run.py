@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lossreg.compare._curves import check_curves, curve_metrics
 from lossreg.compare._data import Dataset, load_data
 from lossreg.compare._fit import run_fit
 from lossreg.compare._losses import BASELINES, LossChoice, parse_losses, task_default_losses
@@ -24,6 +25,7 @@ from lossreg.compare._metrics import (
     MULTILABEL_METRICS,
     REGRESSION_METRICS,
 )
+from lossreg.compare._models import check_models
 from lossreg.compare._scenarios import Scenario, parse_scenario
 from lossreg.compare._store import ResultStore
 
@@ -54,6 +56,8 @@ def compare(
     target: str | None = None,
     group: str | None = None,
     teacher: str | None = None,
+    curves: bool = False,
+    models: Any = None,
     losses: Any = None,
     task: str | None = None,
     baseline: str | None = None,
@@ -89,6 +93,17 @@ def compare(
         Classes: for the losses that take ``teacher_logits`` (distillation), fit this
         teacher on each (stressed) training fold and pass its out-of-fold logits; the
         record keeps the teacher's own ``teacher_accuracy`` on the test fold.
+    curves : bool, default=False
+        Classes and regression: score every epoch's weights on the training rows and the
+        test fold (``train_accuracy_curve`` / ``test_accuracy_curve``, or ``..._rmse_...``)
+        and report the training-dynamics metrics ``epochs_to_fit``, ``test_accuracy_auc``,
+        ``train_accuracy`` (classes), ``test_rmse_auc``, ``train_rmse`` (regression) and
+        ``loss_rises`` (see ``lossreg.compare._curves``). Every fit records ``diverged``.
+    models : str or list of str, optional
+        Reference scikit-learn models fitted beside the losses on the same stressed folds
+        and scored the same way, labelled ``model:NAME``: ``gaussian_nb``,
+        ``logistic_regression`` (classes), ``ridge`` (regression), ``hist_gradient_boosting``,
+        ``random_forest``.
     losses : str or list, optional
         ``"cross_entropy,focal(gamma=2.0)"``, a list of such names, or None for a sensible
         set registered for the task (the CLI's ``--task-default``). The baseline is added
@@ -147,8 +162,10 @@ def compare(
         estimator_params=estimator_params,
         random_state=random_state,
         teacher=teacher,
+        curves=curves,
+        models=models,
     )
-    known = TASK_METRICS[dataset.task]
+    known = TASK_METRICS[dataset.task] + curve_metrics(dataset.task, curves)
     primary = scoring or known[0]
     if primary not in (*known, "fit_time"):
         raise ValueError(
@@ -225,6 +242,8 @@ def plan_fits(
     estimator_params: dict[str, Any] | None = None,
     random_state: int = 0,
     teacher: str | None = None,
+    curves: bool = False,
+    models: Any = None,
 ) -> dict[str, Any]:
     """Every fit of a comparison, with its stable key, seeds and row indices."""
     from lossreg.registry import default_registry
@@ -246,6 +265,8 @@ def plan_fits(
         raise ValueError("A loss is listed twice (under an alias?).")
     _check_losses(choices, task, registry)
     _check_teacher(choices, task, teacher, registry)
+    check_curves(task, curves)
+    references = [LossChoice(label) for label in check_models(models, task)]
     if isinstance(scenarios, (str, Scenario)):
         scenarios = [scenarios]
     parsed = [parse_scenario(s) for s in scenarios]
@@ -272,7 +293,7 @@ def plan_fits(
         splits = list(_splitter(dataset, cv, _seed(random_state, "cv", repeat)))
         for fold, (train, test) in enumerate(splits):
             for scenario in parsed:
-                for choice in choices:
+                for choice in (*choices, *references):
                     identity = {
                         "data": dataset.fingerprint,
                         "task": task,
@@ -288,6 +309,8 @@ def plan_fits(
                     }
                     if teacher is not None:
                         identity["teacher"] = teacher  # absent otherwise: older keys still match
+                    if curves:
+                        identity["curves"] = True  # likewise
                     key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode())
                     fits.append(
                         {
@@ -313,13 +336,14 @@ def plan_fits(
                             "minority": minority,
                             "tail_labels": tail,
                             "teacher": teacher,
+                            "curves": curves,
                             "train": train.tolist(),
                             "test": test.tolist(),
                         }
                     )
     return {
         "fits": fits,
-        "losses": choices,
+        "losses": [*choices, *references],
         "scenarios": parsed,
         "baseline": baseline,
         "estimator": estimator,
