@@ -170,6 +170,16 @@ def test_property_claims_render_their_draws(tmp_path):
         image_dir="claims",
     )
     assert "## C60" in page and "Verdict: **holds**" in page
-    assert "| `weighted_interval_score` | 100 |" in page
+    assert "| `weighted_interval_score` | 100 |" in page and "| violations |" in page
     claims.plot_property(claim, rows, tmp_path / "C60.png")
     assert (tmp_path / "C60.png").stat().st_size > 1000
+
+
+def test_the_madl_simulation_pairs_both_selections_on_each_draw():
+    (row,) = properties.run_property(
+        {"name": "madl_model_selection", "draws": 3, "n_days": 300, "neighbors": [5, 20]}
+    )
+    assert row["draws"] == 3 and len(row["per_draw"]) == 3
+    assert row["diff"] == pytest.approx(np.mean(row["per_draw"]))
+    assert row["diff"] == pytest.approx(row["sharpe_madl"] - row["sharpe_mse"])
+    assert row["lo"] < row["diff"] < row["hi"] and row["outcome"] is (row["lo"] > 0)

@@ -27,11 +27,12 @@ comparison as long as both experiments share the data, ``cv``, ``repeats`` and `
 (repeat, fold) pair, the ``mean`` of the metric over them, or its ``range`` (max - min,
 lower is better: the sensitivity to the setting), for the loss and for the baseline.
 
-Properties
-----------
-A claim that is a mathematical property (``[property]`` instead of ``[compare]``) is checked
-by a numerical experiment of ``properties.py`` on many random draws: it holds when no draw
-violates it.
+Properties and simulations
+--------------------------
+A claim that is not a comparison of losses (``[property]`` instead of ``[compare]``) is
+checked by a numerical experiment of ``properties.py`` on many random draws: a mathematical
+property holds when no draw violates it; a simulation (model selection by a scorer) when its
+paired effect over the draws is significant.
 
 Verdicts
 --------
@@ -413,7 +414,8 @@ def plot_claim(claim: Claim, results: dict[str, pd.DataFrame], path: Path) -> No
 
 
 def plot_property(claim: Claim, rows: list[dict[str, Any]], path: Path) -> None:
-    """Per case of a property experiment: violating and crossing draws out of all draws."""
+    """A property: per case, the share of draws crossing and violating; a simulation: the
+    per-draw values of each case."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -421,13 +423,21 @@ def plot_property(claim: Claim, rows: list[dict[str, Any]], path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(6.0, 3.4), layout="constrained")
     x = np.arange(len(rows))
-    ax.bar(x - 0.2, [r["crossing"] / r["draws"] for r in rows], 0.4, label="draws crossing")
-    ax.bar(x + 0.2, [r["violations"] / r["draws"] for r in rows], 0.4, label="violations")
+    if all("per_draw" in r for r in rows):
+        for i, row in enumerate(rows):
+            values = np.asarray(row["per_draw"], dtype=np.float64)
+            ax.scatter(i + np.linspace(-0.15, 0.15, len(values)), values, s=12, alpha=0.7)
+            ax.hlines(values.mean(), i - 0.3, i + 0.3, color="black", linewidth=1.5)
+        ax.axhline(0.0, color="grey", linewidth=0.8)
+        ax.set_ylabel("per-draw difference")
+    else:
+        ax.bar(x - 0.2, [r["crossing"] / r["draws"] for r in rows], 0.4, label="draws crossing")
+        ax.bar(x + 0.2, [r["violations"] / r["draws"] for r in rows], 0.4, label="violations")
+        ax.set_ylabel("share of draws")
+        ax.set_ylim(0, 1)
+        ax.legend(fontsize=8)
     ax.set_xticks(x)
     ax.set_xticklabels([_short(r["case"], 40) for r in rows], rotation=20, ha="right")
-    ax.set_ylabel("share of draws")
-    ax.set_ylim(0, 1)
-    ax.legend(fontsize=8)
     fig.suptitle(f"{claim.id}: {claim.title}", fontsize=10)
     _save(fig, path)
 
@@ -492,6 +502,14 @@ def render(
         "above −margin; `worse` when it lies below 0. A claim **holds** when every check holds, "
         "**does not hold** when none does, and is **mixed** otherwise. A verdict is about this "
         "setting (small MLPs, modest data, the listed hyperparameters), not about the paper's.",
+        "",
+        "A claim about a sweep runs one experiment per setting (learning rate, batch size, "
+        "data set, training size) on the same splits: a check may pair a loss with a baseline "
+        "fitted in another experiment, or compare the *mean* or the *range* (max − min, "
+        "smaller is better) of a metric over several experiments, fold by fold. A claim that "
+        "is not a comparison of losses (a mathematical property, a model-selection "
+        "simulation) is checked by a numerical experiment on random draws: a property holds "
+        "when no draw violates it, a simulation when its paired effect is significant.",
         "",
         "Evidence grade of the paper's own support (from the catalogue): T tabular, X another "
         "modality, D derived, P a property, N a negative claim.",
@@ -591,20 +609,21 @@ def _compare_section(results: dict[str, pd.DataFrame], rows: list[dict[str, Any]
 
 
 def _property_section(claim: Claim, rows: list[dict[str, Any]]) -> list[str]:
-    """The property experiment's parameters and, per case, its draws and violations."""
+    """The experiment's parameters and, per case, the numbers its outcome rests on."""
     params = ", ".join(f"{k}={v!r}" for k, v in sorted(claim.property.items()) if k != "name")
+    # every scalar the experiment reports, in its order; per-draw lists go to the plot
+    columns = [k for k, v in rows[0].items() if k not in ("case", "outcome") and np.isscalar(v)]
     lines = [
-        f"- A property checked on random draws (`properties.{claim.property['name']}`"
-        f"{', ' + params if params else ''}); it holds when no draw violates it.",
+        f"- A numerical experiment on random draws (`properties.{claim.property['name']}`"
+        f"{', ' + params if params else ''}); see the notes for what makes it hold.",
         "",
-        "| case | draws | draws crossing | violations | largest increase | mean gain | held |",
-        "|---|---|---|---|---|---|---|",
+        "| case | " + " | ".join(c.replace("_", " ") for c in columns) + " | held |",
+        "|---|" + "---|" * len(columns) + "---|",
     ]
     for row in rows:
+        cells = [f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c]) for c in columns]
         lines.append(
-            f"| `{row['case']}` | {row['draws']} | {row['crossing']} | {row['violations']} | "
-            f"{row['worst']:.3g} | {_fmt(row['mean_gain'], 4)} | "
-            f"{_outcome_text(row['outcome'])} |"
+            f"| `{row['case']}` | " + " | ".join(cells) + f" | {_outcome_text(row['outcome'])} |"
         )
     return lines
 
