@@ -85,3 +85,26 @@ def test_gaussian_classes_have_the_stated_means_and_bayes_error():
     assert bayes == pytest.approx(norm.cdf(-1.0), abs=0.01)
     with pytest.raises(ValueError, match="separation >= 0"):
         make_synthetic("synthetic:gaussian_classes(separation=-1.0)")
+
+
+def test_the_cli_and_config_files_take_models(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from lossreg.cli import cli
+    from lossreg.compare._config import load_config
+
+    config = tmp_path / "c.toml"
+    config.write_text('[compare]\ndata = "iris"\nlosses = ["cross_entropy"]\nmodels = 3\n')
+    with pytest.raises(ValueError, match="models must be of type str or list"):
+        load_config(config)
+    config.write_text('[compare]\ndata = "iris"\nlosses = ["cross_entropy"]\nmodels = ["ridge"]\n')
+    out = tmp_path / "out"
+    base = ["compare", "--config", str(config), "--cv", "2", "--max-iter", "2", "--no-progress"]
+    failed = CliRunner().invoke(cli, [*base, "--out", str(out)])
+    assert failed.exit_code != 0 and "model 'ridge' fits regression targets" in failed.output
+    result = CliRunner().invoke(cli, [*base, "--model", "gaussian_nb", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    labels = {json.loads(line)["loss_label"] for line in (out / "results.jsonl").open()}
+    assert labels == {"cross_entropy", "model:gaussian_nb"}
