@@ -359,6 +359,19 @@ def docs_command(out: str | None) -> None:
     "on the rest.",
 )
 @click.option(
+    "--curves",
+    is_flag=True,
+    help="Score every epoch on the training rows and the test fold: learning curves and "
+    "epochs_to_fit, test_accuracy_auc / test_rmse_auc, loss_rises (classes, regression).",
+)
+@click.option(
+    "--model",
+    "models",
+    multiple=True,
+    help="Reference scikit-learn model fitted beside the losses on the same folds, repeatable: "
+    "gaussian_nb, logistic_regression, ridge, hist_gradient_boosting, random_forest.",
+)
+@click.option(
     "--group",
     help="Column of group / environment ids: passed to losses that take groups (group_dro, "
     "irm, vrex ...) and scored as worst_group_accuracy.",
@@ -446,6 +459,8 @@ def compare_command(
     target: str | None,
     teacher: str | None,
     calibrate: str | None,
+    curves: bool,
+    models: tuple[str, ...],
     group: str | None,
     target_domain: str | None,
     votes: str | None,
@@ -477,7 +492,8 @@ def compare_command(
     generated data (synthetic:NAME(param=value, ...), e.g. synthetic:classification(n_classes=10);
     generators: classification, regression, friedman1, heteroscedastic, heavy_tailed, skewed,
     multimodal, parity, spurious, multilabel, multi_horizon, correlated_outputs,
-    count_histogram, colour_field, ordinal ...) or a CSV / Parquet file with a --target column.
+    count_histogram, colour_field, ordinal, separable ...) or a CSV / Parquet file with a
+    --target column.
     Results stream to OUT/results.jsonl (rerunning skips finished fits); OUT/report.html and
     OUT/report.md hold the report.
     """
@@ -509,6 +525,8 @@ def compare_command(
     votes = votes if given("votes") else from_file.get("votes", votes)
     teacher = teacher if given("teacher") else from_file.get("teacher", teacher)
     calibrate = calibrate if given("calibrate") else from_file.get("calibrate", calibrate)
+    curves = curves if given("curves") else from_file.get("curves", curves)
+    model_list = list(models) if given("models") else from_file.get("models")
     task = task if given("task") else from_file.get("task", task)
     baseline = baseline if given("baseline") else from_file.get("baseline", baseline)
     scoring = scoring if given("scoring") else from_file.get("scoring", scoring)
@@ -548,6 +566,8 @@ def compare_command(
             votes=votes,
             teacher=teacher,
             calibrate=calibrate,
+            curves=curves,
+            models=model_list,
             losses=loss_list,
             task=task,
             baseline=baseline,

@@ -40,36 +40,54 @@ def test_every_claim_is_run_or_says_why_not():
         assert entry["title"] and len(entry["reason"]) > 20
 
 
-@pytest.mark.parametrize("claim", CLAIMS, ids=[c.id for c in CLAIMS])
+COMPARISONS = [c for c in CLAIMS if c.property is None]
+
+
+@pytest.mark.parametrize("claim", COMPARISONS, ids=[c.id for c in COMPARISONS])
 def test_claim_config_is_a_valid_comparison(claim):
     from lossreg.compare import load_data, plan_fits
+    from lossreg.compare._curves import curve_metrics
     from lossreg.compare._run import TASK_METRICS
 
     assert claim.path.stem == claim.id
-    kwargs = claims.compare_kwargs(claim, smoke=False)
-    dataset = load_data(kwargs["data"], target=kwargs.get("target"), task=kwargs.get("task"))
-    # plan_fits checks every loss is registered for the task with valid parameters
-    plan = plan_fits(
-        dataset,
-        losses=kwargs["losses"],
-        baseline=kwargs.get("baseline"),
-        cv=kwargs["cv"],
-        repeats=kwargs["repeats"],
-        scenarios=kwargs["scenarios"],
-        estimator_params=kwargs["estimator_params"],
-        teacher=kwargs.get("teacher"),
-        calibrate=kwargs.get("calibrate"),
-    )
-    labels = [c.label for c in plan["losses"]]
-    scenarios = [s.label for s in plan["scenarios"]]
-    metrics = TASK_METRICS[dataset.task]
-    assert kwargs["cv"] * kwargs["repeats"] >= 5, "fewer than 5 paired fits per loss"
+    labels, scenarios, baselines = {}, {}, {}
+    for name in claim.experiments:
+        kwargs = claims.compare_kwargs(claim, smoke=False, experiment=name)
+        dataset = load_data(kwargs["data"], target=kwargs.get("target"), task=kwargs.get("task"))
+        # plan_fits checks every loss is registered for the task with valid parameters
+        plan = plan_fits(
+            dataset,
+            losses=kwargs["losses"],
+            baseline=kwargs.get("baseline"),
+            cv=kwargs["cv"],
+            repeats=kwargs["repeats"],
+            scenarios=kwargs["scenarios"],
+            estimator_params=kwargs["estimator_params"],
+            teacher=kwargs.get("teacher"),
+            curves=kwargs.get("curves", False),
+            models=kwargs.get("models"),
+            calibrate=kwargs.get("calibrate"),
+        )
+        labels[name] = [c.label for c in plan["losses"]]
+        scenarios[name] = [s.label for s in plan["scenarios"]]
+        baselines[name] = plan["baseline"]
+        metrics = TASK_METRICS[dataset.task] + curve_metrics(
+            dataset.task, kwargs.get("curves", False)
+        )
+        assert kwargs["cv"] * kwargs["repeats"] >= 5, "fewer than 5 paired fits per loss"
+        for check in claim.checks:
+            if name in (check.experiments or [check.experiment, check.baseline_experiment]):
+                assert check.metric in metrics, f"{check.metric!r} is not a metric of {name!r}"
     for check in claim.checks:
-        assert check.loss in labels, f"{check.loss!r} is not one of {labels}"
-        assert (check.baseline or plan["baseline"]) in labels
-        assert check.scenario in scenarios, f"{check.scenario!r} not in {scenarios}"
-        assert check.baseline_scenario in (None, *scenarios), check.baseline_scenario
-        assert check.metric in metrics
+        named = check.experiments or [check.experiment]
+        base_named = named if check.experiments else [check.baseline_experiment or named[0]]
+        for name in named:
+            assert check.loss in labels[name], f"{check.loss!r} is not one of {labels[name]}"
+            assert check.scenario in scenarios[name], f"{check.scenario!r} not in {scenarios}"
+        for name in base_named:
+            if check.threshold is None:
+                assert (check.baseline or baselines[name]) in labels[name]
+            assert (check.baseline_scenario or check.scenario) in scenarios[name]
 
 
 def test_paired_test_is_the_corrected_resampled_t_test():

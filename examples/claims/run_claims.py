@@ -15,6 +15,25 @@ Usage::
 ``--smoke`` shrinks every experiment (2 folds, 1 repeat, 2 epochs) to check that the whole
 pipeline runs; its verdicts mean nothing and the page it writes says so.
 
+Several experiments
+-------------------
+A claim about a sweep (learning rates, batch sizes, data sets) holds one ``[[experiment]]``
+table per setting: a ``name`` and the ``[compare]`` keys it changes (its ``estimator`` table
+updates the shared one key by key); ``[compare]`` holds what they share. A check names its
+``experiment``, and may pair the loss with a baseline fitted in another one
+(``baseline_experiment``: the same loss at another learning rate, say), which is a paired
+comparison as long as both experiments share the data, ``cv``, ``repeats`` and ``seed``
+(the same splits). An aggregate check names ``experiments`` and ``aggregate``: per
+(repeat, fold) pair, the ``mean`` of the metric over them, or its ``range`` (max - min,
+lower is better: the sensitivity to the setting), for the loss and for the baseline.
+
+Properties and simulations
+--------------------------
+A claim that is not a comparison of losses (``[property]`` instead of ``[compare]``) is
+checked by a numerical experiment of ``properties.py`` on many random draws: a mathematical
+property holds when no draw violates it; a simulation (model selection by a scorer) when its
+paired effect over the draws is significant.
+
 Verdicts
 --------
 For each check, the differences between the loss and the baseline on the same
@@ -77,11 +96,27 @@ class Check:
     baseline_scenario: str | None = None
     #: compare with this fixed value instead of a baseline loss
     threshold: float | None = None
+    experiment: str = ""
+    baseline_experiment: str | None = None
+    experiments: list[str] | None = None
+    aggregate: str | None = None
+
+
+#: how an aggregate check combines a metric over its experiments, per (repeat, fold)
+AGGREGATES = ("mean", "range")
+
+#: the keys of the compare tables that fix the splits: experiments paired with each other
+#: must agree on them
+SPLIT_KEYS = ("data", "target", "cv", "repeats", "seed")
 
 
 @dataclass
 class Claim:
-    """A claim, its experiment (the ``[compare]`` table) and its checks."""
+    """A claim, its experiments (``[compare]`` / ``[[experiment]]`` tables) and its checks.
+
+    ``experiments`` maps each experiment's name to its full compare table; a claim with one
+    experiment has the single name ``""``. A property claim has ``property`` instead.
+    """
 
     id: str
     title: str
@@ -91,33 +126,92 @@ class Claim:
     checks: list[Check]
     notes: str = ""
     path: Path = field(default=Path())
+    experiments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    property: dict[str, Any] | None = None
 
 
 def load_claim(path: Path) -> Claim:
     """Read and check one claim file; errors name the file and the fix."""
     document = tomllib.loads(path.read_text(encoding="utf-8"))
-    missing = [k for k in ("id", "title", "evidence", "compare", "check") if k not in document]
+    kind = "property" if "property" in document else "compare"
+    required = ("id", "title", "evidence", "property") if kind == "property" else ("id", "title")
+    missing = [k for k in required if k not in document]
+    if kind == "compare":
+        missing += [k for k in ("evidence", "compare", "check") if k not in document]
     if missing:
         raise ValueError(f"{path.name}: missing {', '.join(missing)}.")
-    checks = []
-    for raw in document["check"]:
-        check = Check(**raw)
-        if check.expect not in EXPECTATIONS:
+    common = {
+        "id": document["id"],
+        "title": document["title"],
+        "evidence": document["evidence"],
+        "source": document.get("source", ""),
+        "notes": document.get("notes", "").strip(),
+        "path": path,
+    }
+    if kind == "property":
+        return Claim(**common, compare={}, checks=[], property=dict(document["property"]))
+    experiments = _experiments(path, document["compare"], document.get("experiment", []))
+    checks = [_check(path, raw, experiments) for raw in document["check"]]
+    return Claim(**common, compare=document["compare"], checks=checks, experiments=experiments)
+
+
+def _experiments(
+    path: Path, base: dict[str, Any], tables: list[dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """Each experiment's compare table: ``base`` updated by its ``[[experiment]]`` table."""
+    if not tables:
+        return {"": dict(base)}
+    out: dict[str, dict[str, Any]] = {}
+    for table in tables:
+        table = dict(table)
+        name = table.pop("name", None)
+        if not isinstance(name, str) or not name or name in out:
             raise ValueError(
-                f"{path.name}: expect must be one of {', '.join(EXPECTATIONS)}. "
-                f"Got {check.expect!r}."
+                f"{path.name}: every [[experiment]] needs a distinct, non-empty name. Got {name!r}."
             )
-        checks.append(check)
-    return Claim(
-        id=document["id"],
-        title=document["title"],
-        evidence=document["evidence"],
-        source=document.get("source", ""),
-        compare=document["compare"],
-        checks=checks,
-        notes=document.get("notes", "").strip(),
-        path=path,
-    )
+        merged = {**base, **table}
+        merged["estimator"] = {**base.get("estimator", {}), **table.get("estimator", {})}
+        out[name] = merged
+    return out
+
+
+def _check(path: Path, raw: dict[str, Any], experiments: dict[str, dict[str, Any]]) -> Check:
+    """One ``[[check]]`` table, with its experiment names resolved and validated."""
+    check = Check(**raw)
+    if check.expect not in EXPECTATIONS:
+        raise ValueError(
+            f"{path.name}: expect must be one of {', '.join(EXPECTATIONS)}. Got {check.expect!r}."
+        )
+    if not check.experiment and check.experiments is None:
+        check.experiment = next(iter(experiments))  # the only (or first) experiment
+    if (check.experiments is None) != (check.aggregate is None):
+        raise ValueError(
+            f"{path.name}: an aggregate check gives both experiments = [...] and aggregate "
+            f"(one of {', '.join(AGGREGATES)}). Got experiments={check.experiments!r}, "
+            f"aggregate={check.aggregate!r}."
+        )
+    if check.aggregate is not None and check.aggregate not in AGGREGATES:
+        raise ValueError(
+            f"{path.name}: aggregate must be one of {', '.join(AGGREGATES)}. "
+            f"Got {check.aggregate!r}."
+        )
+    named = [*(check.experiments or [check.experiment])]
+    if check.baseline_experiment is not None:
+        named.append(check.baseline_experiment)
+    unknown = [n for n in named if n not in experiments]
+    if unknown:
+        raise ValueError(
+            f"{path.name}: check of {check.loss!r} names unknown experiment(s) {unknown}; "
+            f"experiments: {list(experiments)}."
+        )
+    split = {tuple(experiments[n].get(k) for k in SPLIT_KEYS) for n in named}
+    if len(split) > 1:
+        raise ValueError(
+            f"{path.name}: check of {check.loss!r} pairs fits of experiments {named} that "
+            f"differ in {', '.join(SPLIT_KEYS)}: their (repeat, fold) pairs are different "
+            "splits. Give them the same data, cv, repeats and seed."
+        )
+    return check
 
 
 def load_claims(folder: Path = HERE) -> list[Claim]:
@@ -131,11 +225,12 @@ def load_not_run(folder: Path = HERE) -> dict[str, dict[str, str]]:
     return tomllib.loads((folder / "not_run.toml").read_text(encoding="utf-8"))
 
 
-def compare_kwargs(claim: Claim, smoke: bool) -> dict[str, Any]:
-    """``lossreg.compare.compare`` arguments of a claim's ``[compare]`` table."""
+def compare_kwargs(claim: Claim, smoke: bool, experiment: str | None = None) -> dict[str, Any]:
+    """``lossreg.compare.compare`` arguments of one experiment of a claim (default: the first)."""
     from lossreg.compare._config import CONFIG_KEYS
 
-    table = dict(claim.compare)
+    name = next(iter(claim.experiments)) if experiment is None else experiment
+    table = dict(claim.experiments[name])
     unknown = sorted(set(table) - set(CONFIG_KEYS))
     if unknown:
         raise ValueError(f"{claim.path.name}: unknown [compare] keys {unknown}.")
@@ -209,28 +304,49 @@ def verdict(outcomes: list[bool | None]) -> str:
     return "mixed"
 
 
-def evaluate(claim: Claim, results: pd.DataFrame) -> list[dict[str, Any]]:
-    """One row per check: means, the paired test and the outcome."""
+def evaluate(claim: Claim, results: pd.DataFrame | dict[str, pd.DataFrame]) -> list[dict[str, Any]]:
+    """One row per check: means, the paired test and the outcome.
+
+    ``results`` maps each experiment's name to its compare results (a single frame stands
+    for a claim with one experiment).
+    """
     from lossreg.compare._metrics import GREATER_IS_BETTER
 
-    ok = results[results["status"] == "ok"]
-    cv = int(results.attrs["cv"])
+    if isinstance(results, pd.DataFrame):
+        results = {next(iter(claim.experiments)): results}
     rows = []
     for check in claim.checks:
-        baseline = base_label = check.baseline or results.attrs["baseline"]
-        in_scenario = ok[ok["scenario"] == check.scenario]
-        base_scenario = ok[ok["scenario"] == (check.baseline_scenario or check.scenario)]
-
-        values = _per_pair(in_scenario, check.loss, check.metric)
+        named = check.experiments or [check.experiment]
+        base_named = named if check.experiments else [check.baseline_experiment or named[0]]
+        first = results[named[0]]
+        baseline = check.baseline or results[base_named[0]].attrs["baseline"]
+        cv = int(first.attrs["cv"])
+        values = _combined(results, named, check.loss, check)
+        base_scenario = check.baseline_scenario or check.scenario
         if check.threshold is not None:
             baseline = f"= {check.threshold:g}"
             base = pd.Series(float(check.threshold), index=values.index)
         else:
-            base = _per_pair(base_scenario, base_label, check.metric)
-            if check.baseline_scenario:
-                baseline = f"{baseline} @ {check.baseline_scenario}"
-        test = paired_test(values, base, GREATER_IS_BETTER[check.metric], test_share=1.0 / (cv - 1))
-        outcome = judge(check, test)
+            base = _combined(results, base_named, baseline, check, base_scenario)
+        # a range (spread over settings) is better when smaller, whatever the metric
+        greater = GREATER_IS_BETTER[check.metric] if check.aggregate != "range" else False
+        test = paired_test(values, base, greater, test_share=1.0 / (cv - 1))
+        errors = 0
+        base_fits = [] if check.threshold is not None else base_named
+        for name, label, scenario in [
+            *((n, check.loss, check.scenario) for n in named),
+            *((n, baseline, base_scenario) for n in base_fits),
+        ]:
+            frame = results[name]
+            errors += int(
+                (
+                    (frame["scenario"] == scenario)
+                    & (frame["loss_label"] == label)
+                    & (frame["status"] != "ok")
+                ).sum()
+            )
+        if check.baseline_scenario and check.threshold is None:
+            baseline = f"{baseline} @ {check.baseline_scenario}"
         rows.append(
             {
                 "check": check,
@@ -239,18 +355,38 @@ def evaluate(claim: Claim, results: pd.DataFrame) -> list[dict[str, Any]]:
                 "std": values.std(ddof=1),
                 "base_mean": base.mean(),
                 "base_std": base.std(ddof=1),
-                "errors": int(
-                    (
-                        results["scenario"].isin([check.scenario, check.baseline_scenario])
-                        & results["loss_label"].isin([check.loss, base_label])
-                        & (results["status"] != "ok")
-                    ).sum()
-                ),
+                "errors": errors,
                 **test,
-                "outcome": outcome,
+                "outcome": judge(check, test),
             }
         )
     return rows
+
+
+def _combined(
+    results: dict[str, pd.DataFrame],
+    names: list[str],
+    label: str,
+    check: Check,
+    scenario: str | None = None,
+) -> pd.Series:
+    """A loss's metric per (repeat, fold) in one experiment, or aggregated over several.
+
+    ``scenario`` defaults to the check's. An aggregate keeps only the pairs present (fitted,
+    metric computed) in every experiment.
+    """
+    scenario = scenario or check.scenario
+    series = []
+    for name in names:
+        frame = results[name]
+        ok = frame[(frame["status"] == "ok") & (frame["scenario"] == scenario)]
+        series.append(_per_pair(ok, label, check.metric))
+    if check.aggregate is None:
+        return series[0]
+    table = pd.concat(series, axis=1, join="inner").dropna()
+    if check.aggregate == "mean":
+        return table.mean(axis=1)
+    return table.max(axis=1) - table.min(axis=1)
 
 
 def _per_pair(frame: pd.DataFrame, label: str, metric: str) -> pd.Series:
@@ -261,23 +397,33 @@ def _per_pair(frame: pd.DataFrame, label: str, metric: str) -> pd.Series:
     return rows.set_index(["repeat", "fold"])[metric].astype(float)
 
 
-def plot_claim(claim: Claim, results: pd.DataFrame, path: Path) -> None:
-    """Per-fold values of each checked metric, one panel per (metric, scenario)."""
+def plot_claim(claim: Claim, results: dict[str, pd.DataFrame], path: Path) -> None:
+    """Per-fold values of each checked metric, one panel per (experiment, metric, scenario)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = list(dict.fromkeys((c.metric, c.scenario) for c in claim.checks))
-    ok = results[results["status"] == "ok"]
+    panels = list(
+        dict.fromkeys(
+            (name, c.metric, c.scenario)
+            for c in claim.checks
+            for name in [
+                *(c.experiments or [c.experiment]),
+                *([c.baseline_experiment] if c.baseline_experiment else []),
+            ]
+        )
+    )
     fig, axes = plt.subplots(
         1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False, layout="constrained"
     )
-    for ax, (metric, scenario) in zip(axes[0], panels, strict=True):
-        frame = ok[ok["scenario"] == scenario]
+    for ax, (name, metric, scenario) in zip(axes[0], panels, strict=True):
+        frame = results[name]
+        frame = frame[(frame["status"] == "ok") & (frame["scenario"] == scenario)]
         labels = list(dict.fromkeys(frame["loss_label"]))
         for i, label in enumerate(labels):
-            values = frame.loc[frame["loss_label"] == label, metric].astype(float).dropna()
+            column = frame.loc[frame["loss_label"] == label]
+            values = column[metric].astype(float).dropna() if metric in column else pd.Series([])
             jitter = (
                 np.linspace(-0.15, 0.15, len(values)) if len(values) > 1 else np.zeros(len(values))
             )
@@ -287,8 +433,43 @@ def plot_claim(claim: Claim, results: pd.DataFrame, path: Path) -> None:
         ax.set_xticks(range(len(labels)))
         ax.set_xticklabels([_short(label) for label in labels], rotation=35, ha="right")
         ax.set_ylabel(metric)
-        ax.set_title(scenario, fontsize=10)
+        ax.set_title(f"{name} · {scenario}" if name else scenario, fontsize=10)
     fig.suptitle(f"{claim.id}: {claim.title}", fontsize=10)
+    _save(fig, path)
+
+
+def plot_property(claim: Claim, rows: list[dict[str, Any]], path: Path) -> None:
+    """A property: per case, the share of draws crossing and violating; a simulation: the
+    per-draw values of each case."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.0, 3.4), layout="constrained")
+    x = np.arange(len(rows))
+    if all("per_draw" in r for r in rows):
+        for i, row in enumerate(rows):
+            values = np.asarray(row["per_draw"], dtype=np.float64)
+            ax.scatter(i + np.linspace(-0.15, 0.15, len(values)), values, s=12, alpha=0.7)
+            ax.hlines(values.mean(), i - 0.3, i + 0.3, color="black", linewidth=1.5)
+        ax.axhline(0.0, color="grey", linewidth=0.8)
+        ax.set_ylabel("per-draw difference")
+    else:
+        ax.bar(x - 0.2, [r["crossing"] / r["draws"] for r in rows], 0.4, label="draws crossing")
+        ax.bar(x + 0.2, [r["violations"] / r["draws"] for r in rows], 0.4, label="violations")
+        ax.set_ylabel("share of draws")
+        ax.set_ylim(0, 1)
+        ax.legend(fontsize=8)
+    ax.set_xticks(x)
+    ax.set_xticklabels([_short(r["case"], 40) for r in rows], rotation=20, ha="right")
+    fig.suptitle(f"{claim.id}: {claim.title}", fontsize=10)
+    _save(fig, path)
+
+
+def _save(fig: Any, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=80)
     plt.close(fig)
@@ -347,6 +528,14 @@ def render(
         "**does not hold** when none does, and is **mixed** otherwise. A verdict is about this "
         "setting (small MLPs, modest data, the listed hyperparameters), not about the paper's.",
         "",
+        "A claim about a sweep runs one experiment per setting (learning rate, batch size, "
+        "data set, training size) on the same splits: a check may pair a loss with a baseline "
+        "fitted in another experiment, or compare the *mean* or the *range* (max − min, "
+        "smaller is better) of a metric over several experiments, fold by fold. A claim that "
+        "is not a comparison of losses (a mathematical property, a model-selection "
+        "simulation) is checked by a numerical experiment on random draws: a property holds "
+        "when no draw violates it, a simulation when its paired effect is significant.",
+        "",
         "Evidence grade of the paper's own support (from the catalogue): T tabular, X another "
         "modality, D derived, P a property, N a negative claim.",
         "",
@@ -371,8 +560,6 @@ def render(
         "",
     ]
     for claim, results, rows, result in entries:
-        a = results.attrs
-        estimator = ", ".join(f"{k}={v!r}" for k, v in sorted(a["estimator"].items()))
         lines += [
             f"## {claim.id}",
             "",
@@ -380,28 +567,11 @@ def render(
             + (f"; {claim.source}" if claim.source else "")
             + f". Verdict: **{result}**.",
             "",
-            f"- Data: `{a['data']}` ({a['n_rows']} rows, {a['n_features']} features, {a['task']}); "
-            f"scenarios: {', '.join(f'`{s}`' for s in a['scenarios'])}.",
-            f"- {a['cv']}-fold cross-validation × {a['repeats']} repeats, seed "
-            f"{a['random_state']}; estimator: {estimator}.",
-            f"- Losses: {', '.join(f'`{x}`' for x in a['losses'])}; baseline `{a['baseline']}`.",
-            "",
-            "| loss | baseline | scenario | metric | loss mean ± std | baseline mean ± std | "
-            "diff [95% CI] | p | expect | held |",
-            "|---|---|---|---|---|---|---|---|---|---|",
         ]
-        for row in rows:
-            c = row["check"]
-            expect = c.expect + (f" (margin {c.margin:g})" if c.margin else "")
-            errors = f" ({row['errors']} failed fits)" if row["errors"] else ""
-            scenario = c.scenario  # a baseline from another scenario says so in its own column
-            lines.append(
-                f"| `{c.loss}` | `{row['baseline']}` | {scenario} | {c.metric} | "
-                f"{_fmt(row['mean'])} ± {_fmt(row['std'])} | "
-                f"{_fmt(row['base_mean'])} ± {_fmt(row['base_std'])} | "
-                f"{_fmt(row['diff'])} [{_fmt(row['lo'])}, {_fmt(row['hi'])}] | "
-                f"{_fmt(row['p'], 3)} | {expect} | {_outcome_text(row['outcome'])}{errors} |"
-            )
+        if claim.property is not None:
+            lines += _property_section(claim, rows)
+        else:
+            lines += _compare_section(results, rows)
         lines += ["", f"![{claim.id}]({image_dir}/{claim.id}.png)", ""]
         if claim.notes:
             lines += [claim.notes, ""]
@@ -417,6 +587,103 @@ def render(
     return "\n".join(lines)
 
 
+def _compare_section(results: dict[str, pd.DataFrame], rows: list[dict[str, Any]]) -> list[str]:
+    """Each experiment's setting, then the checks' table."""
+    lines = []
+    several = len(results) > 1
+    for name, frame in results.items():
+        a = frame.attrs
+        estimator = ", ".join(f"{k}={v!r}" for k, v in sorted(a["estimator"].items()))
+        lines += [
+            *([f"Experiment `{name}`:", ""] if several else []),
+            f"- Data: `{a['data']}` ({a['n_rows']} rows, {a['n_features']} features, {a['task']}); "
+            f"scenarios: {', '.join(f'`{s}`' for s in a['scenarios'])}.",
+            f"- {a['cv']}-fold cross-validation × {a['repeats']} repeats, seed "
+            f"{a['random_state']}; estimator: {estimator}.",
+            f"- Losses: {', '.join(f'`{x}`' for x in a['losses'])}; baseline `{a['baseline']}`.",
+            "",
+        ]
+    where = "experiment · scenario" if several else "scenario"
+    lines += [
+        f"| loss | baseline | {where} | metric | loss mean ± std | baseline mean ± std | "
+        "diff [95% CI] | p | expect | held |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        c = row["check"]
+        expect = c.expect + (f" (margin {c.margin:g})" if c.margin else "")
+        errors = f" ({row['errors']} failed fits)" if row["errors"] else ""
+        baseline = f"`{row['baseline']}`"
+        if c.experiments:
+            setting = f"{c.aggregate} over {', '.join(c.experiments)} · {c.scenario}"
+        elif several:
+            setting = f"{c.experiment} · {c.scenario}"
+            if c.baseline_experiment and c.baseline_experiment != c.experiment:
+                baseline += f" in {c.baseline_experiment}"
+        else:
+            setting = c.scenario
+        metric = f"{c.metric} ({c.aggregate})" if c.aggregate else c.metric
+        lines.append(
+            f"| `{c.loss}` | {baseline} | {setting} | {metric} | "
+            f"{_fmt(row['mean'])} ± {_fmt(row['std'])} | "
+            f"{_fmt(row['base_mean'])} ± {_fmt(row['base_std'])} | "
+            f"{_fmt(row['diff'])} [{_fmt(row['lo'])}, {_fmt(row['hi'])}] | "
+            f"{_fmt(row['p'], 3)} | {expect} | {_outcome_text(row['outcome'])}{errors} |"
+        )
+    return lines
+
+
+def _property_section(claim: Claim, rows: list[dict[str, Any]]) -> list[str]:
+    """The experiment's parameters and, per case, the numbers its outcome rests on."""
+    params = ", ".join(f"{k}={v!r}" for k, v in sorted(claim.property.items()) if k != "name")
+    # every scalar the experiment reports, in its order; per-draw lists go to the plot
+    columns = [k for k, v in rows[0].items() if k not in ("case", "outcome") and np.isscalar(v)]
+    lines = [
+        f"- A numerical experiment on random draws (`properties.{claim.property['name']}`"
+        f"{', ' + params if params else ''}); see the notes for what makes it hold.",
+        "",
+        "| case | " + " | ".join(c.replace("_", " ") for c in columns) + " | held |",
+        "|---|" + "---|" * len(columns) + "---|",
+    ]
+    for row in rows:
+        cells = [f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c]) for c in columns]
+        lines.append(
+            f"| `{row['case']}` | " + " | ".join(cells) + f" | {_outcome_text(row['outcome'])} |"
+        )
+    return lines
+
+
+def run_claim(claim: Claim, args: argparse.Namespace) -> tuple[Any, list[dict[str, Any]], str]:
+    """Run (or resume) a claim's experiments; return their results, the checks' rows, the
+    verdict and a one-line account of the fits."""
+    from lossreg.compare import compare
+
+    if claim.property is not None:
+        sys.path.insert(0, str(HERE))
+        try:
+            from properties import run_property
+        finally:
+            sys.path.remove(str(HERE))
+        rows = run_property(claim.property)
+        return rows, rows, "property experiment"
+    results = {}
+    for name in claim.experiments:
+        out = Path(args.out) / claim.id
+        results[name] = compare(
+            **compare_kwargs(claim, args.smoke, name),
+            n_jobs=args.n_jobs,
+            torch_threads=args.torch_threads,
+            # one experiment keeps the folder it always had, so its finished fits are reused
+            out=out / name if name else out,
+            resume=not args.fresh,
+            report=False,
+        )
+    rows = evaluate(claim, results)
+    run = sum(r.attrs["n_computed"] for r in results.values())
+    reused = sum(r.attrs["n_skipped"] for r in results.values())
+    return results, rows, f"{run} fits run, {reused} reused"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", help="Comma-separated claim ids (default: all).")
@@ -427,10 +694,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--smoke", action="store_true", help="Tiny settings: checks the pipeline.")
     parser.add_argument("--n-jobs", type=int, default=2, help="Parallel fits.")
+    parser.add_argument(
+        "--torch-threads",
+        type=int,
+        help="Torch threads per fit (default: cores // n-jobs); 1 on a busy machine.",
+    )
     parser.add_argument("--fresh", action="store_true", help="Discard finished fits.")
     args = parser.parse_args(argv)
-
-    from lossreg.compare import compare
 
     claims = load_claims()
     not_run = load_not_run()
@@ -447,22 +717,17 @@ def main(argv: list[str] | None = None) -> int:
     entries = []
     for claim in claims:
         start = time.perf_counter()
-        results = compare(
-            **compare_kwargs(claim, args.smoke),
-            n_jobs=args.n_jobs,
-            out=Path(args.out) / claim.id,
-            resume=not args.fresh,
-            report=False,
-        )
-        rows = evaluate(claim, results)
+        results, rows, account = run_claim(claim, args)
         result = verdict([r["outcome"] for r in rows])
         if write_page:
-            plot_claim(claim, results, image_dir / f"{claim.id}.png")
+            if claim.property is not None:
+                plot_property(claim, rows, image_dir / f"{claim.id}.png")
+            else:
+                plot_claim(claim, results, image_dir / f"{claim.id}.png")
         entries.append((claim, results, rows, result))
-        a = results.attrs
         print(
-            f"{claim.id}: {result:14s} ({a['n_computed']} fits run, {a['n_skipped']} reused, "
-            f"{time.perf_counter() - start:.0f} s) {claim.title}",
+            f"{claim.id}: {result:14s} ({account}, {time.perf_counter() - start:.0f} s) "
+            f"{claim.title}",
             flush=True,
         )
     if not write_page:

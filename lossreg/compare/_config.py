@@ -38,6 +38,8 @@ CONFIG_KEYS: dict[str, tuple[type, ...]] = {
     "votes": (str, list),
     "teacher": (str,),
     "calibrate": (str,),
+    "curves": (bool,),
+    "models": (str, list),
     "losses": (str, list),
     "task": (str,),
     "baseline": (str,),
@@ -77,7 +79,7 @@ def load_config(path: str | Path) -> dict[str, Any]:
         )
     for key, value in table.items():
         types = CONFIG_KEYS[key]
-        if not isinstance(value, types) or isinstance(value, bool):
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
             wanted = " or ".join(t.__name__ for t in types)
             raise ValueError(
                 f"{str(path)!r}: [compare] {key} must be of type {wanted}. Got {value!r} instead."

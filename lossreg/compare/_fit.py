@@ -197,12 +197,14 @@ def run_fit(
     import torch
 
     from lossreg.compare._bags import bag_extras_of
+    from lossreg.compare._curves import epoch_metrics, record_divergence, snapshots
     from lossreg.compare._metrics import (
         classification_metrics,
         embedding_metrics,
         multilabel_metrics,
         regression_metrics,
     )
+    from lossreg.compare._models import MODEL_PREFIX, run_model_fit
     from lossreg.compare._multioutput import score_heads, score_multioutput
     from lossreg.compare._ordinal import ordinal_metrics
     from lossreg.compare._outlier import outlier_metrics
@@ -210,7 +212,10 @@ def run_fit(
     from lossreg.compare._uncertainty import classification_uncertainty, vacuity
     from lossreg.compare._unlabeled import hide_targets
     from lossreg.compare._votes import vote_metrics
+    from lossreg.errors import TrainingDivergedError
 
+    if spec["loss"].startswith(MODEL_PREFIX):  # a scikit-learn reference model, not a loss
+        return run_model_fit(spec, X, y, groups)
     rows = ("train", "test", "threads", "hidden", "source_test", "true_sigma")
     record = {k: v for k, v in spec.items() if k not in rows}
     threads_before = torch.get_num_threads()
@@ -220,11 +225,17 @@ def run_fit(
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             train, test = np.asarray(spec["train"]), np.asarray(spec["test"])
+            settings = spec["estimator"]
+            if spec.get("curves"):
+                settings = {
+                    **settings,
+                    "callbacks": [*(settings.get("callbacks") or []), snapshots()],
+                }
             pipeline = make_pipeline(
                 spec["task"],
                 spec["loss"],
                 spec["params"],
-                spec["estimator"],
+                settings,
                 spec["model_seed"],
                 spec.get("calibrate"),
             )
@@ -250,6 +261,7 @@ def run_fit(
             start = time.perf_counter()
             model.fit(X.iloc[train], y_train, **fit_params)
             record["fit_time"] = time.perf_counter() - start
+            record_divergence(record, model)
             prep, est = model.estimator_[:-1], model.estimator_[-1]
             X_test = prep.transform(X.iloc[test])
             y_test = y.iloc[test].to_numpy()
@@ -317,8 +329,14 @@ def run_fit(
             history = est.history_
             record["train_loss"] = [float(v) for v in history[:, "train_loss"]]
             record["n_epochs"] = len(history)
+            if spec.get("curves"):
+                record.update(epoch_metrics(spec, model, X_test, y_test))
             record.update(model.corruption_)
             record["status"] = "ok"
+    except TrainingDivergedError as exc:
+        # a divergence is a result (the diverged rate of a loss), not a failed fit; NaN
+        # weights have no test metrics
+        record.update(status="ok", diverged=1.0, divergence=str(exc))
     except Exception as exc:
         record["status"] = "error"
         record["error"] = f"{type(exc).__name__}: {exc}"

@@ -33,6 +33,7 @@ GREATER_IS_BETTER: dict[str, bool] = {
     "log_loss": False,
     "ece": False,
     "minority_recall": True,
+    "minority_f1": True,
     "roc_auc": True,
     "average_precision": True,
     "worst_class_recall": True,
@@ -62,6 +63,14 @@ GREATER_IS_BETTER: dict[str, bool] = {
     **GEOMETRY_GREATER_IS_BETTER,
     **ORDINAL_DIRECTIONS,
     **VOTE_DIRECTIONS,
+    # training dynamics (lossreg.compare._curves): every fit, and fits with curves=True
+    "diverged": False,
+    "train_accuracy": True,
+    "epochs_to_fit": False,
+    "test_accuracy_auc": True,
+    "train_rmse": False,
+    "test_rmse_auc": False,
+    "loss_rises": False,
 }
 GREATER_IS_BETTER.update(MULTIOUTPUT_DIRECTIONS)
 
@@ -72,6 +81,7 @@ CLASSIFICATION_METRICS = (
     "log_loss",
     "ece",
     "minority_recall",
+    "minority_f1",
     "roc_auc",
     "average_precision",
     "worst_class_recall",
@@ -154,6 +164,10 @@ def classification_metrics(
         "balanced_accuracy": metrics.balanced_accuracy_score(y_true, y_pred),
         "f1_macro": metrics.f1_score(y_true, y_pred, average="macro", labels=classes),
         "minority_recall": metrics.recall_score(
+            y_true, y_pred, labels=[minority], average="macro", zero_division=0.0
+        ),
+        # F1 of the rarest class over the whole test fold (dataset-level, not batch-level)
+        "minority_f1": metrics.f1_score(
             y_true, y_pred, labels=[minority], average="macro", zero_division=0.0
         ),
         # the recall of the class the model serves worst (classes absent from the fold skipped)

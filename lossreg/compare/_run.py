@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from lossreg.compare._bags import check_bag_losses
+from lossreg.compare._curves import check_curves, curve_metrics
 from lossreg.compare._data import Dataset, load_data
 from lossreg.compare._fit import run_fit
 from lossreg.compare._losses import BASELINES, LossChoice, parse_losses, task_default_losses
@@ -26,6 +27,7 @@ from lossreg.compare._metrics import (
     MULTILABEL_METRICS,
     REGRESSION_METRICS,
 )
+from lossreg.compare._models import check_models
 from lossreg.compare._multioutput import HEAD_METRICS, MULTIOUTPUT_METRICS
 from lossreg.compare._ordinal import ORDINAL_METRICS
 from lossreg.compare._outlier import OUTLIER_METRICS
@@ -71,6 +73,8 @@ def compare(
     votes: str | list[str] | None = None,
     teacher: str | None = None,
     calibrate: str | None = None,
+    curves: bool = False,
+    models: Any = None,
     losses: Any = None,
     task: str | None = None,
     baseline: str | None = None,
@@ -121,6 +125,17 @@ def compare(
         ``correctness_aware``, ``h_calibration`` ...) on one base model trained with this
         loss on 80% of each training fold; each calibrator is fitted on the other 20%. The
         baseline defaults to ``temperature_scaling``.
+    curves : bool, default=False
+        Classes and regression: score every epoch's weights on the training rows and the
+        test fold (``train_accuracy_curve`` / ``test_accuracy_curve``, or ``..._rmse_...``)
+        and report the training-dynamics metrics ``epochs_to_fit``, ``test_accuracy_auc``,
+        ``train_accuracy`` (classes), ``test_rmse_auc``, ``train_rmse`` (regression) and
+        ``loss_rises`` (see ``lossreg.compare._curves``). Every fit records ``diverged``.
+    models : str or list of str, optional
+        Reference scikit-learn models fitted beside the losses on the same stressed folds
+        and scored the same way, labelled ``model:NAME``: ``gaussian_nb``,
+        ``logistic_regression`` (classes), ``ridge`` (regression), ``hist_gradient_boosting``,
+        ``random_forest``.
     losses : str or list, optional
         ``"cross_entropy,focal(gamma=2.0)"``, a list of such names, or None for a sensible
         set registered for the task (the CLI's ``--task-default``). The baseline is added
@@ -188,8 +203,10 @@ def compare(
         random_state=random_state,
         teacher=teacher,
         calibrate=calibrate,
+        curves=curves,
+        models=models,
     )
-    known = TASK_METRICS[dataset.task]
+    known = TASK_METRICS[dataset.task] + curve_metrics(dataset.task, curves)
     primary = scoring or known[0]
     if primary not in (*known, "fit_time"):
         raise ValueError(
@@ -267,6 +284,8 @@ def plan_fits(
     random_state: int = 0,
     teacher: str | None = None,
     calibrate: str | None = None,
+    curves: bool = False,
+    models: Any = None,
 ) -> dict[str, Any]:
     """Every fit of a comparison, with its stable key, seeds and row indices."""
     from lossreg.registry import default_registry
@@ -294,6 +313,8 @@ def plan_fits(
         calibrate = check_calibrate(calibrate, labels, [c.name for c in choices], task, registry)
     _check_losses(choices, task, registry)
     _check_teacher(choices, task, teacher, registry)
+    check_curves(task, curves)
+    references = [LossChoice(label) for label in check_models(models, task)]
     if isinstance(scenarios, (str, Scenario)):
         scenarios = [scenarios]
     parsed = [parse_scenario(s) for s in scenarios]
@@ -322,7 +343,7 @@ def plan_fits(
         splits = list(_splitter(dataset, cv, _seed(random_state, "cv", repeat)))
         for fold, (train, test) in enumerate(splits):
             for scenario in parsed:
-                for choice in choices:
+                for choice in (*choices, *references):
                     identity = {
                         "data": dataset.fingerprint,
                         "task": task,
@@ -340,6 +361,8 @@ def plan_fits(
                         identity["teacher"] = teacher  # absent otherwise: older keys still match
                     if calibrate is not None:
                         identity["calibrate"] = calibrate
+                    if curves:
+                        identity["curves"] = True  # likewise
                     key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode())
                     fits.append(
                         {
@@ -366,6 +389,7 @@ def plan_fits(
                             "tail_labels": tail,
                             "teacher": teacher,
                             "calibrate": calibrate,
+                            "curves": curves,
                             "train": train.tolist(),
                             "test": test.tolist(),
                         }
@@ -376,7 +400,7 @@ def plan_fits(
                         fits[-1]["true_sigma"] = dataset.true_sigma.to_numpy()[test].tolist()
     return {
         "fits": fits,
-        "losses": choices,
+        "losses": [*choices, *references],
         "scenarios": parsed,
         "baseline": baseline,
         "estimator": estimator,

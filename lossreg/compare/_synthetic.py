@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from lossreg.compare._ordinal import ordinal
+from lossreg.compare._synthetic_linear import gaussian_classes, separable
 from lossreg.compare._synthetic_multioutput import MULTIOUTPUT_GENERATORS
 from lossreg.compare._synthetic_unlabeled import covariate_shift, shifted_gaussians
 
@@ -270,6 +271,8 @@ GENERATORS: dict[str, Callable[..., pd.DataFrame]] = {
     "sampled_labels": sampled_labels,
     "outliers": outliers,
     "ordinal": ordinal,
+    "separable": separable,
+    "gaussian_classes": gaussian_classes,
 }
 
 

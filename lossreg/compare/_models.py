@@ -1,0 +1,137 @@
+"""Reference models for ``lossreg compare``: scikit-learn estimators fitted beside the losses.
+
+``compare(..., models=["gaussian_nb"])`` (``--model gaussian_nb``) fits each named model on the
+same stressed training folds as the losses and scores it on the same test folds, so a loss can
+be paired with a classical model fold by fold (``model:gaussian_nb`` in the results). A model
+has no training loss, no epochs and ignores the estimator settings.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["MODEL_PREFIX", "REFERENCE_MODELS", "check_models", "make_model", "run_model_fit"]
+
+#: loss labels of reference models start with this
+MODEL_PREFIX = "model:"
+
+
+def _gaussian_nb(task: str, seed: int) -> Any:
+    from sklearn.naive_bayes import GaussianNB
+
+    return GaussianNB()
+
+
+def _logistic_regression(task: str, seed: int) -> Any:
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(max_iter=2000)
+
+
+def _ridge(task: str, seed: int) -> Any:
+    from sklearn.linear_model import Ridge
+
+    return Ridge()
+
+
+def _hist_gradient_boosting(task: str, seed: int) -> Any:
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+    model = (
+        HistGradientBoostingRegressor if task == "regression" else HistGradientBoostingClassifier
+    )
+    return model(random_state=seed)
+
+
+def _random_forest(task: str, seed: int) -> Any:
+    from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+
+    model = RandomForestRegressor if task == "regression" else RandomForestClassifier
+    return model(n_estimators=200, random_state=seed)
+
+
+_CLASSES = ("binary", "multiclass")
+
+#: name -> (builder(task, seed), the tasks it fits)
+REFERENCE_MODELS: dict[str, tuple[Callable[[str, int], Any], tuple[str, ...]]] = {
+    "gaussian_nb": (_gaussian_nb, _CLASSES),
+    "logistic_regression": (_logistic_regression, _CLASSES),
+    "ridge": (_ridge, ("regression",)),
+    "hist_gradient_boosting": (_hist_gradient_boosting, (*_CLASSES, "regression")),
+    "random_forest": (_random_forest, (*_CLASSES, "regression")),
+}
+
+
+def check_models(models: Any, task: str) -> list[str]:
+    """The models' labels (``model:NAME``); a ``ValueError`` names each unusable one."""
+    if models is None:
+        return []
+    names = [models] if isinstance(models, str) else list(models)
+    problems = []
+    for name in names:
+        entry = REFERENCE_MODELS.get(name)
+        if entry is None:
+            problems.append(f"unknown model {name!r} (models: {', '.join(REFERENCE_MODELS)})")
+        elif task not in entry[1]:
+            problems.append(f"model {name!r} fits {', '.join(entry[1])} targets, not {task!r}")
+    if len(set(names)) != len(names):
+        problems.append(f"a model is listed twice in {names!r}")
+    if problems:
+        raise ValueError("Reference models: " + "; ".join(problems) + ".")
+    return [MODEL_PREFIX + name for name in names]
+
+
+def make_model(label: str, task: str, seed: int) -> Any:
+    """compare's per-fold preprocessing, then the model a ``model:NAME`` label names."""
+    from sklearn.pipeline import Pipeline
+
+    from lossreg.compare._fit import preprocessing
+
+    build, _ = REFERENCE_MODELS[label[len(MODEL_PREFIX) :]]
+    return Pipeline([("prep", preprocessing()), ("model", build(task, seed))])
+
+
+def run_model_fit(
+    spec: dict[str, Any], X: pd.DataFrame, y: pd.Series, groups: pd.Series | None = None
+) -> dict[str, Any]:
+    """``run_fit`` for a reference model: same stressed rows, same test fold, same metrics."""
+    from lossreg.compare._metrics import classification_metrics, regression_metrics
+    from lossreg.compare._scenarios import StressedEstimator
+
+    record = {k: v for k, v in spec.items() if k not in ("train", "test", "threads")}
+    try:
+        train, test = np.asarray(spec["train"]), np.asarray(spec["test"])
+        pipeline = make_model(spec["loss"], spec["task"], spec["model_seed"])
+        model = StressedEstimator(pipeline, spec["scenario"], spec["noise_seed"])
+        start = time.perf_counter()
+        model.fit(X.iloc[train], y.iloc[train].to_numpy())
+        record["fit_time"] = time.perf_counter() - start
+        X_test, y_test = X.iloc[test], y.iloc[test].to_numpy()
+        fitted = model.estimator_
+        if spec["task"] == "regression":
+            record.update(regression_metrics(y_test, fitted.predict(X_test)))
+        else:
+            scores, bins = classification_metrics(
+                y_test,
+                fitted.predict(X_test),
+                fitted.predict_proba(X_test),
+                fitted.classes_,
+                spec["minority"],
+                groups=None if groups is None else groups.iloc[test].to_numpy(),
+            )
+            record.update(scores)
+            record["reliability"] = bins
+        record.update(model.corruption_)
+        record["status"] = "ok"
+    except Exception as exc:
+        record["status"] = "error"
+        record["error"] = f"{type(exc).__name__}: {exc}"
+        record["traceback"] = traceback.format_exc(limit=-4)
+    record["finished_at"] = time.time()
+    return record
