@@ -47,7 +47,12 @@ def test_claim_config_is_a_valid_comparison(claim):
 
     assert claim.path.stem == claim.id
     kwargs = claims.compare_kwargs(claim, smoke=False)
-    dataset = load_data(kwargs["data"], target=kwargs.get("target"), task=kwargs.get("task"))
+    dataset = load_data(
+        kwargs["data"],
+        target=kwargs.get("target"),
+        task=kwargs.get("task"),
+        group=kwargs.get("group"),
+    )
     # plan_fits checks every loss is registered for the task with valid parameters
     plan = plan_fits(
         dataset,
@@ -58,6 +63,8 @@ def test_claim_config_is_a_valid_comparison(claim):
         scenarios=kwargs["scenarios"],
         estimator_params=kwargs["estimator_params"],
         teacher=kwargs.get("teacher"),
+        split=kwargs.get("split", "rows"),
+        test_groups=kwargs.get("test_groups"),
     )
     labels = [c.label for c in plan["losses"]]
     scenarios = [s.label for s in plan["scenarios"]]

@@ -211,7 +211,9 @@ def evaluate(claim: Claim, results: pd.DataFrame) -> list[dict[str, Any]]:
 
         values = _per_pair(in_scenario, check.loss, check.metric)
         base = _per_pair(in_scenario, baseline, check.metric)
-        test = paired_test(values, base, GREATER_IS_BETTER[check.metric], test_share=1.0 / (cv - 1))
+        # group-aware splits record their own n_test / n_train; row folds have 1 / (cv - 1)
+        share = results.attrs.get("test_share", 1.0 / (cv - 1))
+        test = paired_test(values, base, GREATER_IS_BETTER[check.metric], test_share=share)
         outcome = judge(check, test)
         rows.append(
             {

@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lossreg.compare._domains import DOMAIN_GENERATORS
+
 __all__ = ["GENERATORS", "PREFIX", "describe_generators", "make_synthetic"]
 
 #: ``data`` strings starting with this name a generator
@@ -204,6 +206,7 @@ GENERATORS: dict[str, Callable[..., pd.DataFrame]] = {
     "spurious": spurious,
     "multilabel": multilabel,
 }
+GENERATORS.update(DOMAIN_GENERATORS)  # domains and environments, with group ids
 
 
 def describe_generators() -> str:
