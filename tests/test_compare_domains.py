@@ -161,6 +161,7 @@ def test_split_from_the_config_file_and_the_command_line(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     records = [json.loads(line) for line in (out / "results.jsonl").open()]
     assert len(records) == 2 and all(r["status"] == "ok" for r in records)
+    assert "split rows|test_groups=2 (test rows from groups" in (out / "report.md").read_text()
     # --split group on the command line; a bad value exits 2 naming the fix
     grouped = CliRunner().invoke(
         cli,

@@ -367,7 +367,13 @@ def render(
             f"- Data: `{a['data']}` ({a['n_rows']} rows, {a['n_features']} features, {a['task']}); "
             f"scenarios: {', '.join(f'`{s}`' for s in a['scenarios'])}.",
             f"- {a['cv']}-fold cross-validation × {a['repeats']} repeats, seed "
-            f"{a['random_state']}; estimator: {estimator}.",
+            f"{a['random_state']}"
+            + (
+                f", split `{a['split']}` (test rows from groups not trained on)"
+                if "split" in a
+                else ""
+            )
+            + f"; estimator: {estimator}.",
             f"- Losses: {', '.join(f'`{x}`' for x in a['losses'])}; baseline `{a['baseline']}`.",
             "",
             "| loss | baseline | scenario | metric | loss mean ± std | baseline mean ± std | "
