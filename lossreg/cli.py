@@ -458,8 +458,9 @@ def compare_command(
     DATA is a scikit-learn data set (breast_cancer [default], iris, wine, digits, diabetes),
     generated data (synthetic:NAME(param=value, ...), e.g. synthetic:classification(n_classes=10);
     generators: classification, regression, friedman1, heteroscedastic, heavy_tailed, skewed,
-    multimodal, parity, spurious, multilabel, domains, environments) or a CSV / Parquet file
-    with a --target column. --split group / --test-group score groups never trained on.
+    multimodal, parity, spurious, multilabel, domains, environments, sparse_targets) or a CSV
+    / Parquet file with a --target column. --split group / --test-group score groups never
+    trained on.
     Results stream to OUT/results.jsonl (rerunning skips finished fits); OUT/report.html and
     OUT/report.md hold the report.
     """

@@ -156,6 +156,7 @@ def run_fit(
         multilabel_metrics,
         regression_metrics,
     )
+    from lossreg.compare._regions import with_shot_regions
     from lossreg.compare._scenarios import StressedEstimator
 
     record = {k: v for k, v in spec.items() if k not in ("train", "test", "threads")}
@@ -183,7 +184,9 @@ def run_fit(
             X_test = prep.transform(X.iloc[test])
             y_test = y.iloc[test].to_numpy()
             if spec["task"] == "regression":
-                record.update(_regression(est, X_test, y_test, regression_metrics))
+                # few/many-shot regions need the training fold's targets beside the test fold
+                score = with_shot_regions(regression_metrics, y.iloc[train].to_numpy())
+                record.update(_regression(est, X_test, y_test, score))
             elif spec["task"] == "embedding":
                 X_fit, y_fit = model.fit_rows_
                 record.update(

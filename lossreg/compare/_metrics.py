@@ -7,6 +7,8 @@ from typing import Any
 import numpy as np
 from sklearn import metrics
 
+from lossreg.compare._regions import SHOT_METRICS
+
 __all__ = [
     "GREATER_IS_BETTER",
     "classification_metrics",
@@ -45,6 +47,7 @@ GREATER_IS_BETTER: dict[str, bool] = {
     "micro_roc_auc": True,
     "knn_accuracy": True,
     "linear_probe_accuracy": True,
+    **SHOT_METRICS,
     "fit_time": False,
 }
 
@@ -72,6 +75,7 @@ REGRESSION_METRICS = (
     "mape",
     "tail_mae",
     "spearman",
+    *SHOT_METRICS,
 )
 
 MULTILABEL_METRICS = ("map", "tail_map", "micro_f1", "macro_f1", "micro_roc_auc")

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from lossreg.compare._domains import DOMAIN_GENERATORS
+from lossreg.compare._regions import sparse_targets
 
 __all__ = ["GENERATORS", "PREFIX", "describe_generators", "make_synthetic"]
 
@@ -207,6 +208,7 @@ GENERATORS: dict[str, Callable[..., pd.DataFrame]] = {
     "multilabel": multilabel,
 }
 GENERATORS.update(DOMAIN_GENERATORS)  # domains and environments, with group ids
+GENERATORS["sparse_targets"] = sparse_targets  # few-shot target regions
 
 
 def describe_generators() -> str:
