@@ -413,6 +413,21 @@ def docs_command(out: str | None) -> None:
 @click.option("--cv", default=5, show_default=True, help="Cross-validation folds.")
 @click.option("--repeats", default=1, show_default=True, help="Repeats of the shuffled split.")
 @click.option(
+    "--split",
+    type=click.Choice(["rows", "group"]),
+    default="rows",
+    show_default=True,
+    help="group: test folds hold whole --group groups never trained on (GroupKFold; "
+    "--cv equal to the number of groups is leave-one-group-out).",
+)
+@click.option(
+    "--test-group",
+    "test_groups",
+    multiple=True,
+    help="Repeatable: a --group value whose rows are only tested on (a shifted test "
+    "environment); the other rows are cross-validated.",
+)
+@click.option(
     "--scenario",
     "scenarios",
     multiple=True,
@@ -470,6 +485,8 @@ def compare_command(
     baseline: str | None,
     cv: int,
     repeats: int,
+    split: str,
+    test_groups: tuple[str, ...],
     scenarios: tuple[str, ...],
     scoring: str | None,
     max_iter: int,
@@ -492,8 +509,9 @@ def compare_command(
     generated data (synthetic:NAME(param=value, ...), e.g. synthetic:classification(n_classes=10);
     generators: classification, regression, friedman1, heteroscedastic, heavy_tailed, skewed,
     multimodal, parity, spurious, multilabel, multi_horizon, correlated_outputs,
-    count_histogram, colour_field, ordinal, separable ...) or a CSV / Parquet file with a
-    --target column.
+    count_histogram, colour_field, ordinal, separable, domains, environments, sparse_targets ...)
+    or a CSV / Parquet file with a --target column. --split group / --test-group score groups
+    never trained on.
     Results stream to OUT/results.jsonl (rerunning skips finished fits); OUT/report.html and
     OUT/report.md hold the report.
     """
@@ -533,6 +551,8 @@ def compare_command(
     cv = cv if given("cv") else from_file.get("cv", cv)
     repeats = repeats if given("repeats") else from_file.get("repeats", repeats)
     seed = seed if given("seed") else from_file.get("seed", seed)
+    split = split if given("split") else from_file.get("split", split)
+    held_out: Any = list(test_groups) if test_groups else from_file.get("test_groups")
     if not given("scenarios") and "scenarios" in from_file:
         scenarios = tuple(from_file["scenarios"])
     loss_list: Any = losses
@@ -573,6 +593,8 @@ def compare_command(
             baseline=baseline,
             cv=cv,
             repeats=repeats,
+            split=split,
+            test_groups=held_out,
             scenarios=scenarios or ("clean",),
             scoring=scoring,
             estimator_params=estimator,

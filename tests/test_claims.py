@@ -53,7 +53,12 @@ def test_claim_config_is_a_valid_comparison(claim):
     labels, scenarios, baselines = {}, {}, {}
     for name in claim.experiments:
         kwargs = claims.compare_kwargs(claim, smoke=False, experiment=name)
-        dataset = load_data(kwargs["data"], target=kwargs.get("target"), task=kwargs.get("task"))
+        dataset = load_data(
+            kwargs["data"],
+            target=kwargs.get("target"),
+            task=kwargs.get("task"),
+            group=kwargs.get("group"),
+        )
         # plan_fits checks every loss is registered for the task with valid parameters
         plan = plan_fits(
             dataset,
@@ -67,6 +72,8 @@ def test_claim_config_is_a_valid_comparison(claim):
             curves=kwargs.get("curves", False),
             models=kwargs.get("models"),
             calibrate=kwargs.get("calibrate"),
+            split=kwargs.get("split", "rows"),
+            test_groups=kwargs.get("test_groups"),
         )
         labels[name] = [c.label for c in plan["losses"]]
         scenarios[name] = [s.label for s in plan["scenarios"]]

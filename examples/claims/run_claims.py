@@ -107,7 +107,7 @@ AGGREGATES = ("mean", "range")
 
 #: the keys of the compare tables that fix the splits: experiments paired with each other
 #: must agree on them
-SPLIT_KEYS = ("data", "target", "cv", "repeats", "seed")
+SPLIT_KEYS = ("data", "target", "cv", "repeats", "seed", "group", "split", "test_groups")
 
 
 @dataclass
@@ -330,7 +330,9 @@ def evaluate(claim: Claim, results: pd.DataFrame | dict[str, pd.DataFrame]) -> l
             base = _combined(results, base_named, baseline, check, base_scenario)
         # a range (spread over settings) is better when smaller, whatever the metric
         greater = GREATER_IS_BETTER[check.metric] if check.aggregate != "range" else False
-        test = paired_test(values, base, greater, test_share=1.0 / (cv - 1))
+        # group-aware splits record their own n_test / n_train; row folds have 1 / (cv - 1)
+        share = first.attrs.get("test_share", 1.0 / (cv - 1))
+        test = paired_test(values, base, greater, test_share=share)
         errors = 0
         base_fits = [] if check.threshold is not None else base_named
         for name, label, scenario in [
@@ -599,7 +601,13 @@ def _compare_section(results: dict[str, pd.DataFrame], rows: list[dict[str, Any]
             f"- Data: `{a['data']}` ({a['n_rows']} rows, {a['n_features']} features, {a['task']}); "
             f"scenarios: {', '.join(f'`{s}`' for s in a['scenarios'])}.",
             f"- {a['cv']}-fold cross-validation × {a['repeats']} repeats, seed "
-            f"{a['random_state']}; estimator: {estimator}.",
+            f"{a['random_state']}"
+            + (
+                f", split `{a['split']}` (test rows from groups not trained on)"
+                if a.get("split") not in (None, "rows")
+                else ""
+            )
+            + f"; estimator: {estimator}.",
             f"- Losses: {', '.join(f'`{x}`' for x in a['losses'])}; baseline `{a['baseline']}`.",
             "",
         ]

@@ -45,6 +45,8 @@ CONFIG_KEYS: dict[str, tuple[type, ...]] = {
     "baseline": (str,),
     "cv": (int,),
     "repeats": (int,),
+    "split": (str,),
+    "test_groups": (list, str, int),
     "scenarios": (str, list),
     "scoring": (str,),
     "seed": (int,),

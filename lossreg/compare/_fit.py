@@ -208,6 +208,7 @@ def run_fit(
     from lossreg.compare._multioutput import score_heads, score_multioutput
     from lossreg.compare._ordinal import ordinal_metrics
     from lossreg.compare._outlier import outlier_metrics
+    from lossreg.compare._regions import with_shot_regions
     from lossreg.compare._scenarios import StressedEstimator
     from lossreg.compare._uncertainty import classification_uncertainty, vacuity
     from lossreg.compare._unlabeled import hide_targets
@@ -267,7 +268,9 @@ def run_fit(
             y_test = y.iloc[test].to_numpy()
             if spec["task"] == "regression":
                 sigma = spec.get("true_sigma")
-                record.update(_regression(est, X_test, y_test, regression_metrics, sigma))
+                # few/many-shot regions need the training fold's targets beside the test fold
+                score = with_shot_regions(regression_metrics, y.iloc[train].to_numpy())
+                record.update(_regression(est, X_test, y_test, score, sigma))
                 fit_rows = _fit_rows(model, prep)
                 record.update(score_heads(est, X_test, y_test, *fit_rows, record["mae"]))
             elif spec["task"] == "multioutput":

@@ -10,6 +10,7 @@ from sklearn import metrics
 from lossreg.compare._geometry import GEOMETRY_GREATER_IS_BETTER, GEOMETRY_METRICS
 from lossreg.compare._multioutput import MULTIOUTPUT_DIRECTIONS
 from lossreg.compare._ordinal import ORDINAL_DIRECTIONS
+from lossreg.compare._regions import SHOT_METRICS
 from lossreg.compare._uncertainty import (
     CLASSIFICATION_UNCERTAINTY_METRICS,
     REGRESSION_UNCERTAINTY_METRICS,
@@ -58,6 +59,7 @@ GREATER_IS_BETTER: dict[str, bool] = {
     "linear_probe_accuracy": True,
     "outlier_roc_auc": True,
     "outlier_average_precision": True,
+    **SHOT_METRICS,
     "fit_time": False,
     **UNCERTAINTY_GREATER_IS_BETTER,
     **GEOMETRY_GREATER_IS_BETTER,
@@ -102,6 +104,7 @@ REGRESSION_METRICS = (
     "tail_mae",
     "spearman",
     *REGRESSION_UNCERTAINTY_METRICS,
+    *SHOT_METRICS,
 )
 
 MULTILABEL_METRICS = ("map", "tail_map", "micro_f1", "macro_f1", "micro_roc_auc")

@@ -231,7 +231,12 @@ def _settings(results: pd.DataFrame) -> list[tuple[str, str]]:
         ("scenarios", ", ".join(a["scenarios"]) + " (training folds only; test folds untouched)"),
         (
             "cross-validation",
-            f"{a['cv']} folds × {a['repeats']} repeats, random_state={a['random_state']}",
+            f"{a['cv']} folds × {a['repeats']} repeats, random_state={a['random_state']}"
+            + (
+                f", split {a['split']} (test rows from groups not trained on)"
+                if "split" in a
+                else ""
+            ),
         ),
         ("estimator", ", ".join(f"{k}={v!r}" for k, v in a["estimator"].items())),
         (

@@ -32,6 +32,7 @@ from lossreg.compare._multioutput import HEAD_METRICS, MULTIOUTPUT_METRICS
 from lossreg.compare._ordinal import ORDINAL_METRICS
 from lossreg.compare._outlier import OUTLIER_METRICS
 from lossreg.compare._scenarios import Scenario, parse_scenario
+from lossreg.compare._splits import check_split, fold_test_share, group_splits, split_label
 from lossreg.compare._store import ResultStore
 from lossreg.compare._unlabeled import domain_fold, labelled_splits
 from lossreg.compare._votes import VOTE_METRICS, check_votes
@@ -80,6 +81,8 @@ def compare(
     baseline: str | None = None,
     cv: int = 5,
     repeats: int = 1,
+    split: str = "rows",
+    test_groups: Any = None,
     scenarios: Any = ("clean",),
     scoring: str | None = None,
     estimator_params: dict[str, Any] | None = None,
@@ -147,6 +150,13 @@ def compare(
         The loss label every other loss is paired with; ``cross_entropy`` / ``mse``.
     cv, repeats : int
         ``repeats`` times a shuffled (stratified for classes) ``cv``-fold split.
+    split : {"rows", "group"}, default="rows"
+        ``"group"``: each test fold holds whole groups of the ``group`` column that its
+        training fold never saw (GroupKFold; leave-one-group-out when ``cv`` equals the
+        number of groups).
+    test_groups : list, optional
+        Groups whose rows are only ever tested on (a shifted test environment); the other
+        rows are cross-validated and fold ``k`` is scored on the ``k``-th part of these.
     scenarios : sequence of str
         Stress scenarios applied to training folds only: ``clean``, ``symmetric_noise:0.3``,
         ``class_noise:0.2``, ``imbalance:10``, ``target_noise:0.5``, ``outliers:0.1``,
@@ -205,6 +215,8 @@ def compare(
         calibrate=calibrate,
         curves=curves,
         models=models,
+        split=split,
+        test_groups=test_groups,
     )
     known = TASK_METRICS[dataset.task] + curve_metrics(dataset.task, curves)
     primary = scoring or known[0]
@@ -264,6 +276,7 @@ def compare(
         n_computed=len(new),
         n_skipped=len(kept),
         run_id=run_id,
+        **plan["split_attrs"],
     )
     if out is not None and report:
         from lossreg.compare._report import write_reports
@@ -286,6 +299,8 @@ def plan_fits(
     calibrate: str | None = None,
     curves: bool = False,
     models: Any = None,
+    split: str = "rows",
+    test_groups: Any = None,
 ) -> dict[str, Any]:
     """Every fit of a comparison, with its stable key, seeds and row indices."""
     from lossreg.registry import default_registry
@@ -327,6 +342,8 @@ def plan_fits(
     if cv < 2 or repeats < 1:
         raise ValueError(f"cv must be >= 2 and repeats >= 1. Got cv={cv}, repeats={repeats}.")
     estimator = {**DEFAULT_ESTIMATOR, **(estimator_params or {})}
+    held_out = check_split(split, test_groups, dataset.groups, cv)
+    by_group = split_label(split, held_out)
     minority = None
     tail: list[int] = []
     if task == "multilabel":
@@ -340,7 +357,11 @@ def plan_fits(
         minority = minority.item() if hasattr(minority, "item") else minority
     fits = []
     for repeat in range(repeats):
-        splits = list(_splitter(dataset, cv, _seed(random_state, "cv", repeat)))
+        seed = _seed(random_state, "cv", repeat)
+        if by_group is None:
+            splits = list(_splitter(dataset, cv, seed))
+        else:
+            splits = group_splits(task, dataset.y, dataset.groups, cv, seed, split, held_out)
         for fold, (train, test) in enumerate(splits):
             for scenario in parsed:
                 for choice in (*choices, *references):
@@ -363,6 +384,8 @@ def plan_fits(
                         identity["calibrate"] = calibrate
                     if curves:
                         identity["curves"] = True  # likewise
+                    if by_group is not None:
+                        identity["split"] = by_group  # likewise
                     key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode())
                     fits.append(
                         {
@@ -404,6 +427,10 @@ def plan_fits(
         "scenarios": parsed,
         "baseline": baseline,
         "estimator": estimator,
+        # group-aware splits: folds are not equal shares of one set of rows
+        "split_attrs": (
+            {} if by_group is None else {"split": by_group, "test_share": fold_test_share(fits)}
+        ),
     }
 
 
