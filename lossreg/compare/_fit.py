@@ -150,6 +150,7 @@ def run_fit(
     """
     import torch
 
+    from lossreg.compare._embedding_probes import embedding_probe_metrics
     from lossreg.compare._metrics import (
         classification_metrics,
         embedding_metrics,
@@ -170,11 +171,11 @@ def run_fit(
                 spec["task"], spec["loss"], spec["params"], spec["estimator"], spec["model_seed"]
             )
             teacher = None
-            if spec.get("teacher") and _declares(spec["loss"], "teacher_logits"):
+            if spec.get("teacher") and _declares(spec["loss"], "teacher_logits", spec["params"]):
                 teacher = make_teacher(spec["teacher"], spec["model_seed"])
             model = StressedEstimator(pipeline, spec["scenario"], spec["noise_seed"], teacher)
             fit_params = {}
-            if groups is not None and _declares(spec["loss"], "group"):
+            if groups is not None and _declares(spec["loss"], "group", spec["params"]):
                 fit_params["model__group"] = groups.iloc[train].to_numpy()
             start = time.perf_counter()
             model.fit(X.iloc[train], y.iloc[train].to_numpy(), **fit_params)
@@ -186,12 +187,18 @@ def run_fit(
                 record.update(_regression(est, X_test, y_test, regression_metrics))
             elif spec["task"] == "embedding":
                 X_fit, y_fit = model.fit_rows_
+                emb_fit, emb_test = (
+                    model.estimator_.transform(X_fit),
+                    model.estimator_.transform(X.iloc[test]),
+                )
+                record.update(embedding_metrics(emb_fit, np.asarray(y_fit), emb_test, y_test))
                 record.update(
-                    embedding_metrics(
-                        model.estimator_.transform(X_fit),
+                    embedding_probe_metrics(
+                        emb_fit,
                         np.asarray(y_fit),
-                        model.estimator_.transform(X.iloc[test]),
+                        emb_test,
                         y_test,
+                        _probe_groups(model, groups, train, test),
                     )
                 )
             elif spec["task"] == "multilabel":
@@ -240,13 +247,26 @@ def run_fit(
     return record
 
 
-def _declares(loss: str, extra: str) -> bool:
-    from lossreg.registry import default_registry
+def _probe_groups(
+    model: Any, groups: pd.Series | None, train: np.ndarray, test: np.ndarray
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Group ids of the rows the model was fitted on and of the test rows (None: no groups)."""
+    if groups is None:
+        return None
+    fitted = groups.iloc[train].to_numpy()
+    kept = getattr(model, "kept_rows_", None)  # a scenario that drops rows (imbalance)
+    return (fitted if kept is None else fitted[kept]), groups.iloc[test].to_numpy()
 
-    return extra in default_registry().get_spec(loss).fit_extras
+
+def _declares(loss: str, extra: str, params: dict[str, Any] | None = None) -> bool:
+    from lossreg.compare._extras import declared_extras
+
+    return extra in declared_extras(loss, params)
 
 
 def _regression(est: Any, X_test: np.ndarray, y_test: np.ndarray, score: Any) -> dict[str, Any]:
+    from lossreg.compare._trading import trading_metrics
+
     pred = np.asarray(est.predict(X_test))
     quantiles = interval = None
     # Optional outputs: a loss whose helpers do not fit this shape still gets its point scores.
@@ -267,4 +287,7 @@ def _regression(est: Any, X_test: np.ndarray, y_test: np.ndarray, score: Any) ->
             interval = est.predict_interval(X_test, alpha=0.1)
         except (ValueError, RuntimeError):
             interval = None
-    return score(y_test, pred, quantiles, interval)
+    out = score(y_test, pred, quantiles, interval)
+    if pred.ndim == 1:  # a signed target (returns) also gets the P&L of trading on the sign
+        out.update(trading_metrics(y_test, pred))
+    return out

@@ -7,6 +7,9 @@ from typing import Any
 import numpy as np
 from sklearn import metrics
 
+from lossreg.compare._embedding_probes import EMBEDDING_PROBE_METRICS, GREATER_IS_BETTER_PROBES
+from lossreg.compare._trading import GREATER_IS_BETTER_TRADING, TRADING_METRICS
+
 __all__ = [
     "GREATER_IS_BETTER",
     "classification_metrics",
@@ -45,6 +48,8 @@ GREATER_IS_BETTER: dict[str, bool] = {
     "micro_roc_auc": True,
     "knn_accuracy": True,
     "linear_probe_accuracy": True,
+    **GREATER_IS_BETTER_PROBES,
+    **GREATER_IS_BETTER_TRADING,
     "fit_time": False,
 }
 
@@ -72,10 +77,11 @@ REGRESSION_METRICS = (
     "mape",
     "tail_mae",
     "spearman",
+    *TRADING_METRICS,
 )
 
 MULTILABEL_METRICS = ("map", "tail_map", "micro_f1", "macro_f1", "micro_roc_auc")
-EMBEDDING_METRICS = ("knn_accuracy", "linear_probe_accuracy")
+EMBEDDING_METRICS = ("knn_accuracy", "linear_probe_accuracy", *EMBEDDING_PROBE_METRICS)
 
 #: neighbours of the kNN probe of embeddings
 KNN_NEIGHBORS = 5

@@ -11,6 +11,8 @@ import pandas as pd
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils.metaestimators import available_if
 
+from lossreg.compare._holdout import check_holdout, holdout_rows
+
 __all__ = ["SCENARIOS", "Scenario", "StressedEstimator", "corrupt", "parse_scenario"]
 
 #: kind -> (tasks it applies to, what its value means)
@@ -28,6 +30,11 @@ SCENARIOS: dict[str, tuple[tuple[str, ...], str]] = {
     "imbalance": (
         ("binary", "multiclass", "embedding"),
         "subsample classes with an exponential profile to this ratio n_max/n_min",
+    ),
+    "holdout_classes": (
+        ("embedding",),
+        "number of classes whose rows are all dropped from each training fold (drawn per fold); "
+        "their test rows are novelties, scored by novelty_auroc",
     ),
     "missing_labels": (
         ("multilabel",),
@@ -68,6 +75,8 @@ class Scenario:
             raise ValueError(f"Scenario {self.label!r}: the rate must be in [0, 1) ({meaning}).")
         if self.kind == "imbalance" and self.value < 1:
             raise ValueError(f"Scenario {self.label!r}: the ratio must be >= 1 ({meaning}).")
+        if self.kind == "holdout_classes":
+            check_holdout(self.label, self.value)
         if self.kind == "target_noise" and self.value < 0:
             raise ValueError(f"Scenario {self.label!r}: the scale must be >= 0 ({meaning}).")
 
@@ -137,6 +146,11 @@ def corrupt(
         info["n_train"] = len(index)
         info["n_removed"] = len(y) - len(index)
         info["kept_rows"] = index  # for per-row fit parameters; not part of the record
+        return _take(X, index), y[index], info
+    if kind == "holdout_classes":
+        index, info["held_out_classes"] = holdout_rows(y, int(value), rng)
+        info["n_train"], info["n_removed"] = len(index), len(y) - len(index)
+        info["kept_rows"] = index
         return _take(X, index), y[index], info
     values = y.astype(np.float64)
     scale = float(values.std()) or 1.0
@@ -212,6 +226,7 @@ class StressedEstimator(BaseEstimator):
             ).astype(np.float32)
             self.teacher_ = clone(self.teacher).fit(X_c, y_c)
         self.corruption_ = info
+        self.kept_rows_ = kept  # which training rows survived (None: all), for per-row data
         # what the model was fitted on, for probes trained on its outputs (embeddings)
         self.fit_rows_ = (X_c, y_c)
         self.estimator_ = clone(self.estimator).fit(X_c, y_c, **fit_params)
