@@ -281,3 +281,15 @@ def test_a_distilling_composite_asks_for_a_teacher_and_gets_its_logits():
     one_head = frame[frame["loss_label"] == _ONE_HEAD]
     assert one_head["teacher_accuracy"].notna().all()
     assert frame.loc[frame["loss_label"] == "cross_entropy", "teacher_accuracy"].isna().all()
+
+
+def test_pairwise_metrics_use_a_seeded_sample_of_a_large_test_fold(monkeypatch):
+    from lossreg.compare import _embedding_probes as probes
+
+    emb, y = _blobs(n_per_class=20, n_classes=3, spread=2.0)
+    monkeypatch.setattr(probes, "MAX_PAIR_ROWS", 25)
+    out = embedding_probe_metrics(emb, y, emb, y)
+    rows = np.sort(np.random.default_rng(0).choice(len(y), 25, replace=False))
+    assert out["opis"] == pytest.approx(opis(emb[rows], y[rows]))
+    assert out["recall_at_1"] == pytest.approx(recall_at_1(emb[rows], y[rows]))
+    assert out["intra_class_variance"] == pytest.approx(intra_class_variance(emb, y))  # all rows
