@@ -198,6 +198,7 @@ def run_fit(
 
     from lossreg.compare._bags import bag_extras_of
     from lossreg.compare._curves import epoch_metrics, record_divergence, snapshots
+    from lossreg.compare._embedding_probes import embedding_probe_metrics
     from lossreg.compare._metrics import (
         classification_metrics,
         embedding_metrics,
@@ -241,7 +242,7 @@ def run_fit(
                 spec.get("calibrate"),
             )
             teacher = None
-            if spec.get("teacher") and _declares(spec["loss"], "teacher_logits"):
+            if spec.get("teacher") and _declares(spec["loss"], "teacher_logits", spec["params"]):
                 teacher = make_teacher(spec["teacher"], spec["model_seed"])
             model = StressedEstimator(
                 pipeline,
@@ -252,7 +253,7 @@ def run_fit(
                 regression=spec["task"] == "regression",
             )
             fit_params = {}
-            if groups is not None and _declares(spec["loss"], "group"):
+            if groups is not None and _declares(spec["loss"], "group", spec["params"]):
                 fit_params["model__group"] = groups.iloc[train].to_numpy()
             y_train = y.iloc[train].to_numpy()
             if spec.get("hidden"):  # target-domain rows: unlabeled in training
@@ -279,12 +280,18 @@ def run_fit(
                 record.update(outlier_metrics(y_test, est.outlier_scores(X_test)))
             elif spec["task"] == "embedding":
                 X_fit, y_fit = model.fit_rows_
+                emb_fit, emb_test = (
+                    model.estimator_.transform(X_fit),
+                    model.estimator_.transform(X.iloc[test]),
+                )
+                record.update(embedding_metrics(emb_fit, np.asarray(y_fit), emb_test, y_test))
                 record.update(
-                    embedding_metrics(
-                        model.estimator_.transform(X_fit),
+                    embedding_probe_metrics(
+                        emb_fit,
                         np.asarray(y_fit),
-                        model.estimator_.transform(X.iloc[test]),
+                        emb_test,
                         y_test,
+                        _probe_groups(model, groups, train, test),
                     )
                 )
             elif spec["task"] == "multilabel":
@@ -376,13 +383,27 @@ def _fit_extras(loss: str) -> tuple[str, ...]:
     return tuple(default_registry().get_spec(loss).fit_extras)
 
 
-def _declares(loss: str, extra: str) -> bool:
-    return extra in _fit_extras(loss)
+def _probe_groups(
+    model: Any, groups: pd.Series | None, train: np.ndarray, test: np.ndarray
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Group ids of the rows the model was fitted on and of the test rows (None: no groups)."""
+    if groups is None:
+        return None
+    fitted = groups.iloc[train].to_numpy()
+    kept = getattr(model, "kept_rows_", None)  # a scenario that drops rows (imbalance)
+    return (fitted if kept is None else fitted[kept]), groups.iloc[test].to_numpy()
+
+
+def _declares(loss: str, extra: str, params: dict[str, Any] | None = None) -> bool:
+    from lossreg.compare._extras import declared_extras
+
+    return extra in declared_extras(loss, params)
 
 
 def _regression(
     est: Any, X_test: np.ndarray, y_test: np.ndarray, score: Any, true_sigma: Any = None
 ) -> dict[str, Any]:
+    from lossreg.compare._trading import trading_metrics
     from lossreg.compare._uncertainty import predicted_std, regression_uncertainty
 
     pred = np.asarray(est.predict(X_test))
@@ -409,4 +430,6 @@ def _regression(
     if pred.ndim == 1 and np.ndim(y_test) == 1:
         std = predicted_std(est, X_test)
         out.update(regression_uncertainty(y_test, pred, std, true_sigma, quantiles))
+    if pred.ndim == 1:  # a signed target (returns) also gets the P&L of trading on the sign
+        out.update(trading_metrics(y_test, pred))
     return out

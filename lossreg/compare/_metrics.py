@@ -7,10 +7,12 @@ from typing import Any
 import numpy as np
 from sklearn import metrics
 
+from lossreg.compare._embedding_probes import EMBEDDING_PROBE_METRICS, GREATER_IS_BETTER_PROBES
 from lossreg.compare._geometry import GEOMETRY_GREATER_IS_BETTER, GEOMETRY_METRICS
 from lossreg.compare._multioutput import MULTIOUTPUT_DIRECTIONS
 from lossreg.compare._ordinal import ORDINAL_DIRECTIONS
 from lossreg.compare._regions import SHOT_METRICS
+from lossreg.compare._trading import GREATER_IS_BETTER_TRADING, TRADING_METRICS
 from lossreg.compare._uncertainty import (
     CLASSIFICATION_UNCERTAINTY_METRICS,
     REGRESSION_UNCERTAINTY_METRICS,
@@ -60,6 +62,8 @@ GREATER_IS_BETTER: dict[str, bool] = {
     "outlier_roc_auc": True,
     "outlier_average_precision": True,
     **SHOT_METRICS,
+    **GREATER_IS_BETTER_PROBES,
+    **GREATER_IS_BETTER_TRADING,
     "fit_time": False,
     **UNCERTAINTY_GREATER_IS_BETTER,
     **GEOMETRY_GREATER_IS_BETTER,
@@ -105,10 +109,11 @@ REGRESSION_METRICS = (
     "spearman",
     *REGRESSION_UNCERTAINTY_METRICS,
     *SHOT_METRICS,
+    *TRADING_METRICS,
 )
 
 MULTILABEL_METRICS = ("map", "tail_map", "micro_f1", "macro_f1", "micro_roc_auc")
-EMBEDDING_METRICS = ("knn_accuracy", "linear_probe_accuracy")
+EMBEDDING_METRICS = ("knn_accuracy", "linear_probe_accuracy", *EMBEDDING_PROBE_METRICS)
 
 #: neighbours of the kNN probe of embeddings
 KNN_NEIGHBORS = 5

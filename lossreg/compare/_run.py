@@ -457,9 +457,10 @@ def _check_losses(choices: list[LossChoice], task: str, registry: Any) -> None:
 
 
 def _check_teacher(choices: list[LossChoice], task: str, teacher: Any, registry: Any) -> None:
+    from lossreg.compare._extras import declared_extras
     from lossreg.compare._fit import TEACHERS
 
-    takes = [c.label for c in choices if "teacher_logits" in registry.get_spec(c.name).fit_extras]
+    takes = [c.label for c in choices if "teacher_logits" in declared_extras(c.name, c.params)]
     if teacher is None:
         if takes:
             raise ValueError(

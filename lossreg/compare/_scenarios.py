@@ -12,6 +12,7 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.utils.metaestimators import available_if
 
 from lossreg.compare._bags import BAG_SCENARIOS, make_bags
+from lossreg.compare._holdout import check_holdout, holdout_rows
 from lossreg.compare._unlabeled import add_unlabeled, hide_labels, split_off_pool
 from lossreg.compare._votes import expand_votes
 
@@ -48,6 +49,11 @@ SCENARIOS: dict[str, tuple[tuple[str, ...], str]] = {
     "subsample": (
         ("binary", "multiclass", "regression", "multilabel", "embedding"),
         "fraction of the training rows kept (a random subset): a learning-curve point",
+    ),
+    "holdout_classes": (
+        ("embedding",),
+        "number of classes whose rows are all dropped from each training fold (drawn per fold); "
+        "their test rows are novelties, scored by novelty_auroc",
     ),
     "missing_labels": (
         ("multilabel",),
@@ -120,6 +126,8 @@ class Scenario:
             raise ValueError(f"Scenario {self.label!r}: the ratio must be >= 1 ({meaning}).")
         if self.kind in BAG_SCENARIOS and (self.value < 2 or self.value != int(self.value)):
             raise ValueError(f"Scenario {self.label!r}: the bag size must be an integer >= 2.")
+        if self.kind == "holdout_classes":
+            check_holdout(self.label, self.value)
         if self.kind == "target_noise" and self.value < 0:
             raise ValueError(f"Scenario {self.label!r}: the scale must be >= 0 ({meaning}).")
 
@@ -206,6 +214,11 @@ def corrupt(
         info["n_train"] = len(index)
         info["n_removed"] = len(y) - len(index)
         info["kept_rows"] = index  # for per-row fit parameters; not part of the record
+        return _take(X, index), y[index], info
+    if kind == "holdout_classes":
+        index, info["held_out_classes"] = holdout_rows(y, int(value), rng)
+        info["n_train"], info["n_removed"] = len(index), len(y) - len(index)
+        info["kept_rows"] = index
         return _take(X, index), y[index], info
     values = y.astype(np.float64)
     # per target column: outputs in different units each get noise of their own scale
@@ -313,6 +326,7 @@ class StressedEstimator(BaseEstimator):
             ).astype(np.float32)
             self.teacher_ = clone(self.teacher).fit(X_c, y_c)
         self.corruption_ = info
+        self.kept_rows_ = kept  # which training rows survived (None: all), for per-row data
         # what the model was fitted on, for probes trained on its outputs (embeddings)
         self.fit_rows_ = (X_c, y_c)
         self.estimator_ = clone(self.estimator).fit(X_c, y_c, **fit_params)

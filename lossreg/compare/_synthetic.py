@@ -20,6 +20,7 @@ from lossreg.compare._domains import DOMAIN_GENERATORS
 from lossreg.compare._ordinal import ordinal
 from lossreg.compare._regions import sparse_targets
 from lossreg.compare._synthetic_linear import gaussian_classes, separable
+from lossreg.compare._synthetic_more import returns, subclusters
 from lossreg.compare._synthetic_multioutput import MULTIOUTPUT_GENERATORS
 from lossreg.compare._synthetic_unlabeled import covariate_shift, shifted_gaussians
 
@@ -275,6 +276,8 @@ GENERATORS: dict[str, Callable[..., pd.DataFrame]] = {
     "ordinal": ordinal,
     "separable": separable,
     "gaussian_classes": gaussian_classes,
+    "returns": returns,
+    "subclusters": subclusters,
 }
 GENERATORS.update(DOMAIN_GENERATORS)  # domains and environments, with group ids
 GENERATORS["sparse_targets"] = sparse_targets  # few-shot target regions

@@ -1,0 +1,39 @@
+"""Which fit extras a loss takes with given parameters, composites' members included.
+
+A loss built from other registered losses (``weighted_sum``'s ``losses``, a wrapper's
+``base``) routes each member the extras it declares, but its static :class:`LossSpec`
+cannot list them: they depend on the members. ``compare`` asks here instead, so that
+``weighted_sum(losses=('cross_entropy', 'binary_kl_kd'))`` gets its teacher's logits and a
+wrapper around ``group_dro`` its groups.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["declared_extras"]
+
+#: the parameters through which composites name their member losses
+_MEMBER_PARAMS = ("losses", "base")
+
+
+def declared_extras(name: str, params: Mapping[str, Any] | None = None) -> frozenset[str]:
+    """The fit extras of loss ``name`` with ``params``: its own and its members' (if any)."""
+    from lossreg.registry import default_registry
+
+    registry = default_registry()
+    spec = registry.get_spec(name)
+    extras = set(spec.fit_extras)
+    if spec.data_params_of is None:  # not built from other losses
+        return frozenset(extras)
+    values = {p.name: p.default for p in spec.params}
+    values.update(params or {})
+    for key in _MEMBER_PARAMS:
+        members = values.get(key)
+        for member in [members] if isinstance(members, str) else list(members or ()):
+            try:
+                extras.update(registry.get_spec(member).fit_extras)
+            except (KeyError, TypeError):  # the composite names a bad member when it is built
+                continue
+    return frozenset(extras)
