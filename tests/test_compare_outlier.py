@@ -78,7 +78,7 @@ def test_outlier_task_needs_a_01_target_and_regression_losses():
         load_data("diabetes", task="outlier")
     with pytest.raises(
         UnsupportedTaskError,
-        match=r"task .regression. \(the outlier task trains regression losses\)",
+        match=r"task .outlier. \(it trains regression losses\)",
     ):
         compare(
             "synthetic:outliers(n_samples=100)",

@@ -439,16 +439,15 @@ def _check_losses(choices: list[LossChoice], task: str, registry: Any) -> None:
     from lossreg.params import check_params
 
     trained_for = LOSS_TASK.get(task, task)
-    why = f" (the {task} task trains {trained_for} losses)" if trained_for != task else ""
-    task = trained_for
+    why = f" (it trains {trained_for} losses)" if trained_for != task else ""
     for choice in choices:
         spec = registry.get_spec(choice.name)  # UnknownLossError with a suggestion
         # binary and ordinal targets are class targets: multiclass losses fit them too
-        supported = task in spec.tasks or (
-            task in ("binary", "ordinal") and "multiclass" in spec.tasks
+        supported = trained_for in spec.tasks or (
+            trained_for in ("binary", "ordinal") and "multiclass" in spec.tasks
         )
         if not supported:
-            options = registry.list_losses(task=task)
+            options = registry.list_losses(task=trained_for)
             raise UnsupportedTaskError(
                 f"Loss {choice.name!r} does not support task {task!r}{why} (supports: "
                 f"{', '.join(sorted(spec.tasks))}). Use one of: {', '.join(options[:15])} ..."
