@@ -204,7 +204,7 @@ def _check(path: Path, raw: dict[str, Any], experiments: dict[str, dict[str, Any
             f"{path.name}: check of {check.loss!r} names unknown experiment(s) {unknown}; "
             f"experiments: {list(experiments)}."
         )
-    split = {tuple(experiments[n].get(k) for k in SPLIT_KEYS) for n in named}
+    split = {tuple(repr(experiments[n].get(k)) for k in SPLIT_KEYS) for n in named}
     if len(split) > 1:
         raise ValueError(
             f"{path.name}: check of {check.loss!r} pairs fits of experiments {named} that "
