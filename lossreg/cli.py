@@ -353,7 +353,12 @@ def docs_command(out: str | None) -> None:
 @click.option(
     "--group",
     help="Column of group / environment ids: passed to losses that take groups (group_dro, "
-    "irm, vrex ...) and scored as worst_group_accuracy.",
+    "irm, vrex ...) and scored as worst_group_accuracy; the query ids of --task ranking.",
+)
+@click.option(
+    "--event",
+    help="Survival: column of event indicators (1 observed, 0 censored); the target is the "
+    "time and the task survival.",
 )
 @click.option("--losses", help="Comma-separated losses, each NAME or NAME(param=value,...).")
 @click.option(
@@ -361,9 +366,12 @@ def docs_command(out: str | None) -> None:
 )
 @click.option(
     "--task",
-    type=click.Choice(["binary", "multiclass", "regression", "multilabel", "embedding"]),
+    type=click.Choice(
+        ["binary", "multiclass", "regression", "multilabel", "embedding", "ranking", "survival"]
+    ),
     help="Override the task detected from the target; embedding (never detected) fits "
-    "LossEmbedder and scores its embeddings by kNN and linear-probe accuracy.",
+    "LossEmbedder and scores its embeddings by kNN and linear-probe accuracy; ranking (never "
+    "detected) ranks the rows of each --group query by the target's relevance.",
 )
 @click.option("--baseline", help="Loss to pair every other loss with (cross_entropy / mse).")
 @click.option("--cv", default=5, show_default=True, help="Cross-validation folds.")
@@ -414,6 +422,7 @@ def compare_command(
     target: str | None,
     teacher: str | None,
     group: str | None,
+    event: str | None,
     losses: str | None,
     task_default: bool,
     task: str | None,
@@ -441,7 +450,8 @@ def compare_command(
     DATA is a scikit-learn data set (breast_cancer [default], iris, wine, digits, diabetes),
     generated data (synthetic:NAME(param=value, ...), e.g. synthetic:classification(n_classes=10);
     generators: classification, regression, friedman1, heteroscedastic, heavy_tailed, skewed,
-    multimodal, parity, spurious, multilabel) or a CSV / Parquet file with a --target column.
+    multimodal, parity, spurious, multilabel, ranking, survival) or a CSV / Parquet file with
+    a --target column.
     Results stream to OUT/results.jsonl (rerunning skips finished fits); OUT/report.html and
     OUT/report.md hold the report.
     """
@@ -468,6 +478,7 @@ def compare_command(
     data = data if data is not None else from_file.get("data")
     target = target if given("target") else from_file.get("target", target)
     group = group if given("group") else from_file.get("group", group)
+    event = event if given("event") else from_file.get("event", event)
     teacher = teacher if given("teacher") else from_file.get("teacher", teacher)
     task = task if given("task") else from_file.get("task", task)
     baseline = baseline if given("baseline") else from_file.get("baseline", baseline)
@@ -504,6 +515,7 @@ def compare_command(
             data,
             target=target,
             group=group,
+            event=event,
             teacher=teacher,
             losses=loss_list,
             task=task,

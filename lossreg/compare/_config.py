@@ -34,6 +34,7 @@ CONFIG_KEYS: dict[str, tuple[type, ...]] = {
     "data": (str,),
     "target": (str, list),
     "group": (str,),
+    "event": (str,),
     "teacher": (str,),
     "losses": (str, list),
     "task": (str,),

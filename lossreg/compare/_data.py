@@ -32,8 +32,9 @@ class Dataset:
     task: str
     fingerprint: str
     #: group / environment id per row (``group=`` column), for losses that declare ``group``
-    #: and for the worst-group metric; None without one
+    #: and for the worst-group metric, or query ids (ranking); None without one
     groups: pd.Series | None = None
+    # a survival target ``y`` is a frame of two columns: time and event
 
     @property
     def n_rows(self) -> int:
@@ -45,6 +46,7 @@ def load_data(
     target: str | list[str] | None = None,
     task: str | None = None,
     group: str | None = None,
+    event: str | None = None,
 ) -> Dataset:
     """Return a :class:`Dataset` from a scikit-learn data set name, a CSV/Parquet file or a frame.
 
@@ -58,12 +60,18 @@ def load_data(
         The target column; ``"target"`` for the scikit-learn data sets. Required otherwise.
         Several columns (a list, or names separated by commas) of 0/1 values make a
         multilabel target, one label per column.
-    task : {"binary", "multiclass", "regression", "multilabel", "embedding"}, optional
+    task : {"binary", "multiclass", "regression", "multilabel", "embedding", "ranking", \
+"survival"}, optional
         Overrides the task detected from the target; ``"embedding"`` (never detected) fits
-        LossEmbedder on class labels and scores its embeddings with kNN and a linear probe.
+        LossEmbedder on class labels and scores its embeddings with kNN and a linear probe;
+        ``"ranking"`` (never detected) takes the target as relevance and ``group`` as query ids.
     group : str, optional
         A column of group (environment, domain) ids: taken out of the features, passed to
-        losses that declare the ``group`` fit extra, and scored by ``worst_group_accuracy``.
+        losses that declare the ``group`` fit extra, and scored by ``worst_group_accuracy``;
+        the query ids of a ranking task.
+    event : str, optional
+        A column of event indicators (1 observed, 0 censored): the target is then a survival
+        time and the task ``"survival"``; ``y`` becomes a frame of (time, event).
     """
     if data is None:
         data = "breast_cancer"
@@ -79,6 +87,9 @@ def load_data(
         target = target or ("target" if "target" in frame.columns else labels)
         # a generator's group ids would give the label away as a feature
         group = group or ("group" if "group" in frame.columns else None)
+        event = event or ("event" if "event" in frame.columns else None)
+        if event is not None and task is None:
+            task = "survival"
     else:
         path = Path(data)
         if not path.is_file():
@@ -100,7 +111,18 @@ def load_data(
             f"Target column {missing[0]!r} is not in {name!r}; columns: "
             f"{', '.join(map(str, frame.columns[:20]))}."
         )
-    if len(columns) > 1:
+    if event is not None or task == "survival":
+        from lossreg.compare._ranksurv import survival_target
+
+        if event is None or len(columns) != 1 or task not in (None, "survival"):
+            raise ValueError(
+                "A survival comparison takes one time column (target=...) and one event column "
+                f"(event=...), with task 'survival'. Got target={target!r}, event={event!r}, "
+                f"task={task!r}."
+            )
+        y = survival_target(frame, columns[0], event, name)
+        frame = frame.drop(columns=[event])
+    elif len(columns) > 1:
         y = _multilabel_target(frame[columns])
     else:
         # An object column of Python ints (class names that are numbers) reads as "unknown"
@@ -124,7 +146,9 @@ def load_data(
     X = _normalise_features(frame.drop(columns=columns))
     y = y.reset_index(drop=True)
     X = X.reset_index(drop=True)
-    if isinstance(y, pd.DataFrame):
+    if event is not None:
+        detected = "survival"
+    elif isinstance(y, pd.DataFrame):
         if task not in (None, "multilabel"):
             raise ValueError(
                 f"Several target columns make a multilabel target; task={task!r} needs one."
@@ -132,11 +156,13 @@ def load_data(
         detected = "multilabel"
     else:
         detected = task or detect_task(y)
-    if detected not in ("binary", "multiclass", "regression", "multilabel", "embedding"):
-        raise ValueError(
-            "task must be binary, multiclass, regression, multilabel or embedding. "
-            f"Got {detected!r}."
-        )
+    tasks = ("binary", "multiclass", "regression", "multilabel", "embedding", "ranking")
+    if detected not in (*tasks, "survival"):
+        raise ValueError(f"task must be {', '.join(tasks)} or survival. Got {detected!r}.")
+    if detected == "ranking":
+        from lossreg.compare._ranksurv import check_ranking
+
+        check_ranking(y, groups, name)
     if detected == "embedding" and detect_task(y) == "regression":
         raise ValueError("task='embedding' scores embeddings with class labels; y is continuous.")
     if detected == "multilabel" and not isinstance(y, pd.DataFrame):

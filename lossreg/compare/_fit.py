@@ -45,12 +45,23 @@ def preprocessing() -> Any:
 
 
 def make_pipeline(
-    task: str, loss: str, params: dict[str, Any], estimator_params: dict[str, Any], seed: int
+    task: str,
+    loss: str,
+    params: dict[str, Any],
+    estimator_params: dict[str, Any],
+    seed: int,
+    teacher: str | None = None,
 ) -> Any:
-    """Per-fold :func:`preprocessing`, then the lossreg estimator of the task."""
+    """Per-fold :func:`preprocessing`, then the lossreg estimator of the task (``teacher``:
+    a ranking teacher's name, see :mod:`lossreg.compare._ranksurv`)."""
     from sklearn.pipeline import Pipeline
 
+    from lossreg.compare._ranksurv import RANKSURV_TASKS, make_ranksurv_model
     from lossreg.estimators import LossClassifier, LossEmbedder, LossRegressor
+
+    if task in RANKSURV_TASKS:
+        ranksurv = make_ranksurv_model(task, loss, params, estimator_params, seed, teacher)
+        return Pipeline([("prep", preprocessing()), ("model", ranksurv)])
 
     settings = dict(estimator_params)
     scaling = settings.pop("target_scaling", "standard")
@@ -156,6 +167,7 @@ def run_fit(
         multilabel_metrics,
         regression_metrics,
     )
+    from lossreg.compare._ranksurv import RANKSURV_TASKS, score_ranksurv
     from lossreg.compare._scenarios import StressedEstimator
 
     record = {k: v for k, v in spec.items() if k not in ("train", "test", "threads")}
@@ -167,14 +179,21 @@ def run_fit(
             warnings.simplefilter("always")
             train, test = np.asarray(spec["train"]), np.asarray(spec["test"])
             pipeline = make_pipeline(
-                spec["task"], spec["loss"], spec["params"], spec["estimator"], spec["model_seed"]
+                spec["task"],
+                spec["loss"],
+                spec["params"],
+                spec["estimator"],
+                spec["model_seed"],
+                teacher=spec.get("teacher"),
             )
             teacher = None
-            if spec.get("teacher") and _declares(spec["loss"], "teacher_logits"):
+            ranksurv = spec["task"] in RANKSURV_TASKS  # these fit their own teacher
+            if spec.get("teacher") and _declares(spec["loss"], "teacher_logits") and not ranksurv:
                 teacher = make_teacher(spec["teacher"], spec["model_seed"])
             model = StressedEstimator(pipeline, spec["scenario"], spec["noise_seed"], teacher)
             fit_params = {}
-            if groups is not None and _declares(spec["loss"], "group"):
+            # a ranking model takes the query ids even for a pointwise loss (teacher folds)
+            if groups is not None and (_declares(spec["loss"], "group") or ranksurv):
                 fit_params["model__group"] = groups.iloc[train].to_numpy()
             start = time.perf_counter()
             model.fit(X.iloc[train], y.iloc[train].to_numpy(), **fit_params)
@@ -182,7 +201,10 @@ def run_fit(
             prep, est = model.estimator_[:-1], model.estimator_[-1]
             X_test = prep.transform(X.iloc[test])
             y_test = y.iloc[test].to_numpy()
-            if spec["task"] == "regression":
+            if ranksurv:
+                test_groups = None if groups is None else groups.iloc[test].to_numpy()
+                record.update(score_ranksurv(spec["task"], est, X_test, y_test, test_groups))
+            elif spec["task"] == "regression":
                 record.update(_regression(est, X_test, y_test, regression_metrics))
             elif spec["task"] == "embedding":
                 X_fit, y_fit = model.fit_rows_

@@ -17,6 +17,8 @@ BASELINES = {
     "regression": "mse",
     "multilabel": "bce",
     "embedding": "triplet",
+    "ranking": "bpr",
+    "survival": "weibull_survival_nll",
 }
 
 #: a sensible first comparison per task; names not registered here are skipped
@@ -32,6 +34,13 @@ TASK_DEFAULTS = {
     "regression": ("mse", "mae", "huber", "log_cosh", "cauchy", "pinball", "gaussian_nll"),
     "multilabel": ("bce", "binary_focal", "asymmetric", "distribution_balanced", "dice"),
     "embedding": ("triplet", "contrastive", "multi_similarity", "supcon", "proxy_anchor"),
+    "ranking": ("bpr", "thurstone_fidelity"),
+    "survival": (
+        "weibull_survival_nll",
+        "loglogistic_survival_nll",
+        "apgw_survival_nll",
+        "logistic_hazard",
+    ),
 }
 TASK_DEFAULTS["multiclass"] = TASK_DEFAULTS["binary"]
 

@@ -45,6 +45,12 @@ GREATER_IS_BETTER: dict[str, bool] = {
     "micro_roc_auc": True,
     "knn_accuracy": True,
     "linear_probe_accuracy": True,
+    "ndcg_at_10": True,
+    "teacher_ndcg_at_10": True,
+    "pair_accuracy": True,
+    "kendall_tau": True,
+    "c_index": True,
+    "integrated_brier": False,
     "fit_time": False,
 }
 

@@ -24,6 +24,7 @@ from lossreg.compare._metrics import (
     MULTILABEL_METRICS,
     REGRESSION_METRICS,
 )
+from lossreg.compare._ranksurv_metrics import RANKING_METRICS, SURVIVAL_METRICS
 from lossreg.compare._scenarios import Scenario, parse_scenario
 from lossreg.compare._store import ResultStore
 
@@ -36,6 +37,8 @@ TASK_METRICS = {
     "regression": REGRESSION_METRICS,
     "multilabel": MULTILABEL_METRICS,
     "embedding": EMBEDDING_METRICS,
+    "ranking": RANKING_METRICS,
+    "survival": SURVIVAL_METRICS,
 }
 
 #: bump when a change makes old records incomparable with new ones
@@ -53,6 +56,7 @@ def compare(
     *,
     target: str | None = None,
     group: str | None = None,
+    event: str | None = None,
     teacher: str | None = None,
     losses: Any = None,
     task: str | None = None,
@@ -84,17 +88,27 @@ def compare(
     group : str, optional
         Column of group / environment ids: not a feature; passed to the losses that declare
         the ``group`` fit extra (group_dro, irm, vrex ...) and scored as
-        ``worst_group_accuracy`` (classes).
+        ``worst_group_accuracy`` (classes). For ``task="ranking"``: the query ids (folds
+        keep queries whole).
+    event : str, optional
+        Survival: the column of event indicators (1 observed, 0 censored) beside the time
+        ``target``; makes the task ``survival`` (folds are stratified by it).
     teacher : {"hist_gradient_boosting", "random_forest", "logistic_regression"}, optional
         Classes: for the losses that take ``teacher_logits`` (distillation), fit this
         teacher on each (stressed) training fold and pass its out-of-fold logits; the
-        record keeps the teacher's own ``teacher_accuracy`` on the test fold.
+        record keeps the teacher's own ``teacher_accuracy`` on the test fold. Ranking
+        (``hist_gradient_boosting`` or ``random_forest`` regressors on the relevance): its
+        out-of-fold scores go to ``margin_mse`` and are the target of pointwise (regression)
+        losses; the record keeps ``teacher_ndcg_at_10``.
     losses : str or list, optional
         ``"cross_entropy,focal(gamma=2.0)"``, a list of such names, or None for a sensible
         set registered for the task (the CLI's ``--task-default``). The baseline is added
         when missing.
-    task : {"binary", "multiclass", "regression"}, optional
-        Overrides the task detected from the target.
+    task : {"binary", "multiclass", "regression", "multilabel", "embedding", "ranking", \
+"survival"}, optional
+        Overrides the task detected from the target. ``ranking`` needs ``group`` (query
+        ids) and takes ranking losses (LossRanker) and regression losses (pointwise);
+        ``survival`` needs ``event``.
     baseline : str, optional
         The loss label every other loss is paired with; ``cross_entropy`` / ``mse``.
     cv, repeats : int
@@ -136,7 +150,7 @@ def compare(
         ``error``, every metric, ``fit_time``, ``train_loss`` (per epoch) and
         ``reliability`` bins. ``df.attrs`` holds task, primary metric, baseline and counts.
     """
-    dataset = load_data(data, target=target, task=task, group=group)
+    dataset = load_data(data, target=target, task=task, group=group, event=event)
     plan = plan_fits(
         dataset,
         losses=losses,
@@ -333,6 +347,8 @@ def _check_losses(choices: list[LossChoice], task: str, registry: Any) -> None:
     for choice in choices:
         spec = registry.get_spec(choice.name)  # UnknownLossError with a suggestion
         supported = task in spec.tasks or (task == "binary" and "multiclass" in spec.tasks)
+        # a regression loss ranks pointwise (scores = predicted relevance)
+        supported = supported or (task == "ranking" and "regression" in spec.tasks)
         if not supported:
             options = registry.list_losses(task=task)
             raise UnsupportedTaskError(
@@ -344,24 +360,33 @@ def _check_losses(choices: list[LossChoice], task: str, registry: Any) -> None:
 
 def _check_teacher(choices: list[LossChoice], task: str, teacher: Any, registry: Any) -> None:
     from lossreg.compare._fit import TEACHERS
+    from lossreg.compare._ranksurv import RANKING_TEACHERS
 
+    known = RANKING_TEACHERS if task == "ranking" else TEACHERS
     takes = [c.label for c in choices if "teacher_logits" in registry.get_spec(c.name).fit_extras]
     if teacher is None:
         if takes:
             raise ValueError(
                 f"{', '.join(takes)} distil(s) a teacher's logits: name the teacher with "
-                f"teacher=... (--teacher), one of {', '.join(TEACHERS)}."
+                f"teacher=... (--teacher), one of {', '.join(known)}."
             )
         return
-    if teacher not in TEACHERS:
-        raise ValueError(f"Unknown teacher {teacher!r}; teachers: {', '.join(TEACHERS)}.")
-    if task not in ("binary", "multiclass"):
-        raise ValueError(f"A teacher is fitted for class targets only; this task is {task!r}.")
+    if teacher not in known:
+        raise ValueError(f"Unknown teacher {teacher!r}; teachers: {', '.join(known)}.")
+    if task not in ("binary", "multiclass", "ranking"):
+        raise ValueError(
+            f"A teacher is fitted for class targets only (a classifier) or for ranking (a "
+            f"regressor on the relevance); this task is {task!r}."
+        )
 
 
 def _splitter(dataset: Dataset, cv: int, seed: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     from sklearn.model_selection import KFold, StratifiedKFold
 
+    from lossreg.compare._ranksurv import RANKSURV_TASKS, ranksurv_splits
+
+    if dataset.task in RANKSURV_TASKS:
+        return ranksurv_splits(dataset.task, dataset.y, dataset.groups, cv, seed)
     n = np.zeros(dataset.n_rows)
     stratify = dataset.task in ("binary", "multiclass", "embedding")
     if stratify and dataset.y.value_counts().min() >= cv:

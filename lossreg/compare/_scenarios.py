@@ -15,7 +15,10 @@ __all__ = ["SCENARIOS", "Scenario", "StressedEstimator", "corrupt", "parse_scena
 
 #: kind -> (tasks it applies to, what its value means)
 SCENARIOS: dict[str, tuple[tuple[str, ...], str]] = {
-    "clean": (("binary", "multiclass", "regression", "multilabel", "embedding"), "no corruption"),
+    "clean": (
+        ("binary", "multiclass", "regression", "multilabel", "embedding", "ranking", "survival"),
+        "no corruption",
+    ),
     "symmetric_noise": (
         ("binary", "multiclass", "embedding"),
         "fraction of training labels replaced by a uniformly drawn other class",
@@ -41,6 +44,11 @@ SCENARIOS: dict[str, tuple[tuple[str, ...], str]] = {
     "outliers": (
         ("regression",),
         "fraction of training targets moved 5-10 target standard deviations away",
+    ),
+    "vote_noise": (
+        ("ranking",),
+        "soft pairwise preferences (queries of two rows) replaced by the share of this many "
+        "Bernoulli votes",
     ),
 }
 
@@ -68,6 +76,8 @@ class Scenario:
             raise ValueError(f"Scenario {self.label!r}: the rate must be in [0, 1) ({meaning}).")
         if self.kind == "imbalance" and self.value < 1:
             raise ValueError(f"Scenario {self.label!r}: the ratio must be >= 1 ({meaning}).")
+        if self.kind == "vote_noise" and (self.value < 1 or self.value != int(self.value)):
+            raise ValueError(f"Scenario {self.label!r}: votes must be an integer >= 1.")
         if self.kind == "target_noise" and self.value < 0:
             raise ValueError(f"Scenario {self.label!r}: the scale must be >= 0 ({meaning}).")
 
@@ -91,11 +101,12 @@ def parse_scenario(text: str | Scenario) -> Scenario:
 
 
 def corrupt(
-    X: Any, y: Any, scenario: Scenario, random_state: int
+    X: Any, y: Any, scenario: Scenario, random_state: int, groups: Any = None
 ) -> tuple[Any, np.ndarray, dict[str, Any]]:
     """Return the corrupted training rows ``(X, y)`` and what was done to them.
 
-    Deterministic in ``random_state``; the input arrays are not modified.
+    Deterministic in ``random_state``; the input arrays are not modified. ``groups`` (query
+    ids) pair the rows of ``vote_noise``.
     """
     rng = np.random.default_rng(random_state)
     y = np.asarray(y)
@@ -117,6 +128,11 @@ def corrupt(
         codes = np.where(flip, new, codes)
         info["n_corrupted"] = int(flip.sum())
         return X, classes[codes], info
+    if kind == "vote_noise":
+        from lossreg.compare._ranksurv import vote_noise
+
+        y, info["n_corrupted"] = vote_noise(y, int(value), groups, rng)
+        return X, y, info
     if kind == "missing_labels":
         hide = (y == 1) & (rng.random(y.shape) < value)
         info["n_corrupted"] = int(hide.sum())
@@ -200,7 +216,13 @@ class StressedEstimator(BaseEstimator):
         logits come from a teacher that saw it. ``teacher_`` is the teacher refitted on every
         corrupted row, for scoring it.
         """
-        X_c, y_c, info = corrupt(X, y, parse_scenario(self.scenario), self.random_state)
+        X_c, y_c, info = corrupt(
+            X,
+            y,
+            parse_scenario(self.scenario),
+            self.random_state,
+            groups=fit_params.get("model__group"),
+        )
         kept = info.pop("kept_rows", None)
         if kept is not None:
             fit_params = {k: _take(np.asarray(v), kept) for k, v in fit_params.items()}

@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lossreg.compare._synthetic_ranksurv import ranking, survival
+
 __all__ = ["GENERATORS", "PREFIX", "describe_generators", "make_synthetic"]
 
 #: ``data`` strings starting with this name a generator
@@ -203,6 +205,8 @@ GENERATORS: dict[str, Callable[..., pd.DataFrame]] = {
     "parity": parity,
     "spurious": spurious,
     "multilabel": multilabel,
+    "ranking": ranking,
+    "survival": survival,
 }
 
 
