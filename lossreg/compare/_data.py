@@ -27,14 +27,14 @@ class Dataset:
 
     name: str
     X: pd.DataFrame
-    #: a Series, or a frame of 0/1 columns for a multilabel target
+    #: a Series, a frame of 0/1 columns for a multilabel target, or of (time, event) columns
+    #: for a survival target
     y: pd.Series | pd.DataFrame
     task: str
     fingerprint: str
     #: group / environment id per row (``group=`` column), for losses that declare ``group``
     #: and for the worst-group metric, or query ids (ranking); None without one
     groups: pd.Series | None = None
-    # a survival target ``y`` is a frame of two columns: time and event
 
     @property
     def n_rows(self) -> int:

@@ -32,15 +32,14 @@ def ranking(
     noise: float = 0.5,
     random_state: int = 0,
 ) -> pd.DataFrame:
-    """Queries of ``query_size`` rows with graded relevance ``0 .. n_levels-1`` from a latent
-    score ``f(x) + noise * ε``; ``group`` holds the query id.
+    """Queries (``group``) of rows with graded relevance from a noisy latent score.
 
-    Each query has its own feature offset (queries differ, as in web search), and levels cut
-    the noisy score at global quantiles, so a query may lack some levels. With
-    ``n_levels=0`` the target is instead the soft preference ``σ(f(x_a) - f(x_b))`` of each
-    row over its partner in queries of two rows (``query_size`` must be 2): pairwise
-    comparisons, whose training targets the ``vote_noise`` scenario replaces by empirical
-    vote shares.
+    ``query_size`` rows per query; relevance ``0 .. n_levels-1`` cuts ``f(x) + noise * ε`` at
+    global quantiles, and each query has its own feature offset (queries differ, as in web
+    search), so a query may lack some levels. With ``n_levels=0`` the target is instead the
+    soft preference ``σ(f(x_a) - f(x_b))`` of each row over its partner in queries of two
+    rows (``query_size`` must be 2): pairwise comparisons, whose training targets the
+    ``vote_noise`` scenario replaces by empirical vote shares.
     """
     if query_size < 2:
         raise ValueError(f"query_size must be >= 2 rows per query. Got {query_size}.")
@@ -95,7 +94,7 @@ def survival(
     censoring: float = 0.3,
     random_state: int = 0,
 ) -> pd.DataFrame:
-    """Right-censored Weibull times: ``target`` the observed time, ``event`` 1 when observed.
+    """Right-censored Weibull times (``target``) with an ``event`` column (1 observed).
 
     ``hazards="proportional"``: hazard ``h(t|x) = k t^(k-1) exp(f(x))`` with shape
     ``k = shape``, a Weibull proportional-hazards model. ``"nonproportional"``: the shape
