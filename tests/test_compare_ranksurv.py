@@ -206,3 +206,25 @@ def test_ranking_and_survival_errors_name_the_fix(tmp_path):
     config = tmp_path / "surv.toml"
     config.write_text('[compare]\ndata = "x.csv"\ntarget = "time"\nevent = "died"\n')
     assert load_config(config)["event"] == "died"
+
+
+def test_parametric_survival_curves_match_scipy():
+    import torch
+    from scipy import stats
+
+    from lossreg.plugins.survival.parametric import APGWSurvivalNLL, LogLogisticSurvivalNLL
+
+    out = torch.tensor([[0.3, -0.2, 0.4], [-0.5, 0.1, -0.3]], dtype=torch.float64)
+    times = torch.tensor([0.2, 1.0, 3.0], dtype=torch.float64)
+    lam, phi, gamma = out.exp().unbind(dim=1)
+    curves = LogLogisticSurvivalNLL().survival(out, times).numpy()
+    # S(t) = (1 + (phi t)^gamma)^(-lambda): Burr XII with c = gamma, d = lambda, scale 1/phi
+    for i in range(2):
+        burr = stats.burr12(c=gamma[i].item(), d=lam[i].item(), scale=1 / phi[i].item())
+        np.testing.assert_allclose(curves[i], burr.sf(times.numpy()), rtol=1e-10)
+    # kappa = 1 is the Weibull member: H(t) = lambda (phi t)^gamma
+    weibull = APGWSurvivalNLL(kappa=1.0, learn_kappa=False).survival(out, times).numpy()
+    expected = np.exp(
+        -lam.numpy()[:, None] * np.outer(phi.numpy(), times.numpy()) ** gamma.numpy()[:, None]
+    )
+    np.testing.assert_allclose(weibull, expected, rtol=1e-10)
