@@ -228,3 +228,20 @@ def test_parametric_survival_curves_match_scipy():
         -lam.numpy()[:, None] * np.outer(phi.numpy(), times.numpy()) ** gamma.numpy()[:, None]
     )
     np.testing.assert_allclose(weibull, expected, rtol=1e-10)
+
+
+def test_survival_with_a_group_column_keeps_the_groups_out_of_the_model():
+    _, frame = make_synthetic("synthetic:survival(n_samples=120)")
+    frame["site"] = np.arange(120) % 3
+    results = compare(
+        frame,
+        target="target",
+        event="event",
+        group="site",
+        losses="weibull_survival_nll",
+        cv=2,
+        estimator_params=FAST,
+        torch_threads=1,
+    )
+    assert (results["status"] == "ok").all(), results["error"].tolist()
+    assert results.attrs["task"] == "survival"

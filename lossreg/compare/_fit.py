@@ -193,7 +193,8 @@ def run_fit(
             model = StressedEstimator(pipeline, spec["scenario"], spec["noise_seed"], teacher)
             fit_params = {}
             # a ranking model takes the query ids even for a pointwise loss (teacher folds)
-            if groups is not None and (_declares(spec["loss"], "group") or ranksurv):
+            ranking = spec["task"] == "ranking"
+            if groups is not None and (_declares(spec["loss"], "group") or ranking):
                 fit_params["model__group"] = groups.iloc[train].to_numpy()
             start = time.perf_counter()
             model.fit(X.iloc[train], y.iloc[train].to_numpy(), **fit_params)
