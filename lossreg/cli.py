@@ -374,7 +374,12 @@ def docs_command(out: str | None) -> None:
 @click.option(
     "--group",
     help="Column of group / environment ids: passed to losses that take groups (group_dro, "
-    "irm, vrex ...) and scored as worst_group_accuracy.",
+    "irm, vrex ...) and scored as worst_group_accuracy; the query ids of --task ranking.",
+)
+@click.option(
+    "--event",
+    help="Survival: column of event indicators (1 observed, 0 censored); the target is the "
+    "time and the task survival.",
 )
 @click.option(
     "--target-domain",
@@ -402,12 +407,15 @@ def docs_command(out: str | None) -> None:
             "multioutput",
             "embedding",
             "outlier",
+            "ranking",
+            "survival",
         ]
     ),
     help="Override the task detected from the target; embedding (never detected) fits "
     "LossEmbedder and scores its embeddings by kNN and linear-probe accuracy; outlier (never "
     "detected) trains each loss to reconstruct X and scores its outlier ranking of the rows "
-    "whose target is 1; ordinal treats integer classes as ordered (class_mae, qwk).",
+    "whose target is 1; ordinal treats integer classes as ordered (class_mae, qwk); ranking "
+    "(never detected) ranks the rows of each --group query by the target's relevance.",
 )
 @click.option("--baseline", help="Loss to pair every other loss with (cross_entropy / mse).")
 @click.option("--cv", default=5, show_default=True, help="Cross-validation folds.")
@@ -479,6 +487,7 @@ def compare_command(
     group: str | None,
     target_domain: str | None,
     votes: str | None,
+    event: str | None,
     losses: str | None,
     task_default: bool,
     task: str | None,
@@ -509,9 +518,9 @@ def compare_command(
     generated data (synthetic:NAME(param=value, ...), e.g. synthetic:classification(n_classes=10);
     generators: classification, regression, friedman1, heteroscedastic, heavy_tailed, skewed,
     multimodal, parity, spurious, multilabel, multi_horizon, correlated_outputs,
-    count_histogram, colour_field, ordinal, separable, domains, environments, sparse_targets ...)
-    or a CSV / Parquet file with a --target column. --split group / --test-group score groups
-    never trained on.
+    count_histogram, colour_field, ordinal, separable, domains, environments, sparse_targets,
+    ranking, survival ...) or a CSV / Parquet file with a --target column. --split group /
+    --test-group score groups never trained on.
     Results stream to OUT/results.jsonl (rerunning skips finished fits); OUT/report.html and
     OUT/report.md hold the report.
     """
@@ -541,6 +550,7 @@ def compare_command(
     if not given("target_domain"):
         target_domain = from_file.get("target_domain", target_domain)
     votes = votes if given("votes") else from_file.get("votes", votes)
+    event = event if given("event") else from_file.get("event", event)
     teacher = teacher if given("teacher") else from_file.get("teacher", teacher)
     calibrate = calibrate if given("calibrate") else from_file.get("calibrate", calibrate)
     curves = curves if given("curves") else from_file.get("curves", curves)
@@ -584,6 +594,7 @@ def compare_command(
             group=group,
             target_domain=target_domain,
             votes=votes,
+            event=event,
             teacher=teacher,
             calibrate=calibrate,
             curves=curves,

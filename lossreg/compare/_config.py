@@ -36,6 +36,7 @@ CONFIG_KEYS: dict[str, tuple[type, ...]] = {
     "group": (str,),
     "target_domain": (str,),
     "votes": (str, list),
+    "event": (str,),
     "teacher": (str,),
     "calibrate": (str,),
     "curves": (bool,),

@@ -27,6 +27,8 @@ TASKS = (
     "multioutput",
     "embedding",
     "outlier",
+    "ranking",
+    "survival",
 )
 
 #: data sets that ship with scikit-learn, by the name ``lossreg compare`` accepts
@@ -42,12 +44,13 @@ class Dataset:
 
     name: str
     X: pd.DataFrame
-    #: a Series, or a frame of 0/1 columns (multilabel) or float columns (multioutput)
+    #: a Series; a frame of 0/1 columns (multilabel), of float columns (multioutput) or of
+    #: (time, event) columns (survival)
     y: pd.Series | pd.DataFrame
     task: str
     fingerprint: str
     #: group / environment id per row (``group=`` column), for losses that declare ``group``
-    #: and for the worst-group metric; None without one
+    #: and for the worst-group metric, or query ids (ranking); None without one
     groups: pd.Series | None = None
     #: True for the rows of the target domain (``target_domain=``), None without one
     target_rows: np.ndarray | None = None
@@ -69,6 +72,7 @@ def load_data(
     group: str | None = None,
     target_domain: str | None = None,
     votes: str | list[str] | None = None,
+    event: str | None = None,
 ) -> Dataset:
     """Return a :class:`Dataset` from a scikit-learn data set name, a CSV/Parquet file or a frame.
 
@@ -89,10 +93,12 @@ def load_data(
         and a linear probe; ``"outlier"`` (never detected) trains each loss to reconstruct the
         features and scores how well its outlier score finds the rows whose target is 1;
         ``"ordinal"`` (never detected, but asked for by ``synthetic:ordinal``) treats integer
-        classes as ordered and adds the ordinal metrics (``class_mae``, ``qwk`` ...).
+        classes as ordered and adds the ordinal metrics (``class_mae``, ``qwk`` ...);
+        ``"ranking"`` (never detected) takes the target as relevance and ``group`` as query ids.
     group : str, optional
         A column of group (environment, domain) ids: taken out of the features, passed to
-        losses that declare the ``group`` fit extra, and scored by ``worst_group_accuracy``.
+        losses that declare the ``group`` fit extra, and scored by ``worst_group_accuracy``;
+        the query ids of a ranking task.
     target_domain : str, optional
         ``"COLUMN=VALUE"``: the rows where COLUMN (not a feature) equals VALUE are a shifted
         target domain, unlabeled in training and scored in testing (see
@@ -102,6 +108,9 @@ def load_data(
         separated by commas, or a list): taken out of the features, scored against as
         ``vote_emd`` / ``vote_ece`` and trained on by the ``votes`` scenario. Generated data
         with ``votes_0 ..`` columns uses them without being told.
+    event : str, optional
+        A column of event indicators (1 observed, 0 censored): the target is then a survival
+        time and the task ``"survival"``; ``y`` becomes a frame of (time, event).
     """
     if data is None:
         data = "breast_cancer"
@@ -123,6 +132,9 @@ def load_data(
         # a generator's group ids would give the label away as a feature
         group = group or ("group" if "group" in frame.columns else None)
         votes = votes or [c for c in frame.columns if str(c).startswith("votes_")] or None
+        event = event or ("event" if "event" in frame.columns else None)
+        if event is not None and task is None:
+            task = "survival"
     else:
         path = Path(data)
         if not path.is_file():
@@ -145,7 +157,18 @@ def load_data(
             f"{', '.join(map(str, frame.columns[:20]))}."
         )
     several = len(columns) > 1
-    if several and (
+    if event is not None or task == "survival":
+        from lossreg.compare._ranksurv import survival_target
+
+        if event is None or len(columns) != 1 or task not in (None, "survival"):
+            raise ValueError(
+                "A survival comparison takes one time column (target=...) and one event column "
+                f"(event=...), with task 'survival'. Got target={target!r}, event={event!r}, "
+                f"task={task!r}."
+            )
+        y = survival_target(frame, columns[0], event, name)
+        frame = frame.drop(columns=[event])
+    elif several and (
         task == "multioutput" or (task != "multilabel" and not _zero_one(frame[columns]))
     ):
         y = multioutput_target(frame[columns])
@@ -177,7 +200,9 @@ def load_data(
     X = _normalise_features(frame.drop(columns=columns))
     y = y.reset_index(drop=True)
     X = X.reset_index(drop=True)
-    if isinstance(y, pd.DataFrame):
+    if event is not None:
+        detected = "survival"
+    elif isinstance(y, pd.DataFrame):
         detected = "multioutput" if y.dtypes.iloc[0] == np.float64 else "multilabel"
         if task not in (None, detected):
             raise ValueError(
@@ -208,6 +233,10 @@ def load_data(
             "task='ordinal' needs ordered class labels: a few integer values whose order is the "
             "class order (map names such as 'low' < 'high' to 0, 1, ... first)."
         )
+    if detected == "ranking":
+        from lossreg.compare._ranksurv import check_ranking
+
+        check_ranking(y, groups, name)
     if detected == "embedding" and detect_task(y.dropna()) == "regression":
         raise ValueError("task='embedding' scores embeddings with class labels; y is continuous.")
     if detected in ("multilabel", "multioutput") and not isinstance(y, pd.DataFrame):

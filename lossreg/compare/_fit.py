@@ -53,16 +53,23 @@ def make_pipeline(
     estimator_params: dict[str, Any],
     seed: int,
     calibrate: str | None = None,
+    teacher: str | None = None,
 ) -> Any:
     """Per-fold :func:`preprocessing`, then the lossreg estimator of the task.
 
     With ``calibrate`` (a base loss), ``loss`` is a calibration loss fitted on a held-out
     share of the rows of a LossClassifier trained with ``calibrate`` (see ``_calibrate``).
+    ``teacher``: a ranking teacher's name (see :mod:`lossreg.compare._ranksurv`).
     """
     from sklearn.pipeline import Pipeline
 
     from lossreg.compare._outlier import Reconstruction
+    from lossreg.compare._ranksurv import RANKSURV_TASKS, make_ranksurv_model
     from lossreg.estimators import LossClassifier, LossEmbedder, LossRegressor
+
+    if task in RANKSURV_TASKS:
+        ranksurv = make_ranksurv_model(task, loss, params, estimator_params, seed, teacher)
+        return Pipeline([("prep", preprocessing()), ("model", ranksurv)])
 
     settings = dict(estimator_params)
     scaling = loss_scaling(settings.pop("target_scaling", "standard"), loss)
@@ -209,6 +216,7 @@ def run_fit(
     from lossreg.compare._multioutput import score_heads, score_multioutput
     from lossreg.compare._ordinal import ordinal_metrics
     from lossreg.compare._outlier import outlier_metrics
+    from lossreg.compare._ranksurv import RANKSURV_TASKS, score_ranksurv
     from lossreg.compare._regions import with_shot_regions
     from lossreg.compare._scenarios import StressedEstimator
     from lossreg.compare._uncertainty import classification_uncertainty, vacuity
@@ -240,9 +248,15 @@ def run_fit(
                 settings,
                 spec["model_seed"],
                 spec.get("calibrate"),
+                teacher=spec.get("teacher"),
             )
             teacher = None
-            if spec.get("teacher") and _declares(spec["loss"], "teacher_logits", spec["params"]):
+            ranksurv = spec["task"] in RANKSURV_TASKS  # these fit their own teacher
+            if (
+                spec.get("teacher")
+                and _declares(spec["loss"], "teacher_logits", spec["params"])
+                and not ranksurv
+            ):
                 teacher = make_teacher(spec["teacher"], spec["model_seed"])
             model = StressedEstimator(
                 pipeline,
@@ -253,7 +267,9 @@ def run_fit(
                 regression=spec["task"] == "regression",
             )
             fit_params = {}
-            if groups is not None and _declares(spec["loss"], "group", spec["params"]):
+            # a ranking model takes the query ids even for a pointwise loss (teacher folds)
+            ranking = spec["task"] == "ranking"
+            if groups is not None and (_declares(spec["loss"], "group", spec["params"]) or ranking):
                 fit_params["model__group"] = groups.iloc[train].to_numpy()
             y_train = y.iloc[train].to_numpy()
             if spec.get("hidden"):  # target-domain rows: unlabeled in training
@@ -267,7 +283,10 @@ def run_fit(
             prep, est = model.estimator_[:-1], model.estimator_[-1]
             X_test = prep.transform(X.iloc[test])
             y_test = y.iloc[test].to_numpy()
-            if spec["task"] == "regression":
+            if ranksurv:
+                test_groups = None if groups is None else groups.iloc[test].to_numpy()
+                record.update(score_ranksurv(spec["task"], est, X_test, y_test, test_groups))
+            elif spec["task"] == "regression":
                 sigma = spec.get("true_sigma")
                 # few/many-shot regions need the training fold's targets beside the test fold
                 score = with_shot_regions(regression_metrics, y.iloc[train].to_numpy())

@@ -20,6 +20,8 @@ BASELINES = {
     "embedding": "triplet",
     "outlier": "mse",
     "ordinal": "cross_entropy",
+    "ranking": "bpr",
+    "survival": "weibull_survival_nll",
 }
 
 #: a sensible first comparison per task; names not registered here are skipped
@@ -38,6 +40,13 @@ TASK_DEFAULTS = {
     "embedding": ("triplet", "contrastive", "multi_similarity", "supcon", "proxy_anchor"),
     "outlier": ("mse", "mae", "huber", "gaussian_nll", "apre"),
     "ordinal": ("cross_entropy", "distance_smoothed_ce", "ordinal_emd", "ntl_wasserstein"),
+    "ranking": ("bpr", "thurstone_fidelity"),
+    "survival": (
+        "weibull_survival_nll",
+        "loglogistic_survival_nll",
+        "apgw_survival_nll",
+        "logistic_hazard",
+    ),
 }
 TASK_DEFAULTS["multiclass"] = TASK_DEFAULTS["binary"]
 

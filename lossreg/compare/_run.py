@@ -31,6 +31,7 @@ from lossreg.compare._models import check_models
 from lossreg.compare._multioutput import HEAD_METRICS, MULTIOUTPUT_METRICS
 from lossreg.compare._ordinal import ORDINAL_METRICS
 from lossreg.compare._outlier import OUTLIER_METRICS
+from lossreg.compare._ranksurv_metrics import RANKING_METRICS, SURVIVAL_METRICS
 from lossreg.compare._scenarios import Scenario, parse_scenario
 from lossreg.compare._splits import check_split, fold_test_share, group_splits, split_label
 from lossreg.compare._store import ResultStore
@@ -49,6 +50,8 @@ TASK_METRICS = {
     "embedding": EMBEDDING_METRICS,
     "outlier": OUTLIER_METRICS,
     "ordinal": (*ORDINAL_METRICS, *CLASSIFICATION_METRICS, *VOTE_METRICS),
+    "ranking": RANKING_METRICS,
+    "survival": SURVIVAL_METRICS,
 }
 
 #: the registry task whose losses a compare task trains: a regression loss takes (n, K)
@@ -72,6 +75,7 @@ def compare(
     group: str | None = None,
     target_domain: str | None = None,
     votes: str | list[str] | None = None,
+    event: str | None = None,
     teacher: str | None = None,
     calibrate: str | None = None,
     curves: bool = False,
@@ -108,7 +112,8 @@ def compare(
     group : str, optional
         Column of group / environment ids: not a feature; passed to the losses that declare
         the ``group`` fit extra (group_dro, irm, vrex ...) and scored as
-        ``worst_group_accuracy`` (classes).
+        ``worst_group_accuracy`` (classes). For ``task="ranking"``: the query ids (folds
+        keep queries whole).
     target_domain : str, optional
         Classes: ``"COLUMN=VALUE"`` marks the rows of a shifted target domain (COLUMN is not
         a feature). Their labels are hidden in every training fold (semi-supervised losses
@@ -119,10 +124,16 @@ def compare(
         (generated ``votes_0 ..`` columns are found without it). Not features; test folds are
         scored against them (``vote_emd``, ``vote_ece``) and the ``votes`` scenario trains on
         them.
+    event : str, optional
+        Survival: the column of event indicators (1 observed, 0 censored) beside the time
+        ``target``; makes the task ``survival`` (folds are stratified by it).
     teacher : {"hist_gradient_boosting", "random_forest", "logistic_regression"}, optional
         Classes: for the losses that take ``teacher_logits`` (distillation), fit this
         teacher on each (stressed) training fold and pass its out-of-fold logits; the
-        record keeps the teacher's own ``teacher_accuracy`` on the test fold.
+        record keeps the teacher's own ``teacher_accuracy`` on the test fold. Ranking
+        (``hist_gradient_boosting`` or ``random_forest`` regressors on the relevance): its
+        out-of-fold scores go to ``margin_mse`` and are the target of pointwise (regression)
+        losses; the record keeps ``teacher_ndcg_at_10``.
     calibrate : str, optional
         Classes: compare post-hoc calibration losses (``temperature_scaling``,
         ``correctness_aware``, ``h_calibration`` ...) on one base model trained with this
@@ -143,9 +154,12 @@ def compare(
         ``"cross_entropy,focal(gamma=2.0)"``, a list of such names, or None for a sensible
         set registered for the task (the CLI's ``--task-default``). The baseline is added
         when missing.
-    task : {"binary", "multiclass", "ordinal", "regression"}, optional
+    task : {"binary", "multiclass", "ordinal", "regression", "multilabel", "multioutput", \
+"embedding", "outlier", "ranking", "survival"}, optional
         Overrides the task detected from the target (``ordinal``: ordered integer classes,
-        scored with ``class_mae``, ``class_rmse`` and ``qwk`` as well).
+        scored with ``class_mae``, ``class_rmse`` and ``qwk`` as well). ``ranking`` needs
+        ``group`` (query ids) and takes ranking losses (LossRanker) and regression losses
+        (pointwise); ``survival`` needs ``event``.
     baseline : str, optional
         The loss label every other loss is paired with; ``cross_entropy`` / ``mse``.
     cv, repeats : int
@@ -200,7 +214,13 @@ def compare(
         ``reliability`` bins. ``df.attrs`` holds task, primary metric, baseline and counts.
     """
     dataset = load_data(
-        data, target=target, task=task, group=group, target_domain=target_domain, votes=votes
+        data,
+        target=target,
+        task=task,
+        group=group,
+        target_domain=target_domain,
+        votes=votes,
+        event=event,
     )
     plan = plan_fits(
         dataset,
@@ -446,6 +466,8 @@ def _check_losses(choices: list[LossChoice], task: str, registry: Any) -> None:
         supported = trained_for in spec.tasks or (
             trained_for in ("binary", "ordinal") and "multiclass" in spec.tasks
         )
+        # a regression loss ranks pointwise (scores = predicted relevance)
+        supported = supported or (trained_for == "ranking" and "regression" in spec.tasks)
         if not supported:
             options = registry.list_losses(task=trained_for)
             raise UnsupportedTaskError(
@@ -458,24 +480,33 @@ def _check_losses(choices: list[LossChoice], task: str, registry: Any) -> None:
 def _check_teacher(choices: list[LossChoice], task: str, teacher: Any, registry: Any) -> None:
     from lossreg.compare._extras import declared_extras
     from lossreg.compare._fit import TEACHERS
+    from lossreg.compare._ranksurv import RANKING_TEACHERS
 
     takes = [c.label for c in choices if "teacher_logits" in declared_extras(c.name, c.params)]
+    known = RANKING_TEACHERS if task == "ranking" else TEACHERS
     if teacher is None:
         if takes:
             raise ValueError(
                 f"{', '.join(takes)} distil(s) a teacher's logits: name the teacher with "
-                f"teacher=... (--teacher), one of {', '.join(TEACHERS)}."
+                f"teacher=... (--teacher), one of {', '.join(known)}."
             )
         return
-    if teacher not in TEACHERS:
-        raise ValueError(f"Unknown teacher {teacher!r}; teachers: {', '.join(TEACHERS)}.")
-    if task not in ("binary", "multiclass"):
-        raise ValueError(f"A teacher is fitted for class targets only; this task is {task!r}.")
+    if teacher not in known:
+        raise ValueError(f"Unknown teacher {teacher!r}; teachers: {', '.join(known)}.")
+    if task not in ("binary", "multiclass", "ranking"):
+        raise ValueError(
+            f"A teacher is fitted for class targets only (a classifier) or for ranking (a "
+            f"regressor on the relevance); this task is {task!r}."
+        )
 
 
 def _splitter(dataset: Dataset, cv: int, seed: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     from sklearn.model_selection import KFold, StratifiedKFold
 
+    from lossreg.compare._ranksurv import RANKSURV_TASKS, ranksurv_splits
+
+    if dataset.task in RANKSURV_TASKS:
+        return ranksurv_splits(dataset.task, dataset.y, dataset.groups, cv, seed)
     if isinstance(dataset.y, pd.Series) and dataset.y.isna().any():
         # the unlabeled pool (no target) is never tested: split the labelled rows only
         return labelled_splits(

@@ -30,6 +30,8 @@ SCENARIOS: dict[str, tuple[tuple[str, ...], str]] = {
             "multioutput",
             "embedding",
             "outlier",
+            "ranking",
+            "survival",
         ),
         "no corruption",
     ),
@@ -90,6 +92,11 @@ SCENARIOS: dict[str, tuple[tuple[str, ...], str]] = {
         "train on every annotator vote (each row once per voted class, weighted by its vote "
         "share) instead of the majority label",
     ),
+    "vote_noise": (
+        ("ranking",),
+        "soft pairwise preferences (queries of two rows) replaced by the share of this many "
+        "Bernoulli votes",
+    ),
 }
 
 
@@ -128,6 +135,8 @@ class Scenario:
             raise ValueError(f"Scenario {self.label!r}: the bag size must be an integer >= 2.")
         if self.kind == "holdout_classes":
             check_holdout(self.label, self.value)
+        if self.kind == "vote_noise" and (self.value < 1 or self.value != int(self.value)):
+            raise ValueError(f"Scenario {self.label!r}: votes must be an integer >= 1.")
         if self.kind == "target_noise" and self.value < 0:
             raise ValueError(f"Scenario {self.label!r}: the scale must be >= 0 ({meaning}).")
 
@@ -153,11 +162,12 @@ def parse_scenario(text: str | Scenario) -> Scenario:
 
 
 def corrupt(
-    X: Any, y: Any, scenario: Scenario, random_state: int
+    X: Any, y: Any, scenario: Scenario, random_state: int, groups: Any = None
 ) -> tuple[Any, np.ndarray, dict[str, Any]]:
     """Return the corrupted training rows ``(X, y)`` and what was done to them.
 
-    Deterministic in ``random_state``; the input arrays are not modified.
+    Deterministic in ``random_state``; the input arrays are not modified. ``groups`` (query
+    ids) pair the rows of ``vote_noise``.
     """
     rng = np.random.default_rng(random_state)
     y = np.asarray(y)
@@ -184,6 +194,11 @@ def corrupt(
         codes = np.where(flip, new, codes)
         info["n_corrupted"] = int(flip.sum())
         return X, classes[codes], info
+    if kind == "vote_noise":
+        from lossreg.compare._ranksurv import vote_noise
+
+        y, info["n_corrupted"] = vote_noise(y, int(value), groups, rng)
+        return X, y, info
     if kind == "missing_labels":
         hide = (y == 1) & (rng.random(y.shape) < value)
         info["n_corrupted"] = int(hide.sum())
@@ -304,7 +319,9 @@ class StressedEstimator(BaseEstimator):
             fit_params.update(vote_params)
             info = {"n_train": len(y), "n_vote_rows": len(y_c)}
         else:
-            X_c, y_c, info = corrupt(X, y, scenario, self.random_state)
+            X_c, y_c, info = corrupt(
+                X, y, scenario, self.random_state, groups=fit_params.get("model__group")
+            )
         kept = info.pop("kept_rows", None)
         if kept is not None:
             fit_params = {k: _take(np.asarray(v), kept) for k, v in fit_params.items()}

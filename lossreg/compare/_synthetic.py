@@ -22,6 +22,7 @@ from lossreg.compare._regions import sparse_targets
 from lossreg.compare._synthetic_linear import gaussian_classes, separable
 from lossreg.compare._synthetic_more import returns, subclusters
 from lossreg.compare._synthetic_multioutput import MULTIOUTPUT_GENERATORS
+from lossreg.compare._synthetic_ranksurv import ranking, survival
 from lossreg.compare._synthetic_unlabeled import covariate_shift, shifted_gaussians
 
 __all__ = ["GENERATORS", "PREFIX", "describe_generators", "make_synthetic"]
@@ -278,6 +279,8 @@ GENERATORS: dict[str, Callable[..., pd.DataFrame]] = {
     "gaussian_classes": gaussian_classes,
     "returns": returns,
     "subclusters": subclusters,
+    "ranking": ranking,
+    "survival": survival,
 }
 GENERATORS.update(DOMAIN_GENERATORS)  # domains and environments, with group ids
 GENERATORS["sparse_targets"] = sparse_targets  # few-shot target regions

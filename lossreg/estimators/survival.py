@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import torch
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_consistent_length
 
 from lossreg.errors import MissingFitExtraError
@@ -321,6 +323,25 @@ callbacks, **kwargs
         if callable(getattr(getattr(self, "criterion_", None), "risk_score", None)):
             return self._criterion_method(X, "risk_score").reshape(-1)
         return -self.predict(X)
+
+    @available_if(lambda self: self._loss_offers("survival"))
+    def predict_survival(self, X: Any, times: Any) -> np.ndarray:
+        """Predicted survival probability :math:`S(t \\mid x)` of each row at each of ``times``.
+
+        Available when the loss gives survival curves (every built-in survival loss does).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        times : array-like of shape (n_times,)
+            Times in the units of ``y``.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_times)
+        """
+        grid = torch.as_tensor(np.asarray(times, dtype=np.float64).reshape(-1))
+        return self._criterion_method(X, "survival", times=grid)
 
     def score(self, X: Any, y: Any, sample_weight: Any = None, *, event: Any = None) -> float:
         """Harrell's concordance index of :meth:`predict_risk` on ``(y, event)``.

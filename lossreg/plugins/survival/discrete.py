@@ -123,6 +123,15 @@ class LogisticHazard(LossModule):
         output = self._bins(output)
         return torch.exp(torch.cumsum(-F.softplus(output), dim=1))
 
+    def survival(self, output: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
+        """Return :math:`S(t)` on a grid of times (T',), shape (N, T'): a step function, 1
+        before the first edge and :math:`S_{ik}` from edge :math:`k` until the next one."""
+        curve = self.survival_curve(output)
+        ones = torch.ones_like(curve[:, :1])
+        grid = torch.as_tensor(times, dtype=self.edges_.dtype, device=self.edges_.device)
+        passed = torch.searchsorted(self.edges_, grid.reshape(-1), side="right")
+        return torch.cat([ones, curve], dim=1)[:, passed.to(curve.device)]
+
     def risk_score(self, output: torch.Tensor) -> torch.Tensor:
         """Return the event probability by the last edge, :math:`1 - S_{iT}`, shape (N,)."""
         output = self._bins(output)

@@ -41,6 +41,12 @@ def _log_abs_expm1(a: torch.Tensor) -> torch.Tensor:
     return torch.where(pos, a_pos + torch.log(-torch.expm1(-a_pos)), torch.log(-torch.expm1(a_neg)))
 
 
+def _log_grid(times: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Log of a grid of times (T,) as a (1, T) row, floored at the dtype's tiny value."""
+    grid = torch.as_tensor(times, dtype=like.dtype, device=like.device).reshape(1, -1)
+    return torch.log(grid.clamp_min(torch.finfo(like.dtype).tiny))
+
+
 def _time_from_log(log_time: torch.Tensor) -> torch.Tensor:
     """Return ``exp(log_time)`` with the exponent capped at ``LOG_CAP`` (exp(80) ~ 5.5e34).
 
@@ -187,6 +193,13 @@ class LogLogisticSurvivalNLL(LossModule):
         log_hazard = log_lam + log_gamma + log_u - log_t - log1p_u
         return cum_hazard - delta * log_hazard
 
+    def survival(self, output: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
+        """Return :math:`S(t) = e^{-H(t)}` of each row on a grid of times (T,), shape (N, T)."""
+        log_lam, log_phi, log_gamma = (c[:, None] for c in self._columns(output))
+        log_t = _log_grid(times, output)
+        log1p_u = F.softplus(torch.exp(log_gamma) * (log_phi + log_t))
+        return torch.exp(-capped_exp(log_lam + torch.log(log1p_u)))
+
     def median_time(self, output: torch.Tensor) -> torch.Tensor:
         r"""Return the median survival time :math:`(2^{1/\lambda}-1)^{1/\gamma}/\phi`, (N,)."""
         log_lam, log_phi, log_gamma = self._columns(output)
@@ -303,6 +316,14 @@ class APGWSurvivalNLL(LossModule):
             log_lam + log_gamma + log_u + torch.log1p(kappa) - log_t + (kappa - 1) * log1p_u
         )
         return cum_hazard - delta * log_hazard
+
+    def survival(self, output: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
+        """Return :math:`S(t) = e^{-H(t)}` of each row on a grid of times (T,), shape (N, T)."""
+        log_lam, log_phi, log_gamma = (_bounded(c)[:, None] for c in output.unbind(dim=1))
+        kappa = self.current_kappa(output)
+        log_t = _log_grid(times, output)
+        _, log1p_u = self._log_one_plus_u(log_phi, log_gamma, log_t, kappa)
+        return torch.exp(-capped_exp(log_lam + self._log_cum_hazard_factor(log1p_u, kappa)))
 
     def median_time(self, output: torch.Tensor) -> torch.Tensor:
         """Return the median survival time, solving :math:`H(t) = \\log 2`, shape (N,).
