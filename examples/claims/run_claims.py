@@ -313,7 +313,7 @@ def evaluate(claim: Claim, results: pd.DataFrame | dict[str, pd.DataFrame]) -> l
     from lossreg.compare._metrics import GREATER_IS_BETTER
 
     if isinstance(results, pd.DataFrame):
-        results = {next(iter(claim.experiments)): results}
+        results = {next(iter(claim.experiments), ""): results}
     rows = []
     for check in claim.checks:
         named = check.experiments or [check.experiment]
