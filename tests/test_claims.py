@@ -176,3 +176,23 @@ def test_published_page_covers_every_claim():
         assert (ROOT / "docs" / "claims" / f"{claim.id}.png").is_file()
     for claim_id in claims.load_not_run():
         assert f"| {claim_id} " in text
+
+
+def test_a_diverged_fit_counts_as_failed_in_a_metric_check():
+    rows = [
+        {"loss_label": label, "repeat": 0, "fold": fold, "status": "ok", "scenario": "clean"}
+        | ({"accuracy": 0.5 + 0.01 * fold, "diverged": 0.0} if ok else {"diverged": 1.0})
+        | ({} if ok else {"divergence": "non-finite loss at epoch 3"})
+        for fold in range(5)
+        for label, ok in (("ce", True), ("x", fold != 2))
+    ]
+    frame = pd.DataFrame(rows)
+    frame.attrs.update(cv=5, baseline="ce")
+    checks = [
+        claims.Check(loss="x", metric="accuracy", expect="not_worse", margin=0.1),
+        claims.Check(loss="x", metric="diverged", expect="no_better", margin=1.0),
+    ]
+    claim = claims.Claim("C0", "t", "X", "", {}, checks)
+    accuracy, divergence = claims.evaluate(claim, frame)
+    assert accuracy["pairs"] == 4 and accuracy["errors"] == 1
+    assert divergence["pairs"] == 5 and divergence["errors"] == 0

@@ -340,12 +340,13 @@ def evaluate(claim: Claim, results: pd.DataFrame | dict[str, pd.DataFrame]) -> l
             *((n, baseline, base_scenario) for n in base_fits),
         ]:
             frame = results[name]
+            failed = frame["status"] != "ok"
+            if "divergence" in frame and check.metric != "diverged":
+                # a diverged fit is a result for the divergence rate, but it has no test
+                # metrics, so it is missing from this check's pairs: count it as failed
+                failed = failed | frame["divergence"].notna()
             errors += int(
-                (
-                    (frame["scenario"] == scenario)
-                    & (frame["loss_label"] == label)
-                    & (frame["status"] != "ok")
-                ).sum()
+                ((frame["scenario"] == scenario) & (frame["loss_label"] == label) & failed).sum()
             )
         if check.baseline_scenario and check.threshold is None:
             baseline = f"{baseline} @ {check.baseline_scenario}"
@@ -620,7 +621,7 @@ def _compare_section(results: dict[str, pd.DataFrame], rows: list[dict[str, Any]
     for row in rows:
         c = row["check"]
         expect = c.expect + (f" (margin {c.margin:g})" if c.margin else "")
-        errors = f" ({row['errors']} failed fits)" if row["errors"] else ""
+        errors = f" ({row['errors']} fits failed or diverged)" if row["errors"] else ""
         baseline = f"`{row['baseline']}`"
         if c.experiments:
             setting = f"{c.aggregate} over {', '.join(c.experiments)} · {c.scenario}"
