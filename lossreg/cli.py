@@ -422,6 +422,21 @@ def docs_command(out: str | None) -> None:
 )
 @click.option("--fresh", is_flag=True, help="Discard the results already in --out.")
 @click.option("--retry-errors", is_flag=True, help="Rerun fits recorded as failed.")
+@click.option(
+    "--adapt",
+    metavar="SOURCE_LOSS",
+    help="Multiclass, with --target-domain: train SOURCE_LOSS on the source rows, then adapt "
+    "the network on unlabeled target rows with each other loss (entropy_min, eata_entropy "
+    "...); SOURCE_LOSS is the unadapted baseline.",
+)
+@click.option(
+    "--adapt-param",
+    "adapt_param",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="An adaptation setting: rows=test|train, max_iter, lr, batch_size, parameters=norm|all "
+    "(repeatable).",
+)
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.pass_context
 def compare_command(
@@ -453,6 +468,8 @@ def compare_command(
     out: str,
     fresh: bool,
     retry_errors: bool,
+    adapt: str | None,
+    adapt_param: tuple[str, ...],
     no_progress: bool,
 ) -> None:
     """Cross-validate one model per loss on DATA and rank the losses.
@@ -492,6 +509,16 @@ def compare_command(
         target_domain = from_file.get("target_domain", target_domain)
     teacher = teacher if given("teacher") else from_file.get("teacher", teacher)
     calibrate = calibrate if given("calibrate") else from_file.get("calibrate", calibrate)
+    adapt = adapt if given("adapt") else from_file.get("adapt", adapt)
+    adapt_params: dict[str, Any] = dict(from_file.get("adapt_params", {}))
+    for item in adapt_param:
+        key, sep, value = item.partition("=")
+        if not sep:
+            _fail(f"--adapt-param takes KEY=VALUE. Got {item!r}.")
+        try:
+            adapt_params[key.strip()] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            adapt_params[key.strip()] = value
     task = task if given("task") else from_file.get("task", task)
     baseline = baseline if given("baseline") else from_file.get("baseline", baseline)
     scoring = scoring if given("scoring") else from_file.get("scoring", scoring)
@@ -530,6 +557,8 @@ def compare_command(
             target_domain=target_domain,
             teacher=teacher,
             calibrate=calibrate,
+            adapt=adapt,
+            adapt_params=adapt_params or None,
             losses=loss_list,
             task=task,
             baseline=baseline,

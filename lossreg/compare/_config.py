@@ -37,6 +37,8 @@ CONFIG_KEYS: dict[str, tuple[type, ...]] = {
     "target_domain": (str,),
     "teacher": (str,),
     "calibrate": (str,),
+    "adapt": (str,),
+    "adapt_params": (dict,),
     "losses": (str, list),
     "task": (str,),
     "baseline": (str,),

@@ -184,6 +184,7 @@ def run_fit(
     """
     import torch
 
+    from lossreg.compare._adapt import adapt_fit, source_loss
     from lossreg.compare._metrics import (
         classification_metrics,
         embedding_metrics,
@@ -205,10 +206,11 @@ def run_fit(
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             train, test = np.asarray(spec["train"]), np.asarray(spec["test"])
+            loss, params = source_loss(spec)  # an adapted fit trains the source loss first
             pipeline = make_pipeline(
                 spec["task"],
-                spec["loss"],
-                spec["params"],
+                loss,
+                params,
                 spec["estimator"],
                 spec["model_seed"],
                 spec.get("calibrate"),
@@ -227,6 +229,8 @@ def run_fit(
             model.fit(X.iloc[train], y_train, **fit_params)
             record["fit_time"] = time.perf_counter() - start
             prep, est = model.estimator_[:-1], model.estimator_[-1]
+            if spec.get("adapt"):
+                record.update(adapt_fit(est, prep, X, spec))
             X_test = prep.transform(X.iloc[test])
             y_test = y.iloc[test].to_numpy()
             if spec["task"] == "regression":

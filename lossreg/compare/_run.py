@@ -66,6 +66,8 @@ def compare(
     target_domain: str | None = None,
     teacher: str | None = None,
     calibrate: str | None = None,
+    adapt: str | None = None,
+    adapt_params: dict[str, Any] | None = None,
     losses: Any = None,
     task: str | None = None,
     baseline: str | None = None,
@@ -111,6 +113,15 @@ def compare(
         ``correctness_aware``, ``h_calibration`` ...) on one base model trained with this
         loss on 80% of each training fold; each calibrator is fitted on the other 20%. The
         baseline defaults to ``temperature_scaling``.
+    adapt : str, optional
+        Multiclass, with ``target_domain``: train this source loss on each training fold's
+        source rows, then adapt the network on unlabeled target rows with each other
+        compared loss (``entropy_min``, ``eata_entropy`` ...; see
+        :mod:`lossreg.compare._adapt`). The source loss is the unadapted baseline.
+    adapt_params : dict, optional
+        The adaptation: ``rows`` (``"test"``: the scored target rows, test-time adaptation;
+        ``"train"``: the training fold's target rows), ``max_iter`` (10), ``lr`` (1e-3),
+        ``batch_size`` (64), ``parameters`` (``"norm"`` or ``"all"``).
     losses : str or list, optional
         ``"cross_entropy,focal(gamma=2.0)"``, a list of such names, or None for a sensible
         set registered for the task (the CLI's ``--task-default``). The baseline is added
@@ -172,6 +183,8 @@ def compare(
         random_state=random_state,
         teacher=teacher,
         calibrate=calibrate,
+        adapt=adapt,
+        adapt_params=adapt_params,
     )
     known = TASK_METRICS[dataset.task]
     primary = scoring or known[0]
@@ -251,6 +264,8 @@ def plan_fits(
     random_state: int = 0,
     teacher: str | None = None,
     calibrate: str | None = None,
+    adapt: str | None = None,
+    adapt_params: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Every fit of a comparison, with its stable key, seeds and row indices."""
     from lossreg.registry import default_registry
@@ -264,6 +279,8 @@ def plan_fits(
     # aliases (ce) become canonical names, so a loss is not compared with itself
     choices = [LossChoice(registry.get_spec(c.name).name, c.params) for c in choices]
     default_baseline = "temperature_scaling" if calibrate is not None else BASELINES[task]
+    if adapt is not None:  # the unadapted source model
+        default_baseline = adapt
     base = parse_losses(baseline or default_baseline)[0]
     base = LossChoice(registry.get_spec(base.name).name, base.params)
     baseline = base.label
@@ -278,6 +295,12 @@ def plan_fits(
         calibrate = check_calibrate(calibrate, labels, [c.name for c in choices], task, registry)
     _check_losses(choices, task, registry)
     _check_teacher(choices, task, teacher, registry)
+    adapting = None
+    if adapt is not None:
+        from lossreg.compare._adapt import check_adapt
+
+        has_domain = dataset.target_rows is not None
+        adapting = check_adapt(adapt, adapt_params, choices, task, has_domain, registry)
     if isinstance(scenarios, (str, Scenario)):
         scenarios = [scenarios]
     parsed = [parse_scenario(s) for s in scenarios]
@@ -322,6 +345,8 @@ def plan_fits(
                         identity["teacher"] = teacher  # absent otherwise: older keys still match
                     if calibrate is not None:
                         identity["calibrate"] = calibrate
+                    if adapting is not None:
+                        identity["adapt"] = json.dumps(adapting, sort_keys=True, default=repr)
                     key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode())
                     fits.append(
                         {
@@ -348,6 +373,7 @@ def plan_fits(
                             "tail_labels": tail,
                             "teacher": teacher,
                             "calibrate": calibrate,
+                            "adapt": adapting,
                             "train": train.tolist(),
                             "test": test.tolist(),
                         }
