@@ -47,7 +47,12 @@ def test_claim_config_is_a_valid_comparison(claim):
 
     assert claim.path.stem == claim.id
     kwargs = claims.compare_kwargs(claim, smoke=False)
-    dataset = load_data(kwargs["data"], target=kwargs.get("target"), task=kwargs.get("task"))
+    dataset = load_data(
+        kwargs["data"],
+        target=kwargs.get("target"),
+        task=kwargs.get("task"),
+        target_domain=kwargs.get("target_domain"),
+    )
     # plan_fits checks every loss is registered for the task with valid parameters
     plan = plan_fits(
         dataset,
@@ -59,6 +64,8 @@ def test_claim_config_is_a_valid_comparison(claim):
         estimator_params=kwargs["estimator_params"],
         teacher=kwargs.get("teacher"),
         calibrate=kwargs.get("calibrate"),
+        adapt=kwargs.get("adapt"),
+        adapt_params=kwargs.get("adapt_params"),
     )
     labels = [c.label for c in plan["losses"]]
     scenarios = [s.label for s in plan["scenarios"]]

@@ -73,6 +73,7 @@ CLASSIFICATION_METRICS = (
     "average_precision",
     "worst_class_recall",
     "worst_group_accuracy",
+    "source_accuracy",
     "top3_accuracy",
     "error_auroc",
     *CLASSIFICATION_UNCERTAINTY_METRICS,
