@@ -473,6 +473,21 @@ def docs_command(out: str | None) -> None:
 )
 @click.option("--fresh", is_flag=True, help="Discard the results already in --out.")
 @click.option("--retry-errors", is_flag=True, help="Rerun fits recorded as failed.")
+@click.option(
+    "--adapt",
+    metavar="SOURCE_LOSS",
+    help="Multiclass, with --target-domain: train SOURCE_LOSS on the source rows, then adapt "
+    "the network on unlabeled target rows with each other loss (entropy_min, eata_entropy "
+    "...); SOURCE_LOSS is the unadapted baseline.",
+)
+@click.option(
+    "--adapt-param",
+    "adapt_param",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="An adaptation setting: rows=test|train, max_iter, lr, batch_size, parameters=norm|all "
+    "(repeatable).",
+)
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.pass_context
 def compare_command(
@@ -510,6 +525,8 @@ def compare_command(
     out: str,
     fresh: bool,
     retry_errors: bool,
+    adapt: str | None,
+    adapt_param: tuple[str, ...],
     no_progress: bool,
 ) -> None:
     """Cross-validate one model per loss on DATA and rank the losses.
@@ -555,6 +572,16 @@ def compare_command(
     calibrate = calibrate if given("calibrate") else from_file.get("calibrate", calibrate)
     curves = curves if given("curves") else from_file.get("curves", curves)
     model_list = list(models) if given("models") else from_file.get("models")
+    adapt = adapt if given("adapt") else from_file.get("adapt", adapt)
+    adapt_params: dict[str, Any] = dict(from_file.get("adapt_params", {}))
+    for item in adapt_param:
+        key, sep, value = item.partition("=")
+        if not sep:
+            _fail(f"--adapt-param takes KEY=VALUE. Got {item!r}.")
+        try:
+            adapt_params[key.strip()] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            adapt_params[key.strip()] = value
     task = task if given("task") else from_file.get("task", task)
     baseline = baseline if given("baseline") else from_file.get("baseline", baseline)
     scoring = scoring if given("scoring") else from_file.get("scoring", scoring)
@@ -599,6 +626,8 @@ def compare_command(
             calibrate=calibrate,
             curves=curves,
             models=model_list,
+            adapt=adapt,
+            adapt_params=adapt_params or None,
             losses=loss_list,
             task=task,
             baseline=baseline,

@@ -58,6 +58,7 @@ def test_claim_config_is_a_valid_comparison(claim):
             target=kwargs.get("target"),
             task=kwargs.get("task"),
             group=kwargs.get("group"),
+            target_domain=kwargs.get("target_domain"),
         )
         # plan_fits checks every loss is registered for the task with valid parameters
         plan = plan_fits(
@@ -74,6 +75,8 @@ def test_claim_config_is_a_valid_comparison(claim):
             calibrate=kwargs.get("calibrate"),
             split=kwargs.get("split", "rows"),
             test_groups=kwargs.get("test_groups"),
+            adapt=kwargs.get("adapt"),
+            adapt_params=kwargs.get("adapt_params"),
         )
         labels[name] = [c.label for c in plan["losses"]]
         scenarios[name] = [s.label for s in plan["scenarios"]]
@@ -160,7 +163,7 @@ def test_smoke_run_writes_the_page_with_verdicts_and_plots(tmp_path):
         assert f"## {claim_id}" in text
         assert (tmp_path / "docs" / "claims" / f"{claim_id}.png").stat().st_size > 1000
     assert re.search(r"\*\*(holds|does not hold|mixed|no result)\*\*", text)
-    assert "## Claims not run" in text and "C129" in text
+    assert "## Claims not run" in text and "C128" in text
     # resumable: a second run reuses every fit
     finished = sum(1 for _ in (tmp_path / "out" / "C03" / "results.jsonl").open())
     assert claims.main(["--smoke", "--only", "C03", "--out", str(tmp_path / "out")]) == 0

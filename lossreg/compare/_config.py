@@ -41,6 +41,8 @@ CONFIG_KEYS: dict[str, tuple[type, ...]] = {
     "calibrate": (str,),
     "curves": (bool,),
     "models": (str, list),
+    "adapt": (str,),
+    "adapt_params": (dict,),
     "losses": (str, list),
     "task": (str,),
     "baseline": (str,),

@@ -203,6 +203,7 @@ def run_fit(
     """
     import torch
 
+    from lossreg.compare._adapt import adapt_fit, source_loss
     from lossreg.compare._bags import bag_extras_of
     from lossreg.compare._curves import epoch_metrics, record_divergence, snapshots
     from lossreg.compare._embedding_probes import embedding_probe_metrics
@@ -235,6 +236,7 @@ def run_fit(
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             train, test = np.asarray(spec["train"]), np.asarray(spec["test"])
+            loss, params = source_loss(spec)  # an adapted fit trains the source loss first
             settings = spec["estimator"]
             if spec.get("curves"):
                 settings = {
@@ -243,8 +245,8 @@ def run_fit(
                 }
             pipeline = make_pipeline(
                 spec["task"],
-                spec["loss"],
-                spec["params"],
+                loss,
+                params,
                 settings,
                 spec["model_seed"],
                 spec.get("calibrate"),
@@ -281,6 +283,8 @@ def run_fit(
             record["fit_time"] = time.perf_counter() - start
             record_divergence(record, model)
             prep, est = model.estimator_[:-1], model.estimator_[-1]
+            if spec.get("adapt"):
+                record.update(adapt_fit(est, prep, X, spec))
             X_test = prep.transform(X.iloc[test])
             y_test = y.iloc[test].to_numpy()
             if ranksurv:

@@ -41,6 +41,7 @@ GREATER_IS_BETTER: dict[str, bool] = {
     "average_precision": True,
     "worst_class_recall": True,
     "worst_group_accuracy": True,
+    "source_accuracy": True,  # target_domain runs: accuracy on the test fold's source rows
     "top3_accuracy": True,
     "error_auroc": True,
     "rmse": False,
@@ -98,6 +99,7 @@ CLASSIFICATION_METRICS = (
     "average_precision",
     "worst_class_recall",
     "worst_group_accuracy",
+    "source_accuracy",
     "top3_accuracy",
     "error_auroc",
     *CLASSIFICATION_UNCERTAINTY_METRICS,

@@ -80,6 +80,8 @@ def compare(
     calibrate: str | None = None,
     curves: bool = False,
     models: Any = None,
+    adapt: str | None = None,
+    adapt_params: dict[str, Any] | None = None,
     losses: Any = None,
     task: str | None = None,
     baseline: str | None = None,
@@ -150,6 +152,15 @@ def compare(
         and scored the same way, labelled ``model:NAME``: ``gaussian_nb``,
         ``logistic_regression`` (classes), ``ridge`` (regression), ``hist_gradient_boosting``,
         ``random_forest``.
+    adapt : str, optional
+        Multiclass, with ``target_domain``: train this source loss on each training fold's
+        source rows, then adapt the network on unlabeled target rows with each other
+        compared loss (``entropy_min``, ``eata_entropy`` ...; see
+        :mod:`lossreg.compare._adapt`). The source loss is the unadapted baseline.
+    adapt_params : dict, optional
+        The adaptation: ``rows`` (``"test"``: the scored target rows, test-time adaptation;
+        ``"train"``: the training fold's target rows), ``max_iter`` (10), ``lr`` (1e-3),
+        ``batch_size`` (64), ``parameters`` (``"norm"`` or ``"all"``).
     losses : str or list, optional
         ``"cross_entropy,focal(gamma=2.0)"``, a list of such names, or None for a sensible
         set registered for the task (the CLI's ``--task-default``). The baseline is added
@@ -237,6 +248,8 @@ def compare(
         models=models,
         split=split,
         test_groups=test_groups,
+        adapt=adapt,
+        adapt_params=adapt_params,
     )
     known = TASK_METRICS[dataset.task] + curve_metrics(dataset.task, curves)
     primary = scoring or known[0]
@@ -321,6 +334,8 @@ def plan_fits(
     models: Any = None,
     split: str = "rows",
     test_groups: Any = None,
+    adapt: str | None = None,
+    adapt_params: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Every fit of a comparison, with its stable key, seeds and row indices."""
     from lossreg.registry import default_registry
@@ -334,6 +349,8 @@ def plan_fits(
     # aliases (ce) become canonical names, so a loss is not compared with itself
     choices = [LossChoice(registry.get_spec(c.name).name, c.params) for c in choices]
     default_baseline = "temperature_scaling" if calibrate is not None else BASELINES[task]
+    if adapt is not None:  # the unadapted source model
+        default_baseline = adapt
     base = parse_losses(baseline or default_baseline)[0]
     base = LossChoice(registry.get_spec(base.name).name, base.params)
     baseline = base.label
@@ -350,6 +367,12 @@ def plan_fits(
     _check_teacher(choices, task, teacher, registry)
     check_curves(task, curves)
     references = [LossChoice(label) for label in check_models(models, task)]
+    adapting = None
+    if adapt is not None:
+        from lossreg.compare._adapt import check_adapt
+
+        has_domain = dataset.target_rows is not None
+        adapting = check_adapt(adapt, adapt_params, choices, task, has_domain, registry)
     if isinstance(scenarios, (str, Scenario)):
         scenarios = [scenarios]
     parsed = [parse_scenario(s) for s in scenarios]
@@ -406,6 +429,8 @@ def plan_fits(
                         identity["curves"] = True  # likewise
                     if by_group is not None:
                         identity["split"] = by_group  # likewise
+                    if adapting is not None:
+                        identity["adapt"] = json.dumps(adapting, sort_keys=True, default=repr)
                     key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode())
                     fits.append(
                         {
@@ -433,6 +458,7 @@ def plan_fits(
                             "teacher": teacher,
                             "calibrate": calibrate,
                             "curves": curves,
+                            "adapt": adapting,
                             "train": train.tolist(),
                             "test": test.tolist(),
                         }

@@ -44,8 +44,12 @@ def classification(
     n_classes: int = 5,
     class_sep: float = 1.0,
     random_state: int = 0,
+    weights: list[float] | None = None,
 ) -> pd.DataFrame:
-    """Gaussian clusters on hypercube vertices (scikit-learn's ``make_classification``)."""
+    """Gaussian clusters on hypercube vertices (scikit-learn's ``make_classification``).
+
+    ``weights``: the class proportions (balanced when None), for natively imbalanced data.
+    """
     from sklearn.datasets import make_classification
 
     X, y = make_classification(
@@ -57,6 +61,7 @@ def classification(
         n_clusters_per_class=1,
         class_sep=class_sep,
         flip_y=0.0,
+        weights=None if weights is None else list(weights),
         random_state=random_state,
     )
     return _frame(X, y.astype(np.int64))

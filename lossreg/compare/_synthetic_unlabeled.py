@@ -62,6 +62,7 @@ def covariate_shift(
     offset: float = 1.0,
     noise: float = 0.5,
     random_state: int = 0,
+    weights: list[float] | None = None,
 ) -> pd.DataFrame:
     """Gaussian class clusters (``make_classification``) with a covariate-shifted target domain.
 
@@ -69,6 +70,8 @@ def covariate_shift(
     column ``"target"``, the others ``"source"``): their features become
     ``scale · x + offset + noise · ε`` (the same ``P(y | x)`` before the shift, a stretched,
     moved and noisier input after it). Use it with ``target_domain="domain=target"``.
+    ``weights``: the class proportions (``make_classification``'s; balanced when None),
+    the same in both domains, so the source frequencies are the target's known prior.
     """
     from sklearn.datasets import make_classification
 
@@ -82,6 +85,7 @@ def covariate_shift(
         n_classes=n_classes,
         n_clusters_per_class=1,
         flip_y=0.0,
+        weights=None if weights is None else list(weights),
         random_state=random_state,
     )
     rng = np.random.default_rng(random_state)

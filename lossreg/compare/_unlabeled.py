@@ -187,6 +187,7 @@ def add_unlabeled(
 def learns_from_unlabeled(estimator: Any) -> bool:
     """Whether the loss of ``estimator`` (a lossreg estimator, or a Pipeline ending in one)
     is ``semi_supervised``, i.e. learns from rows labelled -1."""
+    from lossreg._effective import effective_spec
     from lossreg.registry import default_registry
 
     while hasattr(estimator, "steps") or hasattr(estimator, "regressor"):
@@ -194,7 +195,8 @@ def learns_from_unlabeled(estimator: Any) -> bool:
     loss = getattr(estimator, "loss", None)
     if not isinstance(loss, str):
         return False
-    return bool(default_registry().get_spec(loss).semi_supervised)
+    params = {k[6:]: v for k, v in estimator.get_params(deep=False).items() if k[:6] == "loss__"}
+    return bool(effective_spec(default_registry().get_spec(loss), params).semi_supervised)
 
 
 def labelled_splits(

@@ -15,8 +15,10 @@ from sklearn.utils.validation import column_or_1d
 
 from lossreg.targets import task_of_target
 
+from ._adapt import AdaptMixin
 from ._base import LossEstimatorBase, fit_extras_from
 from ._bias import OUTPUT_BIAS, prior_bias, set_output_bias
+from ._params import split_prefixed
 
 __all__ = ["LossClassifier"]
 
@@ -35,7 +37,7 @@ def _has_scores(estimator: LossClassifier) -> bool:
         return False
 
 
-class LossClassifier(ClassifierMixin, LossEstimatorBase):
+class LossClassifier(AdaptMixin, ClassifierMixin, LossEstimatorBase):
     """A neural-network classifier trained with a registered loss, chosen by name.
 
     Binary, multiclass and multilabel (2-D 0/1 indicator ``y``) targets. skorch runs the
@@ -213,7 +215,7 @@ class LossClassifier(ClassifierMixin, LossEstimatorBase):
         """Rows with a label: all, unless the loss is semi-supervised and y marks some -1."""
         everything = np.ones(y.shape[0], dtype=bool)
         # object: class names (strings) with the int -1 among them
-        if y.ndim != 1 or y.dtype.kind not in "iufO" or not self._spec().semi_supervised:
+        if y.ndim != 1 or y.dtype.kind not in "iufO" or not self._learns_from_unlabeled():
             return everything
         labeled = y != -1
         if not labeled.any():
@@ -221,6 +223,13 @@ class LossClassifier(ClassifierMixin, LossEstimatorBase):
                 "Every row of y is -1 (unlabeled); a semi-supervised loss needs some labels."
             )
         return labeled
+
+    def _learns_from_unlabeled(self) -> bool:
+        """Whether the loss, built with this estimator's ``loss__`` parameters, is semi-supervised
+        (a composite is when a member is)."""
+        from lossreg._effective import effective_spec
+
+        return effective_spec(self._spec(), split_prefixed(self, "loss__")).semi_supervised
 
     def _row_weights(self, y_encoded: np.ndarray, task: str) -> np.ndarray | None:
         if self.class_weight is None:
@@ -248,6 +257,11 @@ class LossClassifier(ClassifierMixin, LossEstimatorBase):
         n_classes: int,
         width: int,
     ) -> None:
+        if task in ("binary", "multiclass"):  # for adapt(): the fit's labelled class counts
+            self.class_counts_ = np.bincount(
+                np.asarray(y_counted, dtype=np.int64), minlength=n_classes
+            )
+            self.__dict__.pop("adapt_history_", None)
         if self.output_bias == "prior":
             link = self._link().name
             set_output_bias(module, prior_bias(spec.name, link, task, y_counted, n_classes, width))

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from lossreg._effective import effective_spec
 from lossreg.links import LINK_KINDS, resolve_link
 from lossreg.params import Param, check_params
 from lossreg.reduction import REDUCTIONS
@@ -197,14 +198,16 @@ def check_constructs_with_defaults(case: LossCase) -> None:
     Data params come from a toy training target through ``compute_data_params``, as an
     estimator computes them; every hyperparameter keeps its default.
     """
-    toy = case.toy()
+    # the defaults' own flags: a composite's case may have members that change them
+    defaults = LossCase(effective_spec(case.spec))
+    toy = defaults.toy()
     module = case.spec.factory(**toy.data_params)
     if not isinstance(module, nn.Module):
         raise AssertionError(f"The factory returned {type(module).__name__}, not an nn.Module.")
     reduction = getattr(module, "reduction", "mean")
     if reduction != "mean":
         raise AssertionError(f"The default reduction must be 'mean', got {reduction!r}.")
-    out = LossCase(case.spec).call(module, toy)
+    out = defaults.call(module, toy)
     _assert_finite(out, "The loss with default hyperparameters")
 
 

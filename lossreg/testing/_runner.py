@@ -92,6 +92,7 @@ def _check_names(checks: Iterable[str | Callable[..., Any]] | None) -> list[str]
 
 def resolve_cases(losses: Iterable[LossLike], registry: Registry | None = None) -> list[LossCase]:
     """Turn names, ``(name, params)`` pairs, specs and cases into :class:`LossCase` objects."""
+    from lossreg._effective import effective_spec
     from lossreg.registry import default_registry
 
     def spec_of(item: str | LossSpec) -> LossSpec:
@@ -105,7 +106,9 @@ def resolve_cases(losses: Iterable[LossLike], registry: Registry | None = None) 
             cases.append(item)
         elif isinstance(item, tuple):
             name, params = item
-            cases.append(LossCase(spec_of(name), dict(params or {})))
+            # a composite's flags (semi_supervised, per_sample) follow the members it is given
+            spec = effective_spec(spec_of(name), params)
+            cases.append(LossCase(spec, dict(params or {})))
         else:
             cases.append(LossCase(spec_of(item)))
     return cases

@@ -9,7 +9,16 @@ import torch
 from torch import nn
 
 import lossreg
-from lossreg import InvalidLossParameterError, InvalidReductionError, Link, LossSpec, reduce
+from lossreg import (
+    InvalidLossParameterError,
+    InvalidReductionError,
+    Link,
+    LossSpec,
+    check_batch_reduction,
+    reduce,
+)
+
+from .semi import member_flags, semi_supervised_sum
 
 __all__ = ["WeightedSum", "member_data_params", "member_link", "member_output_size"]
 
@@ -90,6 +99,8 @@ class WeightedSum(nn.Module):
         none).
     stochastic_, learnable_ : bool
         Whether any member is stochastic / has learnable parameters.
+    semi_supervised_ : bool
+        Whether any member is semi-supervised (the composite then is, and is batch-level).
 
     Notes
     -----
@@ -99,7 +110,16 @@ class WeightedSum(nn.Module):
     [{"focal": {"gamma": 1.0}}, {"focal": {"gamma": 2.0}}]}``; :func:`member_param_grid`
     expands per-member grids into that list. Fit extras are routed to each member that
     declares them; ``set_epoch`` is forwarded to members that have it. Members without a
-    per-row form are rejected.
+    per-row form are rejected, unless a member is semi-supervised.
+
+    Semi-supervised members (``semi_supervised`` specs: ``entropy_min``,
+    ``entropy_prior_kl`` ...) make the composite semi-supervised (estimators then keep rows
+    labelled -1, and ``lossreg compare`` gives it its unlabeled rows) and batch-level:
+    :math:`L = \sum_m w_m L^{(m)}`, where a supervised member's :math:`L^{(m)}` is its
+    (sample-weighted) mean over the labelled rows of the batch (0 for a batch without any)
+    and a semi-supervised member's is its own reduced value on every row. Batch-level
+    semi-supervised members are accepted; ``reduction="none"`` is refused. See
+    :mod:`lossreg.plugins.composite.semi`.
 
     Examples
     --------
@@ -142,6 +162,13 @@ class WeightedSum(nn.Module):
         self.link_ = _link_name(specs[0])
         self._link = specs[0].link
         self._extras = [s.fit_extras for s in specs]
+        # A semi-supervised member makes the composite semi-supervised and batch-level
+        # (see ``semi``): each member is then reduced on its own rows.
+        self.semi_supervised_ = any(s.semi_supervised for s in specs)
+        self._semi = [s.semi_supervised for s in specs]
+        if self.semi_supervised_:
+            check_batch_reduction(reduction, f"{_NAME} with a semi-supervised member")
+        member_reduction = "mean" if self.semi_supervised_ else "none"
         member_params = member_params or {}
         members, flat = [], []
         for name, spec in zip(names, specs):
@@ -150,7 +177,7 @@ class WeightedSum(nn.Module):
                 if key not in own and key in data_params:
                     own[key] = data_params[key]
             try:
-                members.append(lossreg.create_loss(name, reduction="none", **own))
+                members.append(lossreg.create_loss(name, reduction=member_reduction, **own))
             except InvalidLossParameterError as exc:
                 raise InvalidLossParameterError(
                     f"Member {name!r} of loss '{_NAME}': {exc.args[0]}"
@@ -202,6 +229,9 @@ class WeightedSum(nn.Module):
         if problems:
             raise InvalidLossParameterError("\n".join(f"Loss '{_NAME}': {p}" for p in problems))
 
+    #: the spec flags for given hyperparameters (read through ``lossreg._effective``)
+    effective_flags = staticmethod(member_flags)
+
     def extra_widths_(self, context: Mapping[str, Any]) -> dict[str, Any]:
         """The widths the members declare for their sized fit extras (``extra_widths``).
 
@@ -228,6 +258,18 @@ class WeightedSum(nn.Module):
         **extras: Any,
     ) -> torch.Tensor:
         """Return the reduced weighted sum of the members' per-row losses."""
+        if self.semi_supervised_:
+            return semi_supervised_sum(
+                self.members,
+                self.weights_,
+                self._semi,
+                self._extras,
+                input,
+                target,
+                sample_weight,
+                extras,
+                self.reduction,
+            )
         total = None
         for weight, member, wanted in zip(self.weights_, self.members, self._extras):
             given = {k: v for k, v in extras.items() if k in wanted}
