@@ -369,7 +369,15 @@ def docs_command(out: str | None) -> None:
     "models",
     multiple=True,
     help="Reference scikit-learn model fitted beside the losses on the same folds, repeatable: "
-    "gaussian_nb, logistic_regression, ridge, hist_gradient_boosting, random_forest.",
+    "gaussian_nb, logistic_regression, ridge, hist_gradient_boosting, random_forest; "
+    "raw_features (embeddings: the features themselves).",
+)
+@click.option(
+    "--probe-labels",
+    type=float,
+    metavar="FRACTION",
+    help="Embeddings: also probe with a logistic regression fitted on this share of each "
+    "training fold's labels (few_label_probe_accuracy).",
 )
 @click.option(
     "--group",
@@ -484,6 +492,7 @@ def compare_command(
     calibrate: str | None,
     curves: bool,
     models: tuple[str, ...],
+    probe_labels: float | None,
     group: str | None,
     target_domain: str | None,
     votes: str | None,
@@ -555,6 +564,8 @@ def compare_command(
     calibrate = calibrate if given("calibrate") else from_file.get("calibrate", calibrate)
     curves = curves if given("curves") else from_file.get("curves", curves)
     model_list = list(models) if given("models") else from_file.get("models")
+    if not given("probe_labels"):
+        probe_labels = from_file.get("probe_labels", probe_labels)
     task = task if given("task") else from_file.get("task", task)
     baseline = baseline if given("baseline") else from_file.get("baseline", baseline)
     scoring = scoring if given("scoring") else from_file.get("scoring", scoring)
@@ -599,6 +610,7 @@ def compare_command(
             calibrate=calibrate,
             curves=curves,
             models=model_list,
+            probe_labels=probe_labels,
             losses=loss_list,
             task=task,
             baseline=baseline,

@@ -41,6 +41,7 @@ CONFIG_KEYS: dict[str, tuple[type, ...]] = {
     "calibrate": (str,),
     "curves": (bool,),
     "models": (str, list),
+    "probe_labels": (float,),
     "losses": (str, list),
     "task": (str,),
     "baseline": (str,),

@@ -18,6 +18,7 @@ import pandas as pd
 from lossreg.compare._bags import check_bag_losses
 from lossreg.compare._curves import check_curves, curve_metrics
 from lossreg.compare._data import Dataset, load_data
+from lossreg.compare._few_labels import check_probe_labels
 from lossreg.compare._fit import run_fit
 from lossreg.compare._losses import BASELINES, LossChoice, parse_losses, task_default_losses
 from lossreg.compare._metrics import (
@@ -80,6 +81,7 @@ def compare(
     calibrate: str | None = None,
     curves: bool = False,
     models: Any = None,
+    probe_labels: float | None = None,
     losses: Any = None,
     task: str | None = None,
     baseline: str | None = None,
@@ -149,7 +151,12 @@ def compare(
         Reference scikit-learn models fitted beside the losses on the same stressed folds
         and scored the same way, labelled ``model:NAME``: ``gaussian_nb``,
         ``logistic_regression`` (classes), ``ridge`` (regression), ``hist_gradient_boosting``,
-        ``random_forest``.
+        ``random_forest``; ``raw_features`` (embeddings: the preprocessed features as the
+        embedding, so its probes are linear models on the raw features).
+    probe_labels : float, optional
+        Embeddings: also fit a logistic-regression probe on this stratified share of each
+        training fold's labels (the same rows for every loss), scored as
+        ``few_label_probe_accuracy`` (see :mod:`lossreg.compare._few_labels`).
     losses : str or list, optional
         ``"cross_entropy,focal(gamma=2.0)"``, a list of such names, or None for a sensible
         set registered for the task (the CLI's ``--task-default``). The baseline is added
@@ -237,6 +244,7 @@ def compare(
         models=models,
         split=split,
         test_groups=test_groups,
+        probe_labels=probe_labels,
     )
     known = TASK_METRICS[dataset.task] + curve_metrics(dataset.task, curves)
     primary = scoring or known[0]
@@ -321,6 +329,7 @@ def plan_fits(
     models: Any = None,
     split: str = "rows",
     test_groups: Any = None,
+    probe_labels: float | None = None,
 ) -> dict[str, Any]:
     """Every fit of a comparison, with its stable key, seeds and row indices."""
     from lossreg.registry import default_registry
@@ -350,6 +359,7 @@ def plan_fits(
     _check_teacher(choices, task, teacher, registry)
     check_curves(task, curves)
     references = [LossChoice(label) for label in check_models(models, task)]
+    probe_labels = check_probe_labels(probe_labels, task)
     if isinstance(scenarios, (str, Scenario)):
         scenarios = [scenarios]
     parsed = [parse_scenario(s) for s in scenarios]
@@ -406,6 +416,8 @@ def plan_fits(
                         identity["curves"] = True  # likewise
                     if by_group is not None:
                         identity["split"] = by_group  # likewise
+                    if probe_labels is not None:
+                        identity["probe_labels"] = probe_labels  # likewise
                     key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode())
                     fits.append(
                         {
@@ -433,6 +445,7 @@ def plan_fits(
                             "teacher": teacher,
                             "calibrate": calibrate,
                             "curves": curves,
+                            "probe_labels": probe_labels,
                             "train": train.tolist(),
                             "test": test.tolist(),
                         }
