@@ -369,7 +369,15 @@ def docs_command(out: str | None) -> None:
     "models",
     multiple=True,
     help="Reference scikit-learn model fitted beside the losses on the same folds, repeatable: "
-    "gaussian_nb, logistic_regression, ridge, hist_gradient_boosting, random_forest.",
+    "gaussian_nb, logistic_regression, ridge, hist_gradient_boosting, random_forest; "
+    "raw_features (embeddings: the features themselves).",
+)
+@click.option(
+    "--probe-labels",
+    type=float,
+    metavar="FRACTION",
+    help="Embeddings: also probe with a logistic regression fitted on this share of each "
+    "training fold's labels (few_label_probe_accuracy).",
 )
 @click.option(
     "--group",
@@ -499,6 +507,7 @@ def compare_command(
     calibrate: str | None,
     curves: bool,
     models: tuple[str, ...],
+    probe_labels: float | None,
     group: str | None,
     target_domain: str | None,
     votes: str | None,
@@ -582,6 +591,8 @@ def compare_command(
             adapt_params[key.strip()] = ast.literal_eval(value)
         except (ValueError, SyntaxError):
             adapt_params[key.strip()] = value
+    if not given("probe_labels"):
+        probe_labels = from_file.get("probe_labels", probe_labels)
     task = task if given("task") else from_file.get("task", task)
     baseline = baseline if given("baseline") else from_file.get("baseline", baseline)
     scoring = scoring if given("scoring") else from_file.get("scoring", scoring)
@@ -628,6 +639,7 @@ def compare_command(
             models=model_list,
             adapt=adapt,
             adapt_params=adapt_params or None,
+            probe_labels=probe_labels,
             losses=loss_list,
             task=task,
             baseline=baseline,

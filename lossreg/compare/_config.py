@@ -43,6 +43,7 @@ CONFIG_KEYS: dict[str, tuple[type, ...]] = {
     "models": (str, list),
     "adapt": (str,),
     "adapt_params": (dict,),
+    "probe_labels": (float,),
     "losses": (str, list),
     "task": (str,),
     "baseline": (str,),

@@ -207,6 +207,7 @@ def run_fit(
     from lossreg.compare._bags import bag_extras_of
     from lossreg.compare._curves import epoch_metrics, record_divergence, snapshots
     from lossreg.compare._embedding_probes import embedding_probe_metrics
+    from lossreg.compare._few_labels import few_label_metrics
     from lossreg.compare._metrics import (
         classification_metrics,
         embedding_metrics,
@@ -315,6 +316,16 @@ def run_fit(
                         emb_test,
                         y_test,
                         _probe_groups(model, groups, train, test),
+                    )
+                )
+                record.update(
+                    few_label_metrics(
+                        emb_fit,
+                        np.asarray(y_fit),
+                        emb_test,
+                        y_test,
+                        spec.get("probe_labels"),
+                        spec["model_seed"],
                     )
                 )
             elif spec["task"] == "multilabel":

@@ -8,6 +8,7 @@ import numpy as np
 from sklearn import metrics
 
 from lossreg.compare._embedding_probes import EMBEDDING_PROBE_METRICS, GREATER_IS_BETTER_PROBES
+from lossreg.compare._few_labels import FEW_LABEL_DIRECTIONS, FEW_LABEL_METRICS
 from lossreg.compare._geometry import GEOMETRY_GREATER_IS_BETTER, GEOMETRY_METRICS
 from lossreg.compare._multioutput import MULTIOUTPUT_DIRECTIONS
 from lossreg.compare._ordinal import ORDINAL_DIRECTIONS
@@ -64,6 +65,7 @@ GREATER_IS_BETTER: dict[str, bool] = {
     "outlier_average_precision": True,
     **SHOT_METRICS,
     **GREATER_IS_BETTER_PROBES,
+    **FEW_LABEL_DIRECTIONS,
     **GREATER_IS_BETTER_TRADING,
     "ndcg_at_10": True,
     "teacher_ndcg_at_10": True,
@@ -121,7 +123,12 @@ REGRESSION_METRICS = (
 )
 
 MULTILABEL_METRICS = ("map", "tail_map", "micro_f1", "macro_f1", "micro_roc_auc")
-EMBEDDING_METRICS = ("knn_accuracy", "linear_probe_accuracy", *EMBEDDING_PROBE_METRICS)
+EMBEDDING_METRICS = (
+    "knn_accuracy",
+    "linear_probe_accuracy",
+    *EMBEDDING_PROBE_METRICS,
+    *FEW_LABEL_METRICS,
+)
 
 #: neighbours of the kNN probe of embeddings
 KNN_NEIGHBORS = 5

@@ -34,6 +34,13 @@ def _logistic_regression(task: str, seed: int) -> Any:
     return LogisticRegression(max_iter=2000)
 
 
+def _raw_features(task: str, seed: int) -> Any:
+    from sklearn.preprocessing import FunctionTransformer
+
+    # the preprocessed features are the embedding (see lossreg.compare._few_labels)
+    return FunctionTransformer()
+
+
 def _ridge(task: str, seed: int) -> Any:
     from sklearn.linear_model import Ridge
 
@@ -63,6 +70,7 @@ REFERENCE_MODELS: dict[str, tuple[Callable[[str, int], Any], tuple[str, ...]]] =
     "gaussian_nb": (_gaussian_nb, _CLASSES),
     "logistic_regression": (_logistic_regression, _CLASSES),
     "ridge": (_ridge, ("regression",)),
+    "raw_features": (_raw_features, ("embedding",)),
     "hist_gradient_boosting": (_hist_gradient_boosting, (*_CLASSES, "regression")),
     "random_forest": (_random_forest, (*_CLASSES, "regression")),
 }
@@ -114,7 +122,11 @@ def run_model_fit(
         record["fit_time"] = time.perf_counter() - start
         X_test, y_test = X.iloc[test], y.iloc[test].to_numpy()
         fitted = model.estimator_
-        if spec["task"] == "regression":
+        if spec["task"] == "embedding":
+            from lossreg.compare._few_labels import score_raw_features
+
+            record.update(score_raw_features(spec, model, X, y_test, test, groups))
+        elif spec["task"] == "regression":
             record.update(regression_metrics(y_test, fitted.predict(X_test)))
         else:
             scores, bins = classification_metrics(

@@ -18,6 +18,7 @@ import pandas as pd
 from lossreg.compare._bags import check_bag_losses
 from lossreg.compare._curves import check_curves, curve_metrics
 from lossreg.compare._data import Dataset, load_data
+from lossreg.compare._few_labels import check_probe_labels
 from lossreg.compare._fit import run_fit
 from lossreg.compare._losses import BASELINES, LossChoice, parse_losses, task_default_losses
 from lossreg.compare._metrics import (
@@ -82,6 +83,7 @@ def compare(
     models: Any = None,
     adapt: str | None = None,
     adapt_params: dict[str, Any] | None = None,
+    probe_labels: float | None = None,
     losses: Any = None,
     task: str | None = None,
     baseline: str | None = None,
@@ -151,7 +153,12 @@ def compare(
         Reference scikit-learn models fitted beside the losses on the same stressed folds
         and scored the same way, labelled ``model:NAME``: ``gaussian_nb``,
         ``logistic_regression`` (classes), ``ridge`` (regression), ``hist_gradient_boosting``,
-        ``random_forest``.
+        ``random_forest``; ``raw_features`` (embeddings: the preprocessed features as the
+        embedding, so its probes are linear models on the raw features).
+    probe_labels : float, optional
+        Embeddings: also fit a logistic-regression probe on this stratified share of each
+        training fold's labels (the same rows for every loss), scored as
+        ``few_label_probe_accuracy`` (see :mod:`lossreg.compare._few_labels`).
     adapt : str, optional
         Multiclass, with ``target_domain``: train this source loss on each training fold's
         source rows, then adapt the network on unlabeled target rows with each other
@@ -250,6 +257,7 @@ def compare(
         test_groups=test_groups,
         adapt=adapt,
         adapt_params=adapt_params,
+        probe_labels=probe_labels,
     )
     known = TASK_METRICS[dataset.task] + curve_metrics(dataset.task, curves)
     primary = scoring or known[0]
@@ -336,6 +344,7 @@ def plan_fits(
     test_groups: Any = None,
     adapt: str | None = None,
     adapt_params: dict[str, Any] | None = None,
+    probe_labels: float | None = None,
 ) -> dict[str, Any]:
     """Every fit of a comparison, with its stable key, seeds and row indices."""
     from lossreg.registry import default_registry
@@ -373,6 +382,7 @@ def plan_fits(
 
         has_domain = dataset.target_rows is not None
         adapting = check_adapt(adapt, adapt_params, choices, task, has_domain, registry)
+    probe_labels = check_probe_labels(probe_labels, task)
     if isinstance(scenarios, (str, Scenario)):
         scenarios = [scenarios]
     parsed = [parse_scenario(s) for s in scenarios]
@@ -431,6 +441,8 @@ def plan_fits(
                         identity["split"] = by_group  # likewise
                     if adapting is not None:
                         identity["adapt"] = json.dumps(adapting, sort_keys=True, default=repr)
+                    if probe_labels is not None:
+                        identity["probe_labels"] = probe_labels  # likewise
                     key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode())
                     fits.append(
                         {
@@ -459,6 +471,7 @@ def plan_fits(
                             "calibrate": calibrate,
                             "curves": curves,
                             "adapt": adapting,
+                            "probe_labels": probe_labels,
                             "train": train.tolist(),
                             "test": test.tolist(),
                         }
