@@ -79,6 +79,10 @@ def make_pipeline(
         "outlier": LossRegressor,
         "embedding": LossEmbedder,
     }.get(task, LossClassifier)
+    if settings.pop("whole_group_batches", False):  # batches cut by the group ids
+        from lossreg.compare._group_batches import group_batched
+
+        Model = group_batched(Model)
     if calibrate is not None:
         from lossreg.compare._calibrate import HeldOutCalibrated
 
@@ -208,6 +212,7 @@ def run_fit(
     from lossreg.compare._curves import epoch_metrics, record_divergence, snapshots
     from lossreg.compare._embedding_probes import embedding_probe_metrics
     from lossreg.compare._few_labels import few_label_metrics
+    from lossreg.compare._foreground import background_class, foreground_recall
     from lossreg.compare._metrics import (
         classification_metrics,
         embedding_metrics,
@@ -272,7 +277,10 @@ def run_fit(
             fit_params = {}
             # a ranking model takes the query ids even for a pointwise loss (teacher folds)
             ranking = spec["task"] == "ranking"
-            if groups is not None and (_declares(spec["loss"], "group", spec["params"]) or ranking):
+            by_group = ranking or spec["estimator"].get("whole_group_batches", False)
+            if groups is not None and (
+                _declares(spec["loss"], "group", spec["params"]) or by_group
+            ):
                 fit_params["model__group"] = groups.iloc[train].to_numpy()
             y_train = y.iloc[train].to_numpy()
             if spec.get("hidden"):  # target-domain rows: unlabeled in training
@@ -351,6 +359,7 @@ def run_fit(
                     ),
                 )
                 record.update(scores)
+                record.update(foreground_recall(y_test, est.predict(X_test), background_class(y)))
                 if proba is not None:
                     index = np.searchsorted(est.classes_, y_test)
                     record.update(classification_uncertainty(index, proba, vacuity(est, X_test)))

@@ -23,6 +23,7 @@ from lossreg.compare._synthetic_linear import gaussian_classes, separable
 from lossreg.compare._synthetic_more import returns, subclusters
 from lossreg.compare._synthetic_multioutput import MULTIOUTPUT_GENERATORS
 from lossreg.compare._synthetic_ranksurv import ranking, survival
+from lossreg.compare._synthetic_scenes import scenes
 from lossreg.compare._synthetic_unlabeled import covariate_shift, shifted_gaussians
 
 __all__ = ["GENERATORS", "PREFIX", "describe_generators", "make_synthetic"]
@@ -289,6 +290,7 @@ GENERATORS: dict[str, Callable[..., pd.DataFrame]] = {
 }
 GENERATORS.update(DOMAIN_GENERATORS)  # domains and environments, with group ids
 GENERATORS["sparse_targets"] = sparse_targets  # few-shot target regions
+GENERATORS["scenes"] = scenes  # a background class whose share varies by group
 
 
 def describe_generators() -> str:
