@@ -405,6 +405,8 @@ def docs_command(out: str | None) -> None:
 )
 @click.option(
     "--task",
+    # lossreg.compare._data.TASKS, written out: importing compare here would cost every
+    # lossreg command seconds (tests/test_cli.py checks that the two lists agree)
     type=click.Choice(
         [
             "binary",

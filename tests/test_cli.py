@@ -130,3 +130,11 @@ def test_the_example_plugin_is_found_through_its_entry_point():
 
 def test_make_plugin_helper_is_usable_here():
     assert make_plugin("x").register_losses() == []
+
+
+def test_compare_task_choices_are_compares_tasks():
+    from lossreg.cli import compare_command
+    from lossreg.compare._data import TASKS
+
+    (option,) = [p for p in compare_command.params if p.name == "task"]
+    assert tuple(option.type.choices) == TASKS

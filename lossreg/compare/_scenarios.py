@@ -12,6 +12,7 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.utils.metaestimators import available_if
 
 from lossreg.compare._bags import BAG_SCENARIOS, make_bags
+from lossreg.compare._data import TASKS
 from lossreg.compare._holdout import check_holdout, holdout_rows
 from lossreg.compare._unlabeled import add_unlabeled, hide_labels, split_off_pool
 from lossreg.compare._votes import expand_votes
@@ -20,21 +21,7 @@ __all__ = ["SCENARIOS", "Scenario", "StressedEstimator", "corrupt", "parse_scena
 
 #: kind -> (tasks it applies to, what its value means)
 SCENARIOS: dict[str, tuple[tuple[str, ...], str]] = {
-    "clean": (
-        (
-            "binary",
-            "multiclass",
-            "ordinal",
-            "regression",
-            "multilabel",
-            "multioutput",
-            "embedding",
-            "outlier",
-            "ranking",
-            "survival",
-        ),
-        "no corruption",
-    ),
+    "clean": (TASKS, "no corruption"),
     "symmetric_noise": (
         ("binary", "multiclass", "ordinal", "embedding"),
         "fraction of training labels replaced by a uniformly drawn other class",
