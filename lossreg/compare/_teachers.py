@@ -3,7 +3,8 @@
 ``teacher="hist_gradient_boosting"`` (one name) or ``teacher=["hist_gradient_boosting",
 "mlp(hidden_units=(256, 32))"]`` (several, in order) fits each teacher on every (stressed)
 training fold and gives the distillation losses its out-of-fold outputs on the training rows
-(3 folds inside the training fold, so no row's signal comes from a teacher that saw it):
+(3 folds inside the training fold, unshuffled as in ``cross_val_predict``: stratified for
+classes, consecutive rows for regression; no row's signal comes from a teacher that saw it):
 
 - class targets: logits (``log`` of the predicted probabilities);
 - regression: predictions, in the target's units (compare's target scaling maps them with the
