@@ -348,8 +348,11 @@ def docs_command(out: str | None) -> None:
 )
 @click.option(
     "--teacher",
-    help="For distillation losses (classes): fit this teacher per training fold and pass "
-    "its out-of-fold logits: hist_gradient_boosting, random_forest, logistic_regression.",
+    help="For distillation losses (classes, regression): fit this teacher per training fold "
+    "and pass its out-of-fold logits (predictions): hist_gradient_boosting, random_forest, "
+    "logistic_regression (classes), ridge (regression), mlp(hidden_units=(256, 64)) (a "
+    "neural teacher, also gives its features); several, separated by commas, for losses "
+    "that take two teachers.",
 )
 @click.option(
     "--calibrate",
@@ -357,6 +360,12 @@ def docs_command(out: str | None) -> None:
     help="Classes: the losses are post-hoc calibrators (temperature_scaling, h_calibration "
     "...), each fitted on 20% of every training fold to a base model trained with BASE_LOSS "
     "on the rest.",
+)
+@click.option(
+    "--pretrain",
+    metavar="BASE_LOSS",
+    help="Classes: every loss continues a network first trained with BASE_LOSS on the same "
+    "training fold (teacher 'pretrained' = that network's own logits).",
 )
 @click.option(
     "--curves",
@@ -507,6 +516,7 @@ def compare_command(
     target: str | None,
     teacher: str | None,
     calibrate: str | None,
+    pretrain: str | None,
     curves: bool,
     models: tuple[str, ...],
     probe_labels: float | None,
@@ -581,6 +591,7 @@ def compare_command(
     event = event if given("event") else from_file.get("event", event)
     teacher = teacher if given("teacher") else from_file.get("teacher", teacher)
     calibrate = calibrate if given("calibrate") else from_file.get("calibrate", calibrate)
+    pretrain = pretrain if given("pretrain") else from_file.get("pretrain", pretrain)
     curves = curves if given("curves") else from_file.get("curves", curves)
     model_list = list(models) if given("models") else from_file.get("models")
     adapt = adapt if given("adapt") else from_file.get("adapt", adapt)
@@ -637,6 +648,7 @@ def compare_command(
             event=event,
             teacher=teacher,
             calibrate=calibrate,
+            pretrain=pretrain,
             curves=curves,
             models=model_list,
             adapt=adapt,

@@ -47,6 +47,7 @@ COMPARISONS = [c for c in CLAIMS if c.property is None]
 def test_claim_config_is_a_valid_comparison(claim):
     from lossreg.compare import load_data, plan_fits
     from lossreg.compare._curves import curve_metrics
+    from lossreg.compare._pretrain import pretrain_metrics
     from lossreg.compare._run import TASK_METRICS
 
     assert claim.path.stem == claim.id
@@ -73,6 +74,7 @@ def test_claim_config_is_a_valid_comparison(claim):
             curves=kwargs.get("curves", False),
             models=kwargs.get("models"),
             calibrate=kwargs.get("calibrate"),
+            pretrain=kwargs.get("pretrain"),
             split=kwargs.get("split", "rows"),
             test_groups=kwargs.get("test_groups"),
             adapt=kwargs.get("adapt"),
@@ -81,8 +83,10 @@ def test_claim_config_is_a_valid_comparison(claim):
         labels[name] = [c.label for c in plan["losses"]]
         scenarios[name] = [s.label for s in plan["scenarios"]]
         baselines[name] = plan["baseline"]
-        metrics = TASK_METRICS[dataset.task] + curve_metrics(
-            dataset.task, kwargs.get("curves", False)
+        metrics = (
+            TASK_METRICS[dataset.task]
+            + curve_metrics(dataset.task, kwargs.get("curves", False))
+            + pretrain_metrics(kwargs.get("pretrain"))
         )
         assert kwargs["cv"] * kwargs["repeats"] >= 5, "fewer than 5 paired fits per loss"
         for check in claim.checks:

@@ -295,13 +295,13 @@ def test_teacher_logits_are_out_of_fold_on_the_stressed_rows(monkeypatch):
     assert results.loc[results["loss"] == "cross_entropy", "teacher_accuracy"].isna().all()
     flipped = kd["n_corrupted"].sum()
     assert flipped > 0 and sum(len(y) for _, y, _ in calls) == kd["n_train"].sum()
-    # a distillation loss without a teacher, or a teacher for regression, is refused clearly
+    # a distillation loss without a teacher, or a classifier teacher for regression, is refused
     with pytest.raises(ValueError, match="name the teacher with teacher="):
         plan_fits(load_data("iris"), losses="knowledge_distillation", cv=2)
     with pytest.raises(ValueError, match="Unknown teacher 'gbm'"):
         plan_fits(load_data("iris"), losses="cross_entropy", cv=2, teacher="gbm")
-    with pytest.raises(ValueError, match="class targets only"):
-        plan_fits(load_data("diabetes"), losses="mse", cv=2, teacher="random_forest")
+    with pytest.raises(ValueError, match="Unknown teacher 'logistic_regression'; teachers: hist"):
+        plan_fits(load_data("diabetes"), losses="mse", cv=2, teacher="logistic_regression")
 
 
 def test_embedding_task_scores_knn_and_linear_probe(monkeypatch):

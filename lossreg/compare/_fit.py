@@ -18,10 +18,7 @@ from sklearn.utils.metaestimators import available_if
 
 from lossreg.compare._multioutput import loss_scaling
 
-__all__ = ["TEACHERS", "TargetScaled", "make_pipeline", "make_teacher", "preprocessing", "run_fit"]
-
-#: teachers ``lossreg compare --teacher`` can fit per training fold for distillation losses
-TEACHERS = ("hist_gradient_boosting", "random_forest", "logistic_regression")
+__all__ = ["TargetScaled", "make_pipeline", "preprocessing", "run_fit"]
 
 
 def preprocessing() -> Any:
@@ -53,13 +50,17 @@ def make_pipeline(
     estimator_params: dict[str, Any],
     seed: int,
     calibrate: str | None = None,
-    teacher: str | None = None,
+    teacher: Any = None,
+    pretrain: str | None = None,
 ) -> Any:
     """Per-fold :func:`preprocessing`, then the lossreg estimator of the task.
 
     With ``calibrate`` (a base loss), ``loss`` is a calibration loss fitted on a held-out
     share of the rows of a LossClassifier trained with ``calibrate`` (see ``_calibrate``).
-    ``teacher``: a ranking teacher's name (see :mod:`lossreg.compare._ranksurv`).
+    ``teacher``: a ranking teacher's name (see :mod:`lossreg.compare._ranksurv`), or the
+    teachers that decide where a ``pretrain`` network's own logits go.
+    With ``pretrain`` (a base loss), the loss continues a network pretrained with it on the
+    same rows (see ``_pretrain``).
     """
     from sklearn.pipeline import Pipeline
 
@@ -95,27 +96,16 @@ def make_pipeline(
         **settings,
         **{f"loss__{k}": v for k, v in params.items()},
     )
+    if pretrain is not None:
+        from lossreg.compare._pretrain import Pretrained, own_position
+
+        base = Model(loss=pretrain, random_state=seed, **settings)
+        model = Pretrained(base, model, own_position(teacher, loss, params, task))
     if task in ("regression", "multioutput"):
         model = TargetScaled(model, scaling=scaling)
     elif task == "outlier":
         model = Reconstruction(model)  # the features, scaled by preprocessing, are its target
     return Pipeline([("prep", preprocessing()), ("model", model)])
-
-
-def make_teacher(name: str, seed: int) -> Any:
-    """A classifier named in :data:`TEACHERS`, after compare's :func:`preprocessing`."""
-    from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import Pipeline
-
-    models = {
-        "hist_gradient_boosting": HistGradientBoostingClassifier(random_state=seed),
-        "random_forest": RandomForestClassifier(n_estimators=200, random_state=seed),
-        "logistic_regression": LogisticRegression(max_iter=1000),
-    }
-    if name not in models:
-        raise ValueError(f"Unknown teacher {name!r}; teachers: {', '.join(TEACHERS)}.")
-    return Pipeline([("prep", preprocessing()), ("model", models[name])])
 
 
 def _regressor_has(name: str) -> Any:
@@ -159,9 +149,19 @@ class TargetScaled(RegressorMixin, BaseEstimator):
         if "bag_target" in fit_params:
             bag_target = np.asarray(fit_params["bag_target"], dtype=np.float64)
             fit_params["bag_target"] = (bag_target - self.offset_) / self.scale_
+        if "teacher_logits" in fit_params:  # regression teachers' predictions, side by side
+            fit_params["teacher_logits"] = self._scaled_blocks(fit_params["teacher_logits"])
         scaled = (y - self.offset_) / self.scale_
         self.regressor_ = clone(self.regressor).fit(X, scaled, **fit_params)
         return self
+
+    def _scaled_blocks(self, values: Any) -> np.ndarray:
+        """Scale (N, m * K) predictions of m models of the K targets like the targets."""
+        values = np.asarray(values, dtype=np.float64)
+        k = int(np.size(self.scale_))
+        blocks = values.reshape(len(values), -1, k)
+        scaled = (blocks - np.reshape(self.offset_, -1)) / np.reshape(self.scale_, -1)
+        return scaled.reshape(values.shape).astype(np.float32)
 
     def _back(self, values: Any) -> np.ndarray:
         values = np.asarray(values)
@@ -223,9 +223,11 @@ def run_fit(
     from lossreg.compare._multioutput import score_heads, score_multioutput
     from lossreg.compare._ordinal import ordinal_metrics
     from lossreg.compare._outlier import outlier_metrics
+    from lossreg.compare._pretrain import pretrain_scores
     from lossreg.compare._ranksurv import RANKSURV_TASKS, score_ranksurv
     from lossreg.compare._regions import with_shot_regions
     from lossreg.compare._scenarios import StressedEstimator
+    from lossreg.compare._teachers import FoldTeachers
     from lossreg.compare._uncertainty import classification_uncertainty, vacuity
     from lossreg.compare._unlabeled import hide_targets
     from lossreg.compare._votes import vote_metrics
@@ -257,6 +259,7 @@ def run_fit(
                 spec["model_seed"],
                 spec.get("calibrate"),
                 teacher=spec.get("teacher"),
+                pretrain=spec.get("pretrain"),
             )
             teacher = None
             ranksurv = spec["task"] in RANKSURV_TASKS  # these fit their own teacher
@@ -265,7 +268,9 @@ def run_fit(
                 and _declares(spec["loss"], "teacher_logits", spec["params"])
                 and not ranksurv
             ):
-                teacher = make_teacher(spec["teacher"], spec["model_seed"])
+                teacher = FoldTeachers(
+                    spec["teacher"], spec["task"], spec["model_seed"], spec["loss"], spec["params"]
+                )
             model = StressedEstimator(
                 pipeline,
                 spec["scenario"],
@@ -375,10 +380,10 @@ def run_fit(
                     record["source_accuracy"] = float(
                         np.mean(predicted == y.iloc[source].to_numpy())
                     )
-                if teacher is not None:
-                    record["teacher_accuracy"] = float(
-                        np.mean(model.teacher_.predict(X.iloc[test]) == y_test)
-                    )
+            if teacher is not None:  # the teachers' own test scores (teacher_accuracy ...)
+                record.update(model.teacher_.scores(X.iloc[test], y_test))
+            if spec.get("pretrain"):  # the network before the loss, and the change it made
+                record.update(pretrain_scores(est, X_test, y_test, record["accuracy"]))
             history = est.history_
             record["train_loss"] = [float(v) for v in history[:, "train_loss"]]
             record["n_epochs"] = len(history)

@@ -12,6 +12,7 @@ from lossreg.compare._few_labels import FEW_LABEL_DIRECTIONS, FEW_LABEL_METRICS
 from lossreg.compare._geometry import GEOMETRY_GREATER_IS_BETTER, GEOMETRY_METRICS
 from lossreg.compare._multioutput import MULTIOUTPUT_DIRECTIONS
 from lossreg.compare._ordinal import ORDINAL_DIRECTIONS
+from lossreg.compare._pretrain import PRETRAIN_DIRECTIONS
 from lossreg.compare._regions import SHOT_METRICS
 from lossreg.compare._trading import GREATER_IS_BETTER_TRADING, TRADING_METRICS
 from lossreg.compare._uncertainty import (
@@ -70,6 +71,7 @@ GREATER_IS_BETTER: dict[str, bool] = {
     **GREATER_IS_BETTER_TRADING,
     "ndcg_at_10": True,
     "teacher_ndcg_at_10": True,
+    **PRETRAIN_DIRECTIONS,
     "pair_accuracy": True,
     "kendall_tau": True,
     "c_index": True,

@@ -32,6 +32,7 @@ from lossreg.compare._models import check_models
 from lossreg.compare._multioutput import HEAD_METRICS, MULTIOUTPUT_METRICS
 from lossreg.compare._ordinal import ORDINAL_METRICS
 from lossreg.compare._outlier import OUTLIER_METRICS
+from lossreg.compare._pretrain import check_pretrain, pretrain_metrics
 from lossreg.compare._ranksurv_metrics import RANKING_METRICS, SURVIVAL_METRICS
 from lossreg.compare._scenarios import Scenario, parse_scenario
 from lossreg.compare._splits import check_split, fold_test_share, group_splits, split_label
@@ -79,6 +80,7 @@ def compare(
     event: str | None = None,
     teacher: str | None = None,
     calibrate: str | None = None,
+    pretrain: str | None = None,
     curves: bool = False,
     models: Any = None,
     adapt: str | None = None,
@@ -131,10 +133,16 @@ def compare(
     event : str, optional
         Survival: the column of event indicators (1 observed, 0 censored) beside the time
         ``target``; makes the task ``survival`` (folds are stratified by it).
-    teacher : {"hist_gradient_boosting", "random_forest", "logistic_regression"}, optional
-        Classes: for the losses that take ``teacher_logits`` (distillation), fit this
-        teacher on each (stressed) training fold and pass its out-of-fold logits; the
-        record keeps the teacher's own ``teacher_accuracy`` on the test fold. Ranking
+    teacher : str or list of str, optional
+        Classes and regression: for the losses that take ``teacher_logits`` (distillation),
+        fit this teacher (``hist_gradient_boosting``, ``random_forest``,
+        ``logistic_regression`` / ``ridge``, or ``mlp(hidden_units=..., max_iter=...)``, a
+        neural teacher whose penultimate features also reach ``teacher_features``) on each
+        (stressed) training fold and pass its out-of-fold logits (predictions for
+        regression); several teachers (a list, or names separated by commas) serve losses
+        that take two models' outputs (``kd_assistive_regression``). The record keeps the
+        teachers' own ``teacher_accuracy`` / ``teacher_mae`` on the test fold (see
+        :mod:`lossreg.compare._teachers`). Ranking
         (``hist_gradient_boosting`` or ``random_forest`` regressors on the relevance): its
         out-of-fold scores go to ``margin_mse`` and are the target of pointwise (regression)
         losses; the record keeps ``teacher_ndcg_at_10``.
@@ -143,6 +151,11 @@ def compare(
         ``correctness_aware``, ``h_calibration`` ...) on one base model trained with this
         loss on 80% of each training fold; each calibrator is fitted on the other 20%. The
         baseline defaults to ``temperature_scaling``.
+    pretrain : str, optional
+        Classes: every loss continues a network first trained with this loss (e.g.
+        ``cross_entropy``) on the same training fold, for ``max_iter`` more epochs; records
+        ``pretrained_accuracy`` and ``accuracy_change``. The teacher name ``pretrained``
+        gives that network's own logits (see :mod:`lossreg.compare._pretrain`).
     curves : bool, default=False
         Classes and regression: score every epoch's weights on the training rows and the
         test fold (``train_accuracy_curve`` / ``test_accuracy_curve``, or ``..._rmse_...``)
@@ -251,6 +264,7 @@ def compare(
         random_state=random_state,
         teacher=teacher,
         calibrate=calibrate,
+        pretrain=pretrain,
         curves=curves,
         models=models,
         split=split,
@@ -259,7 +273,11 @@ def compare(
         adapt_params=adapt_params,
         probe_labels=probe_labels,
     )
-    known = TASK_METRICS[dataset.task] + curve_metrics(dataset.task, curves)
+    known = (
+        TASK_METRICS[dataset.task]
+        + curve_metrics(dataset.task, curves)
+        + pretrain_metrics(pretrain)
+    )
     primary = scoring or known[0]
     if primary not in (*known, "fit_time"):
         raise ValueError(
@@ -338,6 +356,7 @@ def plan_fits(
     random_state: int = 0,
     teacher: str | None = None,
     calibrate: str | None = None,
+    pretrain: str | None = None,
     curves: bool = False,
     models: Any = None,
     split: str = "rows",
@@ -374,6 +393,9 @@ def plan_fits(
         calibrate = check_calibrate(calibrate, labels, [c.name for c in choices], task, registry)
     _check_losses(choices, task, registry)
     _check_teacher(choices, task, teacher, registry)
+    if pretrain is not None and calibrate is not None:
+        raise ValueError("pretrain and calibrate cannot be combined: calibrators fit no network.")
+    pretrain = check_pretrain(pretrain, task, teacher)
     check_curves(task, curves)
     references = [LossChoice(label) for label in check_models(models, task)]
     adapting = None
@@ -435,6 +457,8 @@ def plan_fits(
                         identity["teacher"] = teacher  # absent otherwise: older keys still match
                     if calibrate is not None:
                         identity["calibrate"] = calibrate
+                    if pretrain is not None:
+                        identity["pretrain"] = pretrain  # likewise
                     if curves:
                         identity["curves"] = True  # likewise
                     if by_group is not None:
@@ -469,6 +493,7 @@ def plan_fits(
                             "tail_labels": tail,
                             "teacher": teacher,
                             "calibrate": calibrate,
+                            "pretrain": pretrain,
                             "curves": curves,
                             "adapt": adapting,
                             "probe_labels": probe_labels,
@@ -518,11 +543,13 @@ def _check_losses(choices: list[LossChoice], task: str, registry: Any) -> None:
 
 def _check_teacher(choices: list[LossChoice], task: str, teacher: Any, registry: Any) -> None:
     from lossreg.compare._extras import declared_extras
-    from lossreg.compare._fit import TEACHERS
     from lossreg.compare._ranksurv import RANKING_TEACHERS
+    from lossreg.compare._teachers import check_teachers
 
+    if task != "ranking":
+        return check_teachers(choices, task, teacher)
     takes = [c.label for c in choices if "teacher_logits" in declared_extras(c.name, c.params)]
-    known = RANKING_TEACHERS if task == "ranking" else TEACHERS
+    known = RANKING_TEACHERS
     if teacher is None:
         if takes:
             raise ValueError(
@@ -532,11 +559,6 @@ def _check_teacher(choices: list[LossChoice], task: str, teacher: Any, registry:
         return
     if teacher not in known:
         raise ValueError(f"Unknown teacher {teacher!r}; teachers: {', '.join(known)}.")
-    if task not in ("binary", "multiclass", "ranking"):
-        raise ValueError(
-            f"A teacher is fitted for class targets only (a classifier) or for ranking (a "
-            f"regressor on the relevance); this task is {task!r}."
-        )
 
 
 def _splitter(dataset: Dataset, cv: int, seed: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:

@@ -322,7 +322,10 @@ class StressedEstimator(BaseEstimator):
             pool_params,
             marked=scenario.kind == "unlabeled",
         )
-        if self.teacher is not None:
+        if hasattr(self.teacher, "fit_params"):  # compare's teachers (``_teachers``)
+            fit_params.update(self.teacher.fit_params(X_c, y_c))
+            self.teacher_ = self.teacher
+        elif self.teacher is not None:
             from lossreg import teacher_logits
 
             fit_params["model__teacher_logits"] = teacher_logits(
