@@ -562,7 +562,6 @@ def compare_command(
     Results stream to OUT/results.jsonl (rerunning skips finished fits); OUT/report.html and
     OUT/report.md hold the report.
     """
-    import ast
     from pathlib import Path
 
     from lossreg.compare import compare
@@ -595,15 +594,10 @@ def compare_command(
     curves = curves if given("curves") else from_file.get("curves", curves)
     model_list = list(models) if given("models") else from_file.get("models")
     adapt = adapt if given("adapt") else from_file.get("adapt", adapt)
-    adapt_params: dict[str, Any] = dict(from_file.get("adapt_params", {}))
-    for item in adapt_param:
-        key, sep, value = item.partition("=")
-        if not sep:
-            _fail(f"--adapt-param takes KEY=VALUE. Got {item!r}.")
-        try:
-            adapt_params[key.strip()] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            adapt_params[key.strip()] = value
+    adapt_params = {
+        **from_file.get("adapt_params", {}),
+        **_key_values(adapt_param, "--adapt-param"),
+    }
     if not given("probe_labels"):
         probe_labels = from_file.get("probe_labels", probe_labels)
     task = task if given("task") else from_file.get("task", task)
@@ -630,14 +624,7 @@ def compare_command(
         estimator["batch_size"] = batch_size
     if target_scaling is not None:
         estimator["target_scaling"] = target_scaling
-    for item in params:
-        key, sep, value = item.partition("=")
-        if not sep:
-            _fail(f"--param takes KEY=VALUE. Got {item!r}.")
-        try:
-            estimator[key.strip()] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            estimator[key.strip()] = value
+    estimator.update(_key_values(params, "--param"))
     try:
         results = compare(
             data,
@@ -702,6 +689,22 @@ def compare_command(
         highlight=False,
     )
     console.print(f"Report: {Path(out) / 'report.html'} (and report.md)", highlight=False)
+
+
+def _key_values(items: tuple[str, ...], option: str) -> dict[str, Any]:
+    """``KEY=VALUE`` options as a dict; values are Python literals where they parse as one."""
+    import ast
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            _fail(f"{option} takes KEY=VALUE. Got {item!r}.")
+        try:
+            out[key.strip()] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            out[key.strip()] = value
+    return out
 
 
 def _fail(message: str) -> None:
