@@ -496,3 +496,24 @@ def test_makefile_demo_runs_compare():
     demo = (ROOT / "Makefile").read_text().split("\ndemo:")[1].split("\n\n")[0]
     assert "compare-out" in (ROOT / ".gitignore").read_text()
     assert "lossreg compare" in demo and "--out" in demo
+
+
+def test_summary_counts_a_diverged_fit_among_the_errors():
+    from lossreg.compare import summarize
+
+    rows = [
+        {"scenario": "clean", "loss_label": label, "repeat": 0, "fold": fold, "status": "ok"}
+        | (
+            {"accuracy": 0.8, "diverged": 0.0, "fit_time": 1.0}
+            if label == "ce" or fold
+            else {"diverged": 1.0, "divergence": "non-finite loss", "fit_time": 1.0}
+        )
+        for fold in range(3)
+        for label in ("ce", "x")
+    ]
+    results = pd.DataFrame(rows)
+    summary = summarize(results, primary="accuracy", baseline="ce").set_index("loss")
+    assert summary.loc["x", "n"] == 2 and summary.loc["x", "errors"] == 1
+    assert summary.loc["ce", "errors"] == 0
+    by_divergence = summarize(results, primary="diverged", baseline="ce").set_index("loss")
+    assert by_divergence.loc["x", "errors"] == 0 and by_divergence.loc["x", "n"] == 3

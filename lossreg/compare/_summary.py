@@ -20,7 +20,8 @@ def summarize(
 ) -> pd.DataFrame:
     """One row per scenario × loss, ranked within each scenario by the primary metric.
 
-    Columns: ``scenario``, ``rank``, ``loss``, ``n`` (successful fits), ``errors``,
+    Columns: ``scenario``, ``rank``, ``loss``, ``n`` (successful fits), ``errors`` (fits that
+    failed, or diverged and so have no metrics),
     ``mean``, ``std``, ``fit_time``, and against the baseline on the same (repeat, fold)
     pairs: ``wins``, ``ties``, ``losses``, ``mean_diff`` (positive = better than the
     baseline), ``p_wilcoxon`` (Wilcoxon signed-rank) and ``p_ttest`` (paired t-test).
@@ -37,11 +38,15 @@ def summarize(
         base = _by_pair(good, baseline, primary)
         for label, group in in_scenario.groupby("loss_label", sort=False):
             values = good.loc[good["loss_label"] == label, primary].astype(float).dropna()
+            failed = group["status"] != "ok"
+            if "divergence" in group and primary != "diverged":
+                # a diverged fit is recorded (its divergence is a result) but has no metrics
+                failed = failed | group["divergence"].notna()
             row: dict[str, Any] = {
                 "scenario": scenario,
                 "loss": label,
                 "n": len(values),
-                "errors": int((group["status"] != "ok").sum()),
+                "errors": int(failed.sum()),
                 "mean": values.mean() if len(values) else np.nan,
                 "std": values.std(ddof=1) if len(values) > 1 else np.nan,
                 "fit_time": good.loc[good["loss_label"] == label, "fit_time"].mean(),
