@@ -350,9 +350,10 @@ def run_fit(
                 )
             else:
                 proba = est.predict_proba(X_test) if hasattr(est, "predict_proba") else None
+                predicted = est.predict(X_test)
                 scores, bins = classification_metrics(
                     y_test,
-                    est.predict(X_test),
+                    predicted,
                     proba,
                     est.classes_,
                     spec["minority"],
@@ -364,21 +365,21 @@ def run_fit(
                     ),
                 )
                 record.update(scores)
-                record.update(foreground_recall(y_test, est.predict(X_test), background_class(y)))
+                record.update(foreground_recall(y_test, predicted, background_class(y)))
                 if proba is not None:
                     index = np.searchsorted(est.classes_, y_test)
                     record.update(classification_uncertainty(index, proba, vacuity(est, X_test)))
                 record.update(_geometry(est, X_test, y_test, model.fit_rows_[1]))
                 if spec["task"] == "ordinal":
-                    record.update(ordinal_metrics(y_test, est.predict(X_test), est.classes_))
+                    record.update(ordinal_metrics(y_test, predicted, est.classes_))
                 if votes is not None and proba is not None:
                     record.update(vote_metrics(votes.iloc[test], proba, est.classes_))
                 record["reliability"] = bins
                 if spec.get("source_test"):  # in-distribution accuracy of a domain run
                     source = np.asarray(spec["source_test"])
-                    predicted = est.predict(prep.transform(X.iloc[source]))
+                    on_source = est.predict(prep.transform(X.iloc[source]))
                     record["source_accuracy"] = float(
-                        np.mean(predicted == y.iloc[source].to_numpy())
+                        np.mean(on_source == y.iloc[source].to_numpy())
                     )
             if teacher is not None:  # the teachers' own test scores (teacher_accuracy ...)
                 record.update(model.teacher_.scores(X.iloc[test], y_test))
