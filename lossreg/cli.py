@@ -581,32 +581,34 @@ def compare_command(
         # an option typed on the command line wins over the file
         return ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
 
+    def setting(name: str, value: Any) -> Any:
+        # the command line's value when typed there, else the file's, else the option default
+        return value if given(name) else from_file.get(name, value)
+
     data = data if data is not None else from_file.get("data")
-    target = target if given("target") else from_file.get("target", target)
-    group = group if given("group") else from_file.get("group", group)
-    if not given("target_domain"):
-        target_domain = from_file.get("target_domain", target_domain)
-    votes = votes if given("votes") else from_file.get("votes", votes)
-    event = event if given("event") else from_file.get("event", event)
-    teacher = teacher if given("teacher") else from_file.get("teacher", teacher)
-    calibrate = calibrate if given("calibrate") else from_file.get("calibrate", calibrate)
-    pretrain = pretrain if given("pretrain") else from_file.get("pretrain", pretrain)
-    curves = curves if given("curves") else from_file.get("curves", curves)
+    target = setting("target", target)
+    group = setting("group", group)
+    target_domain = setting("target_domain", target_domain)
+    votes = setting("votes", votes)
+    event = setting("event", event)
+    teacher = setting("teacher", teacher)
+    calibrate = setting("calibrate", calibrate)
+    pretrain = setting("pretrain", pretrain)
+    curves = setting("curves", curves)
     model_list = list(models) if given("models") else from_file.get("models")
-    adapt = adapt if given("adapt") else from_file.get("adapt", adapt)
+    adapt = setting("adapt", adapt)
     adapt_params = {
         **from_file.get("adapt_params", {}),
         **_key_values(adapt_param, "--adapt-param"),
     }
-    if not given("probe_labels"):
-        probe_labels = from_file.get("probe_labels", probe_labels)
-    task = task if given("task") else from_file.get("task", task)
-    baseline = baseline if given("baseline") else from_file.get("baseline", baseline)
-    scoring = scoring if given("scoring") else from_file.get("scoring", scoring)
-    cv = cv if given("cv") else from_file.get("cv", cv)
-    repeats = repeats if given("repeats") else from_file.get("repeats", repeats)
-    seed = seed if given("seed") else from_file.get("seed", seed)
-    split = split if given("split") else from_file.get("split", split)
+    probe_labels = setting("probe_labels", probe_labels)
+    task = setting("task", task)
+    baseline = setting("baseline", baseline)
+    scoring = setting("scoring", scoring)
+    cv = setting("cv", cv)
+    repeats = setting("repeats", repeats)
+    seed = setting("seed", seed)
+    split = setting("split", split)
     held_out: Any = list(test_groups) if test_groups else from_file.get("test_groups")
     if not given("scenarios") and "scenarios" in from_file:
         scenarios = tuple(from_file["scenarios"])

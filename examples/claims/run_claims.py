@@ -311,6 +311,7 @@ def evaluate(claim: Claim, results: pd.DataFrame | dict[str, pd.DataFrame]) -> l
     for a claim with one experiment).
     """
     from lossreg.compare._metrics import GREATER_IS_BETTER
+    from lossreg.compare._summary import failed_fits
 
     if isinstance(results, pd.DataFrame):
         results = {next(iter(claim.experiments), ""): results}
@@ -340,11 +341,7 @@ def evaluate(claim: Claim, results: pd.DataFrame | dict[str, pd.DataFrame]) -> l
             *((n, baseline, base_scenario) for n in base_fits),
         ]:
             frame = results[name]
-            failed = frame["status"] != "ok"
-            if "divergence" in frame and check.metric != "diverged":
-                # a diverged fit is a result for the divergence rate, but it has no test
-                # metrics, so it is missing from this check's pairs: count it as failed
-                failed = failed | frame["divergence"].notna()
+            failed = failed_fits(frame, check.metric)  # diverged fits have no test metrics
             errors += int(
                 ((frame["scenario"] == scenario) & (frame["loss_label"] == label) & failed).sum()
             )

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["TIE_TOLERANCE", "summarize"]
+__all__ = ["TIE_TOLERANCE", "failed_fits", "summarize"]
 
 #: paired differences at most this large count as ties
 TIE_TOLERANCE = 1e-9
@@ -38,15 +38,11 @@ def summarize(
         base = _by_pair(good, baseline, primary)
         for label, group in in_scenario.groupby("loss_label", sort=False):
             values = good.loc[good["loss_label"] == label, primary].astype(float).dropna()
-            failed = group["status"] != "ok"
-            if "divergence" in group and primary != "diverged":
-                # a diverged fit is recorded (its divergence is a result) but has no metrics
-                failed = failed | group["divergence"].notna()
             row: dict[str, Any] = {
                 "scenario": scenario,
                 "loss": label,
                 "n": len(values),
-                "errors": int(failed.sum()),
+                "errors": int(failed_fits(group, primary).sum()),
                 "mean": values.mean() if len(values) else np.nan,
                 "std": values.std(ddof=1) if len(values) > 1 else np.nan,
                 "fit_time": good.loc[good["loss_label"] == label, "fit_time"].mean(),
@@ -71,6 +67,18 @@ def summarize(
     columns = ["scenario", "rank", "loss", "n", "errors", "mean", "std"]
     rest = [c for c in summary.columns if c not in columns]
     return summary[columns + rest].reset_index(drop=True)
+
+
+def failed_fits(frame: pd.DataFrame, metric: str) -> pd.Series:
+    """Which fits of ``frame`` have no ``metric`` because they failed or diverged.
+
+    A diverged fit is recorded with status ok (its divergence is a result, the ``diverged``
+    metric) but has no test metrics, so for every other metric it counts as failed.
+    """
+    failed = frame["status"] != "ok"
+    if "divergence" in frame and metric != "diverged":
+        failed = failed | frame["divergence"].notna()
+    return failed
 
 
 def _by_pair(frame: pd.DataFrame, label: str, metric: str) -> pd.Series:
