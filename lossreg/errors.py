@@ -7,6 +7,8 @@ code written against plain Python or scikit-learn keeps working.
 
 from __future__ import annotations
 
+from sklearn.exceptions import ConvergenceWarning
+
 __all__ = [
     "DuplicateLossError",
     "InvalidLossParameterError",
@@ -16,6 +18,7 @@ __all__ = [
     "LossregError",
     "MissingFitExtraError",
     "PluginLoadError",
+    "StalledTrainingWarning",
     "TrainingDivergedError",
     "UnknownLossError",
     "UnsupportedTaskError",
@@ -68,3 +71,11 @@ class TrainingDivergedError(LossregError, FloatingPointError):
 
 class LossPluginWarning(UserWarning):
     """A plugin was skipped because it failed to import or to register its losses."""
+
+
+class StalledTrainingWarning(ConvergenceWarning):
+    """Training stopped as early as it could: the monitored loss never improved by ``tol``.
+
+    A :class:`sklearn.exceptions.ConvergenceWarning`, so the filters scikit-learn users already
+    write for ``MLPClassifier`` also silence it.
+    """

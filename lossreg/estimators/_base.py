@@ -38,6 +38,7 @@ from ._mlp import MLP
 from ._net import EpochNotifier, LossNet
 from ._outputs import as_logits_features, logits_of
 from ._params import check_prefixed, extra_params, is_prefixed, split_prefixed
+from ._stopping import warn_if_stalled
 
 __all__ = ["USER_FIT_EXTRAS", "LossEstimatorBase", "fit_extras_from", "fold_data_params"]
 
@@ -256,6 +257,14 @@ class LossEstimatorBase(BaseEstimator, metaclass=abc.ABCMeta):
                     net.partial_fit(data.to(device), epochs=self.max_iter)
                 else:
                     net.fit(data.to(device))
+                    warn_if_stalled(
+                        net.history,
+                        loss_name=spec.name,
+                        monitor="valid_loss" if self.early_stopping else "train_loss",
+                        max_iter=self.max_iter,
+                        patience=self.n_iter_no_change,
+                        tol=self.tol,
+                    )
             except BaseException:
                 if continuing and snapshot is not None:
                     net.module_.load_state_dict(snapshot)  # keep the model that was fitted
