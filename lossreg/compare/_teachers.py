@@ -3,8 +3,10 @@
 ``teacher="hist_gradient_boosting"`` (one name) or ``teacher=["hist_gradient_boosting",
 "mlp(hidden_units=(256, 32))"]`` (several, in order) fits each teacher on every (stressed)
 training fold and gives the distillation losses its out-of-fold outputs on the training rows
-(3 folds inside the training fold, unshuffled as in ``cross_val_predict``: stratified for
-classes, consecutive rows for regression; no row's signal comes from a teacher that saw it):
+(3 folds inside the training fold: stratified for classes as in ``cross_val_predict``,
+shuffled with the fit's seed for regression, like compare's own folds, so that rows stored in
+target or time order do not give each inner teacher one end of the target range; no row's
+signal comes from a teacher that saw it):
 
 - class targets: logits (``log`` of the predicted probabilities);
 - regression: predictions, in the target's units (compare's target scaling maps them with the
@@ -307,7 +309,7 @@ def _signals(
 ) -> tuple[np.ndarray, Any, Any]:
     """Out-of-fold outputs (and features) on ``X``, and the teacher refitted on every row."""
     from sklearn.base import clone
-    from sklearn.model_selection import check_cv
+    from sklearn.model_selection import KFold, check_cv
     from threadpoolctl import threadpool_limits
 
     import lossreg
@@ -320,7 +322,10 @@ def _signals(
             # the classical class teachers as before: lossreg.teacher_logits (cv=3)
             oof = lossreg.teacher_logits(clone(teacher), X, y, cv=TEACHER_CV)
             return oof, None, clone(teacher).fit(X, y)
-        folds = check_cv(TEACHER_CV, y, classifier=task != "regression")
+        if task == "regression":
+            folds = KFold(TEACHER_CV, shuffle=True, random_state=seed)
+        else:
+            folds = check_cv(TEACHER_CV, y, classifier=True)
         oof = feats = None
         for inner, held in folds.split(X, y):
             part = clone(teacher).fit(_rows(X, inner), y[inner])
