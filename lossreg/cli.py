@@ -352,7 +352,8 @@ def docs_command(out: str | None) -> None:
     "and pass its out-of-fold logits (predictions): hist_gradient_boosting, random_forest, "
     "logistic_regression (classes), ridge (regression), mlp(hidden_units=(256, 64)) (a "
     "neural teacher, also gives its features); several, separated by commas, for losses "
-    "that take two teachers.",
+    "that take two teachers. Embeddings: old_embedder(classes=0.5), an earlier embedder "
+    "whose gallery scores cross_model_knn_accuracy.",
 )
 @click.option(
     "--calibrate",

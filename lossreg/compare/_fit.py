@@ -221,6 +221,7 @@ def run_fit(
     )
     from lossreg.compare._models import MODEL_PREFIX, run_model_fit
     from lossreg.compare._multioutput import score_heads, score_multioutput
+    from lossreg.compare._old_embedder import OldEmbedder
     from lossreg.compare._ordinal import ordinal_metrics
     from lossreg.compare._outlier import outlier_metrics
     from lossreg.compare._pretrain import pretrain_scores
@@ -263,7 +264,16 @@ def run_fit(
             )
             teacher = None
             ranksurv = spec["task"] in RANKSURV_TASKS  # these fit their own teacher
-            if (
+            if spec["task"] == "embedding" and spec.get("teacher"):
+                # every loss gets the earlier embedder: its gallery scores them all
+                teacher = OldEmbedder(
+                    spec["teacher"],
+                    spec["model_seed"],
+                    spec["loss"],
+                    spec["params"],
+                    spec["estimator"],
+                )
+            elif (
                 spec.get("teacher")
                 and _declares(spec["loss"], "teacher_logits", spec["params"])
                 and not ranksurv
@@ -341,6 +351,8 @@ def run_fit(
                         spec["model_seed"],
                     )
                 )
+                if teacher is not None:  # new test queries against the old gallery
+                    record.update(model.teacher_.compatibility(X.iloc[test], y_test, emb_test))
             elif spec["task"] == "multilabel":
                 proba = est.predict_proba(X_test) if hasattr(est, "predict_proba") else None
                 record.update(

@@ -11,6 +11,7 @@ from lossreg.compare._embedding_probes import EMBEDDING_PROBE_METRICS, GREATER_I
 from lossreg.compare._few_labels import FEW_LABEL_DIRECTIONS, FEW_LABEL_METRICS
 from lossreg.compare._geometry import GEOMETRY_GREATER_IS_BETTER, GEOMETRY_METRICS
 from lossreg.compare._multioutput import MULTIOUTPUT_DIRECTIONS
+from lossreg.compare._old_embedder import COMPATIBILITY_DIRECTIONS, COMPATIBILITY_METRICS
 from lossreg.compare._ordinal import ORDINAL_DIRECTIONS
 from lossreg.compare._pretrain import PRETRAIN_DIRECTIONS
 from lossreg.compare._regions import SHOT_METRICS
@@ -68,6 +69,7 @@ GREATER_IS_BETTER: dict[str, bool] = {
     **SHOT_METRICS,
     **GREATER_IS_BETTER_PROBES,
     **FEW_LABEL_DIRECTIONS,
+    **COMPATIBILITY_DIRECTIONS,
     **GREATER_IS_BETTER_TRADING,
     "ndcg_at_10": True,
     "teacher_ndcg_at_10": True,
@@ -132,6 +134,7 @@ EMBEDDING_METRICS = (
     "linear_probe_accuracy",
     *EMBEDDING_PROBE_METRICS,
     *FEW_LABEL_METRICS,
+    *COMPATIBILITY_METRICS,
 )
 
 #: neighbours of the kNN probe of embeddings

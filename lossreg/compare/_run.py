@@ -145,7 +145,10 @@ def compare(
         :mod:`lossreg.compare._teachers`). Ranking
         (``hist_gradient_boosting`` or ``random_forest`` regressors on the relevance): its
         out-of-fold scores go to ``margin_mse`` and are the target of pointwise (regression)
-        losses; the record keeps ``teacher_ndcg_at_10``.
+        losses; the record keeps ``teacher_ndcg_at_10``. Embeddings:
+        ``old_embedder(classes=..., rows=..., loss=...)``, an earlier embedder trained on part
+        of each training fold, whose gallery scores ``cross_model_knn_accuracy`` (see
+        :mod:`lossreg.compare._old_embedder`).
     calibrate : str, optional
         Classes: compare post-hoc calibration losses (``temperature_scaling``,
         ``correctness_aware``, ``h_calibration`` ...) on one base model trained with this
@@ -543,9 +546,12 @@ def _check_losses(choices: list[LossChoice], task: str, registry: Any) -> None:
 
 def _check_teacher(choices: list[LossChoice], task: str, teacher: Any, registry: Any) -> None:
     from lossreg.compare._extras import declared_extras
+    from lossreg.compare._old_embedder import check_old_embedder
     from lossreg.compare._ranksurv import RANKING_TEACHERS
     from lossreg.compare._teachers import check_teachers
 
+    if task == "embedding":  # an earlier embedder (``_old_embedder``)
+        return check_old_embedder(choices, teacher)
     if task != "ranking":
         return check_teachers(choices, task, teacher)
     takes = [c.label for c in choices if "teacher_logits" in declared_extras(c.name, c.params)]

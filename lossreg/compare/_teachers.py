@@ -66,6 +66,8 @@ def parse_teachers(teacher: Any) -> list[LossChoice]:
         return []
     choices = parse_losses(teacher)
     for choice in choices:
+        if choice.name == "old_embedder":  # embeddings; its settings: ``_old_embedder``
+            continue
         if choice.params and choice.name != "mlp":
             raise ValueError(
                 f"Teacher {choice.label!r} takes no parameters; only 'mlp' does "
