@@ -429,13 +429,15 @@ def docs_command(out: str | None) -> None:
             "outlier",
             "ranking",
             "survival",
+            "mixed",
         ]
     ),
     help="Override the task detected from the target; embedding (never detected) fits "
     "LossEmbedder and scores its embeddings by kNN and linear-probe accuracy; outlier (never "
     "detected) trains each loss to reconstruct X and scores its outlier ranking of the rows "
     "whose target is 1; ordinal treats integer classes as ordered (class_mae, qwk); ranking "
-    "(never detected) ranks the rows of each --group query by the target's relevance.",
+    "(never detected) ranks the rows of each --group query by the target's relevance; mixed "
+    "(two --target columns, numeric then class) fits LossMixedEstimator and scores both.",
 )
 @click.option("--baseline", help="Loss to pair every other loss with (cross_entropy / mse).")
 @click.option("--cv", default=5, show_default=True, help="Cross-validation folds.")

@@ -25,7 +25,7 @@ __all__ = [
 #: The target types a loss can declare.
 TASKS = frozenset(
     {"bag", "binary", "embedding", "multiclass", "multilabel", "ordinal", "ranking", "regression"}
-    | {"survival"}
+    | {"mixed", "survival"}
 )
 
 #: Factory arguments that an estimator computes from the training fold, with their meaning.
@@ -33,7 +33,7 @@ DATA_PARAMS: dict[str, str] = {
     "n_classes": "number of classes (or labels) in the training fold",
     "class_counts": "rows per class in the training fold (per label for multilabel targets)",
     "class_priors": "class frequencies in the training fold (class_counts / n)",
-    "n_outputs": "number of regression targets or labels",
+    "n_outputs": "number of regression targets or labels (mixed targets: 2 columns)",
     "n_samples": "number of rows in the training fold",
     "target_min": "smallest training target (per output)",
     "target_max": "largest training target (per output)",

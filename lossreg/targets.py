@@ -76,7 +76,8 @@ def compute_data_params(
         Keys of :data:`lossreg.spec.DATA_PARAMS`.
     y : ndarray
         Encoded targets: class indices 0..C-1 (binary, multiclass), a 0/1 indicator matrix
-        (multilabel), or floats (regression).
+        (multilabel), floats (regression), or (N, 2) floats, a value and a class index
+        (mixed).
     task : str
         The task of ``y``.
     n_classes : int, optional
@@ -143,6 +144,19 @@ def _data_param(name: str, y: np.ndarray, task: str, n_classes: int | None) -> A
         if name == "label_cooccurrence":
             indicator = (y.reshape(n, -1) > 0).astype(np.int64)
             return [[int(v) for v in row] for row in indicator.T @ indicator]
+    elif task == "mixed":
+        # a value column, then class indices: the class statistics are the class column's
+        labels = y.reshape(n, 2)[:, 1].astype(np.int64)
+        c = int(n_classes if n_classes is not None else labels.max() + 1)
+        counts = np.bincount(labels, minlength=c)
+        per_column = {
+            "n_classes": c,
+            "class_counts": [int(v) for v in counts],
+            "class_priors": [float(v) / n for v in counts],
+            "n_outputs": 2,
+        }
+        if name in per_column:
+            return per_column[name]
     elif task == "regression":
         values = y.reshape(n, -1).astype(np.float64)
         lo, hi = values.min(axis=0), values.max(axis=0)

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lossreg.compare._mixed import mixed_target
 from lossreg.compare._multioutput import multioutput_target
 from lossreg.compare._synthetic import PREFIX, make_synthetic
 from lossreg.compare._unlabeled import check_pool, labelled_target, parse_target_domain
@@ -29,6 +30,7 @@ TASKS = (
     "outlier",
     "ranking",
     "survival",
+    "mixed",
 )
 
 #: data sets that ship with scikit-learn, by the name ``lossreg compare`` accepts
@@ -94,7 +96,9 @@ def load_data(
         features and scores how well its outlier score finds the rows whose target is 1;
         ``"ordinal"`` (never detected, but asked for by ``synthetic:ordinal``) treats integer
         classes as ordered and adds the ordinal metrics (``class_mae``, ``qwk`` ...);
-        ``"ranking"`` (never detected) takes the target as relevance and ``group`` as query ids.
+        ``"ranking"`` (never detected) takes the target as relevance and ``group`` as query ids;
+        ``"mixed"`` (never detected, but asked for by ``synthetic:mixed_targets``) takes two
+        target columns, a numeric one then a class one (see :mod:`lossreg.compare._mixed`).
     group : str, optional
         A column of group (environment, domain) ids: taken out of the features, passed to
         losses that declare the ``group`` fit extra, and scored by ``worst_group_accuracy``;
@@ -168,6 +172,8 @@ def load_data(
             )
         y = survival_target(frame, columns[0], event, name)
         frame = frame.drop(columns=[event])
+    elif task == "mixed":  # a numeric column, then a class column
+        y = mixed_target(frame[columns])
     elif several and (
         task == "multioutput" or (task != "multilabel" and not _zero_one(frame[columns]))
     ):
@@ -202,6 +208,8 @@ def load_data(
     X = X.reset_index(drop=True)
     if event is not None:
         detected = "survival"
+    elif task == "mixed":
+        detected = "mixed"
     elif isinstance(y, pd.DataFrame):
         detected = "multioutput" if y.dtypes.iloc[0] == np.float64 else "multilabel"
         if task not in (None, detected):

@@ -66,7 +66,7 @@ def make_pipeline(
 
     from lossreg.compare._outlier import Reconstruction
     from lossreg.compare._ranksurv import RANKSURV_TASKS, make_ranksurv_model
-    from lossreg.estimators import LossClassifier, LossEmbedder, LossRegressor
+    from lossreg.estimators import LossClassifier, LossEmbedder, LossMixedEstimator, LossRegressor
 
     if task in RANKSURV_TASKS:
         ranksurv = make_ranksurv_model(task, loss, params, estimator_params, seed, teacher)
@@ -79,6 +79,7 @@ def make_pipeline(
         "multioutput": LossRegressor,
         "outlier": LossRegressor,
         "embedding": LossEmbedder,
+        "mixed": LossMixedEstimator,
     }.get(task, LossClassifier)
     if settings.pop("whole_group_batches", False):  # batches cut by the group ids
         from lossreg.compare._group_batches import group_batched
@@ -103,6 +104,10 @@ def make_pipeline(
         model = Pretrained(base, model, own_position(teacher, loss, params, task))
     if task in ("regression", "multioutput"):
         model = TargetScaled(model, scaling=scaling)
+    elif task == "mixed":  # the value column is scaled as a regression target is
+        from lossreg.compare._mixed import MixedTargetScaled
+
+        model = MixedTargetScaled(model, scaling=scaling)
     elif task == "outlier":
         model = Reconstruction(model)  # the features, scaled by preprocessing, are its target
     return Pipeline([("prep", preprocessing()), ("model", model)])
@@ -325,6 +330,10 @@ def run_fit(
                 record.update(score_multioutput(est, X_test, y_test, *_fit_rows(model, prep)))
             elif spec["task"] == "outlier":
                 record.update(outlier_metrics(y_test, est.outlier_scores(X_test)))
+            elif spec["task"] == "mixed":
+                from lossreg.compare._mixed import score_mixed
+
+                record.update(score_mixed(est, X_test, y_test))
             elif spec["task"] == "embedding":
                 X_fit, y_fit = model.fit_rows_
                 emb_fit, emb_test = (

@@ -22,6 +22,7 @@ BASELINES = {
     "ordinal": "cross_entropy",
     "ranking": "bpr",
     "survival": "weibull_survival_nll",
+    "mixed": "uncertainty_weighted_mixed(weights='equal')",
 }
 
 #: a sensible first comparison per task; names not registered here are skipped
@@ -48,6 +49,7 @@ TASK_DEFAULTS = {
         "logistic_hazard",
     ),
 }
+TASK_DEFAULTS["mixed"] = ("uncertainty_weighted_mixed",)
 TASK_DEFAULTS["multiclass"] = TASK_DEFAULTS["binary"]
 
 

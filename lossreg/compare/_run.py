@@ -28,6 +28,7 @@ from lossreg.compare._metrics import (
     MULTILABEL_METRICS,
     REGRESSION_METRICS,
 )
+from lossreg.compare._mixed import MIXED_METRICS
 from lossreg.compare._models import check_models
 from lossreg.compare._multioutput import HEAD_METRICS, MULTIOUTPUT_METRICS
 from lossreg.compare._ordinal import ORDINAL_METRICS
@@ -54,6 +55,7 @@ TASK_METRICS = {
     "ordinal": (*ORDINAL_METRICS, *CLASSIFICATION_METRICS, *VOTE_METRICS),
     "ranking": RANKING_METRICS,
     "survival": SURVIVAL_METRICS,
+    "mixed": MIXED_METRICS,
 }
 
 #: the registry task whose losses a compare task trains: a regression loss takes (n, K)

@@ -7,6 +7,7 @@ from lossreg.estimators.classifier import LossClassifier
 from lossreg.estimators.distill import DistilledClassifier, teacher_logits
 from lossreg.estimators.embedder import LossEmbedder
 from lossreg.estimators.grid import loss_grid
+from lossreg.estimators.mixed import LossMixedEstimator
 from lossreg.estimators.ranking import LossRanker, mean_ndcg
 from lossreg.estimators.regressor import LossRegressor
 from lossreg.estimators.survival import LossSurvivalRegressor, concordance_index
@@ -18,6 +19,7 @@ __all__ = [
     "LossCalibratedClassifier",
     "LossClassifier",
     "LossEmbedder",
+    "LossMixedEstimator",
     "LossRanker",
     "LossRegressor",
     "LossSurvivalRegressor",

@@ -56,6 +56,7 @@ SMOKE_ESTIMATORS = {
     "embedding": "LossEmbedder",
     "ranking": "LossRanker",
     "survival": "LossSurvivalRegressor",
+    "mixed": "LossMixedEstimator",
 }
 
 #: The smoke fit's batch size: 96 rows make 6 batches, so 5 epochs are 30 optimizer steps at
@@ -927,6 +928,18 @@ def _smoke_data(task: str) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray
         X, y = make_regression(n_samples=n, n_features=d, noise=0.1, random_state=0)
         # Unit scale and positive, as the toy targets: fits losses on counts and logarithms.
         y = (y - y.min()) / y.std() + 0.1
+    elif task == "mixed":
+        # a value and a class (3 classes) of the same features
+        X, labels = make_classification(
+            n_samples=n,
+            n_features=d,
+            n_informative=4,
+            n_redundant=0,
+            n_classes=3,
+            n_clusters_per_class=1,
+            random_state=0,
+        )
+        y = np.column_stack([X[:, 0] + 0.5 * X[:, 1] ** 2, labels])
     elif task in ("survival", "ranking"):
         rng = np.random.default_rng(0)
         X = rng.normal(size=(n, d))
@@ -976,6 +989,8 @@ def _smoke_extras(
     params = dict(params or {})
     labeled = y[y >= 0] if task in CLASS_TASKS else y  # -1 marks unlabeled rows
     class_count = int(np.max(labeled)) + 1 if task in CLASS_TASKS else 1
+    if task == "mixed":  # the classes of the class column
+        class_count = int(np.max(y[:, 1])) + 1
     n_outputs = y.shape[1] if y.ndim == 2 else 1
     embedding_width = _smoke_width(spec, task, params)
     if embedding_width is not None:
@@ -1095,12 +1110,13 @@ def check_estimator_smoke_fit(case: LossCase) -> None:
     The estimator follows the loss's tasks (``LossClassifier`` for class and multilabel
     targets, ``LossRegressor`` for regression, ``LossEmbedder`` for embeddings, as wide as
     the spec's ``output_size`` asks, ``LossRanker`` for ranking, ``LossSurvivalRegressor``
-    for survival); tiny data from scikit-learn's generators (survival times and ranking
-    queries from a seeded generator, with their ``event`` flags / query ``group`` ids), fit
-    extras passed to ``fit`` (``features`` is routed by the estimator itself). The loss compared is
-    the criterion on the whole training set, in eval mode and with a fixed seed, before and
-    after training (a callback): the per-epoch mean of shuffled, mined batch losses is not
-    monotone even for a loss that trains. Needs :mod:`lossreg.estimators`; fails, saying so,
+    for survival, ``LossMixedEstimator`` for a value and a class column); tiny data from
+    scikit-learn's generators (survival times and ranking queries from a seeded generator,
+    with their ``event`` flags / query ``group`` ids), fit extras passed to ``fit``
+    (``features`` is routed by the estimator itself). The loss compared is the criterion on
+    the whole training set, in eval mode and with a fixed seed, before and after training (a
+    callback): the per-epoch mean of shuffled, mined batch losses is not monotone even for a
+    loss that trains. Needs :mod:`lossreg.estimators`; fails, saying so,
     without it.
     """
     task = _smoke_task(case.spec)

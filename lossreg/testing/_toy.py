@@ -25,6 +25,7 @@ TASK_ORDER = (
     "ranking",
     "bag",
     "survival",
+    "mixed",
 )
 
 #: Tasks whose data params are computed as for these target types (same label encoding).
@@ -38,6 +39,7 @@ _DATA_PARAM_TASK = {
     "bag": "binary",
     "ranking": "regression",
     "survival": "regression",
+    "mixed": "mixed",
 }
 
 #: Tasks whose targets are class labels.
@@ -143,6 +145,8 @@ def toy_target(task: str, rng: np.random.Generator, n: int, n_outputs: int = 1) 
         return rng.integers(0, 3, size=n).astype(np.float64)  # graded relevance
     if task == "survival":
         return rng.exponential(size=n) + 0.1
+    if task == "mixed":  # a positive value, then a class index as a float
+        return np.column_stack([rng.gamma(2.0, 0.5, size=n) + 0.05, _labels(rng, n, N_CLASSES)])
     # Positive targets, so that losses with a restricted target domain (counts, logarithms,
     # positive scales) accept them; predictions are centred at 0, so residuals take both signs.
     y = rng.gamma(2.0, 0.5, size=(n, n_outputs)) + 0.05
@@ -191,6 +195,8 @@ def make_toy(
         n_classes = int(y.max()) + 1
     elif dp_task == "multilabel":
         n_classes = n_outputs = int(y.shape[1])
+    elif dp_task == "mixed":
+        n_classes, n_outputs = int(y[:, 1].max()) + 1, 2
     if task == "embedding":
         n_outputs = N_FEATURES
     width = output_size(

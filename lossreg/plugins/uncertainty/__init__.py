@@ -7,6 +7,7 @@ from lossreg import LossSpec, Param, hookimpl
 from ._dirichlet import DIRICHLET_MEAN
 from .avuc import AvUC
 from .edl import EDLMSE, EDLDigamma, EDLLog
+from .mixed import MIXED_HEADS, UncertaintyWeightedMixed, mixed_width
 from .multitask import UncertaintyWeightedMultitask
 
 __all__ = [
@@ -15,6 +16,7 @@ __all__ = [
     "AvUC",
     "EDLDigamma",
     "EDLLog",
+    "UncertaintyWeightedMixed",
     "UncertaintyWeightedMultitask",
     "register_losses",
 ]
@@ -143,6 +145,41 @@ def register_losses() -> list[LossSpec]:
             data_params=("n_outputs",),
             learnable=True,
             summary="Per-output squared errors weighted by learned homoscedastic log-variances.",
+            reference=(
+                'Kendall et al., "Multi-Task Learning Using Uncertainty to Weigh Losses for Scene '
+                'Geometry and Semantics", CVPR 2018, arXiv:1705.07115'
+            ),
+        ),
+        LossSpec(
+            name="uncertainty_weighted_mixed",
+            factory=UncertaintyWeightedMixed,
+            tasks={"mixed"},
+            link=MIXED_HEADS,
+            params=(
+                Param(
+                    "form",
+                    "choice",
+                    "kendall",
+                    options=("kendall", "simplified"),
+                    grid=("kendall", "simplified"),
+                    doc="c_t exp(-s_t) L_t + s_t / 2 with c = 1/2 (regression), 1 "
+                    "(classification) (kendall), or exp(-s_t) L_t + s_t (simplified)",
+                ),
+                Param(
+                    "weights",
+                    "choice",
+                    "learned",
+                    options=("learned", "equal"),
+                    grid=("learned", "equal"),
+                    doc="learned uncertainty weights, or the equal-weight sum L_1 + L_2",
+                ),
+                Param("init_log_var", "float", 0.0, doc="initial log-variance of both tasks"),
+            ),
+            data_params=("n_classes",),
+            learnable=True,
+            output_size=mixed_width,
+            summary="A value head's squared error and a class head's cross-entropy, weighted by "
+            "learned homoscedastic log-variances.",
             reference=(
                 'Kendall et al., "Multi-Task Learning Using Uncertainty to Weigh Losses for Scene '
                 'Geometry and Semantics", CVPR 2018, arXiv:1705.07115'

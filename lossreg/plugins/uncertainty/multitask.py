@@ -39,9 +39,10 @@ class UncertaintyWeightedMultitask(LossModule):
     Notes
     -----
     ``log_var`` is an ``nn.Parameter``: the estimator must hand the criterion's parameters to
-    the optimizer. Only regression outputs are covered: mixed heads (a classification task
-    with :math:`c_t=1`) need multi-head outputs with a base loss per head, which lossreg does
-    not route yet. The catalogue entry is from memory; Kendall et al. (eq. 7/10) write
+    the optimizer. Only regression outputs are covered: one value head and one class head
+    (a classification task with :math:`c_t=1`) are ``uncertainty_weighted_mixed``, for mixed
+    targets (``LossMixedEstimator``). The catalogue entry is from memory; Kendall et al.
+    (eq. 7/10) write
     :math:`\frac{1}{2\sigma^2}L + \log\sigma` for regression, i.e. ``kendall`` here, and
     :math:`\frac1{\sigma^2}L+\log\sigma` for classification. The trajectory paper's exact
     variant was not confirmed.
