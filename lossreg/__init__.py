@@ -33,6 +33,7 @@ if TYPE_CHECKING:
         LossRanker,
         LossRegressor,
         LossSurvivalRegressor,
+        QuantileAggregator,
         loss_grid,
         teacher_logits,
     )
@@ -73,6 +74,7 @@ __all__ = [
     "Param",
     "PluginInfo",
     "PluginLoadError",
+    "QuantileAggregator",
     "Registry",
     "TrainingDivergedError",
     "UnknownLossError",
@@ -119,6 +121,7 @@ _LAZY: dict[str, str] = {
     "LossRegressor": "lossreg.estimators",
     "LossRanker": "lossreg.estimators",
     "LossSurvivalRegressor": "lossreg.estimators",
+    "QuantileAggregator": "lossreg.estimators",
     "loss_grid": "lossreg.estimators",
     "Link": "lossreg.links",
     "LossModule": "lossreg.module",

@@ -7,6 +7,7 @@ from lossreg.estimators.classifier import LossClassifier
 from lossreg.estimators.distill import DistilledClassifier, teacher_logits
 from lossreg.estimators.embedder import LossEmbedder
 from lossreg.estimators.grid import loss_grid
+from lossreg.estimators.quantile_aggregator import QuantileAggregator
 from lossreg.estimators.ranking import LossRanker, mean_ndcg
 from lossreg.estimators.regressor import LossRegressor
 from lossreg.estimators.survival import LossSurvivalRegressor, concordance_index
@@ -21,6 +22,7 @@ __all__ = [
     "LossRanker",
     "LossRegressor",
     "LossSurvivalRegressor",
+    "QuantileAggregator",
     "concordance_index",
     "loss_grid",
     "mean_ndcg",
