@@ -34,6 +34,7 @@ if TYPE_CHECKING:
         LossRanker,
         LossRegressor,
         LossSurvivalRegressor,
+        QuantileAggregator,
         loss_grid,
         teacher_logits,
     )
@@ -75,6 +76,7 @@ __all__ = [
     "Param",
     "PluginInfo",
     "PluginLoadError",
+    "QuantileAggregator",
     "Registry",
     "TrainingDivergedError",
     "UnknownLossError",
@@ -122,6 +124,7 @@ _LAZY: dict[str, str] = {
     "LossRanker": "lossreg.estimators",
     "LossMixedEstimator": "lossreg.estimators",
     "LossSurvivalRegressor": "lossreg.estimators",
+    "QuantileAggregator": "lossreg.estimators",
     "loss_grid": "lossreg.estimators",
     "Link": "lossreg.links",
     "LossModule": "lossreg.module",

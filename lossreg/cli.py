@@ -390,6 +390,13 @@ def docs_command(out: str | None) -> None:
     "training fold's labels (few_label_probe_accuracy).",
 )
 @click.option(
+    "--aggregate",
+    metavar="RULES",
+    help="Regression: the losses (quantile losses at the same levels) are the members of a "
+    "QuantileAggregator fitted per fold; each comma-separated rule (weighted, best_single, "
+    "mean) is a fit aggregate:RULE; the baseline defaults to aggregate:best_single.",
+)
+@click.option(
     "--group",
     help="Column of group / environment ids: passed to losses that take groups (group_dro, "
     "irm, vrex ...) and scored as worst_group_accuracy; the query ids of --task ranking.",
@@ -523,6 +530,7 @@ def compare_command(
     curves: bool,
     models: tuple[str, ...],
     probe_labels: float | None,
+    aggregate: str | None,
     group: str | None,
     target_domain: str | None,
     votes: str | None,
@@ -605,6 +613,7 @@ def compare_command(
         **_key_values(adapt_param, "--adapt-param"),
     }
     probe_labels = setting("probe_labels", probe_labels)
+    aggregate = setting("aggregate", aggregate)
     task = setting("task", task)
     baseline = setting("baseline", baseline)
     scoring = setting("scoring", scoring)
@@ -646,6 +655,7 @@ def compare_command(
             adapt=adapt,
             adapt_params=adapt_params or None,
             probe_labels=probe_labels,
+            aggregate=aggregate,
             losses=loss_list,
             task=task,
             baseline=baseline,

@@ -79,6 +79,7 @@ def test_claim_config_is_a_valid_comparison(claim):
             test_groups=kwargs.get("test_groups"),
             adapt=kwargs.get("adapt"),
             adapt_params=kwargs.get("adapt_params"),
+            aggregate=kwargs.get("aggregate"),
         )
         labels[name] = [c.label for c in plan["losses"]]
         scenarios[name] = [s.label for s in plan["scenarios"]]

@@ -241,6 +241,10 @@ def run_fit(
 
     if spec["loss"].startswith(MODEL_PREFIX):  # a scikit-learn reference model, not a loss
         return run_model_fit(spec, X, y, groups)
+    if spec.get("aggregate"):  # an aggregator of the compared quantile losses
+        from lossreg.compare._aggregate import run_aggregate_fit
+
+        return run_aggregate_fit(spec, X, y)
     rows = ("train", "test", "threads", "hidden", "source_test", "true_sigma")
     record = {k: v for k, v in spec.items() if k not in rows}
     threads_before = torch.get_num_threads()

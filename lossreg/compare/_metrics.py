@@ -10,6 +10,7 @@ from sklearn import metrics
 from lossreg.compare._embedding_probes import EMBEDDING_PROBE_METRICS, GREATER_IS_BETTER_PROBES
 from lossreg.compare._few_labels import FEW_LABEL_DIRECTIONS, FEW_LABEL_METRICS
 from lossreg.compare._geometry import GEOMETRY_GREATER_IS_BETTER, GEOMETRY_METRICS
+from lossreg.compare._interval_score import WIS_DIRECTIONS, weighted_interval_score
 from lossreg.compare._multioutput import MULTIOUTPUT_DIRECTIONS
 from lossreg.compare._old_embedder import COMPATIBILITY_DIRECTIONS, COMPATIBILITY_METRICS
 from lossreg.compare._ordinal import ORDINAL_DIRECTIONS
@@ -52,6 +53,7 @@ GREATER_IS_BETTER: dict[str, bool] = {
     "mae": False,
     "r2": True,
     "pinball": False,
+    **WIS_DIRECTIONS,
     "coverage_90": True,
     "interval_width_90": False,
     "mape": False,
@@ -118,6 +120,7 @@ REGRESSION_METRICS = (
     "mae",
     "r2",
     "pinball",
+    *WIS_DIRECTIONS,
     "coverage_90",
     "interval_width_90",
     "mape",
@@ -300,7 +303,8 @@ def regression_metrics(
     interval: np.ndarray | None = None,
 ) -> dict[str, float]:
     """RMSE, MAE, R², MAPE, tail MAE, Spearman rank correlation; mean pinball loss over the
-    loss's levels; 90% interval coverage and width.
+    loss's levels and, for levels symmetric about a median, the weighted interval score;
+    90% interval coverage and width.
 
     ``mape`` is the mean of ``|y - ŷ| / |y|`` (NaN when a target is 0); ``tail_mae`` the MAE on
     the rows whose target is at or above the fold's :data:`TAIL_QUANTILE` quantile.
@@ -337,6 +341,9 @@ def regression_metrics(
                 ]
             )
         )
+        wis = weighted_interval_score(y_true, levels, values)  # levels symmetric about 0.5
+        if wis is not None:
+            out["wis"] = wis
     if interval is not None:
         interval = np.asarray(interval, dtype=np.float64).reshape(len(y_true), 2)
         inside = (y_true >= interval[:, 0]) & (y_true <= interval[:, 1])

@@ -88,6 +88,7 @@ def compare(
     adapt: str | None = None,
     adapt_params: dict[str, Any] | None = None,
     probe_labels: float | None = None,
+    aggregate: Any = None,
     losses: Any = None,
     task: str | None = None,
     baseline: str | None = None,
@@ -177,6 +178,13 @@ def compare(
         Embeddings: also fit a logistic-regression probe on this stratified share of each
         training fold's labels (the same rows for every loss), scored as
         ``few_label_probe_accuracy`` (see :mod:`lossreg.compare._few_labels`).
+    aggregate : str or list of str, optional
+        Regression: the compared losses (quantile losses at the same levels) become the
+        members of a :class:`~lossreg.estimators.QuantileAggregator` fitted on 75% of each
+        training fold; each combine rule listed (``weighted``: per-level weights learned on
+        the held-out 25%, ``best_single``: the member best there, ``mean``) is a fit labelled
+        ``aggregate:RULE``, scored on the test fold (``pinball``, ``wis`` ...). The baseline
+        defaults to ``aggregate:best_single`` (see :mod:`lossreg.compare._aggregate`).
     adapt : str, optional
         Multiclass, with ``target_domain``: train this source loss on each training fold's
         source rows, then adapt the network on unlabeled target rows with each other
@@ -277,6 +285,7 @@ def compare(
         adapt=adapt,
         adapt_params=adapt_params,
         probe_labels=probe_labels,
+        aggregate=aggregate,
     )
     known = (
         TASK_METRICS[dataset.task]
@@ -369,6 +378,7 @@ def plan_fits(
     adapt: str | None = None,
     adapt_params: dict[str, Any] | None = None,
     probe_labels: float | None = None,
+    aggregate: Any = None,
 ) -> dict[str, Any]:
     """Every fit of a comparison, with its stable key, seeds and row indices."""
     from lossreg.registry import default_registry
@@ -381,6 +391,13 @@ def plan_fits(
         choices = parse_losses(losses)
     # aliases (ce) become canonical names, so a loss is not compared with itself
     choices = [LossChoice(registry.get_spec(c.name).name, c.params) for c in choices]
+    aggregating = None
+    if aggregate is not None:  # the losses are an aggregator's members (see _aggregate)
+        from lossreg.compare._aggregate import check_aggregate
+
+        others = {"teacher": teacher, "pretrain": pretrain, "curves": curves, "adapt": adapt}
+        aggregating = check_aggregate(aggregate, choices, baseline, task, registry, others)
+        baseline = choices[0].label  # in the list already: the block below adds no loss
     default_baseline = "temperature_scaling" if calibrate is not None else BASELINES[task]
     if adapt is not None:  # the unadapted source model
         default_baseline = adapt
@@ -403,6 +420,9 @@ def plan_fits(
     pretrain = check_pretrain(pretrain, task, teacher)
     check_curves(task, curves)
     references = [LossChoice(label) for label in check_models(models, task)]
+    if aggregating is not None:  # members are fitted inside the aggregator fits only
+        choices, baseline = [], aggregating["baseline"]
+        references = [*(LossChoice(label) for label in aggregating["labels"]), *references]
     adapting = None
     if adapt is not None:
         from lossreg.compare._adapt import check_adapt
@@ -472,6 +492,9 @@ def plan_fits(
                         identity["adapt"] = json.dumps(adapting, sort_keys=True, default=repr)
                     if probe_labels is not None:
                         identity["probe_labels"] = probe_labels  # likewise
+                    if aggregating is not None:  # the members (the rule is the "loss")
+                        members = {k: aggregating[k] for k in ("members", "levels")}
+                        identity["aggregate"] = json.dumps(members, sort_keys=True)
                     key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode())
                     fits.append(
                         {
@@ -502,6 +525,7 @@ def plan_fits(
                             "curves": curves,
                             "adapt": adapting,
                             "probe_labels": probe_labels,
+                            "aggregate": aggregating,
                             "train": train.tolist(),
                             "test": test.tolist(),
                         }

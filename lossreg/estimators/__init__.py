@@ -8,6 +8,7 @@ from lossreg.estimators.distill import DistilledClassifier, teacher_logits
 from lossreg.estimators.embedder import LossEmbedder
 from lossreg.estimators.grid import loss_grid
 from lossreg.estimators.mixed import LossMixedEstimator
+from lossreg.estimators.quantile_aggregator import QuantileAggregator
 from lossreg.estimators.ranking import LossRanker, mean_ndcg
 from lossreg.estimators.regressor import LossRegressor
 from lossreg.estimators.survival import LossSurvivalRegressor, concordance_index
@@ -23,6 +24,7 @@ __all__ = [
     "LossRanker",
     "LossRegressor",
     "LossSurvivalRegressor",
+    "QuantileAggregator",
     "concordance_index",
     "loss_grid",
     "mean_ndcg",
