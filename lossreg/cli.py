@@ -366,7 +366,14 @@ def docs_command(out: str | None) -> None:
     "--pretrain",
     metavar="BASE_LOSS",
     help="Classes: every loss continues a network first trained with BASE_LOSS on the same "
-    "training fold (teacher 'pretrained' = that network's own logits).",
+    "training fold (teacher 'pretrained' = that network's own logits); an embedding loss "
+    "(supcon) gives its hidden layers and a new output layer.",
+)
+@click.option(
+    "--pretrain-data",
+    metavar="DATA",
+    help="With --pretrain: pretrain on this set (same columns; e.g. synthetic:NAME(...) "
+    "generated with a shift) instead of the training fold, preprocessed like each fold.",
 )
 @click.option(
     "--curves",
@@ -527,6 +534,7 @@ def compare_command(
     teacher: str | None,
     calibrate: str | None,
     pretrain: str | None,
+    pretrain_data: str | None,
     curves: bool,
     models: tuple[str, ...],
     probe_labels: float | None,
@@ -605,6 +613,7 @@ def compare_command(
     teacher = setting("teacher", teacher)
     calibrate = setting("calibrate", calibrate)
     pretrain = setting("pretrain", pretrain)
+    pretrain_data = setting("pretrain_data", pretrain_data)
     curves = setting("curves", curves)
     model_list = list(models) if given("models") else from_file.get("models")
     adapt = setting("adapt", adapt)
@@ -650,6 +659,7 @@ def compare_command(
             teacher=teacher,
             calibrate=calibrate,
             pretrain=pretrain,
+            pretrain_data=pretrain_data,
             curves=curves,
             models=model_list,
             adapt=adapt,

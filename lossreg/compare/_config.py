@@ -40,6 +40,7 @@ CONFIG_KEYS: dict[str, tuple[type, ...]] = {
     "teacher": (str, list),
     "calibrate": (str,),
     "pretrain": (str,),
+    "pretrain_data": (str,),
     "curves": (bool,),
     "models": (str, list),
     "adapt": (str,),

@@ -52,6 +52,7 @@ def make_pipeline(
     calibrate: str | None = None,
     teacher: Any = None,
     pretrain: str | None = None,
+    pretrain_data: dict[str, str] | None = None,
 ) -> Any:
     """Per-fold :func:`preprocessing`, then the lossreg estimator of the task.
 
@@ -60,7 +61,8 @@ def make_pipeline(
     ``teacher``: a ranking teacher's name (see :mod:`lossreg.compare._ranksurv`), or the
     teachers that decide where a ``pretrain`` network's own logits go.
     With ``pretrain`` (a base loss), the loss continues a network pretrained with it on the
-    same rows (see ``_pretrain``).
+    same rows (see ``_pretrain``), or on ``pretrain_data`` (``{"data", "target"}``: another
+    set, preprocessed like the fold; see ``_pretrain_data``).
     """
     from sklearn.pipeline import Pipeline
 
@@ -98,10 +100,18 @@ def make_pipeline(
         **{f"loss__{k}": v for k, v in params.items()},
     )
     if pretrain is not None:
-        from lossreg.compare._pretrain import Pretrained, own_position
+        from lossreg.compare._pretrain import Pretrained, own_position, pretrain_base
 
-        base = Model(loss=pretrain, random_state=seed, **settings)
+        base = pretrain_base(Model, pretrain, settings, seed)
         model = Pretrained(base, model, own_position(teacher, loss, params, task))
+        if pretrain_data is not None:
+            from lossreg.compare._pretrain_data import PretrainingPipeline
+
+            return PretrainingPipeline(
+                [("prep", preprocessing()), ("model", model)],
+                pretrain_data=pretrain_data["data"],
+                pretrain_target=pretrain_data["target"],
+            )
     if task in ("regression", "multioutput"):
         model = TargetScaled(model, scaling=scaling)
     elif task == "mixed":  # the value column is scaled as a regression target is
@@ -270,6 +280,7 @@ def run_fit(
                 spec.get("calibrate"),
                 teacher=spec.get("teacher"),
                 pretrain=spec.get("pretrain"),
+                pretrain_data=spec.get("pretrain_data"),
             )
             teacher = None
             ranksurv = spec["task"] in RANKSURV_TASKS  # these fit their own teacher

@@ -14,6 +14,11 @@ from lossreg.compare._interval_score import WIS_DIRECTIONS, weighted_interval_sc
 from lossreg.compare._multioutput import MULTIOUTPUT_DIRECTIONS
 from lossreg.compare._old_embedder import COMPATIBILITY_DIRECTIONS, COMPATIBILITY_METRICS
 from lossreg.compare._ordinal import ORDINAL_DIRECTIONS
+from lossreg.compare._precision_recall import (
+    PRECISION_AT_RECALL,
+    PRECISION_AT_RECALL_DIRECTIONS,
+    precision_at_recall,
+)
 from lossreg.compare._pretrain import PRETRAIN_DIRECTIONS
 from lossreg.compare._regions import SHOT_METRICS
 from lossreg.compare._trading import GREATER_IS_BETTER_TRADING, TRADING_METRICS
@@ -44,6 +49,7 @@ GREATER_IS_BETTER: dict[str, bool] = {
     "foreground_recall": True,
     "roc_auc": True,
     "average_precision": True,
+    **PRECISION_AT_RECALL_DIRECTIONS,
     "worst_class_recall": True,
     "worst_group_accuracy": True,
     "source_accuracy": True,  # target_domain runs: accuracy on the test fold's source rows
@@ -107,6 +113,7 @@ CLASSIFICATION_METRICS = (
     "foreground_recall",
     "roc_auc",
     "average_precision",
+    PRECISION_AT_RECALL,
     "worst_class_recall",
     "worst_group_accuracy",
     "source_accuracy",
@@ -241,6 +248,7 @@ def classification_metrics(
             if len(present) == 2:
                 out["roc_auc"] = metrics.roc_auc_score(index, proba[:, 1])
                 out["average_precision"] = metrics.average_precision_score(index, proba[:, 1])
+                out[PRECISION_AT_RECALL] = precision_at_recall(index, proba[:, 1])
         elif len(present) == len(classes):
             out["roc_auc"] = metrics.roc_auc_score(
                 index, proba, multi_class="ovr", average="macro", labels=np.arange(len(classes))

@@ -12,6 +12,12 @@ The teacher name ``pretrained`` stands for that network itself: a loss that take
 logits (``kd_data_partition``: the teacher's, then the initial student's) with
 ``teacher=["hist_gradient_boosting", "pretrained"]`` gets the pretrained network's logits on
 the training rows in that place.
+
+``BASE_LOSS`` may also be an embedding loss (``supcon``, ``triplet`` ...): a LossEmbedder is
+pretrained, and each loss starts from its hidden layers with a new output layer
+(:class:`~lossreg.estimators.HiddenLayersFrom`); such a network has no accuracy of its own,
+so these records have no ``pretrained_accuracy``. ``pretrain_data`` pretrains on another set
+than the training fold (see :mod:`lossreg.compare._pretrain_data`).
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ __all__ = [
     "Pretrained",
     "WarmStart",
     "check_pretrain",
+    "embeds",
+    "pretrain_base",
     "pretrain_metrics",
     "pretrain_scores",
 ]
@@ -38,8 +46,16 @@ OWN = "pretrained"
 
 
 def pretrain_metrics(pretrain: str | None) -> tuple[str, ...]:
-    """The metrics a comparison with ``pretrain`` adds (none without it)."""
-    return tuple(PRETRAIN_DIRECTIONS) if pretrain is not None else ()
+    """The metrics a comparison with ``pretrain`` adds (none without it or for an embedding)."""
+    return tuple(PRETRAIN_DIRECTIONS) if pretrain is not None and not embeds(pretrain) else ()
+
+
+def embeds(pretrain: str) -> bool:
+    """Whether ``pretrain`` is an embedding loss (pretrained as a LossEmbedder)."""
+    from lossreg.registry import default_registry
+
+    tasks = default_registry().get_spec(str(pretrain)).tasks
+    return "embedding" in tasks and not tasks & {"binary", "multiclass"}
 
 
 def check_pretrain(pretrain: Any, task: str, teacher: Any) -> str | None:
@@ -65,7 +81,38 @@ def check_pretrain(pretrain: Any, task: str, teacher: Any) -> str | None:
             f"The pretraining loss {spec.name!r} needs fit extras ({', '.join(spec.fit_extras)}); "
             "pretrain with a loss that learns from the labels alone, e.g. 'cross_entropy'."
         )
+    if embeds(spec.name) and OWN in named:
+        raise ValueError(
+            f"Teacher 'pretrained' gives the pretrained network's logits; an embedding loss "
+            f"({spec.name!r}) pretrains a network without any. Pretrain with a classification "
+            "loss, or drop 'pretrained' from the teachers."
+        )
+    if not embeds(spec.name) and task not in spec.tasks and "multiclass" not in spec.tasks:
+        raise ValueError(
+            f"The pretraining loss {spec.name!r} supports {', '.join(sorted(spec.tasks))}, not "
+            f"{task!r}: pretrain with a classification loss (e.g. 'cross_entropy') or an "
+            "embedding loss (e.g. 'supcon')."
+        )
     return spec.name
+
+
+def pretrain_base(Model: Any, pretrain: str, settings: dict[str, Any], seed: int) -> Any:
+    """The unfitted estimator that pretrains: ``Model`` (the task's), or a LossEmbedder.
+
+    A LossEmbedder takes the shared network and training settings; the classifier-only ones
+    (``class_weight``, ``output_bias``) concern the compared losses' heads, not the embedding.
+    """
+    if not embeds(pretrain):
+        return Model(loss=pretrain, random_state=seed, **settings)
+    from lossreg.estimators import LossEmbedder
+
+    allowed = set(LossEmbedder().get_params())
+    kept = {
+        k: v
+        for k, v in settings.items()
+        if k in allowed or k.startswith(("module__", "optimizer__"))
+    }
+    return LossEmbedder(loss=pretrain, random_state=seed, **kept)
 
 
 class WarmStart:
@@ -112,18 +159,30 @@ class Pretrained(ClassifierMixin, BaseEstimator):
         self.student = student
         self.own_position = own_position
 
-    def fit(self, X: Any, y: Any, **fit_params: Any) -> Pretrained:
-        """Pretrain on ``(X, y)``, then continue with the student's loss and ``fit_params``."""
+    def fit(
+        self, X: Any, y: Any, pretrain_rows: tuple[Any, Any] | None = None, **fit_params: Any
+    ) -> Pretrained:
+        """Pretrain on ``(X, y)``, then continue with the student's loss and ``fit_params``.
+
+        ``pretrain_rows``: ``(X_pre, y_pre)``, a pretraining set (preprocessed like ``X``)
+        to pretrain on instead of ``(X, y)``.
+        """
+        from lossreg.estimators import HiddenLayersFrom, LossEmbedder
+
         if self.student.module is not None:
             raise ValueError("pretrain continues compare's MLP; a custom module is not supported.")
         weights = {k: v for k, v in fit_params.items() if k == "sample_weight"}
-        self.pretrained_ = clone(self.base).fit(X, y, **weights)
+        if pretrain_rows is None:
+            self.pretrained_ = clone(self.base).fit(X, y, **weights)
+        else:  # another set: the training rows' weights are not its weights
+            self.pretrained_ = clone(self.base).fit(*pretrain_rows)
         if self.own_position is not None:
             fit_params = self._with_own_logits(X, fit_params)
-        student = clone(self.student).set_params(
-            module=WarmStart(self.pretrained_.module_.state_dict())
-        )
-        self.student_ = student.fit(X, y, **fit_params)
+        if isinstance(self.pretrained_, LossEmbedder):  # its hidden layers, a new output layer
+            module: Any = HiddenLayersFrom(self.pretrained_)
+        else:
+            module = WarmStart(self.pretrained_.module_.state_dict())
+        self.student_ = clone(self.student).set_params(module=module).fit(X, y, **fit_params)
         return self
 
     def _with_own_logits(self, X: Any, fit_params: dict[str, Any]) -> dict[str, Any]:
@@ -158,7 +217,10 @@ class Pretrained(ClassifierMixin, BaseEstimator):
 
 
 def pretrain_scores(est: Any, X_test: Any, y_test: Any, accuracy: float) -> dict[str, float]:
-    """``pretrained_accuracy`` of the pretrained network and the loss's ``accuracy_change``."""
+    """``pretrained_accuracy`` of the pretrained network and the loss's ``accuracy_change``
+    (none for a pretrained embedding, which predicts no class)."""
+    if not hasattr(est.pretrained_, "predict"):
+        return {}
     before = float(np.mean(est.pretrained_.predict(X_test) == np.asarray(y_test)))
     return {"pretrained_accuracy": before, "accuracy_change": float(accuracy) - before}
 

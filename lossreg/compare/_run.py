@@ -34,6 +34,7 @@ from lossreg.compare._multioutput import HEAD_METRICS, MULTIOUTPUT_METRICS
 from lossreg.compare._ordinal import ORDINAL_METRICS
 from lossreg.compare._outlier import OUTLIER_METRICS
 from lossreg.compare._pretrain import check_pretrain, pretrain_metrics
+from lossreg.compare._pretrain_data import check_pretrain_data
 from lossreg.compare._ranksurv_metrics import RANKING_METRICS, SURVIVAL_METRICS
 from lossreg.compare._scenarios import Scenario, parse_scenario
 from lossreg.compare._splits import check_split, fold_test_share, group_splits, split_label
@@ -83,6 +84,7 @@ def compare(
     teacher: str | None = None,
     calibrate: str | None = None,
     pretrain: str | None = None,
+    pretrain_data: str | None = None,
     curves: bool = False,
     models: Any = None,
     adapt: str | None = None,
@@ -161,7 +163,12 @@ def compare(
         Classes: every loss continues a network first trained with this loss (e.g.
         ``cross_entropy``) on the same training fold, for ``max_iter`` more epochs; records
         ``pretrained_accuracy`` and ``accuracy_change``. The teacher name ``pretrained``
-        gives that network's own logits (see :mod:`lossreg.compare._pretrain`).
+        gives that network's own logits (see :mod:`lossreg.compare._pretrain`). An embedding
+        loss (``supcon``) pretrains a LossEmbedder whose hidden layers every loss starts from.
+    pretrain_data : str, optional
+        With ``pretrain``: pretrain on this set (named like ``data``, with its feature and
+        target columns; e.g. generated with a shift) instead of the training fold, transformed
+        by each fold's preprocessing (see :mod:`lossreg.compare._pretrain_data`).
     curves : bool, default=False
         Classes and regression: score every epoch's weights on the training rows and the
         test fold (``train_accuracy_curve`` / ``test_accuracy_curve``, or ``..._rmse_...``)
@@ -278,6 +285,7 @@ def compare(
         teacher=teacher,
         calibrate=calibrate,
         pretrain=pretrain,
+        pretrain_data=pretrain_data,
         curves=curves,
         models=models,
         split=split,
@@ -371,6 +379,7 @@ def plan_fits(
     teacher: str | None = None,
     calibrate: str | None = None,
     pretrain: str | None = None,
+    pretrain_data: str | None = None,
     curves: bool = False,
     models: Any = None,
     split: str = "rows",
@@ -418,6 +427,7 @@ def plan_fits(
     if pretrain is not None and calibrate is not None:
         raise ValueError("pretrain and calibrate cannot be combined: calibrators fit no network.")
     pretrain = check_pretrain(pretrain, task, teacher)
+    pretraining = check_pretrain_data(pretrain_data, pretrain, dataset)
     check_curves(task, curves)
     references = [LossChoice(label) for label in check_models(models, task)]
     if aggregating is not None:  # members are fitted inside the aggregator fits only
@@ -484,6 +494,8 @@ def plan_fits(
                         identity["calibrate"] = calibrate
                     if pretrain is not None:
                         identity["pretrain"] = pretrain  # likewise
+                    if pretraining is not None:
+                        identity["pretrain_data"] = pretraining  # likewise
                     if curves:
                         identity["curves"] = True  # likewise
                     if by_group is not None:
@@ -522,6 +534,7 @@ def plan_fits(
                             "teacher": teacher,
                             "calibrate": calibrate,
                             "pretrain": pretrain,
+                            "pretrain_data": pretraining,
                             "curves": curves,
                             "adapt": adapting,
                             "probe_labels": probe_labels,

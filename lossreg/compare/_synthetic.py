@@ -25,6 +25,7 @@ from lossreg.compare._synthetic_more import returns, subclusters
 from lossreg.compare._synthetic_multioutput import MULTIOUTPUT_GENERATORS
 from lossreg.compare._synthetic_ranksurv import ranking, survival
 from lossreg.compare._synthetic_scenes import scenes
+from lossreg.compare._synthetic_shift import shifted_positives
 from lossreg.compare._synthetic_unlabeled import covariate_shift, shifted_gaussians
 
 __all__ = ["GENERATORS", "PREFIX", "describe_generators", "make_synthetic"]
@@ -293,6 +294,7 @@ GENERATORS.update(DOMAIN_GENERATORS)  # domains and environments, with group ids
 GENERATORS["sparse_targets"] = sparse_targets  # few-shot target regions
 GENERATORS["scenes"] = scenes  # a background class whose share varies by group
 GENERATORS["mixed_targets"] = mixed_targets  # a value and a class column (task "mixed")
+GENERATORS["shifted_positives"] = shifted_positives  # rare positives; a shifted version
 
 
 def describe_generators() -> str:

@@ -2,6 +2,7 @@
 
 from lossreg.estimators._augment import FeatureCorruption
 from lossreg.estimators._mlp import MLP
+from lossreg.estimators._transfer import HiddenLayersFrom
 from lossreg.estimators.calibration import LossCalibratedClassifier
 from lossreg.estimators.classifier import LossClassifier
 from lossreg.estimators.distill import DistilledClassifier, teacher_logits
@@ -17,6 +18,7 @@ __all__ = [
     "MLP",
     "DistilledClassifier",
     "FeatureCorruption",
+    "HiddenLayersFrom",
     "LossCalibratedClassifier",
     "LossClassifier",
     "LossEmbedder",
