@@ -428,13 +428,17 @@ def docs_command(out: str | None) -> None:
             "outlier",
             "ranking",
             "survival",
+            "embedding_regression",
         ]
     ),
     help="Override the task detected from the target; embedding (never detected) fits "
     "LossEmbedder and scores its embeddings by kNN and linear-probe accuracy; outlier (never "
     "detected) trains each loss to reconstruct X and scores its outlier ranking of the rows "
     "whose target is 1; ordinal treats integer classes as ordered (class_mae, qwk); ranking "
-    "(never detected) ranks the rows of each --group query by the target's relevance.",
+    "(never detected) ranks the rows of each --group query by the target's relevance; "
+    "embedding_regression (never detected) fits LossEmbedder on a continuous target and "
+    "scores its embeddings by ridge-probe and kNN R2 (label losses need --param "
+    "bin_targets=K).",
 )
 @click.option("--baseline", help="Loss to pair every other loss with (cross_entropy / mse).")
 @click.option("--cv", default=5, show_default=True, help="Cross-validation folds.")

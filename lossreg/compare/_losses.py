@@ -22,6 +22,7 @@ BASELINES = {
     "ordinal": "cross_entropy",
     "ranking": "bpr",
     "survival": "weibull_survival_nll",
+    "embedding_regression": "cwcl(kernel='laplace')",  # the loss that weighs pairs by y
 }
 
 #: a sensible first comparison per task; names not registered here are skipped
@@ -49,6 +50,7 @@ TASK_DEFAULTS = {
     ),
 }
 TASK_DEFAULTS["multiclass"] = TASK_DEFAULTS["binary"]
+TASK_DEFAULTS["embedding_regression"] = ()  # label losses need bin_targets: none by default
 
 
 @dataclass(frozen=True)
