@@ -444,6 +444,7 @@ def docs_command(out: str | None) -> None:
             "ranking",
             "survival",
             "mixed",
+            "embedding_regression",
         ]
     ),
     help="Override the task detected from the target; embedding (never detected) fits "
@@ -451,7 +452,10 @@ def docs_command(out: str | None) -> None:
     "detected) trains each loss to reconstruct X and scores its outlier ranking of the rows "
     "whose target is 1; ordinal treats integer classes as ordered (class_mae, qwk); ranking "
     "(never detected) ranks the rows of each --group query by the target's relevance; mixed "
-    "(two --target columns, numeric then class) fits LossMixedEstimator and scores both.",
+    "(two --target columns, numeric then class) fits LossMixedEstimator and scores both; "
+    "embedding_regression (never detected) fits LossEmbedder on a continuous target and "
+    "scores its embeddings by ridge-probe and kNN R2 (label losses need --param "
+    "bin_targets=K).",
 )
 @click.option("--baseline", help="Loss to pair every other loss with (cross_entropy / mse).")
 @click.option("--cv", default=5, show_default=True, help="Cross-validation folds.")

@@ -31,6 +31,7 @@ TASKS = (
     "ranking",
     "survival",
     "mixed",
+    "embedding_regression",
 )
 
 #: data sets that ship with scikit-learn, by the name ``lossreg compare`` accepts
@@ -246,7 +247,15 @@ def load_data(
 
         check_ranking(y, groups, name)
     if detected == "embedding" and detect_task(y.dropna()) == "regression":
-        raise ValueError("task='embedding' scores embeddings with class labels; y is continuous.")
+        raise ValueError(
+            "task='embedding' scores embeddings with class labels; y is continuous. Use "
+            "task='embedding_regression' to embed rows by a continuous target."
+        )
+    if detected == "embedding_regression" and not pd.api.types.is_numeric_dtype(y):
+        raise ValueError(
+            f"task='embedding_regression' needs a numeric target; {columns[0]!r} holds "
+            f"{y.dtype} values."
+        )
     if detected in ("multilabel", "multioutput") and not isinstance(y, pd.DataFrame):
         kind = "0/1" if detected == "multilabel" else "numeric"
         raise ValueError(f"A {detected} target needs several target columns of {kind} values.")

@@ -20,11 +20,12 @@ _MEMBER_PARAMS = ("losses", "base")
 
 def declared_extras(name: str, params: Mapping[str, Any] | None = None) -> frozenset[str]:
     """The fit extras of loss ``name`` with ``params``: its own and its members' (if any)."""
+    from lossreg.estimators._mode import loss_mode
     from lossreg.registry import default_registry
 
     registry = default_registry()
     spec = registry.get_spec(name)
-    extras = set(spec.fit_extras)
+    extras = set(loss_mode(spec, params).fit_extras)  # a mode may drop some (cwcl's kernel)
     if spec.data_params_of is None:  # not built from other losses
         return frozenset(extras)
     values = {p.name: p.default for p in spec.params}

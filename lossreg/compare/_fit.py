@@ -17,6 +17,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.metaestimators import available_if
 
 from lossreg.compare._multioutput import loss_scaling
+from lossreg.compare._regression_embedding import TargetPrepared, bins_of
 
 __all__ = ["TargetScaled", "make_pipeline", "preprocessing", "run_fit"]
 
@@ -76,12 +77,14 @@ def make_pipeline(
 
     settings = dict(estimator_params)
     scaling = loss_scaling(settings.pop("target_scaling", "standard"), loss)
+    bins = bins_of(settings.pop("bin_targets", None), loss, params)
     Model = {
         "regression": LossRegressor,
         "multioutput": LossRegressor,
         "outlier": LossRegressor,
         "embedding": LossEmbedder,
         "mixed": LossMixedEstimator,
+        "embedding_regression": LossEmbedder,
     }.get(task, LossClassifier)
     if settings.pop("whole_group_batches", False):  # batches cut by the group ids
         from lossreg.compare._group_batches import group_batched
@@ -120,6 +123,8 @@ def make_pipeline(
         model = MixedTargetScaled(model, scaling=scaling)
     elif task == "outlier":
         model = Reconstruction(model)  # the features, scaled by preprocessing, are its target
+    elif task == "embedding_regression":
+        model = TargetPrepared(model, bins=bins)  # binned (label losses) or standardised y
     return Pipeline([("prep", preprocessing()), ("model", model)])
 
 
@@ -377,6 +382,18 @@ def run_fit(
                 )
                 if teacher is not None:  # new test queries against the old gallery
                     record.update(model.teacher_.compatibility(X.iloc[test], y_test, emb_test))
+            elif spec["task"] == "embedding_regression":
+                from lossreg.compare._regression_embedding import regression_embedding_metrics
+
+                X_fit, y_fit = model.fit_rows_
+                record.update(
+                    regression_embedding_metrics(
+                        model.estimator_.transform(X_fit),
+                        np.asarray(y_fit),
+                        model.estimator_.transform(X.iloc[test]),
+                        y_test,
+                    )
+                )
             elif spec["task"] == "multilabel":
                 proba = est.predict_proba(X_test) if hasattr(est, "predict_proba") else None
                 record.update(

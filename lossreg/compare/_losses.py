@@ -23,6 +23,7 @@ BASELINES = {
     "ranking": "bpr",
     "survival": "weibull_survival_nll",
     "mixed": "uncertainty_weighted_mixed(weights='equal')",
+    "embedding_regression": "cwcl(kernel='laplace')",  # the loss that weighs pairs by y
 }
 
 #: a sensible first comparison per task; names not registered here are skipped
@@ -51,6 +52,7 @@ TASK_DEFAULTS = {
 }
 TASK_DEFAULTS["mixed"] = ("uncertainty_weighted_mixed",)
 TASK_DEFAULTS["multiclass"] = TASK_DEFAULTS["binary"]
+TASK_DEFAULTS["embedding_regression"] = ()  # label losses need bin_targets: none by default
 
 
 @dataclass(frozen=True)

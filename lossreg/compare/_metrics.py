@@ -21,6 +21,7 @@ from lossreg.compare._precision_recall import (
 )
 from lossreg.compare._pretrain import PRETRAIN_DIRECTIONS
 from lossreg.compare._regions import SHOT_METRICS
+from lossreg.compare._regression_embedding import REGRESSION_EMBEDDING_DIRECTIONS
 from lossreg.compare._trading import GREATER_IS_BETTER_TRADING, TRADING_METRICS
 from lossreg.compare._uncertainty import (
     CLASSIFICATION_UNCERTAINTY_METRICS,
@@ -101,6 +102,7 @@ GREATER_IS_BETTER: dict[str, bool] = {
     "loss_rises": False,
 }
 GREATER_IS_BETTER.update(MULTIOUTPUT_DIRECTIONS)
+GREATER_IS_BETTER.update(REGRESSION_EMBEDDING_DIRECTIONS)
 
 CLASSIFICATION_METRICS = (
     "accuracy",

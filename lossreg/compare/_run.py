@@ -36,6 +36,10 @@ from lossreg.compare._outlier import OUTLIER_METRICS
 from lossreg.compare._pretrain import check_pretrain, pretrain_metrics
 from lossreg.compare._pretrain_data import check_pretrain_data
 from lossreg.compare._ranksurv_metrics import RANKING_METRICS, SURVIVAL_METRICS
+from lossreg.compare._regression_embedding import (
+    REGRESSION_EMBEDDING_METRICS,
+    check_regression_embedding,
+)
 from lossreg.compare._scenarios import Scenario, parse_scenario
 from lossreg.compare._splits import check_split, fold_test_share, group_splits, split_label
 from lossreg.compare._store import ResultStore
@@ -57,11 +61,16 @@ TASK_METRICS = {
     "ranking": RANKING_METRICS,
     "survival": SURVIVAL_METRICS,
     "mixed": MIXED_METRICS,
+    "embedding_regression": REGRESSION_EMBEDDING_METRICS,
 }
 
 #: the registry task whose losses a compare task trains: a regression loss takes (n, K)
 #: targets (one that cannot fails its fits with the reason); outlier detection reconstructs X
-LOSS_TASK = {"multioutput": "regression", "outlier": "regression"}
+LOSS_TASK = {
+    "multioutput": "regression",
+    "outlier": "regression",
+    "embedding_regression": "embedding",
+}
 
 #: bump when a change makes old records incomparable with new ones
 KEY_VERSION = 1
@@ -452,6 +461,7 @@ def plan_fits(
     if cv < 2 or repeats < 1:
         raise ValueError(f"cv must be >= 2 and repeats >= 1. Got cv={cv}, repeats={repeats}.")
     estimator = {**DEFAULT_ESTIMATOR, **(estimator_params or {})}
+    check_regression_embedding(choices, task, estimator.get("bin_targets"))
     held_out = check_split(split, test_groups, dataset.groups, cv)
     by_group = split_label(split, held_out)
     minority = None

@@ -35,6 +35,7 @@ from lossreg.targets import (
 from ._augment import FeatureCorruption
 from ._batches import TensorBatches
 from ._mlp import MLP
+from ._mode import loss_mode
 from ._net import EpochNotifier, LossNet
 from ._outputs import as_logits_features, logits_of
 from ._params import check_prefixed, extra_params, is_prefixed, split_prefixed
@@ -480,6 +481,8 @@ class LossEstimatorBase(BaseEstimator, metaclass=abc.ABCMeta):
         optimizer_params.setdefault("optimizer__weight_decay", self.weight_decay)
         n = len(data)
         batch_size = self._batch_size_auto(n) if self.batch_size == "auto" else int(self.batch_size)
+        # a hyperparameter may switch the loss to two views (cwcl's target kernel)
+        views = loss_mode(spec, split_prefixed(self, "loss__")).views
         callbacks: list[tuple[str, Callback]] = [("set_epoch", EpochNotifier())]
         monitor = "valid_loss" if self.early_stopping else "train_loss"
         callbacks.append(
@@ -518,9 +521,9 @@ class LossEstimatorBase(BaseEstimator, metaclass=abc.ABCMeta):
             generator=generator,
             merge_tail=not spec.per_sample,
             sampler=spec.sampler,
-            views=spec.views,
+            views=views,
             outputs=spec.outputs,
-            augment=self._augmenter() if spec.views == 2 else None,
+            augment=self._augmenter() if views == 2 else None,
             **optimizer_params,
         )
 

@@ -6,6 +6,7 @@ import numbers
 from typing import Any, ClassVar
 
 import numpy as np
+import torch
 from sklearn.base import TransformerMixin
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils._param_validation import Interval
@@ -14,6 +15,8 @@ from lossreg.spec import LossSpec
 
 from ._augment import FeatureCorruption
 from ._base import LossEstimatorBase, fit_extras_from
+from ._mode import loss_mode
+from ._params import split_prefixed
 
 __all__ = ["LossEmbedder"]
 
@@ -25,7 +28,9 @@ class LossEmbedder(TransformerMixin, LossEstimatorBase):
     embedding``: triplet, contrastive, supcon, proxy_anchor ...); ``transform(X)`` returns the
     embeddings, e.g. for a k-nearest-neighbour classifier in a Pipeline. Self-supervised losses
     (two views, e.g. ``info_nce``, ``barlow_twins``) train without ``y``: each batch is
-    augmented twice by random feature corruption.
+    augmented twice by random feature corruption. A loss whose hyperparameters make it weigh
+    pairs by continuous targets (``cwcl(kernel="laplace")``) takes a real-valued ``y`` as it
+    is (not label-encoded; ``classes_`` is None) and two augmented views per batch.
 
     Parameters
     ----------
@@ -122,12 +127,16 @@ class LossEmbedder(TransformerMixin, LossEstimatorBase):
     ) -> LossEmbedder:
         """Train the embedding network; ``y`` may be omitted for label-free losses."""
         extras = fit_extras_from(locals())
+        self._validate_params()  # before the loss name is looked up
+        mode = loss_mode(self._spec(), split_prefixed(self, "loss__"))
+        self._continuous = mode.target == "continuous"
         if y is None:
             spec = self._spec()
-            if spec.views != 2:
+            if mode.views != 2 or self._continuous:
                 raise ValueError(
                     f"LossEmbedder with loss {spec.name!r} requires y to be passed, but the "
-                    "target y is None: the loss needs labels, pass fit(X, y). Only two-view "
+                    "target y is None: the loss needs labels (or, with a target kernel, "
+                    "continuous targets), pass fit(X, y). Only two-view "
                     "(self-supervised) losses such as 'info_nce' train without y."
                 )
             self._no_labels = True
@@ -140,10 +149,28 @@ class LossEmbedder(TransformerMixin, LossEstimatorBase):
         y = np.asarray(y)
         if y.ndim != 1:
             raise ValueError(f"LossEmbedder takes one label per row; got y of shape {y.shape}.")
+        if getattr(self, "_continuous", False):
+            return self._continuous_target(y)
         encoder = LabelEncoder().fit(y)
         self.classes_ = None if self._no_labels else encoder.classes_
         self.n_outputs_ = self.n_components
         return "embedding", encoder.transform(y), len(encoder.classes_)
+
+    def _continuous_target(self, y: np.ndarray) -> tuple[str, np.ndarray, int]:
+        """A loss on continuous targets (cwcl's target kernel) gets y itself, as floats."""
+        if y.dtype.kind not in "iuf":
+            raise ValueError(
+                f"Loss {self._spec().name!r} with these parameters weighs pairs by their "
+                f"continuous targets, so y must be numeric; got dtype {y.dtype}."
+            )
+        self.classes_ = None
+        self.n_outputs_ = self.n_components
+        return "embedding", y.astype(np.float64), 0
+
+    def _target_tensor(self, spec: LossSpec, task: str, y_encoded: np.ndarray) -> torch.Tensor:
+        if getattr(self, "_continuous", False):
+            return torch.tensor(y_encoded, dtype=torch.float32)
+        return super()._target_tensor(spec, task, y_encoded)
 
     def _data_task(self, task: str) -> str:
         return "multiclass"  # labels of an embedding loss are classes
@@ -192,6 +219,7 @@ class LossEmbedder(TransformerMixin, LossEstimatorBase):
 
     def _label_free(self) -> bool:
         try:
-            return self._spec().views == 2
+            mode = loss_mode(self._spec(), split_prefixed(self, "loss__"))
         except Exception:
             return False
+        return mode.views == 2 and mode.target == "labels"

@@ -20,7 +20,7 @@ from .amcl import AMCLInfoNCE
 from .anchors import Circle, MultiSimilarity
 from .compatible import BackwardCompatible, HarmonicTriplet
 from .csd import CSDContrastive, even_width
-from .cwcl import CWCL
+from .cwcl import CWCL, KERNELS
 from .global_contrastive import ISogCLR, SogCLR
 from .hard_nce import HardInfoNCE, HardnessWeightedInfoNCE
 from .hashing import NLSHTriplet
@@ -1171,8 +1171,26 @@ def register_losses() -> list[LossSpec]:
             link="identity",
             fit_extras=("teacher_logits",),  # frozen (N, D) embeddings of the other view
             extra_widths=_OLD_EMBEDDINGS_WIDTH,
-            params=(_temperature(0.07, (0.05, 0.07, 0.1)),),
-            summary="Continuously weighted contrastive alignment to frozen embeddings.",
+            params=(
+                _temperature(0.07, (0.05, 0.07, 0.1)),
+                Param(
+                    "kernel",
+                    "choice",
+                    "none",
+                    options=KERNELS,
+                    doc="pair weights: 'none' (frozen embeddings q) or 'laplace' (kernel on y)",
+                ),
+                Param(
+                    "sigma",
+                    "float",
+                    1.0,
+                    low=0,
+                    closed="neither",
+                    grid=(0.5, 1.0, 2.0),
+                    doc="target-kernel bandwidth (kernel='laplace'), in target units",
+                ),
+            ),
+            summary="Continuously weighted contrastive alignment (frozen embeddings or y kernel).",
             reference=(
                 'Srinivasa et al., "CWCL: Cross-Modal Transfer with Continuously Weighted '
                 'Contrastive Loss", NeurIPS 2023, arXiv:2309.14580'

@@ -1,7 +1,8 @@
-"""CWCL: contrastive alignment to a frozen embedding space with continuous pair weights."""
+"""CWCL: contrastive alignment with continuous pair weights (frozen embeddings or a y kernel)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -11,7 +12,10 @@ from lossreg import LossModule
 
 from ._private import check_embeddings
 
-__all__ = ["CWCL", "cwcl_directions"]
+__all__ = ["CWCL", "KERNELS", "cwcl_directions"]
+
+#: pair weights: "none" (from the frozen embeddings q), or a kernel on the targets
+KERNELS = ("none", "laplace")
 
 
 def cwcl_directions(
@@ -30,43 +34,59 @@ def cwcl_directions(
 
 
 class CWCL(LossModule):
-    r"""Continuously weighted contrastive loss: align embeddings to a frozen embedding space.
+    r"""Continuously weighted contrastive loss: align two views with continuous pair weights.
 
     .. math::
 
-        w_{ij} = \tfrac12\big(\langle\hat q_i,\hat q_j\rangle + 1\big), \qquad
         \ell^{p\to q}_i = -\frac{1}{\sum_j w_{ij}}\sum_j w_{ij}
             \log\frac{e^{\langle\hat p_i,\hat q_j\rangle/\tau}}
                      {\sum_k e^{\langle\hat p_i,\hat q_k\rangle/\tau}}
 
     :math:`\ell^{q\to p}_i` is the same with the roles of :math:`p` and :math:`q` exchanged in
-    the softmax (the weights always come from the frozen space :math:`q`), and
-    :math:`\ell_i = \ell^{p\to q}_i + \ell^{q\to p}_i`. With :math:`w = I` it is twice the CLIP
-    loss; the continuous weights make rows that are similar in the frozen space soft positives.
+    the softmax, and :math:`\ell_i = \ell^{p\to q}_i + \ell^{q\to p}_i`. With :math:`w = I` it
+    is twice the CLIP loss; continuous weights make similar rows soft positives. The catalogue
+    entry gives two sources of the weights, chosen by ``kernel``:
 
-    Input: embeddings :math:`p` (N, D) of the trained network; target: ignored (labels are
-    accepted); fit extra ``teacher_logits``: the frozen embeddings :math:`q` (N, D) of the same
-    rows from a pre-trained model of another view or modality (the same width D as the
-    output: set ``n_components`` to it). ``reduction="none"`` returns (N,).
+    - ``kernel="none"`` (default): :math:`w_{ij} = \tfrac12(\langle\hat q_i,\hat q_j\rangle+1)`
+      from a frozen embedding space. Input: embeddings :math:`p` (N, D) of the trained
+      network; target: ignored (labels are accepted); fit extra ``teacher_logits``: the frozen
+      embeddings :math:`q` (N, D) of the same rows from a pre-trained model of another view
+      or modality (the same width D as the output: set ``n_components`` to it).
+    - ``kernel="laplace"``: :math:`w_{ij} = k(y_i, y_j) = e^{-|y_i-y_j|/\sigma}` from the
+      rows' continuous targets (regression values), and :math:`p`, :math:`q` are two
+      augmented views of the trained embeddings: input (2N, D) whose rows i and i+N are the
+      views of row i (what :class:`~lossreg.LossEmbedder` feeds this mode, see
+      :meth:`mode_of`); target: one real value per row, (N,). Both views get gradients. A
+      one-view input (N, D) is read as :math:`p = q` (each row its own positive of weight 1).
+      No fit extra is needed.
+
+    ``reduction="none"`` returns (N,), one value per original row.
 
     Parameters
     ----------
     temperature : float in (0, inf), default=0.07
         :math:`\tau` (CLIP's initial value; fixed here).
+    kernel : {"none", "laplace"}, default="none"
+        Where the pair weights come from (above).
+    sigma : float in (0, inf), default=1.0
+        Bandwidth :math:`\sigma` of the target kernel, in the target's units (the catalogue
+        gives no default; 1.0 is one standard deviation of a standardised target). Unused
+        when ``kernel="none"``.
     reduction : {"mean", "sum", "none"}, default="mean"
 
     Notes
     -----
-    The formula and the weights :math:`w_{ij}=\langle q_i,q_j\rangle/2+1/2` follow the catalogue
-    entry. The paper's text (Srinivasa et al., NeurIPS 2023) could not be read beyond its
-    abstract (a frozen pre-trained model in one modality, continuous similarity weights); a
-    later paper (CellCLIP) restates the one-direction term with the same weights, computed in
-    the frozen modality, and sums it with a reverse-direction term, which agrees with the entry.
-    No official code was found, so details such as a learnable temperature are not reproduced.
-    ``q`` gets no gradient (it is a fit extra, a constant).
-
-    Regression targets cannot be the weight kernel through the estimators: ``LossEmbedder``
-    label-encodes ``y``, so a kernel :math:`k(y_i, y_j)` on continuous targets is not offered.
+    The formula, the weights :math:`w_{ij}=\langle q_i,q_j\rangle/2+1/2` and the target
+    kernel :math:`e^{-|y_i-y_j|/\sigma}` (for tabular contrastive learning with continuous
+    similarity from regression targets) follow the catalogue entry. The paper's text
+    (Srinivasa et al., NeurIPS 2023) could not be read beyond its abstract (a frozen
+    pre-trained model in one modality, continuous similarity weights); a later paper
+    (CellCLIP) restates the one-direction term with the same weights, computed in the frozen
+    modality, and sums it with a reverse-direction term, which agrees with the entry. No
+    official code was found, so details such as a learnable temperature are not reproduced.
+    ``q`` gets no gradient in the default mode (it is a fit extra, a constant). The
+    two-augmented-views reading of the kernel mode is this package's: the catalogue names
+    the kernel but not what :math:`p` and :math:`q` are without a second modality.
 
     References
     ----------
@@ -82,11 +102,38 @@ class CWCL(LossModule):
     >>> loss = CWCL(temperature=0.5, reduction="none")
     >>> [round(v, 4) for v in loss(p, None, teacher_logits=q).tolist()]
     [2.9526, 2.9057, 2.9122, 2.9502]
+    >>> views = torch.cat([p, q])  # two views of four rows
+    >>> y = torch.tensor([0.0, 0.5, 0.1, 2.0])
+    >>> loss = CWCL(temperature=0.5, kernel="laplace", sigma=1.0, reduction="none")
+    >>> [round(v, 4) for v in loss(views, y).tolist()]
+    [2.6685, 3.0026, 2.506, 2.2913]
     """
 
-    def __init__(self, *, temperature: float = 0.07, reduction: str = "mean") -> None:
+    def __init__(
+        self,
+        *,
+        temperature: float = 0.07,
+        kernel: str = "none",
+        sigma: float = 1.0,
+        reduction: str = "mean",
+    ) -> None:
         super().__init__(reduction=reduction)
+        if kernel not in KERNELS:
+            raise ValueError(
+                f"CWCL kernel must be one of {', '.join(map(repr, KERNELS))}. Got {kernel!r}."
+            )
         self.temperature = temperature
+        self.kernel = kernel
+        self.sigma = sigma
+        # what the estimators read from a built loss (see mode_of)
+        self.fit_extras_ = tuple(self.mode_of({"kernel": kernel}).get("fit_extras", _FROZEN))
+
+    @staticmethod
+    def mode_of(params: Mapping[str, Any]) -> dict[str, Any]:
+        """How estimators feed the loss: the kernel mode takes two views and float targets."""
+        if params.get("kernel", "none") == "none":
+            return {}
+        return {"views": 2, "fit_extras": (), "target": "continuous"}
 
     def per_sample_loss(
         self,
@@ -96,6 +143,8 @@ class CWCL(LossModule):
         teacher_logits: torch.Tensor | None = None,
         **extras: Any,
     ) -> torch.Tensor:
+        if self.kernel != "none":
+            return self._kernel_loss(input, target)
         p = check_embeddings(input)
         if teacher_logits is None:
             raise ValueError(
@@ -116,5 +165,41 @@ class CWCL(LossModule):
         p_to_q, q_to_p = cwcl_directions(p, q, weight, self.temperature)
         return p_to_q + q_to_p
 
+    def _kernel_loss(self, input: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
+        x = check_embeddings(input)
+        if target is None:
+            raise ValueError(
+                f"CWCL with kernel={self.kernel!r} weighs pairs by their targets: pass one "
+                "real target per row, fit(X, y)."
+            )
+        y = target.reshape(len(target), -1)
+        if y.shape[1] != 1:
+            raise ValueError(
+                f"CWCL's target kernel takes one real target per row; got shape "
+                f"{tuple(target.shape)}."
+            )
+        y = y[:, 0].to(x.dtype)
+        n = len(y)
+        if x.shape[0] == 2 * n:  # rows i and i+N: two augmented views of row i
+            p, q = x[:n], x[n:]
+        elif x.shape[0] == n:
+            p = q = x
+        else:
+            raise ValueError(
+                f"CWCL with kernel={self.kernel!r} takes (N, D) or two views (2N, D) for N "
+                f"targets; got {tuple(x.shape)} for {n} targets."
+            )
+        p, q = F.normalize(p, dim=1), F.normalize(q, dim=1)
+        weight = torch.exp(-(y[:, None] - y[None, :]).abs() / self.sigma)
+        p_to_q, q_to_p = cwcl_directions(p, q, weight, self.temperature)
+        return p_to_q + q_to_p
+
     def extra_repr(self) -> str:
-        return f"temperature={self.temperature}, reduction={self.reduction!r}"
+        return (
+            f"temperature={self.temperature}, kernel={self.kernel!r}, sigma={self.sigma}, "
+            f"reduction={self.reduction!r}"
+        )
+
+
+#: the default mode's fit extra: the frozen embeddings q
+_FROZEN = ("teacher_logits",)
