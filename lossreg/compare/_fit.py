@@ -66,6 +66,7 @@ def make_pipeline(
 
     from lossreg.compare._outlier import Reconstruction
     from lossreg.compare._ranksurv import RANKSURV_TASKS, make_ranksurv_model
+    from lossreg.compare._samplers import sampler_setting, split_sampler
     from lossreg.estimators import LossClassifier, LossEmbedder, LossRegressor
 
     if task in RANKSURV_TASKS:
@@ -73,6 +74,9 @@ def make_pipeline(
         return Pipeline([("prep", preprocessing()), ("model", ranksurv)])
 
     settings = dict(estimator_params)
+    params, sampler = split_sampler(params)  # a loss entry's sampler= is the estimator's
+    if sampler is not None or "sampler" in settings:
+        settings["sampler"] = sampler_setting(settings["sampler"] if sampler is None else sampler)
     scaling = loss_scaling(settings.pop("target_scaling", "standard"), loss)
     Model = {
         "regression": LossRegressor,

@@ -2,6 +2,7 @@
 
 from lossreg.estimators._augment import FeatureCorruption
 from lossreg.estimators._mlp import MLP
+from lossreg.estimators._pseudo_labels import PseudoLabelDiverse
 from lossreg.estimators.calibration import LossCalibratedClassifier
 from lossreg.estimators.classifier import LossClassifier
 from lossreg.estimators.distill import DistilledClassifier, teacher_logits
@@ -21,6 +22,7 @@ __all__ = [
     "LossRanker",
     "LossRegressor",
     "LossSurvivalRegressor",
+    "PseudoLabelDiverse",
     "concordance_index",
     "loss_grid",
     "mean_ndcg",
