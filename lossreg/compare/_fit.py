@@ -69,6 +69,7 @@ def make_pipeline(
 
     from lossreg.compare._outlier import Reconstruction
     from lossreg.compare._ranksurv import RANKSURV_TASKS, make_ranksurv_model
+    from lossreg.compare._samplers import sampler_setting, split_sampler
     from lossreg.estimators import LossClassifier, LossEmbedder, LossMixedEstimator, LossRegressor
 
     if task in RANKSURV_TASKS:
@@ -76,6 +77,9 @@ def make_pipeline(
         return Pipeline([("prep", preprocessing()), ("model", ranksurv)])
 
     settings = dict(estimator_params)
+    params, sampler = split_sampler(params)  # a loss entry's sampler= is the estimator's
+    if sampler is not None or "sampler" in settings:
+        settings["sampler"] = sampler_setting(settings["sampler"] if sampler is None else sampler)
     scaling = loss_scaling(settings.pop("target_scaling", "standard"), loss)
     bins = bins_of(settings.pop("bin_targets", None), loss, params)
     Model = {

@@ -40,6 +40,7 @@ from lossreg.compare._regression_embedding import (
     REGRESSION_EMBEDDING_METRICS,
     check_regression_embedding,
 )
+from lossreg.compare._samplers import check_samplers, split_sampler
 from lossreg.compare._scenarios import Scenario, parse_scenario
 from lossreg.compare._splits import check_split, fold_test_share, group_splits, split_label
 from lossreg.compare._store import ResultStore
@@ -432,6 +433,7 @@ def plan_fits(
         labels = [c.label for c in choices]
         calibrate = check_calibrate(calibrate, labels, [c.name for c in choices], task, registry)
     _check_losses(choices, task, registry)
+    check_samplers([(c.label, c.params) for c in choices], task, estimator_params)
     _check_teacher(choices, task, teacher, registry)
     if pretrain is not None and calibrate is not None:
         raise ValueError("pretrain and calibrate cannot be combined: calibrators fit no network.")
@@ -590,7 +592,10 @@ def _check_losses(choices: list[LossChoice], task: str, registry: Any) -> None:
                 f"Loss {choice.name!r} does not support task {task!r}{why} (supports: "
                 f"{', '.join(sorted(spec.tasks))}). Use one of: {', '.join(options[:15])} ..."
             )
-        check_params(spec.name, spec.params, choice.params, data_params=(), prefix="")
+        # sampler= chooses the estimator's batches, not a loss parameter (see _samplers)
+        check_params(
+            spec.name, spec.params, split_sampler(choice.params)[0], data_params=(), prefix=""
+        )
 
 
 def _check_teacher(choices: list[LossChoice], task: str, teacher: Any, registry: Any) -> None:

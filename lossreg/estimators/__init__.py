@@ -2,6 +2,7 @@
 
 from lossreg.estimators._augment import FeatureCorruption
 from lossreg.estimators._mlp import MLP
+from lossreg.estimators._pseudo_labels import PseudoLabelDiverse
 from lossreg.estimators._transfer import HiddenLayersFrom
 from lossreg.estimators.calibration import LossCalibratedClassifier
 from lossreg.estimators.classifier import LossClassifier
@@ -26,6 +27,7 @@ __all__ = [
     "LossRanker",
     "LossRegressor",
     "LossSurvivalRegressor",
+    "PseudoLabelDiverse",
     "QuantileAggregator",
     "concordance_index",
     "loss_grid",

@@ -328,6 +328,10 @@ class LossEstimatorBase(BaseEstimator, metaclass=abc.ABCMeta):
         """``batch_size="auto"``: scikit-learn's MLP rule."""
         return min(200, n)
 
+    def _batch_sampler(self, spec: LossSpec) -> str | None:
+        """How the net draws training batches (the spec's sampler; LossEmbedder has an option)."""
+        return spec.sampler
+
     def _augmenter(self) -> Any:
         """The augmentation two-view losses get (estimators with an option override it)."""
         return FeatureCorruption()
@@ -520,7 +524,7 @@ class LossEstimatorBase(BaseEstimator, metaclass=abc.ABCMeta):
             loss_name=spec.name,
             generator=generator,
             merge_tail=not spec.per_sample,
-            sampler=spec.sampler,
+            sampler=self._batch_sampler(spec),
             views=views,
             outputs=spec.outputs,
             augment=self._augmenter() if views == 2 else None,

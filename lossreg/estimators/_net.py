@@ -19,6 +19,7 @@ from ._batches import (
     TensorBatches,
 )
 from ._outputs import as_logits_features
+from ._pseudo_labels import PSEUDO_LABEL_FIELD, PseudoLabelDiverseBatches
 
 __all__ = ["EpochNotifier", "LossNet"]
 
@@ -60,7 +61,10 @@ class LossNet(NeuralNet):
       whole validation split (what its ``forward`` received, detached), their targets and
       the split's ``sample_weight`` and fit extras, under ``torch.no_grad()``;
     - ``sampler="group_balanced"`` / ``"group_stratified"`` draw training batches with
-      :class:`GroupStratifiedBatches` (every group of the ``group`` extra in every batch).
+      :class:`GroupStratifiedBatches` (every group of the ``group`` extra in every batch);
+      ``"pseudo_label_diverse"`` with :class:`PseudoLabelDiverseBatches` from the
+      ``_pseudo_label`` field. Fields whose name starts with ``_`` build batches only and
+      are not passed to the criterion.
     """
 
     def __init__(
@@ -104,6 +108,9 @@ class LossNet(NeuralNet):
             return ClassBalancedBatches(
                 dataset, dataset.fields["target"], batch_size, generator=self.generator
             )
+        if training and self.sampler == "pseudo_label_diverse":
+            labels = dataset.fields[PSEUDO_LABEL_FIELD]
+            return PseudoLabelDiverseBatches(dataset, labels, batch_size, generator=self.generator)
         if training and self.sampler in _GROUPING:
             ids = dataset.fields[_GROUPING[self.sampler]]
             return GroupedBatches(dataset, ids, batch_size, generator=self.generator)
@@ -180,7 +187,8 @@ class LossNet(NeuralNet):
     def get_loss(
         self, y_pred: torch.Tensor, y_true: Any, X: Any = None, training: bool = False
     ) -> torch.Tensor:
-        fields = dict(y_true)
+        # fields named "_..." only build batches (pseudo-labels): the loss never sees them
+        fields = {k: v for k, v in dict(y_true).items() if not k.startswith("_")}
         target = fields.pop("target")
         return self.criterion_(y_pred, target, **fields)
 
@@ -225,7 +233,8 @@ class LossNet(NeuralNet):
         self.history.record(f"{prefix}_batch_count", batch_index + 1 if rows else 0)
         if callable(hook) and collected:
             output = _concat([out for out, _ in collected])
-            fields = {k: torch.cat([f[k] for _, f in collected]) for k in collected[0][1]}
+            names = [k for k in collected[0][1] if not k.startswith("_")]
+            fields = {k: torch.cat([f[k] for _, f in collected]) for k in names}
             target = fields.pop("target")
             with torch.no_grad():
                 hook(output, target, **fields)

@@ -9,7 +9,8 @@ import numpy as np
 import torch
 from sklearn.base import TransformerMixin
 from sklearn.preprocessing import LabelEncoder
-from sklearn.utils._param_validation import Interval
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from lossreg.spec import LossSpec
 
@@ -17,6 +18,10 @@ from ._augment import FeatureCorruption
 from ._base import LossEstimatorBase, fit_extras_from
 from ._mode import loss_mode
 from ._params import split_prefixed
+from ._pseudo_labels import PSEUDO_LABEL_FIELD, PseudoLabelDiverse
+
+#: the ``sampler`` options that are names; a PseudoLabelDiverse instance is the other kind
+SAMPLER_NAMES = ("auto", "random", "class_balanced", "pseudo_label_diverse")
 
 __all__ = ["LossEmbedder"]
 
@@ -41,6 +46,16 @@ class LossEmbedder(TransformerMixin, LossEstimatorBase):
         For two-view losses: the feature-corruption rate of
         :class:`~lossreg.estimators.FeatureCorruption`, or a callable ``x -> x'`` on a batch
         tensor (it must use torch's global random generator to stay seeded).
+    sampler : str or PseudoLabelDiverse, default="auto"
+        How training batches are drawn. ``"auto"``: as the loss's spec says (P×K
+        class-balanced batches for pair losses, random batches otherwise). ``"random"``:
+        shuffled rows. ``"class_balanced"``: several rows of each of several classes (needs
+        ``y``). ``"pseudo_label_diverse"``, or a
+        :class:`~lossreg.estimators.PseudoLabelDiverse` with its settings: before training,
+        an autoencoder is fitted on the training rows and k-means on its latent codes gives
+        each row a pseudo-label (``pseudo_labels_``); batches then hold no two rows of one
+        pseudo-label where possible (G-SimCLR). Losses whose spec batches by a fit extra
+        (whole groups, bags) keep their own sampler: only ``"auto"`` is accepted for them.
     module, max_iter, batch_size, lr, optimizer, weight_decay, early_stopping,
     validation_fraction, n_iter_no_change, tol, random_state, device, verbose, warm_start,
     callbacks, **kwargs
@@ -51,6 +66,8 @@ class LossEmbedder(TransformerMixin, LossEstimatorBase):
     ----------
     classes_ : ndarray or None
         Labels seen in ``fit`` (``None`` for label-free losses).
+    pseudo_labels_ : ndarray of int
+        With the pseudo-label-diverse sampler: each training row's pseudo-label.
     net_, module_, criterion_, history_, n_iter_
         As in :class:`~lossreg.LossClassifier`.
 
@@ -65,6 +82,7 @@ class LossEmbedder(TransformerMixin, LossEstimatorBase):
         **LossEstimatorBase._parameter_constraints,
         "n_components": [Interval(numbers.Integral, 1, None, closed="left")],
         "augmentation": [Interval(numbers.Real, 0, 1, closed="left"), callable],
+        "sampler": [StrOptions(set(SAMPLER_NAMES)), PseudoLabelDiverse],
     }
 
     def __init__(
@@ -73,6 +91,7 @@ class LossEmbedder(TransformerMixin, LossEstimatorBase):
         *,
         n_components: int = 32,
         augmentation: Any = 0.3,
+        sampler: Any = "auto",
         module: Any = None,
         max_iter: int = 200,
         batch_size: int | str = "auto",
@@ -93,6 +112,7 @@ class LossEmbedder(TransformerMixin, LossEstimatorBase):
         self.loss = loss
         self.n_components = n_components
         self.augmentation = augmentation
+        self.sampler = sampler
         self.module = module
         self.max_iter = max_iter
         self.batch_size = batch_size
@@ -194,6 +214,55 @@ class LossEmbedder(TransformerMixin, LossEstimatorBase):
 
     def _batch_size_auto(self, n: int) -> int:
         return min(256, n)
+
+    def _batch_sampler(self, spec: LossSpec) -> str | None:
+        """The training-batch sampler of the net: the ``sampler`` option over the spec's."""
+        choice = self._sampler_choice(spec)
+        if choice == "auto":
+            return spec.sampler
+        if choice == "random":
+            return None
+        return "pseudo_label_diverse" if isinstance(choice, PseudoLabelDiverse) else choice
+
+    def _sampler_choice(self, spec: LossSpec) -> Any:
+        """``sampler`` checked against the loss and the target; the name becomes settings."""
+        choice = self.sampler
+        if choice == "auto":
+            return choice
+        if spec.sampler not in (None, "class_balanced"):
+            raise ValueError(
+                f"Loss {spec.name!r} draws its batches by a fit extra "
+                f"(sampler={spec.sampler!r}); sampler={choice!r} would break them apart. "
+                "Leave sampler='auto' for this loss."
+            )
+        if choice == "class_balanced" and self._no_labels:
+            raise ValueError(
+                "sampler='class_balanced' draws several rows of each class, but fit got no "
+                "labels: pass fit(X, y), or use sampler='pseudo_label_diverse' for classes "
+                "found by k-means."
+            )
+        return PseudoLabelDiverse() if choice == "pseudo_label_diverse" else choice
+
+    def _extras(
+        self,
+        loss: str,
+        declared: tuple[str, ...],
+        extras: dict[str, Any],
+        X: np.ndarray,
+        widths: dict[str, tuple[int, ...]] | None = None,
+    ) -> dict[str, torch.Tensor]:
+        tensors = super()._extras(loss, declared, extras, X, widths)
+        self.__dict__.pop("pseudo_labels_", None)  # from an earlier fit with another sampler
+        choice = self._sampler_choice(self._spec())
+        if isinstance(choice, PseudoLabelDiverse):
+            n = X.shape[0]
+            size = self._batch_size_auto(n) if self.batch_size == "auto" else self.batch_size
+            # a second draw of the estimator's random_state: not the network's own seed
+            seed = int(check_random_state(self.random_state).randint(2**31 - 1, size=2)[1])
+            labels = choice.pseudo_labels(X, batch_size=min(int(size), n), seed=seed)
+            self.pseudo_labels_ = labels
+            tensors[PSEUDO_LABEL_FIELD] = torch.as_tensor(labels)
+        return tensors
 
     def _augmenter(self) -> Any:
         if callable(self.augmentation):
