@@ -11,6 +11,7 @@ from lossreg.compare._embedding_probes import EMBEDDING_PROBE_METRICS, GREATER_I
 from lossreg.compare._few_labels import FEW_LABEL_DIRECTIONS, FEW_LABEL_METRICS
 from lossreg.compare._geometry import GEOMETRY_GREATER_IS_BETTER, GEOMETRY_METRICS
 from lossreg.compare._multioutput import MULTIOUTPUT_DIRECTIONS
+from lossreg.compare._novel import NOVEL_DIRECTIONS
 from lossreg.compare._ordinal import ORDINAL_DIRECTIONS
 from lossreg.compare._pretrain import PRETRAIN_DIRECTIONS
 from lossreg.compare._regions import SHOT_METRICS
@@ -91,6 +92,7 @@ GREATER_IS_BETTER: dict[str, bool] = {
     "loss_rises": False,
 }
 GREATER_IS_BETTER.update(MULTIOUTPUT_DIRECTIONS)
+GREATER_IS_BETTER.update(NOVEL_DIRECTIONS)  # novel_classes scenarios (lossreg.compare._novel)
 
 CLASSIFICATION_METRICS = (
     "accuracy",
