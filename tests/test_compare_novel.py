@@ -91,7 +91,7 @@ def test_compare_clusters_the_novel_test_rows_for_every_loss_and_the_raw_baselin
     results = compare(
         DATA.replace(")", ", class_sep=4.0)"),
         losses=["cross_entropy", "pbn_ce_recon"],
-        models=["raw_features"],
+        models=["raw_features", "gaussian_nb"],
         scenarios=["novel_classes:2"],
         cv=2,
         estimator_params={"max_iter": 20, "lr": 0.05, "module__hidden_units": [8]},
@@ -102,9 +102,12 @@ def test_compare_clusters_the_novel_test_rows_for_every_loss_and_the_raw_baselin
     assert (
         results.groupby("fold")["novel_classes"].apply(lambda s: s.map(tuple).nunique()).eq(1).all()
     )
+    # a reference classifier has no latent space: it gets no clustering metrics
+    clustered = results[results["loss_label"] != "model:gaussian_nb"]
+    assert results.loc[results.index.difference(clustered.index), "novel_k_error"].isna().all()
     for metric in ("novel_cluster_accuracy", "novel_cluster_accuracy_est"):
-        assert results[metric].between(0, 1).all()
-    assert (results["novel_k_error"] == (results["novel_n_clusters"] - 2).abs()).all()
+        assert clustered[metric].between(0, 1).all()
+    assert (clustered["novel_k_error"] == (clustered["novel_n_clusters"] - 2).abs()).all()
     by_loss = results.set_index(["loss_label", "fold"])
     # the semi-supervised loss trains on the novel rows as unlabeled, cross-entropy without them
     assert (by_loss.loc["pbn_ce_recon", "n_unlabeled"] > 0).all()
@@ -112,4 +115,5 @@ def test_compare_clusters_the_novel_test_rows_for_every_loss_and_the_raw_baselin
     # the classifiers are scored on known-class rows only: with the novel third of the test
     # rows, whose classes no classifier predicts, accuracy could not exceed 2/3
     assert by_loss.loc["cross_entropy", "accuracy"].gt(0.7).all()
+    assert by_loss.loc["model:gaussian_nb", "accuracy"].gt(0.7).all()
     assert by_loss.loc["model:raw_features", "accuracy"].isna().all()
