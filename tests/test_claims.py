@@ -168,7 +168,8 @@ def test_smoke_run_writes_the_page_with_verdicts_and_plots(tmp_path):
         assert f"## {claim_id}" in text
         assert (tmp_path / "docs" / "claims" / f"{claim_id}.png").stat().st_size > 1000
     assert re.search(r"\*\*(holds|does not hold|mixed|no result)\*\*", text)
-    assert "## Claims not run" in text and "C128" in text
+    assert "## Claims not run" in text
+    assert all(f"| {claim_id} " in text for claim_id in claims.load_not_run())
     # resumable: a second run reuses every fit
     finished = sum(1 for _ in (tmp_path / "out" / "C03" / "results.jsonl").open())
     assert claims.main(["--smoke", "--only", "C03", "--out", str(tmp_path / "out")]) == 0

@@ -338,6 +338,13 @@ def run_fit(
             prep, est = model.estimator_[:-1], model.estimator_[-1]
             if spec.get("adapt"):
                 record.update(adapt_fit(est, prep, X, spec))
+            if spec.get("scenario_kind") == "novel_classes":  # see lossreg.compare._novel
+                from lossreg.compare._novel import known_test_rows, score_novel_network
+
+                X_all, y_all = prep.transform(X.iloc[test]), y.iloc[test].to_numpy()
+                info, seed = model.corruption_, spec["model_seed"]
+                record.update(score_novel_network(est, X_all, y_all, info, seed))
+                test = known_test_rows(test, y, info)  # the classifier is scored on these
             X_test = prep.transform(X.iloc[test])
             y_test = y.iloc[test].to_numpy()
             if ranksurv:

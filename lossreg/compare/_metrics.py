@@ -12,6 +12,7 @@ from lossreg.compare._few_labels import FEW_LABEL_DIRECTIONS, FEW_LABEL_METRICS
 from lossreg.compare._geometry import GEOMETRY_GREATER_IS_BETTER, GEOMETRY_METRICS
 from lossreg.compare._interval_score import WIS_DIRECTIONS, weighted_interval_score
 from lossreg.compare._multioutput import MULTIOUTPUT_DIRECTIONS
+from lossreg.compare._novel import NOVEL_DIRECTIONS
 from lossreg.compare._old_embedder import COMPATIBILITY_DIRECTIONS, COMPATIBILITY_METRICS
 from lossreg.compare._ordinal import ORDINAL_DIRECTIONS
 from lossreg.compare._precision_recall import (
@@ -103,6 +104,7 @@ GREATER_IS_BETTER: dict[str, bool] = {
 }
 GREATER_IS_BETTER.update(MULTIOUTPUT_DIRECTIONS)
 GREATER_IS_BETTER.update(REGRESSION_EMBEDDING_DIRECTIONS)
+GREATER_IS_BETTER.update(NOVEL_DIRECTIONS)  # novel_classes scenarios (lossreg.compare._novel)
 
 CLASSIFICATION_METRICS = (
     "accuracy",

@@ -70,7 +70,8 @@ REFERENCE_MODELS: dict[str, tuple[Callable[[str, int], Any], tuple[str, ...]]] =
     "gaussian_nb": (_gaussian_nb, _CLASSES),
     "logistic_regression": (_logistic_regression, _CLASSES),
     "ridge": (_ridge, ("regression",)),
-    "raw_features": (_raw_features, ("embedding",)),
+    # multiclass: the k-means baseline of novel_classes scenarios (lossreg.compare._novel)
+    "raw_features": (_raw_features, ("embedding", "multiclass")),
     "hist_gradient_boosting": (_hist_gradient_boosting, (*_CLASSES, "regression")),
     "random_forest": (_random_forest, (*_CLASSES, "regression")),
 }
@@ -122,7 +123,11 @@ def run_model_fit(
         record["fit_time"] = time.perf_counter() - start
         X_test, y_test = X.iloc[test], y.iloc[test].to_numpy()
         fitted = model.estimator_
-        if spec["task"] == "embedding":
+        if spec.get("scenario_kind") == "novel_classes":
+            from lossreg.compare._novel import score_novel_model
+
+            record.update(score_novel_model(spec, model, X, y, test))
+        elif spec["task"] == "embedding":
             from lossreg.compare._few_labels import score_raw_features
 
             record.update(score_raw_features(spec, model, X, y_test, test, groups))

@@ -31,6 +31,7 @@ from lossreg.compare._metrics import (
 from lossreg.compare._mixed import MIXED_METRICS
 from lossreg.compare._models import check_models
 from lossreg.compare._multioutput import HEAD_METRICS, MULTIOUTPUT_METRICS
+from lossreg.compare._novel import NOVEL_METRICS, check_novel
 from lossreg.compare._ordinal import ORDINAL_METRICS
 from lossreg.compare._outlier import OUTLIER_METRICS
 from lossreg.compare._pretrain import check_pretrain, pretrain_metrics
@@ -52,7 +53,7 @@ __all__ = ["KILL_AFTER_ENV", "TASK_METRICS", "compare", "plan_fits"]
 #: the metrics a task reports, and the first one is its default primary metric
 TASK_METRICS = {
     "binary": CLASSIFICATION_METRICS,
-    "multiclass": CLASSIFICATION_METRICS,
+    "multiclass": (*CLASSIFICATION_METRICS, *NOVEL_METRICS),
     "regression": (*REGRESSION_METRICS, *HEAD_METRICS),
     "multilabel": MULTILABEL_METRICS,
     "multioutput": MULTIOUTPUT_METRICS,
@@ -190,7 +191,8 @@ def compare(
         and scored the same way, labelled ``model:NAME``: ``gaussian_nb``,
         ``logistic_regression`` (classes), ``ridge`` (regression), ``hist_gradient_boosting``,
         ``random_forest``; ``raw_features`` (embeddings: the preprocessed features as the
-        embedding, so its probes are linear models on the raw features).
+        embedding, so its probes are linear models on the raw features; multiclass
+        ``novel_classes`` scenarios: k-means on the preprocessed features).
     probe_labels : float, optional
         Embeddings: also fit a logistic-regression probe on this stratified share of each
         training fold's labels (the same rows for every loss), scored as
@@ -235,7 +237,8 @@ def compare(
     scenarios : sequence of str
         Stress scenarios applied to training folds only: ``clean``, ``symmetric_noise:0.3``,
         ``class_noise:0.2``, ``imbalance:10``, ``target_noise:0.5``, ``outliers:0.1``,
-        ``unlabeled:0.9`` (hidden labels, see :mod:`lossreg.compare._unlabeled`);
+        ``unlabeled:0.9`` (hidden labels, see :mod:`lossreg.compare._unlabeled`),
+        ``novel_classes:5`` (novel-class discovery, see :mod:`lossreg.compare._novel`);
         ``bags:32`` / ``sorted_bags:32`` give the losses that declare ``bag`` / ``bag_target``
         (``dllp``, ``bag_mse`` ...) bag ids and bag label proportions (mean responses) in
         place of the labels, the other losses the true labels.
@@ -460,6 +463,7 @@ def plan_fits(
         raise ValueError("A scenario is listed twice.")
     check_bag_losses({c.label: registry.get_spec(c.name).fit_extras for c in choices}, parsed)
     check_votes(dataset.votes is not None, parsed)
+    check_novel(parsed, [r.label for r in references], dataset.y, task)
     if cv < 2 or repeats < 1:
         raise ValueError(f"cv must be >= 2 and repeats >= 1. Got cv={cv}, repeats={repeats}.")
     estimator = {**DEFAULT_ESTIMATOR, **(estimator_params or {})}

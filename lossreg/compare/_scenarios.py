@@ -14,6 +14,7 @@ from sklearn.utils.metaestimators import available_if
 from lossreg.compare._bags import BAG_SCENARIOS, make_bags
 from lossreg.compare._data import TASKS
 from lossreg.compare._holdout import check_holdout, holdout_rows
+from lossreg.compare._novel import check_novel_count, hide_novel_classes
 from lossreg.compare._unlabeled import add_unlabeled, hide_labels, split_off_pool
 from lossreg.compare._votes import expand_votes
 
@@ -43,6 +44,13 @@ SCENARIOS: dict[str, tuple[tuple[str, ...], str]] = {
         ("embedding",),
         "number of classes whose rows are all dropped from each training fold (drawn per fold); "
         "their test rows are novelties, scored by novelty_auroc",
+    ),
+    # see lossreg.compare._novel: novel-class discovery
+    "novel_classes": (
+        ("multiclass",),
+        "number of classes whose training labels are hidden (-1, drawn per fold): "
+        "semi-supervised losses train on those rows as unlabeled; their test rows are "
+        "clustered in the model's latent space (novel_cluster_accuracy)",
     ),
     "missing_labels": (
         ("multilabel",),
@@ -122,6 +130,8 @@ class Scenario:
             raise ValueError(f"Scenario {self.label!r}: the bag size must be an integer >= 2.")
         if self.kind == "holdout_classes":
             check_holdout(self.label, self.value)
+        if self.kind == "novel_classes":
+            check_novel_count(self.label, self.value)
         if self.kind == "vote_noise" and (self.value < 1 or self.value != int(self.value)):
             raise ValueError(f"Scenario {self.label!r}: votes must be an integer >= 1.")
         if self.kind == "target_noise" and self.value < 0:
@@ -192,6 +202,9 @@ def corrupt(
         return X, np.where(hide, 0, y), info
     if kind == "unlabeled":
         y_hidden, hidden = hide_labels(y, value, rng)
+        return X, y_hidden, {**info, **hidden}
+    if kind == "novel_classes":
+        y_hidden, hidden = hide_novel_classes(y, int(value), rng)
         return X, y_hidden, {**info, **hidden}
     if kind == "subsample":
         n_keep = max(1, round(value * len(y)))
@@ -320,7 +333,7 @@ class StressedEstimator(BaseEstimator):
             info,
             pool_X,
             pool_params,
-            marked=scenario.kind == "unlabeled",
+            marked=scenario.kind in ("unlabeled", "novel_classes"),
         )
         if hasattr(self.teacher, "fit_params"):  # compare's teachers (``_teachers``)
             fit_params.update(self.teacher.fit_params(X_c, y_c))
