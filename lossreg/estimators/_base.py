@@ -521,6 +521,7 @@ class LossEstimatorBase(BaseEstimator, metaclass=abc.ABCMeta):
             views=spec.views,
             outputs=spec.outputs,
             augment=self._augmenter() if spec.views == 2 else None,
+            view_maker=spec.view_maker,
             **optimizer_params,
         )
 
