@@ -67,6 +67,7 @@ def describe_loss(entry: RegisteredLoss) -> dict[str, Any]:
         "learnable": spec.learnable,
         "sampler": spec.sampler,
         "views": spec.views,
+        "view_maker": spec.view_maker,
         "semi_supervised": spec.semi_supervised,
         "outputs": spec.outputs,
         "output_size": None if spec.output_size is None else rule_text(spec.output_size),

@@ -129,6 +129,7 @@ def info_command(name: str, as_json: bool) -> None:
                     "learnable",
                     "sampler",
                     "views",
+                    "view_maker",
                     "semi_supervised",
                 )
             ),

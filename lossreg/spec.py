@@ -18,6 +18,7 @@ __all__ = [
     "SAMPLERS",
     "SIZED_EXTRAS",
     "TASKS",
+    "VIEW_MAKERS",
     "LossSpec",
     "spec_problems",
 ]
@@ -82,6 +83,12 @@ SAMPLERS = (
 #: ``logits+features`` (the pair ``(logits, features)``, features (N, D) being the network's
 #: penultimate layer, for losses on representations: CORAL, Fishr, neural-collapse terms ...).
 OUTPUTS = ("logits", "logits+features")
+
+#: How the estimator makes the two views of a ``views=2`` loss: ``augment`` (both views are
+#: random augmentations of the batch, the estimator's augmentation) or ``virtual_adversarial``
+#: (view 1 is the batch itself, view 2 the batch moved by its virtual adversarial perturbation,
+#: found by one power iteration through the network with the loss's ``eps`` and ``xi``).
+VIEW_MAKERS = ("augment", "virtual_adversarial")
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _MISSING = object()
@@ -165,6 +172,14 @@ class LossSpec:
     views : {1, 2}
         ``2``: the loss takes a (2N, D) output whose rows i and i+N are two augmented views of
         row i; the estimator augments each batch twice and stacks the outputs.
+    view_maker : str, one of :data:`VIEW_MAKERS`
+        How the two views of a ``views=2`` loss are made. ``"augment"`` (the default): two
+        random augmentations. ``"virtual_adversarial"``: rows i are the clean inputs x, rows
+        i+N the inputs x + r_adv, r_adv being the perturbation of norm ``eps`` that most
+        changes the network's softmax output (virtual adversarial training); the loss must
+        declare the float parameters ``eps`` (the radius, in the units of the scaled inputs)
+        and ``xi`` (the finite-difference step of the power iteration), which the estimator
+        reads from the loss module.
     semi_supervised : bool
         The loss learns from unlabeled rows, marked ``-1`` in the target (scikit-learn's
         convention, as in ``SelfTrainingClassifier``): estimators keep ``-1`` out of
@@ -207,6 +222,7 @@ class LossSpec:
     output_size: Callable[[Mapping[str, Any]], int] | None = None
     sampler: str | None = None
     views: int = 1
+    view_maker: str = "augment"
     semi_supervised: bool = False
     outputs: str = "logits"
     extra_widths: Mapping[str, Callable[[Mapping[str, Any]], Any]] = _FrozenMapping({})
@@ -283,6 +299,7 @@ def spec_problems(spec: Any) -> list[tuple[str, str]]:
         problems.append(("data-params", f"data_params_of {spec.data_params_of!r} is not callable"))
     if spec.views not in (1, 2):
         problems.append(("views", f"views must be 1 or 2, got {spec.views!r}"))
+    problems.extend(("view-maker", text) for text in _view_maker_problems(spec))
     if not (isinstance(spec.reference, str) and spec.reference.strip()):
         problems.append(("reference", "has no reference (paper title and arXiv id or DOI)"))
     if not (isinstance(spec.summary, str) and spec.summary.strip()):
@@ -306,6 +323,27 @@ def spec_problems(spec: Any) -> list[tuple[str, str]]:
         seen.add(param.name)
         problems.extend(("params", text) for text in param.spec_problems())
     problems.extend(("factory", text) for text in _factory_problems(spec))
+    return problems
+
+
+def _view_maker_problems(spec: LossSpec) -> list[str]:
+    if spec.view_maker not in VIEW_MAKERS:
+        return [f"view_maker {spec.view_maker!r} is not one of {VIEW_MAKERS!r}"]
+    if spec.view_maker == "augment":
+        return []
+    problems = []
+    if spec.views != 2:
+        problems.append(f"view_maker {spec.view_maker!r} makes a second view; declare views=2")
+    if spec.outputs != "logits":
+        problems.append(f"view_maker {spec.view_maker!r} needs outputs='logits' (softmax logits)")
+    declared = {p.name for p in spec.params if isinstance(p, Param)}
+    missing = [name for name in ("eps", "xi") if name not in declared]
+    if missing:
+        problems.append(
+            f"view_maker {spec.view_maker!r} reads the perturbation radius 'eps' and the "
+            f"power-iteration step 'xi' from the loss; declare {', '.join(map(repr, missing))} "
+            "in params"
+        )
     return problems
 
 

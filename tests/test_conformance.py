@@ -182,6 +182,10 @@ EXPECTED_FAILURES: dict[str, dict[str, str]] = {
         "temperature network detached logits, so tau carries no gradient to the input",
     },
     "thurstone_fidelity": {"check_multioutput_regression": _LEVELS_SINGLE_TARGET},
+    "vat": {
+        "check_gradcheck": "the clean prediction in KL(sg(p(x)) || p(x + r_adv)) is detached by "
+        "design (Miyato et al., TPAMI 2019; takerum/vat_tf stops its gradient)",
+    },
     "truncated_gce": {
         "check_estimator_smoke_fit": "with the default k=0.5 and 3 classes every row starts at "
         "p_t ~ 1/3 < k, so the clamp form holds every row at the constant L_q(k) with no "

@@ -368,8 +368,9 @@ _CASES = {
 def test_every_registered_loss_of_the_family_is_checked():
     import lossreg.plugins.unlabeled as plugin
 
-    assert {spec.name for spec in plugin.register_losses()} == set(_CASES)
-    assert set(plugin.NOT_REGISTERED) == {"vat", "dual_view_kl", "cafa"}
+    # vat takes two views (clean and perturbed rows): tests/test_vat.py checks it.
+    assert {spec.name for spec in plugin.register_losses()} == set(_CASES) | {"vat"}
+    assert set(plugin.NOT_REGISTERED) == {"dual_view_kl", "cafa"}
 
 
 @pytest.mark.parametrize("name", sorted(_CASES))

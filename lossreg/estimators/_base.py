@@ -528,6 +528,7 @@ class LossEstimatorBase(BaseEstimator, metaclass=abc.ABCMeta):
             views=views,
             outputs=spec.outputs,
             augment=self._augmenter() if views == 2 else None,
+            view_maker=spec.view_maker,
             **optimizer_params,
         )
 

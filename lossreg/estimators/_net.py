@@ -11,6 +11,7 @@ from skorch.callbacks import Callback, EpochTimer
 
 from lossreg.errors import TrainingDivergedError
 
+from ._adversarial import virtual_adversarial_views
 from ._batches import (
     BatchIterator,
     ClassBalancedBatches,
@@ -64,7 +65,10 @@ class LossNet(NeuralNet):
       :class:`GroupStratifiedBatches` (every group of the ``group`` extra in every batch);
       ``"pseudo_label_diverse"`` with :class:`PseudoLabelDiverseBatches` from the
       ``_pseudo_label`` field. Fields whose name starts with ``_`` build batches only and
-      are not passed to the criterion.
+      are not passed to the criterion;
+    - ``view_maker="virtual_adversarial"`` (two-view losses): the second view of each batch is
+      the clean batch moved by its virtual adversarial perturbation, with the criterion's
+      ``eps`` and ``xi`` (:func:`virtual_adversarial_views`), instead of two augmentations.
     """
 
     def __init__(
@@ -77,6 +81,7 @@ class LossNet(NeuralNet):
         views: int = 1,
         outputs: str = "logits",
         augment: Any = None,
+        view_maker: str = "augment",
         **kwargs: Any,
     ):
         super().__init__(*args, **kwargs)
@@ -87,6 +92,7 @@ class LossNet(NeuralNet):
         self.views = views
         self.outputs = outputs
         self.augment = augment
+        self.view_maker = view_maker
         # Set through __dict__: skorch's __setattr__ bookkeeping is too slow for per-batch flags.
         self.__dict__["_loss_pass"] = False
 
@@ -132,6 +138,10 @@ class LossNet(NeuralNet):
 
     def infer(self, x: torch.Tensor, **fit_params: Any) -> torch.Tensor:
         x = x.to(self.device)
+        if self.views == 2 and self._loss_pass and self.view_maker == "virtual_adversarial":
+            # The loss's own hyperparameters set the perturbation (spec.view_maker's contract).
+            eps, xi = self.criterion_.eps, self.criterion_.xi
+            return virtual_adversarial_views(self.module_, x, eps=eps, xi=xi)
         if self.views == 2 and self._loss_pass:
             # Two-view losses: rows i and i+N of the output are two augmentations of row i.
             x = torch.cat([self.augment(x), self.augment(x)])

@@ -15,6 +15,7 @@ from .legogcd import LocalEntropyRegularization
 from .margin import SelfLabeledMargin
 from .reconstruction import KNOWN_CLASS_SOFTMAX_LINK, ProjectionBasedNCD, pbn_output_size
 from .tta import EATAEntropy
+from .vat import VirtualAdversarialLoss
 
 __all__ = [
     "KNOWN_CLASS_SOFTMAX_LINK",
@@ -27,6 +28,7 @@ __all__ = [
     "MarginalEntropy",
     "ProjectionBasedNCD",
     "SelfLabeledMargin",
+    "VirtualAdversarialLoss",
     "pbn_output_size",
     "register_losses",
     "weighted_entropy",
@@ -34,11 +36,6 @@ __all__ = [
 
 #: Catalogue entries that are deliberately not training criteria, with the reason.
 NOT_REGISTERED: dict[str, str] = {
-    "vat": (
-        "Virtual adversarial training perturbs the inputs along a direction found by a "
-        "gradient through the network and forwards the perturbed rows again; a criterion "
-        "only sees the outputs, so this needs an estimator re-forward hook (model and X)."
-    ),
     "dual_view_kl": (
         "Needs the predictions of two augmented views (or two stochastic forward passes) of "
         "each row; a criterion gets one output per row. The formula is also unverified."
@@ -171,6 +168,56 @@ def register_losses() -> list[LossSpec]:
             reference=(
                 'Saberi et al., "Out-Of-Domain Unlabeled Data Improves Generalization", '
                 "ICLR 2024, arXiv:2310.00027"
+            ),
+        ),
+        LossSpec(
+            semi_supervised=True,  # y == -1 marks unlabeled rows
+            name="vat",
+            factory=VirtualAdversarialLoss,
+            tasks={"binary", "multiclass"},
+            link="softmax",
+            params=(
+                Param(
+                    "eps",
+                    "float",
+                    1.0,
+                    low=0,
+                    closed="neither",
+                    grid=(0.5, 1.0, 2.0),
+                    doc="norm of each row's perturbation, in standardised feature units",
+                ),
+                Param(
+                    "xi",
+                    "float",
+                    1e-6,
+                    low=0,
+                    closed="neither",
+                    doc="finite-difference step of the power iteration",
+                ),
+                Param(
+                    "alpha",
+                    "float",
+                    1.0,
+                    low=0,
+                    grid=(0.3, 1.0, 3.0),
+                    doc="weight of the virtual adversarial KL term",
+                ),
+                Param(
+                    "entmin",
+                    "bool",
+                    False,
+                    grid=(False, True),
+                    doc="add the mean entropy of the unlabeled rows' predictions (VAT+EntMin)",
+                ),
+            ),
+            per_sample=False,
+            stochastic=True,  # a random start direction per row and batch
+            views=2,  # (2N, C): rows 0..N-1 the clean rows, N..2N-1 the perturbed ones
+            view_maker="virtual_adversarial",
+            summary="VAT: CE on labelled rows + alpha KL(p(x) || p(x + r_adv)) on all rows.",
+            reference=(
+                'Miyato et al., "Virtual Adversarial Training: A Regularization Method for '
+                'Supervised and Semi-Supervised Learning", IEEE TPAMI 2019, arXiv:1704.03976'
             ),
         ),
         LossSpec(
