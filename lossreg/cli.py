@@ -379,14 +379,21 @@ def docs_command(out: str | None) -> None:
     multiple=True,
     help="Reference scikit-learn model fitted beside the losses on the same folds, repeatable: "
     "gaussian_nb, logistic_regression, ridge, hist_gradient_boosting, random_forest; "
-    "raw_features (embeddings: the features themselves).",
+    "raw_features (embeddings: the features themselves), supervised (embeddings: a "
+    "cross-entropy network on every label).",
 )
 @click.option(
     "--probe-labels",
     type=float,
     metavar="FRACTION",
     help="Embeddings: also probe with a logistic regression fitted on this share of each "
-    "training fold's labels (few_label_probe_accuracy).",
+    "training fold's labels (few_label_probe_accuracy, few_label_probe_f1).",
+)
+@click.option(
+    "--probe-target",
+    metavar="COLUMN",
+    help="Embeddings: a second label column (not a feature) that the embedding probes read "
+    "instead of the target the loss trains on; --model supervised trains on it.",
 )
 @click.option(
     "--group",
@@ -520,6 +527,7 @@ def compare_command(
     curves: bool,
     models: tuple[str, ...],
     probe_labels: float | None,
+    probe_target: str | None,
     group: str | None,
     target_domain: str | None,
     votes: str | None,
@@ -602,6 +610,7 @@ def compare_command(
         **_key_values(adapt_param, "--adapt-param"),
     }
     probe_labels = setting("probe_labels", probe_labels)
+    probe_target = setting("probe_target", probe_target)
     task = setting("task", task)
     baseline = setting("baseline", baseline)
     scoring = setting("scoring", scoring)
@@ -643,6 +652,7 @@ def compare_command(
             adapt=adapt,
             adapt_params=adapt_params or None,
             probe_labels=probe_labels,
+            probe_target=probe_target,
             losses=loss_list,
             task=task,
             baseline=baseline,

@@ -45,6 +45,7 @@ CONFIG_KEYS: dict[str, tuple[type, ...]] = {
     "adapt": (str,),
     "adapt_params": (dict,),
     "probe_labels": (float,),
+    "probe_target": (str,),
     "losses": (str, list),
     "task": (str,),
     "baseline": (str,),

@@ -19,6 +19,7 @@ import pandas as pd
 from lossreg.compare._domains import DOMAIN_GENERATORS
 from lossreg.compare._ordinal import ordinal
 from lossreg.compare._regions import sparse_targets
+from lossreg.compare._synthetic_devices import multidevice
 from lossreg.compare._synthetic_linear import gaussian_classes, separable
 from lossreg.compare._synthetic_more import returns, subclusters
 from lossreg.compare._synthetic_multioutput import MULTIOUTPUT_GENERATORS
@@ -291,6 +292,7 @@ GENERATORS: dict[str, Callable[..., pd.DataFrame]] = {
 GENERATORS.update(DOMAIN_GENERATORS)  # domains and environments, with group ids
 GENERATORS["sparse_targets"] = sparse_targets  # few-shot target regions
 GENERATORS["scenes"] = scenes  # a background class whose share varies by group
+GENERATORS["multidevice"] = multidevice  # time-aligned rows of several devices
 
 
 def describe_generators() -> str:
