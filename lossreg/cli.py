@@ -388,14 +388,21 @@ def docs_command(out: str | None) -> None:
     multiple=True,
     help="Reference scikit-learn model fitted beside the losses on the same folds, repeatable: "
     "gaussian_nb, logistic_regression, ridge, hist_gradient_boosting, random_forest; "
-    "raw_features (embeddings: the features themselves).",
+    "raw_features (embeddings: the features themselves), supervised (embeddings: a "
+    "cross-entropy network on every label).",
 )
 @click.option(
     "--probe-labels",
     type=float,
     metavar="FRACTION",
     help="Embeddings: also probe with a logistic regression fitted on this share of each "
-    "training fold's labels (few_label_probe_accuracy).",
+    "training fold's labels (few_label_probe_accuracy, few_label_probe_f1).",
+)
+@click.option(
+    "--probe-target",
+    metavar="COLUMN",
+    help="Embeddings: a second label column (not a feature) that the embedding probes read "
+    "instead of the target the loss trains on; --model supervised trains on it.",
 )
 @click.option(
     "--aggregate",
@@ -544,6 +551,7 @@ def compare_command(
     models: tuple[str, ...],
     probe_labels: float | None,
     aggregate: str | None,
+    probe_target: str | None,
     group: str | None,
     target_domain: str | None,
     votes: str | None,
@@ -628,6 +636,7 @@ def compare_command(
     }
     probe_labels = setting("probe_labels", probe_labels)
     aggregate = setting("aggregate", aggregate)
+    probe_target = setting("probe_target", probe_target)
     task = setting("task", task)
     baseline = setting("baseline", baseline)
     scoring = setting("scoring", scoring)
@@ -671,6 +680,7 @@ def compare_command(
             adapt_params=adapt_params or None,
             probe_labels=probe_labels,
             aggregate=aggregate,
+            probe_target=probe_target,
             losses=loss_list,
             task=task,
             baseline=baseline,

@@ -47,6 +47,7 @@ CONFIG_KEYS: dict[str, tuple[type, ...]] = {
     "adapt_params": (dict,),
     "probe_labels": (float,),
     "aggregate": (str, list),
+    "probe_target": (str,),
     "losses": (str, list),
     "task": (str,),
     "baseline": (str,),

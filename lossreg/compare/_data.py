@@ -62,6 +62,8 @@ class Dataset:
     true_sigma: pd.Series | None = None
     #: annotator vote counts per row, one column per class named by it (``votes=``); or None
     votes: pd.DataFrame | None = None
+    #: the labels embedding probes read instead of the target (``probe_target=``); or None
+    probe: pd.Series | None = None
 
     @property
     def n_rows(self) -> int:
@@ -76,6 +78,7 @@ def load_data(
     target_domain: str | None = None,
     votes: str | list[str] | None = None,
     event: str | None = None,
+    probe_target: str | None = None,
 ) -> Dataset:
     """Return a :class:`Dataset` from a scikit-learn data set name, a CSV/Parquet file or a frame.
 
@@ -116,6 +119,10 @@ def load_data(
     event : str, optional
         A column of event indicators (1 observed, 0 censored): the target is then a survival
         time and the task ``"survival"``; ``y`` becomes a frame of (time, event).
+    probe_target : str, optional
+        Embeddings: a second label column (not a feature) that the embedding probes read
+        instead of the target (see :mod:`lossreg.compare._probe_target`). Generated data
+        that names one (``synthetic:multidevice``: ``activity``) uses it for embeddings.
     """
     if data is None:
         data = "breast_cancer"
@@ -140,6 +147,8 @@ def load_data(
         event = event or ("event" if "event" in frame.columns else None)
         if event is not None and task is None:
             task = "survival"
+        if task == "embedding":  # a generator's second label would be a feature otherwise
+            probe_target = probe_target or frame.attrs.get("probe_target")
     else:
         path = Path(data)
         if not path.is_file():
@@ -196,6 +205,12 @@ def load_data(
             raise ValueError(f"Group column {group!r} has missing values.")
         groups = frame[group].reset_index(drop=True)
         frame = frame.drop(columns=[group])
+    probe = None
+    if probe_target is not None:
+        from lossreg.compare._probe_target import split_probe_target
+
+        probe = split_probe_target(frame, probe_target, [*columns, group], name)
+        frame = frame.drop(columns=[probe_target])
     target_rows = None
     if target_domain is not None:
         domain, target_rows = parse_target_domain(target_domain, frame, name)
@@ -262,6 +277,8 @@ def load_data(
     # group ids, target-domain marks and votes are part of what a comparison ran on: results
     # of other ones do not match
     keyed = X if groups is None else X.assign(__group__=groups)
+    if probe is not None:
+        keyed = keyed.assign(__probe__=probe)
     if target_rows is not None:
         keyed = keyed.assign(__target_domain__=target_rows)
     if vote_frame is not None:
@@ -277,6 +294,7 @@ def load_data(
         target_rows=target_rows,
         true_sigma=true_sigma,
         votes=vote_frame,
+        probe=probe,
     )
 
 

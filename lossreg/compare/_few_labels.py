@@ -3,9 +3,10 @@
 Self-supervised embedding losses are judged in the low-label regime: the network learns from
 every training row, but the probe that reads classes off its embeddings is fitted on a small
 labelled share of them. ``compare(..., task="embedding", probe_labels=0.05)``
-(``--probe-labels 0.05``) adds ``few_label_probe_accuracy``: a logistic-regression probe fitted
-on a stratified ``FRACTION`` of the training fold's rows (at least one per class; the same
-rows for every loss of a fold) and scored on the whole test fold. The reference model
+(``--probe-labels 0.05``) adds ``few_label_probe_accuracy`` and ``few_label_probe_f1`` (macro F1
+over the classes): a logistic-regression probe fitted on a stratified ``FRACTION`` of the
+training fold's rows (at least one per class; the same rows for every loss of a fold) and
+scored on the whole test fold. The reference model
 ``raw_features`` (``models=["raw_features"]``) takes the preprocessed features themselves as
 its embedding, so its probes are linear models on the raw features: the baseline a learned
 representation has to beat.
@@ -27,7 +28,10 @@ __all__ = [
 ]
 
 #: metric -> greater is better
-FEW_LABEL_DIRECTIONS: dict[str, bool] = {"few_label_probe_accuracy": True}
+FEW_LABEL_DIRECTIONS: dict[str, bool] = {
+    "few_label_probe_accuracy": True,
+    "few_label_probe_f1": True,
+}
 FEW_LABEL_METRICS = tuple(FEW_LABEL_DIRECTIONS)
 
 
@@ -72,7 +76,8 @@ def few_label_metrics(
     fraction: float | None,
     seed: int,
 ) -> dict[str, Any]:
-    """``few_label_probe_accuracy`` and ``n_probe_labels`` (nothing when ``fraction`` is None).
+    """``few_label_probe_accuracy``, ``few_label_probe_f1`` (macro) and ``n_probe_labels``
+    (nothing when ``fraction`` is None).
 
     The probe (standardised embeddings, logistic regression) is fitted on the training rows
     that :func:`labelled_share` picks; ``seed`` fixes them, so the losses of one fold are
@@ -81,6 +86,7 @@ def few_label_metrics(
     if fraction is None:
         return {}
     from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import f1_score
     from sklearn.preprocessing import StandardScaler
 
     rows = labelled_share(y_train, fraction, seed)
@@ -90,8 +96,11 @@ def few_label_metrics(
         scale.transform(labelled), np.asarray(y_train)[rows]
     )
     predicted = probe.predict(scale.transform(np.asarray(test)))
+    y_test = np.asarray(y_test)
     return {
-        "few_label_probe_accuracy": float(np.mean(predicted == np.asarray(y_test))),
+        "few_label_probe_accuracy": float(np.mean(predicted == y_test)),
+        # macro over the classes of the test fold and of the probe's predictions
+        "few_label_probe_f1": float(f1_score(y_test, predicted, average="macro")),
         "n_probe_labels": len(rows),
     }
 
@@ -111,20 +120,15 @@ def score_raw_features(
     feature table and ``test`` the test fold's rows.
     """
     from lossreg.compare._embedding_probes import embedding_probe_metrics
-    from lossreg.compare._fit import _probe_groups
     from lossreg.compare._metrics import embedding_metrics
+    from lossreg.compare._probe_target import probe_view
 
-    X_fit, y_fit = model.fit_rows_
-    y_fit = np.asarray(y_fit)
+    # the probe column's labels when there is one (see _probe_target)
+    X_fit, y_fit, y_test, probe_groups = probe_view(spec, model, X, groups, y_test)
     emb_fit = np.asarray(model.estimator_.transform(X_fit), dtype=np.float64)
     emb_test = np.asarray(model.estimator_.transform(X.iloc[test]), dtype=np.float64)
-    train = np.asarray(spec["train"])
     out = embedding_metrics(emb_fit, y_fit, emb_test, y_test)
-    out.update(
-        embedding_probe_metrics(
-            emb_fit, y_fit, emb_test, y_test, _probe_groups(model, groups, train, test)
-        )
-    )
+    out.update(embedding_probe_metrics(emb_fit, y_fit, emb_test, y_test, probe_groups))
     out.update(
         few_label_metrics(
             emb_fit, y_fit, emb_test, y_test, spec.get("probe_labels"), spec["model_seed"]

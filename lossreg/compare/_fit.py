@@ -249,6 +249,7 @@ def run_fit(
     from lossreg.compare._ordinal import ordinal_metrics
     from lossreg.compare._outlier import outlier_metrics
     from lossreg.compare._pretrain import pretrain_scores
+    from lossreg.compare._probe_target import PROBE_ROWS, probe_view
     from lossreg.compare._ranksurv import RANKSURV_TASKS, score_ranksurv
     from lossreg.compare._regions import with_shot_regions
     from lossreg.compare._scenarios import StressedEstimator
@@ -264,7 +265,7 @@ def run_fit(
         from lossreg.compare._aggregate import run_aggregate_fit
 
         return run_aggregate_fit(spec, X, y)
-    rows = ("train", "test", "threads", "hidden", "source_test", "true_sigma")
+    rows = ("train", "test", "threads", "hidden", "source_test", "true_sigma", *PROBE_ROWS)
     record = {k: v for k, v in spec.items() if k not in rows}
     threads_before = torch.get_num_threads()
     torch.set_num_threads(int(spec["threads"]))
@@ -366,7 +367,8 @@ def run_fit(
 
                 record.update(score_mixed(est, X_test, y_test))
             elif spec["task"] == "embedding":
-                X_fit, y_fit = model.fit_rows_
+                # the probe column's labels when there is one (see _probe_target)
+                X_fit, y_fit, y_test, probe_groups = probe_view(spec, model, X, groups, y_test)
                 emb_fit, emb_test = (
                     model.estimator_.transform(X_fit),
                     model.estimator_.transform(X.iloc[test]),
@@ -374,11 +376,7 @@ def run_fit(
                 record.update(embedding_metrics(emb_fit, np.asarray(y_fit), emb_test, y_test))
                 record.update(
                     embedding_probe_metrics(
-                        emb_fit,
-                        np.asarray(y_fit),
-                        emb_test,
-                        y_test,
-                        _probe_groups(model, groups, train, test),
+                        emb_fit, np.asarray(y_fit), emb_test, y_test, probe_groups
                     )
                 )
                 record.update(

@@ -3,7 +3,8 @@
 ``compare(..., models=["gaussian_nb"])`` (``--model gaussian_nb``) fits each named model on the
 same stressed training folds as the losses and scores it on the same test folds, so a loss can
 be paired with a classical model fold by fold (``model:gaussian_nb`` in the results). A model
-has no training loss, no epochs and ignores the estimator settings.
+has no training loss, no epochs and ignores the estimator settings, except ``supervised``: an
+embedding comparison's fully supervised network (see :mod:`lossreg.compare._supervised`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from lossreg.compare._supervised import SUPERVISED, run_supervised_fit, supervised_classifier
 
 __all__ = ["MODEL_PREFIX", "REFERENCE_MODELS", "check_models", "make_model", "run_model_fit"]
 
@@ -72,6 +75,7 @@ REFERENCE_MODELS: dict[str, tuple[Callable[[str, int], Any], tuple[str, ...]]] =
     "ridge": (_ridge, ("regression",)),
     # multiclass: the k-means baseline of novel_classes scenarios (lossreg.compare._novel)
     "raw_features": (_raw_features, ("embedding", "multiclass")),
+    SUPERVISED: (supervised_classifier, ("embedding",)),  # a network: see _supervised
     "hist_gradient_boosting": (_hist_gradient_boosting, (*_CLASSES, "regression")),
     "random_forest": (_random_forest, (*_CLASSES, "regression")),
 }
@@ -111,9 +115,12 @@ def run_model_fit(
 ) -> dict[str, Any]:
     """``run_fit`` for a reference model: same stressed rows, same test fold, same metrics."""
     from lossreg.compare._metrics import classification_metrics, regression_metrics
+    from lossreg.compare._probe_target import PROBE_ROWS
     from lossreg.compare._scenarios import StressedEstimator
 
-    record = {k: v for k, v in spec.items() if k not in ("train", "test", "threads")}
+    if spec["loss"] == MODEL_PREFIX + SUPERVISED:  # trained with the comparison's settings
+        return run_supervised_fit(spec, X, y)
+    record = {k: v for k, v in spec.items() if k not in ("train", "test", "threads", *PROBE_ROWS)}
     try:
         train, test = np.asarray(spec["train"]), np.asarray(spec["test"])
         pipeline = make_model(spec["loss"], spec["task"], spec["model_seed"])

@@ -36,6 +36,7 @@ from lossreg.compare._ordinal import ORDINAL_METRICS
 from lossreg.compare._outlier import OUTLIER_METRICS
 from lossreg.compare._pretrain import check_pretrain, pretrain_metrics
 from lossreg.compare._pretrain_data import check_pretrain_data
+from lossreg.compare._probe_target import check_probe_target, probe_fold
 from lossreg.compare._ranksurv_metrics import RANKING_METRICS, SURVIVAL_METRICS
 from lossreg.compare._regression_embedding import (
     REGRESSION_EMBEDDING_METRICS,
@@ -102,6 +103,7 @@ def compare(
     adapt_params: dict[str, Any] | None = None,
     probe_labels: float | None = None,
     aggregate: Any = None,
+    probe_target: str | None = None,
     losses: Any = None,
     task: str | None = None,
     baseline: str | None = None,
@@ -192,11 +194,15 @@ def compare(
         ``logistic_regression`` (classes), ``ridge`` (regression), ``hist_gradient_boosting``,
         ``random_forest``; ``raw_features`` (embeddings: the preprocessed features as the
         embedding, so its probes are linear models on the raw features; multiclass
-        ``novel_classes`` scenarios: k-means on the preprocessed features).
+        ``novel_classes`` scenarios: k-means on the preprocessed features) and ``supervised``
+        (embeddings: a cross-entropy network with the comparison's estimator settings trained
+        on every training label, scored as ``few_label_probe_*``; see
+        :mod:`lossreg.compare._supervised`).
     probe_labels : float, optional
         Embeddings: also fit a logistic-regression probe on this stratified share of each
         training fold's labels (the same rows for every loss), scored as
-        ``few_label_probe_accuracy`` (see :mod:`lossreg.compare._few_labels`).
+        ``few_label_probe_accuracy`` and ``few_label_probe_f1`` (see
+        :mod:`lossreg.compare._few_labels`).
     aggregate : str or list of str, optional
         Regression: the compared losses (quantile losses at the same levels) become the
         members of a :class:`~lossreg.estimators.QuantileAggregator` fitted on 75% of each
@@ -204,6 +210,11 @@ def compare(
         the held-out 25%, ``best_single``: the member best there, ``mean``) is a fit labelled
         ``aggregate:RULE``, scored on the test fold (``pinball``, ``wis`` ...). The baseline
         defaults to ``aggregate:best_single`` (see :mod:`lossreg.compare._aggregate`).
+    probe_target : str, optional
+        Embeddings: a second label column (not a feature) that every embedding probe reads
+        instead of the target the loss trains on, e.g. activities beside the device ids a
+        multi-device loss learns from (see :mod:`lossreg.compare._probe_target`); the
+        reference model ``supervised`` trains on it.
     adapt : str, optional
         Multiclass, with ``target_domain``: train this source loss on each training fold's
         source rows, then adapt the network on unlabeled target rows with each other
@@ -285,6 +296,7 @@ def compare(
         target_domain=target_domain,
         votes=votes,
         event=event,
+        probe_target=probe_target,
     )
     plan = plan_fits(
         dataset,
@@ -454,6 +466,7 @@ def plan_fits(
         has_domain = dataset.target_rows is not None
         adapting = check_adapt(adapt, adapt_params, choices, task, has_domain, registry)
     probe_labels = check_probe_labels(probe_labels, task)
+    check_probe_target(dataset.probe is not None, task)
     if isinstance(scenarios, (str, Scenario)):
         scenarios = [scenarios]
     parsed = [parse_scenario(s) for s in scenarios]
@@ -561,6 +574,8 @@ def plan_fits(
                     )
                     if dataset.target_rows is not None:
                         fits[-1].update(domain_fold(train, test, dataset.target_rows))
+                    if dataset.probe is not None:  # the labels the embedding probes read
+                        fits[-1].update(probe_fold(train, test, dataset.probe))
                     if dataset.true_sigma is not None:  # generated data: the noise sd per row
                         fits[-1]["true_sigma"] = dataset.true_sigma.to_numpy()[test].tolist()
     return {

@@ -1,0 +1,83 @@
+"""The fully supervised reference of an embedding comparison (``models=["supervised"]``).
+
+Self-supervised pretraining is judged by how close a probe with few labels comes to a
+network trained with every label. ``compare(..., task="embedding", models=["supervised"])``
+(``--model supervised``) fits, on each stressed training fold, a LossClassifier with
+cross-entropy and the comparison's estimator settings (the same network as the embedders,
+with a class head in place of the embedding) on every training label of the probe column
+(``probe_target``), or of the target without one. It has no embedding: its record holds its
+own test-fold scores under the few-label probe's names, ``few_label_probe_accuracy`` and
+``few_label_probe_f1`` (macro), with ``n_probe_labels`` the whole training fold, so it is
+paired fold by fold with the losses' few-label probes (``model:supervised`` in the results).
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["EMBEDDER_ONLY", "SUPERVISED", "run_supervised_fit", "supervised_classifier"]
+
+#: the reference's name in ``models``
+SUPERVISED = "supervised"
+
+#: estimator settings of LossEmbedder (or of compare's batching) that a classifier lacks
+EMBEDDER_ONLY = ("n_components", "augmentation", "whole_group_batches", "target_scaling")
+
+
+def supervised_classifier(task: str, seed: int, settings: dict[str, Any] | None = None) -> Any:
+    """A cross-entropy LossClassifier with ``settings`` (embedder-only keys dropped)."""
+    from lossreg.estimators import LossClassifier
+
+    kept = {k: v for k, v in (settings or {}).items() if k not in EMBEDDER_ONLY}
+    # the loss is the reference itself: the comparison's loss__ settings are not its own
+    kept = {k: v for k, v in kept.items() if not k.startswith("loss__")}
+    return LossClassifier(loss="cross_entropy", random_state=seed, **kept)
+
+
+def run_supervised_fit(spec: dict[str, Any], X: pd.DataFrame, y: pd.Series) -> dict[str, Any]:
+    """Fit and score ``model:supervised`` on one fold; the error goes into the record."""
+    import torch
+    from sklearn.metrics import f1_score
+    from sklearn.pipeline import Pipeline
+
+    from lossreg.compare._fit import preprocessing
+    from lossreg.compare._probe_target import PROBE_ROWS
+    from lossreg.compare._scenarios import StressedEstimator
+
+    record = {k: v for k, v in spec.items() if k not in ("train", "test", "threads", *PROBE_ROWS)}
+    threads_before = torch.get_num_threads()
+    torch.set_num_threads(int(spec.get("threads", threads_before)))
+    try:
+        train, test = np.asarray(spec["train"]), np.asarray(spec["test"])
+        if "probe_train" in spec:
+            y_train, y_test = np.asarray(spec["probe_train"]), np.asarray(spec["probe_test"])
+        else:
+            y_train, y_test = y.iloc[train].to_numpy(), y.iloc[test].to_numpy()
+        network = supervised_classifier(spec["task"], spec["model_seed"], spec["estimator"])
+        pipeline = Pipeline([("prep", preprocessing()), ("model", network)])
+        model = StressedEstimator(pipeline, spec["scenario"], spec["noise_seed"])
+        start = time.perf_counter()
+        model.fit(X.iloc[train], y_train)
+        record["fit_time"] = time.perf_counter() - start
+        predicted = model.estimator_.predict(X.iloc[test])
+        record["few_label_probe_accuracy"] = float(np.mean(predicted == y_test))
+        record["few_label_probe_f1"] = float(f1_score(y_test, predicted, average="macro"))
+        record["n_probe_labels"] = len(model.fit_rows_[1])
+        history = model.estimator_[-1].history_
+        record["train_loss"] = [float(v) for v in history[:, "train_loss"]]
+        record["n_epochs"] = len(history)
+        record.update(model.corruption_)
+        record["status"] = "ok"
+    except Exception as exc:
+        record["status"] = "error"
+        record["error"] = f"{type(exc).__name__}: {exc}"
+        record["traceback"] = traceback.format_exc(limit=-4)
+    finally:
+        torch.set_num_threads(threads_before)
+    record["finished_at"] = time.time()
+    return record
