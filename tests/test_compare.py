@@ -252,6 +252,7 @@ def test_a_crashing_fit_is_recorded_and_the_others_run(tmp_path, monkeypatch):
     failed = results[results["loss"] == "focal"]
     assert (failed["status"] == "error").all()
     assert failed["error"].str.contains("diverged on purpose").all()
+    assert failed["traceback"].str.contains("in flaky").all()  # where it was raised
     assert (results.loc[results["loss"] == "cross_entropy", "status"] == "ok").all()
     summary = summarize(results)
     assert summary.set_index("loss").loc["focal", "errors"] == 2

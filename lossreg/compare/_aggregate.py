@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import json
 import time
-import traceback
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from lossreg.compare._store import record_failure
 from lossreg.estimators.quantile_aggregator import COMBINE
 
 __all__ = [
@@ -210,9 +210,7 @@ def run_aggregate_fit(spec: dict[str, Any], X: pd.DataFrame, y: pd.Series) -> di
         record.update(model.corruption_)
         record["status"] = "ok"
     except Exception as exc:
-        record["status"] = "error"
-        record["error"] = f"{type(exc).__name__}: {exc}"
-        record["traceback"] = traceback.format_exc(limit=-4)
+        record_failure(record, exc)
     finally:
         torch.set_num_threads(threads_before)
     record["finished_at"] = time.time()

@@ -7,7 +7,6 @@ JSON-ready record, and never raises for a failing fit (the error goes into the r
 from __future__ import annotations
 
 import time
-import traceback
 import warnings
 from typing import Any
 
@@ -18,6 +17,7 @@ from sklearn.utils.metaestimators import available_if
 
 from lossreg.compare._multioutput import loss_scaling
 from lossreg.compare._regression_embedding import TargetPrepared, bins_of
+from lossreg.compare._store import record_failure
 
 __all__ = ["TargetScaled", "make_pipeline", "preprocessing", "run_fit"]
 
@@ -459,9 +459,7 @@ def run_fit(
         # weights have no test metrics
         record.update(status="ok", diverged=1.0, divergence=str(exc))
     except Exception as exc:
-        record["status"] = "error"
-        record["error"] = f"{type(exc).__name__}: {exc}"
-        record["traceback"] = traceback.format_exc(limit=-4)
+        record_failure(record, exc)
     finally:
         torch.set_num_threads(threads_before)
     messages = sorted({f"{w.category.__name__}: {w.message}" for w in caught})

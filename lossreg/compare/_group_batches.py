@@ -22,7 +22,8 @@ from lossreg.estimators._net import LossNet
 
 __all__ = ["GroupBatchedClassifier", "GroupBatchedRegressor", "group_batched"]
 
-#: the batch field holding the group ids the batches are cut by; never passed to the loss
+#: the batch field holding the group ids the batches are cut by; LossNet passes no field named
+#: "_..." to the loss
 _BATCH_GROUP = "_batch_group"
 
 
@@ -34,12 +35,6 @@ class _GroupBatchNet(LossNet):
             return super().get_iterator(dataset, training)
         size = self.batch_size if self.batch_size and self.batch_size > 0 else len(dataset)
         return GroupedBatches(dataset, dataset.fields[_BATCH_GROUP], size, generator=self.generator)
-
-    def get_loss(
-        self, y_pred: torch.Tensor, y_true: Any, X: Any = None, training: bool = False
-    ) -> torch.Tensor:
-        fields = {k: v for k, v in dict(y_true).items() if k != _BATCH_GROUP}
-        return super().get_loss(y_pred, fields, X, training)
 
 
 class _WholeGroupBatching:
@@ -75,8 +70,8 @@ class _WholeGroupBatching:
                 "whole_group_batches cannot replace them. Drop whole_group_batches for it."
             )
         net = super()._build_net(spec, *args, **kwargs)  # type: ignore[misc]
-        # LossNet is built by the base class; only the batch iterator and the field that must
-        # not reach the criterion change, so the instance takes the subclass's two methods.
+        # LossNet is built by the base class; only the batch iterator changes, so the instance
+        # takes the subclass's method.
         net.__class__ = _GroupBatchNet
         return net
 

@@ -10,13 +10,13 @@ embedding comparison's fully supervised network (see :mod:`lossreg.compare._supe
 from __future__ import annotations
 
 import time
-import traceback
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from lossreg.compare._store import record_failure
 from lossreg.compare._supervised import SUPERVISED, run_supervised_fit, supervised_classifier
 
 __all__ = ["MODEL_PREFIX", "REFERENCE_MODELS", "check_models", "make_model", "run_model_fit"]
@@ -154,8 +154,6 @@ def run_model_fit(
         record.update(model.corruption_)
         record["status"] = "ok"
     except Exception as exc:
-        record["status"] = "error"
-        record["error"] = f"{type(exc).__name__}: {exc}"
-        record["traceback"] = traceback.format_exc(limit=-4)
+        record_failure(record, exc)
     record["finished_at"] = time.time()
     return record

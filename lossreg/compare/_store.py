@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import math
 import os
+import traceback
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ResultStore"]
+__all__ = ["ResultStore", "record_failure"]
 
 
 class ResultStore:
@@ -66,3 +67,14 @@ def _finite(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_finite(v) for v in value]
     return value
+
+
+def record_failure(record: dict[str, Any], exc: BaseException) -> None:
+    """Mark ``record`` as a failed fit: status, the error and the last frames of its traceback.
+
+    Call it inside the ``except`` block, where the traceback is the exception's. A failed fit
+    is stored like any other, so a resumed run does not retry it and the report names it.
+    """
+    record["status"] = "error"
+    record["error"] = f"{type(exc).__name__}: {exc}"
+    record["traceback"] = traceback.format_exc(limit=-4)

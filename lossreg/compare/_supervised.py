@@ -14,11 +14,12 @@ paired fold by fold with the losses' few-label probes (``model:supervised`` in t
 from __future__ import annotations
 
 import time
-import traceback
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from lossreg.compare._store import record_failure
 
 __all__ = ["EMBEDDER_ONLY", "SUPERVISED", "run_supervised_fit", "supervised_classifier"]
 
@@ -74,9 +75,7 @@ def run_supervised_fit(spec: dict[str, Any], X: pd.DataFrame, y: pd.Series) -> d
         record.update(model.corruption_)
         record["status"] = "ok"
     except Exception as exc:
-        record["status"] = "error"
-        record["error"] = f"{type(exc).__name__}: {exc}"
-        record["traceback"] = traceback.format_exc(limit=-4)
+        record_failure(record, exc)
     finally:
         torch.set_num_threads(threads_before)
     record["finished_at"] = time.time()
