@@ -148,6 +148,13 @@ def test_heteroscedastic_true_sigma_is_kept_out_of_the_features():
     assert np.allclose(data.true_sigma, 0.1 + 0.5 * np.abs(data.X["x0"]))
 
 
+@pytest.mark.parametrize("name", ["heteroscedastic", "heavy_tailed", "skewed", "multimodal"])
+def test_generators_on_the_shared_mean_need_four_features(name):
+    with pytest.raises(ValueError, match=r"n_features must be at least 4\. Got n_features=3"):
+        load_data(f"synthetic:{name}(n_samples=50, n_features=3)")
+    assert load_data(f"synthetic:{name}(n_samples=50, n_features=4)").X.shape == (50, 4)
+
+
 def test_sampled_labels_follow_their_softmax():
     data = load_data("synthetic:sampled_labels(n_samples=4000, n_classes=3, temperature=100.0)")
     # a very flat p(y|x): each class about a third of the rows

@@ -105,6 +105,12 @@ def friedman1(
 
 def _signal(X: np.ndarray) -> np.ndarray:
     # A smooth nonlinear mean shared by the regression generators below.
+    if X.shape[1] < 4:
+        raise ValueError(
+            f"This generator's mean reads the first 4 features (sin x0 + x1/2 + x2 x3/4), so "
+            f"n_features must be at least 4. Got n_features={X.shape[1]}; pass n_features=4 or "
+            "more."
+        )
     return np.sin(X[:, 0]) + 0.5 * X[:, 1] + 0.25 * X[:, 2] * X[:, 3]
 
 
