@@ -37,8 +37,10 @@ __all__ = [
 #: Catalogue entries that are deliberately not training criteria, with the reason.
 NOT_REGISTERED: dict[str, str] = {
     "dual_view_kl": (
-        "Needs the predictions of two augmented views (or two stochastic forward passes) of "
-        "each row; a criterion gets one output per row. The formula is also unverified."
+        "The estimators now feed two augmented views of each row to a loss that declares "
+        "views=2, but the catalogue's symmetric KL between the views is a reconstruction "
+        "(UNVERIFIED) and which predictions LegoGCD compares, and with what weight, was not "
+        "checked against the paper; no claim depends on it."
     ),
     "cafa": (
         "Needs the network's penultimate features (a second head), the class means and shared "
