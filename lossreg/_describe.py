@@ -10,7 +10,7 @@ from lossreg.links import resolve_link
 from lossreg.registry import PluginInfo, RegisteredLoss
 from lossreg.targets import rule_text
 
-__all__ = ["describe_loss", "describe_plugin", "docstring_formula"]
+__all__ = ["FLAGS", "describe_loss", "describe_plugin", "docstring_formula"]
 
 _SECTION = re.compile(r"^(Parameters|Attributes|Returns|Notes|References|Examples|See Also)$")
 
@@ -36,6 +36,18 @@ def _json_safe(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_json_safe(v) for v in value]
     return repr(value)
+
+
+#: the spec's switches shown on one "flags" line by ``lossreg info`` and docs/losses.md
+FLAGS = (
+    "per_sample",
+    "stochastic",
+    "learnable",
+    "sampler",
+    "views",
+    "view_maker",
+    "semi_supervised",
+)
 
 
 def describe_loss(entry: RegisteredLoss) -> dict[str, Any]:

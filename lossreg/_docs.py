@@ -6,7 +6,7 @@ import importlib
 import re
 from typing import Any
 
-from lossreg._describe import describe_loss
+from lossreg._describe import FLAGS, describe_loss
 from lossreg.registry import Registry
 
 __all__ = ["builtin_registry", "not_registered", "render_losses_md"]
@@ -47,7 +47,7 @@ def _loss_section(data: dict[str, Any]) -> list[str]:
         ("link", f"`{link['name']}` ({link['kind']}): {link['summary']}"),
         ("data params", ", ".join(f"`{d}`" for d in data["data_params"]) or "—"),
         ("fit extras", ", ".join(f"`{e}`" for e in data["fit_extras"]) or "—"),
-        ("flags", ", ".join(f"{k}={data[k]}" for k in ("per_sample", "stochastic", "learnable"))),
+        ("flags", ", ".join(f"{k}={data[k]}" for k in FLAGS)),
         ("factory", f"`{data['factory']}`"),
         ("reference", data["reference"]),
     ]

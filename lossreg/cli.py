@@ -86,7 +86,7 @@ def list_command(task: str | None, plugin: str | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 def info_command(name: str, as_json: bool) -> None:
     """Show one loss: formula, tasks, link, parameters, data needs, paper and plugin."""
-    from lossreg._describe import describe_loss
+    from lossreg._describe import FLAGS, describe_loss
     from lossreg.errors import UnknownLossError
     from lossreg.registry import default_registry
 
@@ -121,18 +121,7 @@ def info_command(name: str, as_json: bool) -> None:
         ),
         (
             "flags",
-            ", ".join(
-                f"{k}={data[k]}"
-                for k in (
-                    "per_sample",
-                    "stochastic",
-                    "learnable",
-                    "sampler",
-                    "views",
-                    "view_maker",
-                    "semi_supervised",
-                )
-            ),
+            ", ".join(f"{k}={data[k]}" for k in FLAGS),
         ),
         ("reference", data["reference"]),
         ("plugin", f"{data['plugin']} ({data['distribution']} {data['version']})"),
