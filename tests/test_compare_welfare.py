@@ -84,6 +84,8 @@ def test_load_data_takes_the_bids_out_of_the_features():
     )
     with pytest.raises(ValueError, match="Bid column 'price' is not a feature column"):
         load_data(frame, target="target", group="group", bid="price")
+    with pytest.raises(ValueError, match=r"auction ids with group=\.\.\."):
+        load_data(frame.drop(columns=["group"]), target="target", bid="cpc")
     with pytest.raises(ValueError, match="finite numbers >= 0"):
         load_data(frame.assign(cpc=-frame["cpc"]), target="target", group="group", bid="cpc")
 

@@ -218,7 +218,7 @@ def load_data(
     if bid is not None:
         from lossreg.compare._welfare import split_bids
 
-        frame, bids = split_bids(frame, bid, [*columns, group], name)
+        frame, bids = split_bids(frame, bid, [*columns, group], name, group)
     probe = None
     if probe_target is not None:
         from lossreg.compare._probe_target import split_probe_target

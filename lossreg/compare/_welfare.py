@@ -29,12 +29,18 @@ WELFARE_METRICS = tuple(WELFARE_DIRECTIONS)
 
 
 def split_bids(
-    frame: pd.DataFrame, bid: str, reserved: list[Any], name: str
+    frame: pd.DataFrame, bid: str, reserved: list[Any], name: str, group: str | None
 ) -> tuple[pd.DataFrame, pd.Series]:
     """Take the ``bid`` column out of ``frame``: the features without it, and the bids.
 
-    ``reserved`` lists the columns that cannot be the bids (the target, the group ids).
+    ``reserved`` lists the columns that cannot be the bids (the target, the group ids);
+    ``group`` is the column of auction ids, without which bids mean nothing.
     """
+    if group is None:
+        raise ValueError(
+            f"Bids ({bid!r}) are per ad in an auction: name the column of auction ids with "
+            f"group=... (--group) in {name!r}."
+        )
     if bid not in frame.columns or bid in reserved:
         raise ValueError(
             f"Bid column {bid!r} is not a feature column of {name!r}; columns: "

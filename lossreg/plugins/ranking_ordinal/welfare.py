@@ -37,8 +37,8 @@ class WelfareRank(nn.Module):
     proportion to the welfare lost when the ad with the smaller realised value
     :math:`b_jy_j` wins the auction (ranks higher by eCPM). ``weighting="none"`` gives every
     ordered pair of a clicked and an unclicked ad weight 1 (:math:`w_{ij}=(y_i-y_j)_+`): the
-    same surrogate without the welfare weights, the unweighted rank loss the paper compares
-    with.
+    same surrogate without the welfare weights (an unweighted pairwise rank loss, to set
+    against the weighted one).
 
     Input: logits (N,) or (N, 1); target: clicks (N,) in {0, 1}; ``group``: the auction id
     of each row (all rows form one auction when None); ``bid``: the bid of each row (N,),
