@@ -411,6 +411,11 @@ def docs_command(out: str | None) -> None:
     "time and the task survival.",
 )
 @click.option(
+    "--bid",
+    help="Binary clicks of ads in auctions (--group: auction ids): column of bids, passed to "
+    "losses that take bids (welfare_rank) and scored as welfare of the top-eCPM ad per auction.",
+)
+@click.option(
     "--target-domain",
     help="COLUMN=VALUE: rows of a shifted target domain, unlabeled in training and scored in "
     "testing (their source rows give source_accuracy); semi-supervised losses learn from them.",
@@ -545,6 +550,7 @@ def compare_command(
     target_domain: str | None,
     votes: str | None,
     event: str | None,
+    bid: str | None,
     losses: str | None,
     task_default: bool,
     task: str | None,
@@ -612,6 +618,7 @@ def compare_command(
     target_domain = setting("target_domain", target_domain)
     votes = setting("votes", votes)
     event = setting("event", event)
+    bid = setting("bid", bid)
     teacher = setting("teacher", teacher)
     calibrate = setting("calibrate", calibrate)
     pretrain = setting("pretrain", pretrain)
@@ -659,6 +666,7 @@ def compare_command(
             target_domain=target_domain,
             votes=votes,
             event=event,
+            bid=bid,
             teacher=teacher,
             calibrate=calibrate,
             pretrain=pretrain,

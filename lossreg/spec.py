@@ -58,6 +58,7 @@ FIT_EXTRAS: dict[str, str] = {
     "rejected_label": "the rejected (dispreferred) class per row (preference supervision)",
     "teacher_features": "a teacher model's penultimate features per row, as wide as the "
     "student's features (losses with outputs='logits+features')",
+    "bid": "the bid (value per click, >= 0) of each row: an ad's bid in its auction",
 }
 
 #: Fit extras whose width (columns per row) a loss may declare in ``LossSpec.extra_widths``:

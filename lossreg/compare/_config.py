@@ -37,6 +37,7 @@ CONFIG_KEYS: dict[str, tuple[type, ...]] = {
     "target_domain": (str,),
     "votes": (str, list),
     "event": (str,),
+    "bid": (str,),
     "teacher": (str, list),
     "calibrate": (str,),
     "pretrain": (str,),

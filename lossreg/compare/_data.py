@@ -64,6 +64,8 @@ class Dataset:
     votes: pd.DataFrame | None = None
     #: the labels embedding probes read instead of the target (``probe_target=``); or None
     probe: pd.Series | None = None
+    #: the bid of each row (``bid=``): ads in auctions, see ``_welfare``; or None
+    bids: pd.Series | None = None
 
     @property
     def n_rows(self) -> int:
@@ -79,6 +81,7 @@ def load_data(
     votes: str | list[str] | None = None,
     event: str | None = None,
     probe_target: str | None = None,
+    bid: str | None = None,
 ) -> Dataset:
     """Return a :class:`Dataset` from a scikit-learn data set name, a CSV/Parquet file or a frame.
 
@@ -123,6 +126,11 @@ def load_data(
         Embeddings: a second label column (not a feature) that the embedding probes read
         instead of the target (see :mod:`lossreg.compare._probe_target`). Generated data
         that names one (``synthetic:multidevice``: ``activity``) uses it for embeddings.
+    bid : str, optional
+        A column of bids (>= 0) of ads in auctions (``group`` ids): taken out of the
+        features, passed to losses that declare the ``bid`` fit extra, and scored with the
+        binary test folds' ``welfare`` (see :mod:`lossreg.compare._welfare`). Generated data
+        with a ``bid`` column (``synthetic:auctions``) uses it without being told.
     """
     if data is None:
         data = "breast_cancer"
@@ -145,6 +153,7 @@ def load_data(
         group = group or ("group" if "group" in frame.columns else None)
         votes = votes or [c for c in frame.columns if str(c).startswith("votes_")] or None
         event = event or ("event" if "event" in frame.columns else None)
+        bid = bid or ("bid" if "bid" in frame.columns else None)  # synthetic:auctions
         if event is not None and task is None:
             task = "survival"
         if task == "embedding":  # a generator's second label would be a feature otherwise
@@ -205,6 +214,11 @@ def load_data(
             raise ValueError(f"Group column {group!r} has missing values.")
         groups = frame[group].reset_index(drop=True)
         frame = frame.drop(columns=[group])
+    bids = None
+    if bid is not None:
+        from lossreg.compare._welfare import split_bids
+
+        frame, bids = split_bids(frame, bid, [*columns, group], name, group)
     probe = None
     if probe_target is not None:
         from lossreg.compare._probe_target import split_probe_target
@@ -279,6 +293,8 @@ def load_data(
     keyed = X if groups is None else X.assign(__group__=groups)
     if probe is not None:
         keyed = keyed.assign(__probe__=probe)
+    if bids is not None:
+        keyed = keyed.assign(__bid__=bids.to_numpy())
     if target_rows is not None:
         keyed = keyed.assign(__target_domain__=target_rows)
     if vote_frame is not None:
@@ -295,6 +311,7 @@ def load_data(
         true_sigma=true_sigma,
         votes=vote_frame,
         probe=probe,
+        bids=bids,
     )
 
 

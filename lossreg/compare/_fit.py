@@ -221,13 +221,15 @@ def run_fit(
     y: pd.Series,
     groups: pd.Series | None = None,
     votes: pd.DataFrame | None = None,
+    bids: pd.Series | None = None,
 ) -> dict[str, Any]:
     """Fit and score one (loss, scenario, repeat, fold); return its record.
 
     ``groups`` (an id per row) reach the loss as its ``group`` fit extra when it declares
     one, and give the test fold's ``worst_group_accuracy``. ``votes`` (vote counts per row,
     a column per class) are trained on by the ``votes`` scenario and give the test fold's
-    ``vote_emd`` / ``vote_ece``.
+    ``vote_emd`` / ``vote_ece``. ``bids`` (a bid per row: ads in auctions, the ``groups``)
+    reach the losses that declare ``bid`` and give a binary test fold's ``welfare``.
     """
     import torch
 
@@ -332,6 +334,8 @@ def run_fit(
                 y_train = hide_targets(y_train, train, spec["hidden"])
             if votes is not None and spec["scenario"] == "votes":
                 fit_params["votes"] = votes.iloc[train]
+            if bids is not None and _declares(spec["loss"], "bid", spec["params"]):
+                fit_params["model__bid"] = bids.iloc[train].to_numpy()
             start = time.perf_counter()
             model.fit(X.iloc[train], y_train, **fit_params)
             record["fit_time"] = time.perf_counter() - start
@@ -427,6 +431,14 @@ def run_fit(
                     ),
                 )
                 record.update(scores)
+                if bids is not None:  # ads in auctions: the welfare of top-eCPM selection
+                    from lossreg.compare._welfare import score_welfare
+
+                    test_groups = None if groups is None else groups.iloc[test].to_numpy()
+                    welfare = score_welfare(
+                        y_test, proba, est.classes_, bids.iloc[test].to_numpy(), test_groups
+                    )
+                    record.update(welfare)
                 record.update(foreground_recall(y_test, predicted, background_class(y)))
                 if proba is not None:
                     index = np.searchsorted(est.classes_, y_test)

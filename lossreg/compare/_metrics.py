@@ -30,6 +30,7 @@ from lossreg.compare._uncertainty import (
     UNCERTAINTY_GREATER_IS_BETTER,
 )
 from lossreg.compare._votes import VOTE_DIRECTIONS
+from lossreg.compare._welfare import WELFARE_DIRECTIONS
 
 __all__ = [
     "GREATER_IS_BETTER",
@@ -81,6 +82,7 @@ GREATER_IS_BETTER: dict[str, bool] = {
     **FEW_LABEL_DIRECTIONS,
     **COMPATIBILITY_DIRECTIONS,
     **GREATER_IS_BETTER_TRADING,
+    **WELFARE_DIRECTIONS,
     "ndcg_at_10": True,
     "teacher_ndcg_at_10": True,
     **PRETRAIN_DIRECTIONS,

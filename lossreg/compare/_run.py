@@ -48,12 +48,13 @@ from lossreg.compare._splits import check_split, fold_test_share, group_splits, 
 from lossreg.compare._store import ResultStore
 from lossreg.compare._unlabeled import domain_fold, labelled_splits
 from lossreg.compare._votes import VOTE_METRICS, check_votes
+from lossreg.compare._welfare import WELFARE_METRICS
 
 __all__ = ["KILL_AFTER_ENV", "TASK_METRICS", "compare", "plan_fits"]
 
 #: the metrics a task reports, and the first one is its default primary metric
 TASK_METRICS = {
-    "binary": CLASSIFICATION_METRICS,
+    "binary": (*CLASSIFICATION_METRICS, *WELFARE_METRICS),
     "multiclass": (*CLASSIFICATION_METRICS, *NOVEL_METRICS),
     "regression": (*REGRESSION_METRICS, *HEAD_METRICS),
     "multilabel": MULTILABEL_METRICS,
@@ -93,6 +94,7 @@ def compare(
     target_domain: str | None = None,
     votes: str | list[str] | None = None,
     event: str | None = None,
+    bid: str | None = None,
     teacher: str | None = None,
     calibrate: str | None = None,
     pretrain: str | None = None,
@@ -151,6 +153,11 @@ def compare(
     event : str, optional
         Survival: the column of event indicators (1 observed, 0 censored) beside the time
         ``target``; makes the task ``survival`` (folds are stratified by it).
+    bid : str, optional
+        Binary clicks of ads in auctions (``group``: the auction ids): the column of bids,
+        not a feature; passed to losses that take ``bid`` (``welfare_rank``) and scored as
+        ``welfare`` (top-eCPM selection per test auction; see ``_welfare``). Use
+        ``split="group"`` to keep auctions whole. ``synthetic:auctions`` names it unasked.
     teacher : str or list of str, optional
         Classes and regression: for the losses that take ``teacher_logits`` (distillation),
         fit this teacher (``hist_gradient_boosting``, ``random_forest``,
@@ -297,6 +304,7 @@ def compare(
         votes=votes,
         event=event,
         probe_target=probe_target,
+        bid=bid,
     )
     plan = plan_fits(
         dataset,
@@ -691,17 +699,17 @@ def _execute(
     """Yield each fit's record as soon as it finishes, wherever it ran."""
     if not todo:
         return
-    X, y, groups, votes = dataset.X, dataset.y, dataset.groups, dataset.votes
+    X, y, groups, votes, bids = dataset.X, dataset.y, dataset.groups, dataset.votes, dataset.bids
     if scheduler is not None:
-        yield from _execute_dask(todo, X, y, groups, scheduler, votes)
+        yield from _execute_dask(todo, X, y, groups, scheduler, votes, bids)
     elif _n_workers(n_jobs) == 1:
         for spec in todo:
-            yield run_fit(spec, X, y, groups, votes)
+            yield run_fit(spec, X, y, groups, votes, bids)
     else:
         from joblib import Parallel, delayed
 
         parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
-        yield from parallel(delayed(run_fit)(spec, X, y, groups, votes) for spec in todo)
+        yield from parallel(delayed(run_fit)(spec, X, y, groups, votes, bids) for spec in todo)
 
 
 def _execute_dask(
@@ -711,6 +719,7 @@ def _execute_dask(
     groups: pd.Series | None,
     scheduler: Any,
     votes: pd.DataFrame | None = None,
+    bids: pd.Series | None = None,
 ) -> Iterator[dict[str, Any]]:
     from distributed import Client, as_completed
 
@@ -719,7 +728,7 @@ def _execute_dask(
     try:
         X_f, y_f = client.scatter([X, y], broadcast=True)
         futures = [
-            client.submit(run_fit, spec, X_f, y_f, groups, votes, pure=False) for spec in todo
+            client.submit(run_fit, spec, X_f, y_f, groups, votes, bids, pure=False) for spec in todo
         ]
         try:
             for future in as_completed(futures):

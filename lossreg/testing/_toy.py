@@ -307,6 +307,8 @@ def toy_extra(
     if name == "teacher_features":
         # As wide as the student's features (the toy's, or the smoke fit's MLP's).
         return rng.normal(size=(n, feature_width))
+    if name == "bid":
+        return rng.uniform(0.5, 2.0, size=n)  # bids are >= 0
     raise ValueError(f"The conformance kit has no toy value for fit extra {name!r}.")
 
 

@@ -16,6 +16,7 @@ from .ordinal import (
 from .pairwise import PairwiseLogistic
 from .preference import RegularizedPreference
 from .soft_label import EXPECTED_SCORE_LINK, GaussianSoftLabel, ThurstoneFidelity
+from .welfare import WelfareRank
 
 __all__ = [
     "EXPECTED_SCORE_LINK",
@@ -30,22 +31,13 @@ __all__ = [
     "PairwiseLogitRegression",
     "RegularizedPreference",
     "ThurstoneFidelity",
+    "WelfareRank",
     "expected_level",
     "register_losses",
 ]
 
 #: Catalogue entries that are deliberately not training criteria, with the reason.
-NOT_REGISTERED: dict[str, str] = {
-    "welfare_rank": (
-        "Needs each row's bid b_i at fit time, and no fit extra carries per-row values of that "
-        "kind (FIT_EXTRAS has group, teacher_logits, features ..., but no bid or row-weight "
-        "array that reaches the loss unscaled); a 'bid' extra in lossreg/spec.py and its "
-        "routing in the estimators would be needed. The formula is also unchecked: the "
-        "searchable sources hold only the abstract of Lyu et al. (ICML 2023, "
-        "arXiv:2306.01799) and no code is published, and the catalogue's pair weight "
-        "(b_i y_i - b_j y_j)_+ is marked as a reconstruction."
-    ),
-}
+NOT_REGISTERED: dict[str, str] = {}
 
 _NTL_PAPER = (
     "Zausinger et al., \"Regress, Don't Guess -- A Regression-like Loss on Number Tokens for "
@@ -343,5 +335,46 @@ def register_losses() -> list[LossSpec]:
             output_size=lambda ctx: ctx["n_levels"],
             summary="Fidelity loss between Thurstone pair probabilities over all batch pairs.",
             reference=_DEQA,
+        ),
+        LossSpec(
+            name="welfare_rank",
+            sampler="whole_groups",  # pairs are formed inside an auction
+            factory=WelfareRank,
+            tasks={"binary"},
+            link="sigmoid",
+            params=(
+                Param(
+                    "weighting",
+                    "choice",
+                    "welfare",
+                    options=("welfare", "none"),
+                    grid=("welfare", "none"),
+                    doc="pair weight: welfare gap (b_i y_i - b_j y_j)_+, or 1 per ordered pair",
+                ),
+                Param(
+                    "scale",
+                    "float",
+                    1.0,
+                    low=0,
+                    closed="neither",
+                    grid=(1.0, 5.0),
+                    doc="scale of the eCPM difference inside the logistic",
+                ),
+                Param(
+                    "bce_weight",
+                    "float",
+                    0.0,
+                    low=0,
+                    grid=(0.0, 1.0),
+                    doc="weight of a binary cross-entropy term on the clicks",
+                ),
+            ),
+            fit_extras=("group", "bid"),
+            per_sample=False,
+            summary="Logistic loss on eCPM differences in auctions, pairs weighted by welfare gap.",
+            reference=(
+                'Lyu et al., "Pairwise Ranking Losses of Click-Through Rates Prediction for '
+                'Welfare Maximization in Ad Auctions", ICML 2023, arXiv:2306.01799'
+            ),
         ),
     ]
