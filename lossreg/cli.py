@@ -378,7 +378,16 @@ def docs_command(out: str | None) -> None:
     help="Reference scikit-learn model fitted beside the losses on the same folds, repeatable: "
     "gaussian_nb, logistic_regression, ridge, hist_gradient_boosting, random_forest; "
     "raw_features (embeddings: the features themselves), supervised (embeddings: a "
-    "cross-entropy network on every label).",
+    "cross-entropy network on every label), minhash_lsh (embeddings: a Jaccard-LSH blocker "
+    "on the raw records' tokens, with --blocking-k).",
+)
+@click.option(
+    "--blocking-k",
+    type=int,
+    metavar="K",
+    help="Embeddings of entity ids: also score each fit as a blocker keeping each test row's K "
+    "nearest other rows as candidates (blocking_recall, blocking_reduction_ratio); needed by "
+    "--model minhash_lsh.",
 )
 @click.option(
     "--probe-labels",
@@ -544,6 +553,7 @@ def compare_command(
     curves: bool,
     models: tuple[str, ...],
     probe_labels: float | None,
+    blocking_k: int | None,
     aggregate: str | None,
     probe_target: str | None,
     group: str | None,
@@ -631,6 +641,7 @@ def compare_command(
         **_key_values(adapt_param, "--adapt-param"),
     }
     probe_labels = setting("probe_labels", probe_labels)
+    blocking_k = setting("blocking_k", blocking_k)
     aggregate = setting("aggregate", aggregate)
     probe_target = setting("probe_target", probe_target)
     task = setting("task", task)
@@ -676,6 +687,7 @@ def compare_command(
             adapt=adapt,
             adapt_params=adapt_params or None,
             probe_labels=probe_labels,
+            blocking_k=blocking_k,
             aggregate=aggregate,
             probe_target=probe_target,
             losses=loss_list,

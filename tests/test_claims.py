@@ -80,6 +80,7 @@ def test_claim_config_is_a_valid_comparison(claim):
             adapt=kwargs.get("adapt"),
             adapt_params=kwargs.get("adapt_params"),
             aggregate=kwargs.get("aggregate"),
+            blocking_k=kwargs.get("blocking_k"),
         )
         labels[name] = [c.label for c in plan["losses"]]
         scenarios[name] = [s.label for s in plan["scenarios"]]

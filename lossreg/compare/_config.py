@@ -47,6 +47,7 @@ CONFIG_KEYS: dict[str, tuple[type, ...]] = {
     "adapt": (str,),
     "adapt_params": (dict,),
     "probe_labels": (float,),
+    "blocking_k": (int,),
     "aggregate": (str, list),
     "probe_target": (str,),
     "losses": (str, list),

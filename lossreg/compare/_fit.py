@@ -235,6 +235,7 @@ def run_fit(
 
     from lossreg.compare._adapt import adapt_fit, source_loss
     from lossreg.compare._bags import bag_extras_of
+    from lossreg.compare._blocking import blocking_metrics
     from lossreg.compare._curves import epoch_metrics, record_divergence, snapshots
     from lossreg.compare._embedding_probes import embedding_probe_metrics
     from lossreg.compare._few_labels import few_label_metrics
@@ -393,6 +394,8 @@ def run_fit(
                         spec["model_seed"],
                     )
                 )
+                # the target (entity ids) decides the matches, whatever the probes read
+                record.update(blocking_metrics(emb_test, y.iloc[test], spec.get("blocking_k")))
                 if teacher is not None:  # new test queries against the old gallery
                     record.update(model.teacher_.compatibility(X.iloc[test], y_test, emb_test))
             elif spec["task"] == "embedding_regression":

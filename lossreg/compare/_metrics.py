@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 from sklearn import metrics
 
+from lossreg.compare._blocking import BLOCKING_DIRECTIONS, BLOCKING_METRICS
 from lossreg.compare._embedding_probes import EMBEDDING_PROBE_METRICS, GREATER_IS_BETTER_PROBES
 from lossreg.compare._few_labels import FEW_LABEL_DIRECTIONS, FEW_LABEL_METRICS
 from lossreg.compare._geometry import GEOMETRY_GREATER_IS_BETTER, GEOMETRY_METRICS
@@ -106,6 +107,7 @@ GREATER_IS_BETTER: dict[str, bool] = {
 }
 GREATER_IS_BETTER.update(MULTIOUTPUT_DIRECTIONS)
 GREATER_IS_BETTER.update(REGRESSION_EMBEDDING_DIRECTIONS)
+GREATER_IS_BETTER.update(BLOCKING_DIRECTIONS)  # blocking_k (lossreg.compare._blocking)
 GREATER_IS_BETTER.update(NOVEL_DIRECTIONS)  # novel_classes scenarios (lossreg.compare._novel)
 
 CLASSIFICATION_METRICS = (
@@ -151,6 +153,7 @@ EMBEDDING_METRICS = (
     *EMBEDDING_PROBE_METRICS,
     *FEW_LABEL_METRICS,
     *COMPATIBILITY_METRICS,
+    *BLOCKING_METRICS,
 )
 
 #: neighbours of the kNN probe of embeddings

@@ -4,7 +4,9 @@
 same stressed training folds as the losses and scores it on the same test folds, so a loss can
 be paired with a classical model fold by fold (``model:gaussian_nb`` in the results). A model
 has no training loss, no epochs and ignores the estimator settings, except ``supervised``: an
-embedding comparison's fully supervised network (see :mod:`lossreg.compare._supervised`).
+embedding comparison's fully supervised network (see :mod:`lossreg.compare._supervised`), and
+``minhash_lsh``, a Jaccard-LSH blocker on the raw records scored by the blocking metrics only
+(see :mod:`lossreg.compare._minhash`).
 """
 
 from __future__ import annotations
@@ -44,6 +46,12 @@ def _raw_features(task: str, seed: int) -> Any:
     return FunctionTransformer()
 
 
+def _minhash_lsh(task: str, seed: int) -> Any:
+    from lossreg.compare._minhash import MinHashBlocker
+
+    return MinHashBlocker(random_state=seed)  # reads the raw records (see make_model)
+
+
 def _ridge(task: str, seed: int) -> Any:
     from sklearn.linear_model import Ridge
 
@@ -76,6 +84,7 @@ REFERENCE_MODELS: dict[str, tuple[Callable[[str, int], Any], tuple[str, ...]]] =
     # multiclass: the k-means baseline of novel_classes scenarios (lossreg.compare._novel)
     "raw_features": (_raw_features, ("embedding", "multiclass")),
     SUPERVISED: (supervised_classifier, ("embedding",)),  # a network: see _supervised
+    "minhash_lsh": (_minhash_lsh, ("embedding",)),  # Jaccard-LSH blocker: see _minhash
     "hist_gradient_boosting": (_hist_gradient_boosting, (*_CLASSES, "regression")),
     "random_forest": (_random_forest, (*_CLASSES, "regression")),
 }
@@ -105,8 +114,12 @@ def make_model(label: str, task: str, seed: int) -> Any:
     from sklearn.pipeline import Pipeline
 
     from lossreg.compare._fit import preprocessing
+    from lossreg.compare._minhash import BLOCKER_MODELS
 
-    build, _ = REFERENCE_MODELS[label[len(MODEL_PREFIX) :]]
+    name = label[len(MODEL_PREFIX) :]
+    build, _ = REFERENCE_MODELS[name]
+    if name in BLOCKER_MODELS:  # tokens of the raw records: no imputation or encoding
+        return Pipeline([("model", build(task, seed))])
     return Pipeline([("prep", preprocessing()), ("model", build(task, seed))])
 
 
@@ -134,10 +147,17 @@ def run_model_fit(
             from lossreg.compare._novel import score_novel_model
 
             record.update(score_novel_model(spec, model, X, y, test))
+        elif spec["task"] == "embedding" and spec["loss"] == MODEL_PREFIX + "minhash_lsh":
+            from lossreg.compare._minhash import score_blocker
+
+            record.update(score_blocker(spec, fitted, X, y, test))
         elif spec["task"] == "embedding":
+            from lossreg.compare._blocking import blocking_metrics
             from lossreg.compare._few_labels import score_raw_features
 
             record.update(score_raw_features(spec, model, X, y_test, test, groups))
+            emb_test = np.asarray(fitted.transform(X_test), dtype=np.float64)
+            record.update(blocking_metrics(emb_test, y_test, spec.get("blocking_k")))
         elif spec["task"] == "regression":
             record.update(regression_metrics(y_test, fitted.predict(X_test)))
         else:

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from lossreg.compare._bags import check_bag_losses
+from lossreg.compare._blocking import check_blocking_k
 from lossreg.compare._curves import check_curves, curve_metrics
 from lossreg.compare._data import Dataset, load_data
 from lossreg.compare._few_labels import check_probe_labels
@@ -104,6 +105,7 @@ def compare(
     adapt: str | None = None,
     adapt_params: dict[str, Any] | None = None,
     probe_labels: float | None = None,
+    blocking_k: int | None = None,
     aggregate: Any = None,
     probe_target: str | None = None,
     losses: Any = None,
@@ -210,6 +212,12 @@ def compare(
         training fold's labels (the same rows for every loss), scored as
         ``few_label_probe_accuracy`` and ``few_label_probe_f1`` (see
         :mod:`lossreg.compare._few_labels`).
+    blocking_k : int, optional
+        Embeddings whose target is an entity id: also score each fit as a blocker keeping
+        the ``blocking_k`` nearest other test rows of each test row as its candidates:
+        ``blocking_recall`` (the share of the test fold's matching pairs among the candidate
+        pairs) and ``blocking_reduction_ratio`` (see :mod:`lossreg.compare._blocking`); the
+        reference model ``minhash_lsh`` (a Jaccard-LSH blocker) needs it.
     aggregate : str or list of str, optional
         Regression: the compared losses (quantile losses at the same levels) become the
         members of a :class:`~lossreg.estimators.QuantileAggregator` fitted on 75% of each
@@ -326,6 +334,7 @@ def compare(
         adapt=adapt,
         adapt_params=adapt_params,
         probe_labels=probe_labels,
+        blocking_k=blocking_k,
         aggregate=aggregate,
     )
     known = (
@@ -421,6 +430,7 @@ def plan_fits(
     adapt_params: dict[str, Any] | None = None,
     probe_labels: float | None = None,
     aggregate: Any = None,
+    blocking_k: int | None = None,
 ) -> dict[str, Any]:
     """Every fit of a comparison, with its stable key, seeds and row indices."""
     from lossreg.registry import default_registry
@@ -474,6 +484,7 @@ def plan_fits(
         has_domain = dataset.target_rows is not None
         adapting = check_adapt(adapt, adapt_params, choices, task, has_domain, registry)
     probe_labels = check_probe_labels(probe_labels, task)
+    blocking_k = check_blocking_k(blocking_k, task, [r.label for r in references])
     check_probe_target(dataset.probe is not None, task)
     if isinstance(scenarios, (str, Scenario)):
         scenarios = [scenarios]
@@ -541,6 +552,8 @@ def plan_fits(
                         identity["adapt"] = json.dumps(adapting, sort_keys=True, default=repr)
                     if probe_labels is not None:
                         identity["probe_labels"] = probe_labels  # likewise
+                    if blocking_k is not None:
+                        identity["blocking_k"] = blocking_k  # likewise
                     if aggregating is not None:  # the members (the rule is the "loss")
                         members = {k: aggregating[k] for k in ("members", "levels")}
                         identity["aggregate"] = json.dumps(members, sort_keys=True)
@@ -575,6 +588,7 @@ def plan_fits(
                             "curves": curves,
                             "adapt": adapting,
                             "probe_labels": probe_labels,
+                            "blocking_k": blocking_k,
                             "aggregate": aggregating,
                             "train": train.tolist(),
                             "test": test.tolist(),

@@ -26,6 +26,7 @@ from lossreg.compare._synthetic_mixed import mixed_targets
 from lossreg.compare._synthetic_more import returns, subclusters
 from lossreg.compare._synthetic_multioutput import MULTIOUTPUT_GENERATORS
 from lossreg.compare._synthetic_ranksurv import ranking, survival
+from lossreg.compare._synthetic_records import duplicate_records
 from lossreg.compare._synthetic_scenes import scenes
 from lossreg.compare._synthetic_shift import shifted_positives
 from lossreg.compare._synthetic_unlabeled import covariate_shift, shifted_gaussians
@@ -305,6 +306,7 @@ GENERATORS["mixed_targets"] = mixed_targets  # a value and a class column (task 
 GENERATORS["shifted_positives"] = shifted_positives  # rare positives; a shifted version
 GENERATORS["multidevice"] = multidevice  # time-aligned rows of several devices
 GENERATORS["auctions"] = auctions  # ads in auctions: bids, clicks (see _welfare)
+GENERATORS["duplicate_records"] = duplicate_records  # noisy records of entities (blocking)
 
 
 def describe_generators() -> str:
