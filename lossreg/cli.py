@@ -389,7 +389,8 @@ def docs_command(out: str | None) -> None:
     help="Reference scikit-learn model fitted beside the losses on the same folds, repeatable: "
     "gaussian_nb, logistic_regression, ridge, hist_gradient_boosting, random_forest; "
     "raw_features (embeddings: the features themselves), supervised (embeddings: a "
-    "cross-entropy network on every label).",
+    "cross-entropy network on every label); llp_bp (bag scenarios: belief-propagation "
+    "pseudo-labels, see README).",
 )
 @click.option(
     "--probe-labels",
