@@ -379,7 +379,8 @@ def docs_command(out: str | None) -> None:
     "gaussian_nb, logistic_regression, ridge, hist_gradient_boosting, random_forest; "
     "raw_features (embeddings: the features themselves), supervised (embeddings: a "
     "cross-entropy network on every label), minhash_lsh (embeddings: a Jaccard-LSH blocker "
-    "on the raw records' tokens, with --blocking-k).",
+    "on the raw records' tokens, with --blocking-k), llp_bp (bag scenarios: belief-propagation "
+    "pseudo-labels, see README).",
 )
 @click.option(
     "--blocking-k",

@@ -100,6 +100,8 @@ def test_claim_config_is_a_valid_comparison(claim):
         for name in named:
             assert check.loss in labels[name], f"{check.loss!r} is not one of {labels[name]}"
             assert check.scenario in scenarios[name], f"{check.scenario!r} not in {scenarios}"
+            if check.contrast_scenario is not None:
+                assert check.contrast_scenario in scenarios[name]
         for name in base_named:
             if check.threshold is None:
                 assert (check.baseline or baselines[name]) in labels[name]

@@ -50,7 +50,10 @@ takes the baseline's values from another scenario of the same folds (the same lo
 data: ``subsample:0.1``; cross-entropy on majority labels against a loss trained on crowd
 votes), pairs still sharing (repeat, fold); and ``threshold`` replaces the baseline by a fixed
 value decided beforehand (the mean of a correlation lies above 0.5), with the same corrected
-interval.
+interval. A claim that an effect grows with a setting ("more so for large bags") takes
+``contrast_scenario``: per (repeat, fold) pair, the loss-minus-baseline difference in the
+check's scenario minus the same difference in the contrast scenario (a difference in
+differences; the loss and baseline columns then show each one's change between the two).
 """
 
 from __future__ import annotations
@@ -100,6 +103,8 @@ class Check:
     baseline_experiment: str | None = None
     experiments: list[str] | None = None
     aggregate: str | None = None
+    #: judge the change of the loss-baseline difference from this scenario to the check's
+    contrast_scenario: str | None = None
 
 
 #: how an aggregate check combines a metric over its experiments, per (repeat, fold)
@@ -194,6 +199,14 @@ def _check(path: Path, raw: dict[str, Any], experiments: dict[str, dict[str, Any
         raise ValueError(
             f"{path.name}: aggregate must be one of {', '.join(AGGREGATES)}. "
             f"Got {check.aggregate!r}."
+        )
+    if check.contrast_scenario is not None and (
+        check.threshold is not None or check.baseline_scenario or check.aggregate
+    ):
+        raise ValueError(
+            f"{path.name}: contrast_scenario compares the loss-baseline difference of two "
+            "scenarios; it cannot be combined with threshold, baseline_scenario or aggregate. "
+            f"Got a check of {check.loss!r} with contrast_scenario={check.contrast_scenario!r}."
         )
     named = [*(check.experiments or [check.experiment])]
     if check.baseline_experiment is not None:
@@ -329,6 +342,12 @@ def evaluate(claim: Claim, results: pd.DataFrame | dict[str, pd.DataFrame]) -> l
             base = pd.Series(float(check.threshold), index=values.index)
         else:
             base = _combined(results, base_named, baseline, check, base_scenario)
+        if check.contrast_scenario is not None:
+            # each side's change from the contrast scenario; their difference is the
+            # difference in differences the check judges
+            contrast = check.contrast_scenario
+            values = values - _combined(results, named, check.loss, check, contrast)
+            base = base - _combined(results, base_named, baseline, check, contrast)
         # a range (spread over settings) is better when smaller, whatever the metric
         greater = GREATER_IS_BETTER[check.metric] if check.aggregate != "range" else False
         # group-aware splits record their own n_test / n_train; row folds have 1 / (cv - 1)
@@ -339,6 +358,12 @@ def evaluate(claim: Claim, results: pd.DataFrame | dict[str, pd.DataFrame]) -> l
         for name, label, scenario in [
             *((n, check.loss, check.scenario) for n in named),
             *((n, baseline, base_scenario) for n in base_fits),
+            *(
+                (n, label, check.contrast_scenario)
+                for n in named
+                for label in (check.loss, baseline)
+                if check.contrast_scenario is not None
+            ),
         ]:
             frame = results[name]
             failed = failed_fits(frame, check.metric)  # diverged fits have no test metrics
@@ -347,6 +372,8 @@ def evaluate(claim: Claim, results: pd.DataFrame | dict[str, pd.DataFrame]) -> l
             )
         if check.baseline_scenario and check.threshold is None:
             baseline = f"{baseline} @ {check.baseline_scenario}"
+        if check.contrast_scenario is not None:
+            baseline = f"{baseline}; change from {check.contrast_scenario}"
         rows.append(
             {
                 "check": check,
@@ -628,6 +655,8 @@ def _compare_section(results: dict[str, pd.DataFrame], rows: list[dict[str, Any]
                 baseline += f" in {c.baseline_experiment}"
         else:
             setting = c.scenario
+        if c.contrast_scenario:
+            setting += f" minus {c.contrast_scenario}"
         metric = f"{c.metric} ({c.aggregate})" if c.aggregate else c.metric
         lines.append(
             f"| `{c.loss}` | {baseline} | {setting} | {metric} | "

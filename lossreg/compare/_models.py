@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lossreg.compare._bag_models import bag_model_extras, llp_bp, torch_threads, use_settings
 from lossreg.compare._store import record_failure
 from lossreg.compare._supervised import SUPERVISED, run_supervised_fit, supervised_classifier
 
@@ -87,6 +88,7 @@ REFERENCE_MODELS: dict[str, tuple[Callable[[str, int], Any], tuple[str, ...]]] =
     "minhash_lsh": (_minhash_lsh, ("embedding",)),  # Jaccard-LSH blocker: see _minhash
     "hist_gradient_boosting": (_hist_gradient_boosting, (*_CLASSES, "regression")),
     "random_forest": (_random_forest, (*_CLASSES, "regression")),
+    "llp_bp": (llp_bp, ("binary",)),  # learns from bags: see _bag_models
 }
 
 
@@ -137,9 +139,16 @@ def run_model_fit(
     try:
         train, test = np.asarray(spec["train"]), np.asarray(spec["test"])
         pipeline = make_model(spec["loss"], spec["task"], spec["model_seed"])
-        model = StressedEstimator(pipeline, spec["scenario"], spec["noise_seed"])
+        pipeline = use_settings(pipeline, spec["loss"], spec.get("estimator", {}))
+        model = StressedEstimator(
+            pipeline,
+            spec["scenario"],
+            spec["noise_seed"],
+            bag_extras=bag_model_extras(spec["loss"]),
+        )
         start = time.perf_counter()
-        model.fit(X.iloc[train], y.iloc[train].to_numpy())
+        with torch_threads(spec):
+            model.fit(X.iloc[train], y.iloc[train].to_numpy())
         record["fit_time"] = time.perf_counter() - start
         X_test, y_test = X.iloc[test], y.iloc[test].to_numpy()
         fitted = model.estimator_

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lossreg.compare._bag_models import check_bag_models
 from lossreg.compare._bags import check_bag_losses
 from lossreg.compare._blocking import check_blocking_k
 from lossreg.compare._curves import check_curves, curve_metrics
@@ -494,6 +495,7 @@ def plan_fits(
     if len({s.label for s in parsed}) != len(parsed):
         raise ValueError("A scenario is listed twice.")
     check_bag_losses({c.label: registry.get_spec(c.name).fit_extras for c in choices}, parsed)
+    check_bag_models([r.label for r in references], parsed)
     check_votes(dataset.votes is not None, parsed)
     check_novel(parsed, [r.label for r in references], dataset.y, task)
     if cv < 2 or repeats < 1:
