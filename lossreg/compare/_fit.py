@@ -18,6 +18,7 @@ from sklearn.utils.metaestimators import available_if
 
 from lossreg.compare._multioutput import loss_scaling
 from lossreg.compare._regression_embedding import TargetPrepared, bins_of
+from lossreg.compare._tail import head_tail_scores
 
 __all__ = ["TargetScaled", "make_pipeline", "preprocessing", "run_fit"]
 
@@ -428,7 +429,7 @@ def run_fit(
                 )
                 record.update(scores)
                 record.update(foreground_recall(y_test, predicted, background_class(y)))
-                record.update(_head_tail(est.classes_, y_test, predicted, model.fit_rows_[1]))
+                record.update(head_tail_scores(est.classes_, y_test, predicted, model.fit_rows_[1]))
                 if proba is not None:
                     index = np.searchsorted(est.classes_, y_test)
                     record.update(classification_uncertainty(index, proba, vacuity(est, X_test)))
@@ -492,16 +493,6 @@ def _geometry(est: Any, X_test: np.ndarray, y_test: np.ndarray, y_fit: Any) -> d
         **class_geometry(features, y_index, counts),
         **within_class_variability(features, y_index),
     }
-
-
-def _head_tail(classes: Any, y_test: Any, predicted: Any, y_fit: Any) -> dict[str, float]:
-    """Head/tail-class accuracy, the thirds ranked by the training fold (see ``_tail``)."""
-    from lossreg.compare._tail import head_tail_accuracy
-
-    counts = np.array([np.sum(np.asarray(y_fit) == c) for c in classes])
-    # a predicted label outside classes_ cannot occur: predict returns classes_ values
-    y_index, pred_index = np.searchsorted(classes, y_test), np.searchsorted(classes, predicted)
-    return head_tail_accuracy(y_index, pred_index, counts)
 
 
 def _fit_extras(loss: str) -> tuple[str, ...]:

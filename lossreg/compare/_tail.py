@@ -13,6 +13,7 @@ __all__ = [
     "TAIL_DIRECTIONS",
     "TAIL_METRICS",
     "head_tail_accuracy",
+    "head_tail_scores",
     "tail_classes",
     "within_class_variability",
 ]
@@ -82,3 +83,19 @@ def within_class_variability(features: np.ndarray, y_index: np.ndarray) -> dict[
     keep = values > 1e-10 * values.max()
     inverse = (vectors[:, keep] / values[keep]) @ vectors[:, keep].T
     return {"nc1": float(np.trace(sigma_w @ inverse) / len(present))}
+
+
+def head_tail_scores(
+    classes: np.ndarray, y_test: np.ndarray, predicted: np.ndarray, y_fit: np.ndarray
+) -> dict[str, float]:
+    """:func:`head_tail_accuracy` from labels: the thirds ranked by the training labels ``y_fit``.
+
+    ``classes`` are the fitted model's sorted classes (``classes_``); ``y_fit`` the training
+    fold's labels as the model was fitted on them (after the scenario).
+    """
+    classes = np.asarray(classes)
+    counts = np.array([np.sum(np.asarray(y_fit) == c) for c in classes])
+    # predict returns values of classes_, so every label has its index
+    y_index = np.searchsorted(classes, np.asarray(y_test))
+    pred_index = np.searchsorted(classes, np.asarray(predicted))
+    return head_tail_accuracy(y_index, pred_index, counts)
