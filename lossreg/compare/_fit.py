@@ -18,6 +18,7 @@ from sklearn.utils.metaestimators import available_if
 from lossreg.compare._multioutput import loss_scaling
 from lossreg.compare._regression_embedding import TargetPrepared, bins_of
 from lossreg.compare._store import record_failure
+from lossreg.compare._tail import head_tail_scores
 
 __all__ = ["TargetScaled", "make_pipeline", "preprocessing", "run_fit"]
 
@@ -443,6 +444,7 @@ def run_fit(
                     )
                     record.update(welfare)
                 record.update(foreground_recall(y_test, predicted, background_class(y)))
+                record.update(head_tail_scores(est.classes_, y_test, predicted, model.fit_rows_[1]))
                 if proba is not None:
                     index = np.searchsorted(est.classes_, y_test)
                     record.update(classification_uncertainty(index, proba, vacuity(est, X_test)))
@@ -493,12 +495,17 @@ def _fit_rows(model: Any, prep: Any) -> tuple[np.ndarray, np.ndarray]:
 def _geometry(est: Any, X_test: np.ndarray, y_test: np.ndarray, y_fit: Any) -> dict[str, float]:
     """Class-mean geometry of the last hidden layer (models with one; see ``_geometry``)."""
     from lossreg.compare._geometry import class_geometry, hidden_features
+    from lossreg.compare._tail import within_class_variability
 
     features = hidden_features(est, X_test)
     if features is None:
         return {}
     counts = np.array([np.sum(np.asarray(y_fit) == c) for c in est.classes_])
-    return class_geometry(features, np.searchsorted(est.classes_, y_test), counts)
+    y_index = np.searchsorted(est.classes_, y_test)
+    return {
+        **class_geometry(features, y_index, counts),
+        **within_class_variability(features, y_index),
+    }
 
 
 def _fit_extras(loss: str) -> tuple[str, ...]:

@@ -24,6 +24,7 @@ from lossreg.compare._precision_recall import (
 from lossreg.compare._pretrain import PRETRAIN_DIRECTIONS
 from lossreg.compare._regions import SHOT_METRICS
 from lossreg.compare._regression_embedding import REGRESSION_EMBEDDING_DIRECTIONS
+from lossreg.compare._tail import TAIL_DIRECTIONS, TAIL_METRICS
 from lossreg.compare._trading import GREATER_IS_BETTER_TRADING, TRADING_METRICS
 from lossreg.compare._uncertainty import (
     CLASSIFICATION_UNCERTAINTY_METRICS,
@@ -109,6 +110,7 @@ GREATER_IS_BETTER.update(MULTIOUTPUT_DIRECTIONS)
 GREATER_IS_BETTER.update(REGRESSION_EMBEDDING_DIRECTIONS)
 GREATER_IS_BETTER.update(BLOCKING_DIRECTIONS)  # blocking_k (lossreg.compare._blocking)
 GREATER_IS_BETTER.update(NOVEL_DIRECTIONS)  # novel_classes scenarios (lossreg.compare._novel)
+GREATER_IS_BETTER.update(TAIL_DIRECTIONS)  # long-tailed classes (lossreg.compare._tail)
 
 CLASSIFICATION_METRICS = (
     "accuracy",
@@ -129,6 +131,7 @@ CLASSIFICATION_METRICS = (
     "error_auroc",
     *CLASSIFICATION_UNCERTAINTY_METRICS,
     *GEOMETRY_METRICS,
+    *TAIL_METRICS,
 )
 REGRESSION_METRICS = (
     "rmse",

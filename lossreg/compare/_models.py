@@ -21,6 +21,7 @@ import pandas as pd
 from lossreg.compare._bag_models import bag_model_extras, llp_bp, torch_threads, use_settings
 from lossreg.compare._store import record_failure
 from lossreg.compare._supervised import SUPERVISED, run_supervised_fit, supervised_classifier
+from lossreg.compare._tail import head_tail_scores
 
 __all__ = ["MODEL_PREFIX", "REFERENCE_MODELS", "check_models", "make_model", "run_model_fit"]
 
@@ -170,15 +171,17 @@ def run_model_fit(
         elif spec["task"] == "regression":
             record.update(regression_metrics(y_test, fitted.predict(X_test)))
         else:
+            predicted = fitted.predict(X_test)
             scores, bins = classification_metrics(
                 y_test,
-                fitted.predict(X_test),
+                predicted,
                 fitted.predict_proba(X_test),
                 fitted.classes_,
                 spec["minority"],
                 groups=None if groups is None else groups.iloc[test].to_numpy(),
             )
             record.update(scores)
+            record.update(head_tail_scores(fitted.classes_, y_test, predicted, model.fit_rows_[1]))
             record["reliability"] = bins
         record.update(model.corruption_)
         record["status"] = "ok"
