@@ -405,6 +405,13 @@ def docs_command(out: str | None) -> None:
     "instead of the target the loss trains on; --model supervised trains on it.",
 )
 @click.option(
+    "--value",
+    metavar="COLUMN",
+    help="Binary: a feature column of per-row monetary values (customer lifetime value), "
+    "'clv' or 'clv(gamma=0.3, delta=10.0, contact_cost=1.0)': fed to losses that take it "
+    "and scored as campaign_profit, campaign_profit_tuned ... (the column stays a feature).",
+)
+@click.option(
     "--aggregate",
     metavar="RULES",
     help="Regression: the losses (quantile losses at the same levels) are the members of a "
@@ -552,6 +559,7 @@ def compare_command(
     probe_labels: float | None,
     aggregate: str | None,
     probe_target: str | None,
+    value: str | None,
     group: str | None,
     target_domain: str | None,
     votes: str | None,
@@ -637,6 +645,7 @@ def compare_command(
     probe_labels = setting("probe_labels", probe_labels)
     aggregate = setting("aggregate", aggregate)
     probe_target = setting("probe_target", probe_target)
+    value = setting("value", value)
     task = setting("task", task)
     baseline = setting("baseline", baseline)
     scoring = setting("scoring", scoring)
@@ -681,6 +690,7 @@ def compare_command(
             probe_labels=probe_labels,
             aggregate=aggregate,
             probe_target=probe_target,
+            value=value,
             losses=loss_list,
             task=task,
             baseline=baseline,

@@ -58,6 +58,7 @@ FIT_EXTRAS: dict[str, str] = {
     "rejected_label": "the rejected (dispreferred) class per row (preference supervision)",
     "teacher_features": "a teacher model's penultimate features per row, as wide as the "
     "student's features (losses with outputs='logits+features')",
+    "value": "a monetary value per row (a customer's lifetime value), unscaled",
 }
 
 #: Fit extras whose width (columns per row) a loss may declare in ``LossSpec.extra_widths``:

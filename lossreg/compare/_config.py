@@ -48,6 +48,7 @@ CONFIG_KEYS: dict[str, tuple[type, ...]] = {
     "probe_labels": (float,),
     "aggregate": (str, list),
     "probe_target": (str,),
+    "value": (str,),
     "losses": (str, list),
     "task": (str,),
     "baseline": (str,),

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 from sklearn import metrics
 
+from lossreg.compare._campaign import CAMPAIGN_DIRECTIONS, CAMPAIGN_METRICS
 from lossreg.compare._embedding_probes import EMBEDDING_PROBE_METRICS, GREATER_IS_BETTER_PROBES
 from lossreg.compare._few_labels import FEW_LABEL_DIRECTIONS, FEW_LABEL_METRICS
 from lossreg.compare._geometry import GEOMETRY_GREATER_IS_BETTER, GEOMETRY_METRICS
@@ -93,6 +94,7 @@ GREATER_IS_BETTER: dict[str, bool] = {
     **GEOMETRY_GREATER_IS_BETTER,
     **ORDINAL_DIRECTIONS,
     **VOTE_DIRECTIONS,
+    **CAMPAIGN_DIRECTIONS,
     # training dynamics (lossreg.compare._curves): every fit, and fits with curves=True
     "diverged": False,
     "train_accuracy": True,
@@ -125,6 +127,7 @@ CLASSIFICATION_METRICS = (
     "error_auroc",
     *CLASSIFICATION_UNCERTAINTY_METRICS,
     *GEOMETRY_METRICS,
+    *CAMPAIGN_METRICS,
 )
 REGRESSION_METRICS = (
     "rmse",

@@ -16,8 +16,10 @@ import numpy as np
 import pandas as pd
 
 from lossreg.compare._bags import check_bag_losses
+from lossreg.compare._campaign import check_value
 from lossreg.compare._curves import check_curves, curve_metrics
 from lossreg.compare._data import Dataset, load_data
+from lossreg.compare._extras import declared_extras
 from lossreg.compare._few_labels import check_probe_labels
 from lossreg.compare._fit import run_fit
 from lossreg.compare._losses import BASELINES, LossChoice, parse_losses, task_default_losses
@@ -104,6 +106,7 @@ def compare(
     probe_labels: float | None = None,
     aggregate: Any = None,
     probe_target: str | None = None,
+    value: str | None = None,
     losses: Any = None,
     task: str | None = None,
     baseline: str | None = None,
@@ -210,6 +213,13 @@ def compare(
         the held-out 25%, ``best_single``: the member best there, ``mean``) is a fit labelled
         ``aggregate:RULE``, scored on the test fold (``pinball``, ``wis`` ...). The baseline
         defaults to ``aggregate:best_single`` (see :mod:`lossreg.compare._aggregate`).
+    value : str, optional
+        Binary: a numeric feature column of per-row monetary values (a customer's lifetime
+        value), ``"clv"`` or ``"clv(gamma=0.3, delta=10.0, contact_cost=1.0)"``. Its raw
+        values reach the losses that declare the ``value`` fit extra, and every fit is scored
+        by the profit of a retention campaign run on its decisions (``campaign_profit``, with
+        a training-fold profit threshold ``campaign_profit_tuned`` ...; see
+        :mod:`lossreg.compare._campaign`). The column stays a feature.
     probe_target : str, optional
         Embeddings: a second label column (not a feature) that every embedding probe reads
         instead of the target the loss trains on, e.g. activities beside the device ids a
@@ -319,6 +329,7 @@ def compare(
         adapt_params=adapt_params,
         probe_labels=probe_labels,
         aggregate=aggregate,
+        value=value,
     )
     known = (
         TASK_METRICS[dataset.task]
@@ -413,6 +424,7 @@ def plan_fits(
     adapt_params: dict[str, Any] | None = None,
     probe_labels: float | None = None,
     aggregate: Any = None,
+    value: str | None = None,
 ) -> dict[str, Any]:
     """Every fit of a comparison, with its stable key, seeds and row indices."""
     from lossreg.registry import default_registry
@@ -466,6 +478,8 @@ def plan_fits(
         has_domain = dataset.target_rows is not None
         adapting = check_adapt(adapt, adapt_params, choices, task, has_domain, registry)
     probe_labels = check_probe_labels(probe_labels, task)
+    extras = {c.label: declared_extras(c.name, c.params) for c in choices}
+    campaign = check_value(value, dataset.X, task, extras)
     check_probe_target(dataset.probe is not None, task)
     if isinstance(scenarios, (str, Scenario)):
         scenarios = [scenarios]
@@ -533,6 +547,8 @@ def plan_fits(
                         identity["adapt"] = json.dumps(adapting, sort_keys=True, default=repr)
                     if probe_labels is not None:
                         identity["probe_labels"] = probe_labels  # likewise
+                    if campaign is not None:
+                        identity["value"] = json.dumps(campaign, sort_keys=True)  # likewise
                     if aggregating is not None:  # the members (the rule is the "loss")
                         members = {k: aggregating[k] for k in ("members", "levels")}
                         identity["aggregate"] = json.dumps(members, sort_keys=True)
@@ -568,6 +584,7 @@ def plan_fits(
                             "adapt": adapting,
                             "probe_labels": probe_labels,
                             "aggregate": aggregating,
+                            "value": campaign,
                             "train": train.tolist(),
                             "test": test.tolist(),
                         }

@@ -182,6 +182,7 @@ callbacks, **kwargs
         event: Any = None,
         rejected_label: Any = None,
         teacher_features: Any = None,
+        value: Any = None,
     ) -> LossRanker:
         """Train on features ``X``, relevance ``y`` and query ids ``group``.
 

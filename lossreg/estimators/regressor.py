@@ -81,6 +81,7 @@ class LossRegressor(RegressorMixin, LossEstimatorBase):
         event: Any = None,
         rejected_label: Any = None,
         teacher_features: Any = None,
+        value: Any = None,
     ) -> LossRegressor:
         """Train on ``X``, ``y``; per-row ``sample_weight`` and the extras the loss declares.
 

@@ -283,6 +283,7 @@ callbacks, **kwargs
         sample_index: Any = None,
         rejected_label: Any = None,
         teacher_features: Any = None,
+        value: Any = None,
     ) -> LossSurvivalRegressor:
         """Train on features ``X``, observed times ``y`` and the ``event`` indicator.
 
