@@ -85,6 +85,7 @@ def test_compare_feeds_the_value_and_scores_the_campaign():
     results = compare(
         "synthetic:churn(n_samples=300)",
         losses=["bce", "pno_churn_regret(gamma=0.5)"],
+        models=["logistic_regression"],
         value="clv(gamma=0.5)",
         cv=2,
         estimator_params={"max_iter": 3},
@@ -98,10 +99,23 @@ def test_compare_feeds_the_value_and_scores_the_campaign():
     assert (results["campaign_profit"] <= results["campaign_profit_max"] + 1e-12).all()
     by_loss = results.set_index("loss_label")
     assert by_loss.loc["bce", "campaign_profit_expected"].notna().all()
+    assert len(by_loss.filter(like="logistic_regression", axis=0)) == 2  # reference models too
     assert by_loss.loc["pno_churn_regret(gamma=0.5)", "campaign_profit_expected"].isna().all()
     # without a value column, a loss that needs one is refused before any fit
     with pytest.raises(ValueError, match="need each row's monetary value"):
         compare("synthetic:churn(n_samples=300)", losses=["pno_churn_regret"], report=False)
+
+
+def test_cli_takes_the_value_column():
+    from click.testing import CliRunner
+
+    from lossreg.cli import cli
+
+    args = ["compare", "synthetic:churn(n_samples=200)", "--losses", "bce", "--cv", "2"]
+    args += ["--max-iter", "1", "--no-progress", "--value", "spend"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code != 0
+    assert "Value column 'spend' is not a feature column" in result.output
 
 
 def _run_claims():

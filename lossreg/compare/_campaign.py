@@ -39,6 +39,7 @@ __all__ = [
     "campaign_scores",
     "check_value",
     "profit_threshold",
+    "score_campaign",
     "value_fit_params",
 ]
 
@@ -147,6 +148,32 @@ def profit_threshold(scores: np.ndarray, benefits: np.ndarray) -> float:
     return float(s[k] + s[k + 1]) / 2 if k + 1 < len(s) else -np.inf
 
 
+def score_campaign(
+    value: dict[str, Any],
+    est: Any,
+    model: Any,
+    X: pd.DataFrame,
+    y: pd.Series,
+    test: np.ndarray,
+    transform: Any = None,
+) -> dict[str, float]:
+    """Campaign metrics of a fit of ``compare``: ``model`` is its fitted ``StressedEstimator``.
+
+    ``est`` predicts from ``transform``-ed rows (a fitted preprocessing, or None when ``est``
+    is a whole pipeline on raw rows); the profit threshold is tuned on the rows ``model``
+    was fitted on (after the scenario), with their own values.
+    """
+    X_fit, y_fit = model.fit_rows_
+    column = value["column"]
+    values_fit = np.asarray(X_fit[column], dtype=np.float64)
+    values_test = X[column].to_numpy(dtype=np.float64)[test]
+    X_test = X.iloc[test]
+    if transform is not None:
+        X_fit, X_test = transform.transform(X_fit), transform.transform(X_test)
+    fit_rows = (X_fit, np.asarray(y_fit), values_fit)
+    return campaign_scores(value, est, X_test, y.iloc[test].to_numpy(), values_test, fit_rows)
+
+
 def campaign_scores(
     value: dict[str, Any],
     est: Any,
@@ -157,8 +184,9 @@ def campaign_scores(
 ) -> dict[str, float]:
     """The campaign metrics of one fitted binary model on its test fold.
 
-    ``X_test`` is preprocessed; ``fit_rows`` holds the preprocessed training rows the model
-    was fitted on, their labels and their values (for the profit-based threshold).
+    ``X_test`` is what ``est`` predicts from; ``fit_rows`` holds the training rows the model
+    was fitted on (in the same form), their labels and their values (for the profit-based
+    threshold).
     """
     positive_class = est.classes_[-1]
     positive = np.asarray(y_test) == positive_class
@@ -171,7 +199,7 @@ def campaign_scores(
     }
     X_fit, y_fit, values_fit = fit_rows
     labelled = np.isin(np.asarray(y_fit), est.classes_)  # unlabeled rows cannot be scored
-    fit_scores = _positive_score(est, X_fit[labelled])
+    fit_scores = _positive_score(est, X_fit)[labelled]
     fit_benefit = campaign_benefits(
         np.asarray(y_fit)[labelled] == positive_class, values_fit[labelled], value
     )

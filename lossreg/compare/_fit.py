@@ -233,7 +233,7 @@ def run_fit(
 
     from lossreg.compare._adapt import adapt_fit, source_loss
     from lossreg.compare._bags import bag_extras_of
-    from lossreg.compare._campaign import value_fit_params
+    from lossreg.compare._campaign import score_campaign, value_fit_params
     from lossreg.compare._curves import epoch_metrics, record_divergence, snapshots
     from lossreg.compare._embedding_probes import embedding_probe_metrics
     from lossreg.compare._few_labels import few_label_metrics
@@ -432,9 +432,7 @@ def run_fit(
                 record.update(scores)
                 record.update(foreground_recall(y_test, predicted, background_class(y)))
                 if spec.get("value"):  # campaign profit of the targeting decisions
-                    record.update(
-                        _campaign(spec["value"], est, model, prep, X, test, X_test, y_test)
-                    )
+                    record.update(score_campaign(spec["value"], est, model, X, y, test, prep))
                 if proba is not None:
                     index = np.searchsorted(est.classes_, y_test)
                     record.update(classification_uncertainty(index, proba, vacuity(est, X_test)))
@@ -493,27 +491,6 @@ def _geometry(est: Any, X_test: np.ndarray, y_test: np.ndarray, y_fit: Any) -> d
         return {}
     counts = np.array([np.sum(np.asarray(y_fit) == c) for c in est.classes_])
     return class_geometry(features, np.searchsorted(est.classes_, y_test), counts)
-
-
-def _campaign(
-    value: dict[str, Any],
-    est: Any,
-    model: Any,
-    prep: Any,
-    X: pd.DataFrame,
-    test: np.ndarray,
-    X_test: np.ndarray,
-    y_test: np.ndarray,
-) -> dict[str, float]:
-    """Campaign-profit metrics (see ``_campaign``); the threshold is tuned on the fit rows."""
-    from lossreg.compare._campaign import campaign_scores
-
-    X_fit, y_fit = model.fit_rows_
-    column = value["column"]
-    values_fit = np.asarray(X_fit[column], dtype=np.float64)
-    values_test = X[column].to_numpy(dtype=np.float64)[test]
-    fit_rows = (prep.transform(X_fit), np.asarray(y_fit), values_fit)
-    return campaign_scores(value, est, X_test, y_test, values_test, fit_rows)
 
 
 def _fit_extras(loss: str) -> tuple[str, ...]:

@@ -151,6 +151,10 @@ def run_model_fit(
             )
             record.update(scores)
             record["reliability"] = bins
+            if spec.get("value"):  # campaign profit (lossreg.compare._campaign)
+                from lossreg.compare._campaign import score_campaign
+
+                record.update(score_campaign(spec["value"], fitted, model, X, y, test))
         record.update(model.corruption_)
         record["status"] = "ok"
     except Exception as exc:
