@@ -73,10 +73,11 @@ class PnOChurnRegret(LossModule):
     (2006) and Verbraken et al. (2013, the maximum-profit measure MPC), with a row's own value
     in place of the average one; the defaults :math:`\gamma = 0.3, \delta = 10, f = 1` are
     that measure's (its :math:`\gamma \sim \mathrm{Beta}(6, 14)` has mean 0.3), not values
-    read in this paper. The catalogue's L2 weight acts on the model's weights: set it with
-    the estimator's ``weight_decay`` (a loss does not see the weights). Since the loss is
-    linear in :math:`\sigma(s_i)`, scores of easy rows saturate; that does not change the
-    decisions, which are all this loss is for.
+    read in this paper. The catalogue's per-row ``clv`` is the generic ``value`` fit extra
+    here, and its :math:`f` the parameter ``contact_cost``. The catalogue's L2 weight acts on
+    the model's weights: set it with the estimator's ``weight_decay`` (a loss does not see
+    the weights). Since the loss is linear in :math:`\sigma(s_i)`, scores of easy rows
+    saturate; that does not change the decisions, which are all this loss is for.
 
     References
     ----------
