@@ -404,6 +404,13 @@ def docs_command(out: str | None) -> None:
     "instead of the target the loss trains on; --model supervised trains on it.",
 )
 @click.option(
+    "--value",
+    metavar="COLUMN",
+    help="Binary: a feature column of per-row monetary values (customer lifetime value), "
+    "'clv' or 'clv(gamma=0.3, delta=10.0, contact_cost=1.0)': fed to losses that take it "
+    "and scored as campaign_profit, campaign_profit_tuned ... (the column stays a feature).",
+)
+@click.option(
     "--aggregate",
     metavar="RULES",
     help="Regression: the losses (quantile losses at the same levels) are the members of a "
@@ -557,6 +564,7 @@ def compare_command(
     blocking_k: int | None,
     aggregate: str | None,
     probe_target: str | None,
+    value: str | None,
     group: str | None,
     target_domain: str | None,
     votes: str | None,
@@ -645,6 +653,7 @@ def compare_command(
     blocking_k = setting("blocking_k", blocking_k)
     aggregate = setting("aggregate", aggregate)
     probe_target = setting("probe_target", probe_target)
+    value = setting("value", value)
     task = setting("task", task)
     baseline = setting("baseline", baseline)
     scoring = setting("scoring", scoring)
@@ -691,6 +700,7 @@ def compare_command(
             blocking_k=blocking_k,
             aggregate=aggregate,
             probe_target=probe_target,
+            value=value,
             losses=loss_list,
             task=task,
             baseline=baseline,

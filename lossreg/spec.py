@@ -59,6 +59,7 @@ FIT_EXTRAS: dict[str, str] = {
     "teacher_features": "a teacher model's penultimate features per row, as wide as the "
     "student's features (losses with outputs='logits+features')",
     "bid": "the bid (value per click, >= 0) of each row: an ad's bid in its auction",
+    "value": "a monetary value per row (a customer's lifetime value), unscaled",
 }
 
 #: Fit extras whose width (columns per row) a loss may declare in ``LossSpec.extra_widths``:

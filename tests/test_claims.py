@@ -81,6 +81,7 @@ def test_claim_config_is_a_valid_comparison(claim):
             adapt_params=kwargs.get("adapt_params"),
             aggregate=kwargs.get("aggregate"),
             blocking_k=kwargs.get("blocking_k"),
+            value=kwargs.get("value"),
         )
         labels[name] = [c.label for c in plan["losses"]]
         scenarios[name] = [s.label for s in plan["scenarios"]]
@@ -94,6 +95,7 @@ def test_claim_config_is_a_valid_comparison(claim):
         for check in claim.checks:
             if name in (check.experiments or [check.experiment, check.baseline_experiment]):
                 assert check.metric in metrics, f"{check.metric!r} is not a metric of {name!r}"
+                assert (check.baseline_metric or check.metric) in metrics
     for check in claim.checks:
         named = check.experiments or [check.experiment]
         base_named = named if check.experiments else [check.baseline_experiment or named[0]]

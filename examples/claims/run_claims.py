@@ -48,9 +48,12 @@ not hold when none does, and is mixed otherwise.
 Two variants serve descriptive claims and claims about training data: ``baseline_scenario``
 takes the baseline's values from another scenario of the same folds (the same loss with less
 data: ``subsample:0.1``; cross-entropy on majority labels against a loss trained on crowd
-votes), pairs still sharing (repeat, fold); and ``threshold`` replaces the baseline by a fixed
+votes), pairs still sharing (repeat, fold); ``threshold`` replaces the baseline by a fixed
 value decided beforehand (the mean of a correlation lies above 0.5), with the same corrected
-interval. A claim that an effect grows with a setting ("more so for large bags") takes
+interval; ``baseline_metric`` reads the baseline's values from another metric of its own
+fits (the campaign profit of a classifier's tuned threshold, ``campaign_profit_tuned``,
+against a decision-focused loss's own decisions, ``campaign_profit``), which must point the
+same way. A claim that an effect grows with a setting ("more so for large bags") takes
 ``contrast_scenario``: per (repeat, fold) pair, the loss-minus-baseline difference in the
 check's scenario minus the same difference in the contrast scenario (a difference in
 differences; the loss and baseline columns then show each one's change between the two).
@@ -99,6 +102,9 @@ class Check:
     baseline_scenario: str | None = None
     #: compare with this fixed value instead of a baseline loss
     threshold: float | None = None
+    #: the baseline's values come from this metric (default: the check's own), for a
+    #: baseline whose own decision rule is another metric (a tuned threshold's profit)
+    baseline_metric: str | None = None
     experiment: str = ""
     baseline_experiment: str | None = None
     experiments: list[str] | None = None
@@ -208,6 +214,15 @@ def _check(path: Path, raw: dict[str, Any], experiments: dict[str, dict[str, Any
             "scenarios; it cannot be combined with threshold, baseline_scenario or aggregate. "
             f"Got a check of {check.loss!r} with contrast_scenario={check.contrast_scenario!r}."
         )
+    if check.baseline_metric is not None:
+        from lossreg.compare._metrics import GREATER_IS_BETTER
+
+        directions = {GREATER_IS_BETTER.get(m) for m in (check.metric, check.baseline_metric)}
+        if check.baseline_metric not in GREATER_IS_BETTER or len(directions) != 1:
+            raise ValueError(
+                f"{path.name}: baseline_metric must be a known metric pointing the same way "
+                f"as metric {check.metric!r}. Got {check.baseline_metric!r}."
+            )
     named = [*(check.experiments or [check.experiment])]
     if check.baseline_experiment is not None:
         named.append(check.baseline_experiment)
@@ -337,17 +352,18 @@ def evaluate(claim: Claim, results: pd.DataFrame | dict[str, pd.DataFrame]) -> l
         cv = int(first.attrs["cv"])
         values = _combined(results, named, check.loss, check)
         base_scenario = check.baseline_scenario or check.scenario
+        base_metric = check.baseline_metric or check.metric
         if check.threshold is not None:
             baseline = f"= {check.threshold:g}"
             base = pd.Series(float(check.threshold), index=values.index)
         else:
-            base = _combined(results, base_named, baseline, check, base_scenario)
+            base = _combined(results, base_named, baseline, check, base_scenario, base_metric)
         if check.contrast_scenario is not None:
             # each side's change from the contrast scenario; their difference is the
             # difference in differences the check judges
             contrast = check.contrast_scenario
             values = values - _combined(results, named, check.loss, check, contrast)
-            base = base - _combined(results, base_named, baseline, check, contrast)
+            base = base - _combined(results, base_named, baseline, check, contrast, base_metric)
         # a range (spread over settings) is better when smaller, whatever the metric
         greater = GREATER_IS_BETTER[check.metric] if check.aggregate != "range" else False
         # group-aware splits record their own n_test / n_train; row folds have 1 / (cv - 1)
@@ -355,23 +371,25 @@ def evaluate(claim: Claim, results: pd.DataFrame | dict[str, pd.DataFrame]) -> l
         test = paired_test(values, base, greater, test_share=share)
         errors = 0
         base_fits = [] if check.threshold is not None else base_named
-        for name, label, scenario in [
-            *((n, check.loss, check.scenario) for n in named),
-            *((n, baseline, base_scenario) for n in base_fits),
+        for name, label, scenario, metric in [
+            *((n, check.loss, check.scenario, check.metric) for n in named),
+            *((n, baseline, base_scenario, base_metric) for n in base_fits),
             *(
-                (n, label, check.contrast_scenario)
+                (n, label, check.contrast_scenario, metric)
                 for n in named
-                for label in (check.loss, baseline)
+                for label, metric in ((check.loss, check.metric), (baseline, base_metric))
                 if check.contrast_scenario is not None
             ),
         ]:
             frame = results[name]
-            failed = failed_fits(frame, check.metric)  # diverged fits have no test metrics
+            failed = failed_fits(frame, metric)  # diverged fits have no test metrics
             errors += int(
                 ((frame["scenario"] == scenario) & (frame["loss_label"] == label) & failed).sum()
             )
         if check.baseline_scenario and check.threshold is None:
             baseline = f"{baseline} @ {check.baseline_scenario}"
+        if check.baseline_metric and check.threshold is None:
+            baseline = f"{baseline} [{check.baseline_metric}]"
         if check.contrast_scenario is not None:
             baseline = f"{baseline}; change from {check.contrast_scenario}"
         rows.append(
@@ -396,18 +414,20 @@ def _combined(
     label: str,
     check: Check,
     scenario: str | None = None,
+    metric: str | None = None,
 ) -> pd.Series:
     """A loss's metric per (repeat, fold) in one experiment, or aggregated over several.
 
-    ``scenario`` defaults to the check's. An aggregate keeps only the pairs present (fitted,
-    metric computed) in every experiment.
+    ``scenario`` and ``metric`` default to the check's. An aggregate keeps only the pairs
+    present (fitted, metric computed) in every experiment.
     """
     scenario = scenario or check.scenario
+    metric = metric or check.metric
     series = []
     for name in names:
         frame = results[name]
         ok = frame[(frame["status"] == "ok") & (frame["scenario"] == scenario)]
-        series.append(_per_pair(ok, label, check.metric))
+        series.append(_per_pair(ok, label, metric))
     if check.aggregate is None:
         return series[0]
     table = pd.concat(series, axis=1, join="inner").dropna()
@@ -433,8 +453,9 @@ def plot_claim(claim: Claim, results: dict[str, pd.DataFrame], path: Path) -> No
 
     panels = list(
         dict.fromkeys(
-            (name, c.metric, c.scenario)
+            (name, metric, c.scenario)
             for c in claim.checks
+            for metric in dict.fromkeys([c.metric, c.baseline_metric or c.metric])
             for name in [
                 *(c.experiments or [c.experiment]),
                 *([c.baseline_experiment] if c.baseline_experiment else []),

@@ -50,6 +50,7 @@ CONFIG_KEYS: dict[str, tuple[type, ...]] = {
     "blocking_k": (int,),
     "aggregate": (str, list),
     "probe_target": (str,),
+    "value": (str,),
     "losses": (str, list),
     "task": (str,),
     "baseline": (str,),

@@ -237,6 +237,7 @@ def run_fit(
     from lossreg.compare._adapt import adapt_fit, source_loss
     from lossreg.compare._bags import bag_extras_of
     from lossreg.compare._blocking import blocking_metrics
+    from lossreg.compare._campaign import score_campaign, value_fit_params
     from lossreg.compare._curves import epoch_metrics, record_divergence, snapshots
     from lossreg.compare._embedding_probes import embedding_probe_metrics
     from lossreg.compare._few_labels import few_label_metrics
@@ -338,6 +339,8 @@ def run_fit(
                 fit_params["votes"] = votes.iloc[train]
             if bids is not None and _declares(spec["loss"], "bid", spec["params"]):
                 fit_params["model__bid"] = bids.iloc[train].to_numpy()
+            if spec.get("value") and _declares(spec["loss"], "value", spec["params"]):
+                fit_params.update(value_fit_params(spec["value"], X, train))
             start = time.perf_counter()
             model.fit(X.iloc[train], y_train, **fit_params)
             record["fit_time"] = time.perf_counter() - start
@@ -445,6 +448,8 @@ def run_fit(
                     record.update(welfare)
                 record.update(foreground_recall(y_test, predicted, background_class(y)))
                 record.update(head_tail_scores(est.classes_, y_test, predicted, model.fit_rows_[1]))
+                if spec.get("value"):  # campaign profit of the targeting decisions
+                    record.update(score_campaign(spec["value"], est, model, X, y, test, prep))
                 if proba is not None:
                     index = np.searchsorted(est.classes_, y_test)
                     record.update(classification_uncertainty(index, proba, vacuity(est, X_test)))

@@ -8,6 +8,7 @@ import numpy as np
 from sklearn import metrics
 
 from lossreg.compare._blocking import BLOCKING_DIRECTIONS, BLOCKING_METRICS
+from lossreg.compare._campaign import CAMPAIGN_DIRECTIONS, CAMPAIGN_METRICS
 from lossreg.compare._embedding_probes import EMBEDDING_PROBE_METRICS, GREATER_IS_BETTER_PROBES
 from lossreg.compare._few_labels import FEW_LABEL_DIRECTIONS, FEW_LABEL_METRICS
 from lossreg.compare._geometry import GEOMETRY_GREATER_IS_BETTER, GEOMETRY_METRICS
@@ -97,6 +98,7 @@ GREATER_IS_BETTER: dict[str, bool] = {
     **GEOMETRY_GREATER_IS_BETTER,
     **ORDINAL_DIRECTIONS,
     **VOTE_DIRECTIONS,
+    **CAMPAIGN_DIRECTIONS,
     # training dynamics (lossreg.compare._curves): every fit, and fits with curves=True
     "diverged": False,
     "train_accuracy": True,
@@ -132,6 +134,7 @@ CLASSIFICATION_METRICS = (
     *CLASSIFICATION_UNCERTAINTY_METRICS,
     *GEOMETRY_METRICS,
     *TAIL_METRICS,
+    *CAMPAIGN_METRICS,
 )
 REGRESSION_METRICS = (
     "rmse",

@@ -183,6 +183,10 @@ def run_model_fit(
             record.update(scores)
             record.update(head_tail_scores(fitted.classes_, y_test, predicted, model.fit_rows_[1]))
             record["reliability"] = bins
+            if spec.get("value"):  # campaign profit (lossreg.compare._campaign)
+                from lossreg.compare._campaign import score_campaign
+
+                record.update(score_campaign(spec["value"], fitted, model, X, y, test))
         record.update(model.corruption_)
         record["status"] = "ok"
     except Exception as exc:

@@ -18,8 +18,10 @@ import pandas as pd
 from lossreg.compare._bag_models import check_bag_models
 from lossreg.compare._bags import check_bag_losses
 from lossreg.compare._blocking import check_blocking_k
+from lossreg.compare._campaign import check_value
 from lossreg.compare._curves import check_curves, curve_metrics
 from lossreg.compare._data import Dataset, load_data
+from lossreg.compare._extras import declared_extras
 from lossreg.compare._few_labels import check_probe_labels
 from lossreg.compare._fit import run_fit
 from lossreg.compare._losses import BASELINES, LossChoice, parse_losses, task_default_losses
@@ -109,6 +111,7 @@ def compare(
     blocking_k: int | None = None,
     aggregate: Any = None,
     probe_target: str | None = None,
+    value: str | None = None,
     losses: Any = None,
     task: str | None = None,
     baseline: str | None = None,
@@ -226,6 +229,13 @@ def compare(
         the held-out 25%, ``best_single``: the member best there, ``mean``) is a fit labelled
         ``aggregate:RULE``, scored on the test fold (``pinball``, ``wis`` ...). The baseline
         defaults to ``aggregate:best_single`` (see :mod:`lossreg.compare._aggregate`).
+    value : str, optional
+        Binary: a numeric feature column of per-row monetary values (a customer's lifetime
+        value), ``"clv"`` or ``"clv(gamma=0.3, delta=10.0, contact_cost=1.0)"``. Its raw
+        values reach the losses that declare the ``value`` fit extra, and every fit is scored
+        by the profit of a retention campaign run on its decisions (``campaign_profit``, with
+        a training-fold profit threshold ``campaign_profit_tuned`` ...; see
+        :mod:`lossreg.compare._campaign`). The column stays a feature.
     probe_target : str, optional
         Embeddings: a second label column (not a feature) that every embedding probe reads
         instead of the target the loss trains on, e.g. activities beside the device ids a
@@ -337,6 +347,7 @@ def compare(
         probe_labels=probe_labels,
         blocking_k=blocking_k,
         aggregate=aggregate,
+        value=value,
     )
     known = (
         TASK_METRICS[dataset.task]
@@ -432,6 +443,7 @@ def plan_fits(
     probe_labels: float | None = None,
     aggregate: Any = None,
     blocking_k: int | None = None,
+    value: str | None = None,
 ) -> dict[str, Any]:
     """Every fit of a comparison, with its stable key, seeds and row indices."""
     from lossreg.registry import default_registry
@@ -486,6 +498,8 @@ def plan_fits(
         adapting = check_adapt(adapt, adapt_params, choices, task, has_domain, registry)
     probe_labels = check_probe_labels(probe_labels, task)
     blocking_k = check_blocking_k(blocking_k, task, [r.label for r in references])
+    extras = {c.label: declared_extras(c.name, c.params) for c in choices}
+    campaign = check_value(value, dataset.X, task, extras)
     check_probe_target(dataset.probe is not None, task)
     if isinstance(scenarios, (str, Scenario)):
         scenarios = [scenarios]
@@ -556,6 +570,8 @@ def plan_fits(
                         identity["probe_labels"] = probe_labels  # likewise
                     if blocking_k is not None:
                         identity["blocking_k"] = blocking_k  # likewise
+                    if campaign is not None:
+                        identity["value"] = json.dumps(campaign, sort_keys=True)  # likewise
                     if aggregating is not None:  # the members (the rule is the "loss")
                         members = {k: aggregating[k] for k in ("members", "levels")}
                         identity["aggregate"] = json.dumps(members, sort_keys=True)
@@ -592,6 +608,7 @@ def plan_fits(
                             "probe_labels": probe_labels,
                             "blocking_k": blocking_k,
                             "aggregate": aggregating,
+                            "value": campaign,
                             "train": train.tolist(),
                             "test": test.tolist(),
                         }

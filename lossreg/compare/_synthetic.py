@@ -20,6 +20,7 @@ from lossreg.compare._domains import DOMAIN_GENERATORS
 from lossreg.compare._ordinal import ordinal
 from lossreg.compare._regions import sparse_targets
 from lossreg.compare._synthetic_auctions import auctions
+from lossreg.compare._synthetic_churn import churn
 from lossreg.compare._synthetic_devices import multidevice
 from lossreg.compare._synthetic_linear import gaussian_classes, separable
 from lossreg.compare._synthetic_mixed import mixed_targets
@@ -307,6 +308,7 @@ GENERATORS["shifted_positives"] = shifted_positives  # rare positives; a shifted
 GENERATORS["multidevice"] = multidevice  # time-aligned rows of several devices
 GENERATORS["auctions"] = auctions  # ads in auctions: bids, clicks (see _welfare)
 GENERATORS["duplicate_records"] = duplicate_records  # noisy records of entities (blocking)
+GENERATORS["churn"] = churn  # churn labels with customer lifetime values (clv)
 
 
 def describe_generators() -> str:

@@ -175,6 +175,7 @@ class LossClassifier(AdaptMixin, ClassifierMixin, LossEstimatorBase):
         rejected_label: Any = None,
         teacher_features: Any = None,
         bid: Any = None,
+        value: Any = None,
     ) -> LossClassifier:
         """Train on ``X``, ``y``; per-row ``sample_weight`` and the extras the loss declares."""
         extras = fit_extras_from(locals())

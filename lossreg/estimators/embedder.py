@@ -145,6 +145,7 @@ class LossEmbedder(TransformerMixin, LossEstimatorBase):
         rejected_label: Any = None,
         teacher_features: Any = None,
         bid: Any = None,
+        value: Any = None,
     ) -> LossEmbedder:
         """Train the embedding network; ``y`` may be omitted for label-free losses."""
         extras = fit_extras_from(locals())

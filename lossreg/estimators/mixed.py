@@ -148,6 +148,7 @@ class LossMixedEstimator(LossEstimatorBase):
         rejected_label: Any = None,
         teacher_features: Any = None,
         bid: Any = None,
+        value: Any = None,
     ) -> LossMixedEstimator:
         """Train on ``X`` and ``y`` of shape (n_samples, 2): a value, then a class label.
 

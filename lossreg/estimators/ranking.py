@@ -183,6 +183,7 @@ callbacks, **kwargs
         rejected_label: Any = None,
         teacher_features: Any = None,
         bid: Any = None,
+        value: Any = None,
     ) -> LossRanker:
         """Train on features ``X``, relevance ``y`` and query ids ``group``.
 

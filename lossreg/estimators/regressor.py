@@ -82,6 +82,7 @@ class LossRegressor(RegressorMixin, LossEstimatorBase):
         rejected_label: Any = None,
         teacher_features: Any = None,
         bid: Any = None,
+        value: Any = None,
     ) -> LossRegressor:
         """Train on ``X``, ``y``; per-row ``sample_weight`` and the extras the loss declares.
 

@@ -284,6 +284,7 @@ callbacks, **kwargs
         rejected_label: Any = None,
         teacher_features: Any = None,
         bid: Any = None,
+        value: Any = None,
     ) -> LossSurvivalRegressor:
         """Train on features ``X``, observed times ``y`` and the ``event`` indicator.
 

@@ -304,6 +304,8 @@ def toy_extra(
         return (y.astype(np.int64) + rng.integers(1, k, size=n)) % k
     if name == "features":
         return rng.normal(size=(n, N_FEATURES))
+    if name == "value":
+        return rng.lognormal(mean=4.0, sigma=1.0, size=n)  # heavy-tailed, positive amounts
     if name == "teacher_features":
         # As wide as the student's features (the toy's, or the smoke fit's MLP's).
         return rng.normal(size=(n, feature_width))

@@ -20,6 +20,7 @@ from .margin import Exponential, Hinge, Perceptron, SquaredHinge
 from .multiclass_margin import CrammerSinger, WestonWatkins
 from .penalties import SoftmaxNormPenalty, ZLossPenalty
 from .poly import Poly1, Poly1BCE, Poly1Focal, PolyN
+from .profit import PnOChurnRegret
 from .soft_target import KLDiv
 from .square import OneHotMSE, RescaledSquare, Squentropy
 from .stablemax import STABLEMAX_LINK, StablemaxCrossEntropy
@@ -44,6 +45,7 @@ __all__ = [
     "LegendreTron",
     "OneHotMSE",
     "Perceptron",
+    "PnOChurnRegret",
     "Poly1",
     "Poly1BCE",
     "Poly1Focal",
@@ -60,19 +62,8 @@ __all__ = [
 ]
 
 #: Catalogue entries that cannot be a training criterion here, with the reason. Empty: every
-#: entry of classification.md can be one. ``pno_churn_regret`` is not registered for another
-#: reason (its formula is a reconstruction that could not be checked against the paper), so it
-#: is not listed here.
-NOT_REGISTERED: dict[str, str] = {
-    "pno_churn_regret": (
-        "The paper's loss could not be checked: only the abstract and first page of "
-        "arXiv:2310.07047 (EJOR 2025) were reachable and no authors' code was found, and the "
-        "catalogue's own reconstruction (minimise -sum_i sigmoid(s_i) b_i with per-row benefits "
-        "b_i from the customer lifetime value) says its surrogate and regulariser are "
-        "unconfirmed. It also needs each row's lifetime value at fit time, a per-row extra "
-        "(clv) that FIT_EXTRAS does not have yet."
-    ),
-}
+#: entry of classification.md can be one.
+NOT_REGISTERED: dict[str, str] = {}
 
 _FOCAL_PAPER = 'Lin et al., "Focal Loss for Dense Object Detection", ICCV 2017, arXiv:1708.02002'
 _GAMMA = Param("gamma", "float", 2.0, low=0, grid=(0.5, 1.0, 2.0, 3.0), doc="focusing parameter")
@@ -656,6 +647,51 @@ def register_losses() -> list[LossSpec]:
             reference=(
                 'Abrahamyan, Ziatchin, Chen, Deligiannis, "Bias Loss for Mobile Neural '
                 'Networks", ICCV 2021, arXiv:2107.11170'
+            ),
+        ),
+        LossSpec(
+            name="pno_churn_regret",
+            aliases=("profit_regret",),
+            factory=PnOChurnRegret,
+            tasks={"binary"},
+            link="score",
+            output_size=_one_score,
+            fit_extras=("value",),
+            params=(
+                Param(
+                    "gamma",
+                    "float",
+                    0.3,
+                    low=0,
+                    high=1,
+                    closed="right",
+                    grid=(0.1, 0.3, 0.5),
+                    doc="probability that a targeted churner accepts the offer and stays",
+                ),
+                Param(
+                    "delta",
+                    "float",
+                    10.0,
+                    low=0,
+                    grid=(5.0, 10.0, 20.0),
+                    doc="incentive cost, paid by every targeted customer who accepts it",
+                ),
+                Param(
+                    "contact_cost",
+                    "float",
+                    1.0,
+                    low=0,
+                    grid=(0.5, 1.0, 2.0),
+                    doc="cost f of contacting a customer",
+                ),
+            ),
+            summary=(
+                "Regret of soft retention-targeting decisions weighted by each customer's "
+                "lifetime value (fit extra value); reconstruction."
+            ),
+            reference=(
+                'Gómez-Vargas, Maldonado, Vairetti, "A predict-and-optimize approach to '
+                'profit-driven churn prevention", EJOR 324(2), 2025, arXiv:2310.07047'
             ),
         ),
     ]
