@@ -101,6 +101,18 @@ def _temperature(default: float, grid: tuple[float, ...]) -> Param:
     )
 
 
+#: Hinton KD's mix, shared by the losses that keep its (1 - alpha) CE + alpha T^2 divergence
+_KD_ALPHA = Param(
+    "alpha",
+    "float",
+    0.9,
+    low=0,
+    high=1,
+    grid=(0.5, 0.9),
+    doc="weight of the distillation term (1 - alpha on the label CE)",
+)
+
+
 @hookimpl
 def register_losses() -> list[LossSpec]:
     return [
@@ -112,15 +124,7 @@ def register_losses() -> list[LossSpec]:
             link="softmax",
             params=(
                 _temperature(4.0, (2.0, 4.0, 8.0)),
-                Param(
-                    "alpha",
-                    "float",
-                    0.9,
-                    low=0,
-                    high=1,
-                    grid=(0.5, 0.9),
-                    doc="weight of the distillation term (1 - alpha on the label CE)",
-                ),
+                _KD_ALPHA,
             ),
             fit_extras=("teacher_logits",),
             summary="Hinton KD: (1-alpha) CE on labels + alpha T^2 KL(teacher_T || student_T).",
@@ -136,15 +140,7 @@ def register_losses() -> list[LossSpec]:
             link="softmax",
             params=(
                 _temperature(4.0, (2.0, 4.0, 8.0)),
-                Param(
-                    "alpha",
-                    "float",
-                    0.9,
-                    low=0,
-                    high=1,
-                    grid=(0.5, 0.9),
-                    doc="weight of the distillation term (1 - alpha on the label CE)",
-                ),
+                _KD_ALPHA,
                 Param(
                     "balance",
                     "float",
