@@ -42,3 +42,14 @@ def test_no_warning_when_training_went_on(data, params):
     with warnings.catch_warnings():
         warnings.simplefilter("error", StalledTrainingWarning)
         LossClassifier(loss="cross_entropy", random_state=0, **params).fit(X, y)
+
+
+def test_the_advice_for_a_rising_loss_trains_every_epoch(data):
+    X, y = data
+    # gradient ascent climbs the loss: no tol stops that, n_iter_no_change=max_iter does
+    rising = {"loss": "cross_entropy", "optimizer__maximize": True, "max_iter": 20, "tol": 0.0}
+    with pytest.warns(StalledTrainingWarning, match=r"pass n_iter_no_change=20 or more") as seen:
+        LossClassifier(**rising).fit(X, y)
+    assert "rises while the model improves" in str(seen[0].message)
+    model = LossClassifier(**rising, n_iter_no_change=20).fit(X, y)
+    assert model.n_iter_ == 20

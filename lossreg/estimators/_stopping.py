@@ -43,8 +43,9 @@ def warn_if_stalled(
     The rule keeps the first epoch's value as the best one; ``patience`` further epochs that
     each miss it by ``tol`` stop the fit. Stopping after exactly ``patience + 1`` epochs, before
     ``max_iter``, therefore means no epoch after the first improved by more than ``tol``:
-    either the loss is flat (a learning rate that is too low, a broken model) or its values are
-    too small for ``tol``. Both deserve a word; a later stop is ordinary convergence.
+    either the loss is flat (a learning rate that is too low, a broken model), its values are
+    too small for ``tol``, or it rises by design (a loss that shifts its own weights toward a
+    larger term). Each deserves a word; a later stop is ordinary convergence.
     """
     n_epochs = len(history)
     if n_epochs >= max_iter or n_epochs != patience + 1:
@@ -57,7 +58,9 @@ def warn_if_stalled(
             f"because {monitor} never fell by more than tol={tol:g} in n_iter_no_change="
             f"{patience} epochs (first epoch {first:.3g}, best {best:.3g}). A loss whose "
             f"values are small stops this way while still improving: pass a smaller tol "
-            f"(tol=0 trains for max_iter epochs) or a larger n_iter_no_change; a flat loss may "
+            f"(tol=0 counts any fall). A loss that rises while the model improves (one that "
+            f"learns its own weighting) stops this way whatever tol is: pass "
+            f"n_iter_no_change={max_iter} or more to train all max_iter epochs. A flat loss may "
             f"instead need a larger lr."
         ),
         stacklevel=3,
