@@ -97,8 +97,9 @@ class TGeoKD(LossModule):
     class means and the Adam moments are buffers, not parameters: the estimator's optimiser
     must not train :math:`\phi` on the training loss (that would just pick the smaller term).
     The training loss is not comparable from epoch to epoch (the ratios move, and with them the
-    loss's scale): train with ``tol=0`` (or ``early_stopping=True``), not the default stall
-    rule on ``train_loss``, which may stop the fit while the student still improves.
+    loss's scale) and may rise every epoch: train with ``n_iter_no_change`` above ``max_iter``
+    (or ``early_stopping=True``), not the default stall rule on ``train_loss``, which stops
+    the fit after ``n_iter_no_change`` epochs of a rising loss whatever ``tol`` is.
 
     References
     ----------
