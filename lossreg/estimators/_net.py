@@ -19,6 +19,7 @@ from ._batches import (
     GroupStratifiedBatches,
     TensorBatches,
 )
+from ._meta import run_meta_step
 from ._outputs import as_logits_features
 from ._pseudo_labels import PSEUDO_LABEL_FIELD, PseudoLabelDiverseBatches
 
@@ -68,7 +69,10 @@ class LossNet(NeuralNet):
       are not passed to the criterion;
     - ``view_maker="virtual_adversarial"`` (two-view losses): the second view of each batch is
       the clean batch moved by its virtual adversarial perturbation, with the criterion's
-      ``eps`` and ``xi`` (:func:`virtual_adversarial_views`), instead of two augmentations.
+      ``eps`` and ``xi`` (:func:`virtual_adversarial_views`), instead of two augmentations;
+    - a criterion with ``meta_step(module, x, target, **fields)`` gets the network and each
+      training batch before its step (:func:`run_meta_step`): bilevel losses (``tgeo_kd``)
+      update their own parameters from a look-ahead of the network there.
     """
 
     def __init__(
@@ -152,6 +156,9 @@ class LossNet(NeuralNet):
         return output
 
     def train_step_single(self, batch: Any, **fit_params: Any) -> dict[str, Any]:
+        if callable(getattr(self.criterion_, "meta_step", None)):
+            self._set_training(True)  # the look-ahead runs the network as training does
+            run_meta_step(self.criterion_, self.module_, batch, self.device)
         self.__dict__["_loss_pass"] = True
         try:
             return super().train_step_single(batch, **fit_params)

@@ -19,6 +19,7 @@ from .margin import MarginMSE
 from .norm_direction import NormDirection
 from .ps_kd import PSKD
 from .sinkhorn import SinkhornKD
+from .tgeo import TGeoKD
 from .top_kl import KLTop
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "NormDirection",
     "SinkhornKD",
     "SoftSymmetricCE",
+    "TGeoKD",
     "first_head_softmax_link",
     "mean_heads_softmax_link",
     "register_losses",
@@ -75,11 +77,6 @@ NOT_REGISTERED: dict[str, str] = {
         "differentiable (reviewers of its ICLR 2025 submission point this out), no code was "
         "found, and bounds trained to minimise the KL they clip can pick whatever band the "
         "student already matches. It is also meant for vocabulary-sized distributions."
-    ),
-    "tgeo_kd": (
-        "Its per-row weight comes from a small network trained by bilevel optimisation on a "
-        "validation split (an outer meta-learning loop), not from a criterion; the weighting "
-        "network's exact inputs are also unverified."
     ),
 }
 
@@ -159,6 +156,50 @@ def register_losses() -> list[LossSpec]:
             reference=(
                 'Amara, Sepahvand, Meyer, Gross & Clark, "BD-KD: Balancing the Divergences '
                 'for Online Knowledge Distillation", arXiv:2212.12965'
+            ),
+        ),
+        LossSpec(
+            name="tgeo_kd",
+            factory=TGeoKD,
+            tasks=_CLASS_TASKS,
+            link="softmax",
+            params=(
+                _temperature(4.0, (2.0, 4.0, 8.0)),
+                Param("hidden_units", "int", 32, low=1, grid=(16, 32), doc="width of g's layer"),
+                Param(
+                    "meta_lr",
+                    "float",
+                    1e-3,
+                    low=0,
+                    closed="neither",
+                    grid=(1e-3, 1e-2),
+                    doc="Adam learning rate of the fusion-ratio network g",
+                ),
+                Param(
+                    "lookahead_lr",
+                    "float",
+                    0.1,
+                    low=0,
+                    closed="neither",
+                    doc="step of the student's virtual SGD step in the look-ahead",
+                ),
+                Param(
+                    "val_fraction",
+                    "float",
+                    0.1,
+                    low=0,
+                    high=1,
+                    closed="left",
+                    grid=(0.1, 0.2),
+                    doc="share of training rows held out for the outer (meta) problem",
+                ),
+            ),
+            data_params=("n_classes",),
+            fit_extras=("teacher_logits", "sample_index"),
+            summary="TGeo-KD: per-row CE/KD ratio from a net over student/teacher/label geometry.",
+            reference=(
+                'Hu et al., "Less or More From Teacher: Exploiting Trilateral Geometry For '
+                'Knowledge Distillation", ICLR 2024, arXiv:2312.15112'
             ),
         ),
         LossSpec(
