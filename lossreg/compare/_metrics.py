@@ -21,6 +21,7 @@ from lossreg.compare._precision_recall import (
     precision_at_recall,
 )
 from lossreg.compare._pretrain import PRETRAIN_DIRECTIONS
+from lossreg.compare._recommend import RECOMMENDATION_METRICS
 from lossreg.compare._regions import SHOT_METRICS
 from lossreg.compare._regression_embedding import REGRESSION_EMBEDDING_DIRECTIONS
 from lossreg.compare._trading import GREATER_IS_BETTER_TRADING, TRADING_METRICS
@@ -105,6 +106,7 @@ GREATER_IS_BETTER: dict[str, bool] = {
 GREATER_IS_BETTER.update(MULTIOUTPUT_DIRECTIONS)
 GREATER_IS_BETTER.update(REGRESSION_EMBEDDING_DIRECTIONS)
 GREATER_IS_BETTER.update(NOVEL_DIRECTIONS)  # novel_classes scenarios (lossreg.compare._novel)
+GREATER_IS_BETTER.update(dict.fromkeys(RECOMMENDATION_METRICS, True))  # top-k hits
 
 CLASSIFICATION_METRICS = (
     "accuracy",

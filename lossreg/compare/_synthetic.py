@@ -20,6 +20,7 @@ from lossreg.compare._domains import DOMAIN_GENERATORS
 from lossreg.compare._ordinal import ordinal
 from lossreg.compare._regions import sparse_targets
 from lossreg.compare._synthetic_devices import multidevice
+from lossreg.compare._synthetic_interactions import interactions
 from lossreg.compare._synthetic_linear import gaussian_classes, separable
 from lossreg.compare._synthetic_mixed import mixed_targets
 from lossreg.compare._synthetic_more import returns, subclusters
@@ -297,6 +298,7 @@ GENERATORS["scenes"] = scenes  # a background class whose share varies by group
 GENERATORS["mixed_targets"] = mixed_targets  # a value and a class column (task "mixed")
 GENERATORS["shifted_positives"] = shifted_positives  # rare positives; a shifted version
 GENERATORS["multidevice"] = multidevice  # time-aligned rows of several devices
+GENERATORS["interactions"] = interactions  # user-item interactions (task "recommendation")
 
 
 def describe_generators() -> str:
