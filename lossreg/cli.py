@@ -464,6 +464,7 @@ def docs_command(out: str | None) -> None:
             "survival",
             "mixed",
             "embedding_regression",
+            "recommendation",
         ]
     ),
     help="Override the task detected from the target; embedding (never detected) fits "
@@ -474,7 +475,8 @@ def docs_command(out: str | None) -> None:
     "(two --target columns, numeric then class) fits LossMixedEstimator and scores both; "
     "embedding_regression (never detected) fits LossEmbedder on a continuous target and "
     "scores its embeddings by ridge-probe and kNN R2 (label losses need --param "
-    "bin_targets=K).",
+    "bin_targets=K); recommendation (never detected) reads user ids (the one feature) and "
+    "item ids (the target) and fits LossRecommender on sampled negatives (Recall@20, NDCG@20).",
 )
 @click.option("--baseline", help="Loss to pair every other loss with (cross_entropy / mse).")
 @click.option("--cv", default=5, show_default=True, help="Cross-validation folds.")

@@ -32,6 +32,7 @@ TASKS = (
     "survival",
     "mixed",
     "embedding_regression",
+    "recommendation",
 )
 
 #: data sets that ship with scikit-learn, by the name ``lossreg compare`` accepts
@@ -234,6 +235,10 @@ def load_data(
         vote_frame = split_votes(frame, _target_columns(votes), y, name)
         frame = frame.drop(columns=list(vote_frame.attrs["columns"]))
     X = _normalise_features(frame.drop(columns=columns))
+    if task == "recommendation":  # user ids and item ids, as codes (see _recommend)
+        from lossreg.compare._recommend import interaction_table
+
+        X, y = interaction_table(X, y, name)
     y = y.reset_index(drop=True)
     X = X.reset_index(drop=True)
     if event is not None:

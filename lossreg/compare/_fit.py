@@ -266,6 +266,10 @@ def run_fit(
 
     if spec["loss"].startswith(MODEL_PREFIX):  # a scikit-learn reference model, not a loss
         return run_model_fit(spec, X, y, groups)
+    if spec["task"] == "recommendation":  # see lossreg.compare._recommend
+        from lossreg.compare._recommend import run_recommendation_fit
+
+        return run_recommendation_fit(spec, X, y)
     if spec.get("aggregate"):  # an aggregator of the compared quantile losses
         from lossreg.compare._aggregate import run_aggregate_fit
 

@@ -21,6 +21,7 @@ BASELINES = {
     "outlier": "mse",
     "ordinal": "cross_entropy",
     "ranking": "bpr",
+    "recommendation": "bpr",
     "survival": "weibull_survival_nll",
     "mixed": "uncertainty_weighted_mixed(weights='equal')",
     "embedding_regression": "cwcl(kernel='laplace')",  # the loss that weighs pairs by y
@@ -52,7 +53,13 @@ TASK_DEFAULTS = {
 }
 TASK_DEFAULTS["mixed"] = ("uncertainty_weighted_mixed",)
 TASK_DEFAULTS["multiclass"] = TASK_DEFAULTS["binary"]
-TASK_DEFAULTS["embedding_regression"] = ()  # label losses need bin_targets: none by default
+TASK_DEFAULTS["embedding_regression"] = ()
+TASK_DEFAULTS["recommendation"] = (
+    "bpr",
+    "bce",
+    "cosine_contrastive",
+    "cross_entropy",
+)  # label losses need bin_targets: none by default
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from lossreg.compare._precision_recall import (
     precision_at_recall,
 )
 from lossreg.compare._pretrain import PRETRAIN_DIRECTIONS
+from lossreg.compare._recommend import RECOMMENDATION_METRICS
 from lossreg.compare._regions import SHOT_METRICS
 from lossreg.compare._regression_embedding import REGRESSION_EMBEDDING_DIRECTIONS
 from lossreg.compare._tail import TAIL_DIRECTIONS, TAIL_METRICS
@@ -113,6 +114,7 @@ GREATER_IS_BETTER.update(REGRESSION_EMBEDDING_DIRECTIONS)
 GREATER_IS_BETTER.update(BLOCKING_DIRECTIONS)  # blocking_k (lossreg.compare._blocking)
 GREATER_IS_BETTER.update(NOVEL_DIRECTIONS)  # novel_classes scenarios (lossreg.compare._novel)
 GREATER_IS_BETTER.update(TAIL_DIRECTIONS)  # long-tailed classes (lossreg.compare._tail)
+GREATER_IS_BETTER.update(dict.fromkeys(RECOMMENDATION_METRICS, True))  # top-k hits
 
 CLASSIFICATION_METRICS = (
     "accuracy",

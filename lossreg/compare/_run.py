@@ -42,6 +42,7 @@ from lossreg.compare._pretrain import check_pretrain, pretrain_metrics
 from lossreg.compare._pretrain_data import check_pretrain_data
 from lossreg.compare._probe_target import check_probe_target, probe_fold
 from lossreg.compare._ranksurv_metrics import RANKING_METRICS, SURVIVAL_METRICS
+from lossreg.compare._recommend import RECOMMENDATION_METRICS, supports_recommendation
 from lossreg.compare._regression_embedding import (
     REGRESSION_EMBEDDING_METRICS,
     check_regression_embedding,
@@ -70,6 +71,7 @@ TASK_METRICS = {
     "survival": SURVIVAL_METRICS,
     "mixed": MIXED_METRICS,
     "embedding_regression": REGRESSION_EMBEDDING_METRICS,
+    "recommendation": RECOMMENDATION_METRICS,
 }
 
 #: the registry task whose losses a compare task trains: a regression loss takes (n, K)
@@ -255,11 +257,12 @@ def compare(
         set registered for the task (the CLI's ``--task-default``). The baseline is added
         when missing.
     task : {"binary", "multiclass", "ordinal", "regression", "multilabel", "multioutput", \
-"embedding", "outlier", "ranking", "survival"}, optional
+"embedding", "outlier", "ranking", "survival", "recommendation"}, optional
         Overrides the task detected from the target (``ordinal``: ordered integer classes,
         scored with ``class_mae``, ``class_rmse`` and ``qwk`` as well). ``ranking`` needs
         ``group`` (query ids) and takes ranking losses (LossRanker) and regression losses
-        (pointwise); ``survival`` needs ``event``.
+        (pointwise); ``survival`` needs ``event``; ``recommendation`` reads user ids (the one
+        feature) and item ids (the target) (see :mod:`lossreg.compare._recommend`).
     baseline : str, optional
         The loss label every other loss is paired with; ``cross_entropy`` / ``mse``.
     cv, repeats : int
@@ -646,8 +649,12 @@ def _check_losses(choices: list[LossChoice], task: str, registry: Any) -> None:
         )
         # a regression loss ranks pointwise (scores = predicted relevance)
         supported = supported or (trained_for == "ranking" and "regression" in spec.tasks)
+        # scores of a positive and its sampled negatives, in a layout the loss takes
+        supported = supported or (trained_for == "recommendation" and supports_recommendation(spec))
         if not supported:
-            options = registry.list_losses(task=trained_for)
+            options = registry.list_losses(task=trained_for) or [  # no spec names the task
+                n for n in registry.list_losses() if supports_recommendation(registry.get_spec(n))
+            ]
             raise UnsupportedTaskError(
                 f"Loss {choice.name!r} does not support task {task!r}{why} (supports: "
                 f"{', '.join(sorted(spec.tasks))}). Use one of: {', '.join(options[:15])} ..."
@@ -688,6 +695,10 @@ def _splitter(dataset: Dataset, cv: int, seed: int) -> Iterator[tuple[np.ndarray
 
     if dataset.task in RANKSURV_TASKS:
         return ranksurv_splits(dataset.task, dataset.y, dataset.groups, cv, seed)
+    if dataset.task == "recommendation":  # part of every user's interactions held out
+        from lossreg.compare._recommend import recommendation_splits
+
+        return recommendation_splits(dataset.X["user"], cv, seed)
     if isinstance(dataset.y, pd.Series) and dataset.y.isna().any():
         # the unlabeled pool (no target) is never tested: split the labelled rows only
         return labelled_splits(

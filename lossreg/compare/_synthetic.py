@@ -23,6 +23,7 @@ from lossreg.compare._synthetic_auctions import auctions
 from lossreg.compare._synthetic_churn import churn
 from lossreg.compare._synthetic_clicks import clicks
 from lossreg.compare._synthetic_devices import multidevice
+from lossreg.compare._synthetic_interactions import interactions
 from lossreg.compare._synthetic_linear import gaussian_classes, separable
 from lossreg.compare._synthetic_mixed import mixed_targets
 from lossreg.compare._synthetic_more import returns, subclusters
@@ -311,6 +312,7 @@ GENERATORS["auctions"] = auctions  # ads in auctions: bids, clicks (see _welfare
 GENERATORS["duplicate_records"] = duplicate_records  # noisy records of entities (blocking)
 GENERATORS["churn"] = churn  # churn labels with customer lifetime values (clv)
 GENERATORS["clicks"] = clicks  # rare, noisy clicks from weak categorical fields (CTR)
+GENERATORS["interactions"] = interactions  # user-item interactions (task "recommendation")
 
 
 def describe_generators() -> str:

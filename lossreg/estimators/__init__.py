@@ -12,6 +12,7 @@ from lossreg.estimators.grid import loss_grid
 from lossreg.estimators.mixed import LossMixedEstimator
 from lossreg.estimators.quantile_aggregator import QuantileAggregator
 from lossreg.estimators.ranking import LossRanker, mean_ndcg
+from lossreg.estimators.recommender import LossRecommender
 from lossreg.estimators.regressor import LossRegressor
 from lossreg.estimators.survival import LossSurvivalRegressor, concordance_index
 
@@ -25,6 +26,7 @@ __all__ = [
     "LossEmbedder",
     "LossMixedEstimator",
     "LossRanker",
+    "LossRecommender",
     "LossRegressor",
     "LossSurvivalRegressor",
     "PseudoLabelDiverse",

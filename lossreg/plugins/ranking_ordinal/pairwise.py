@@ -29,6 +29,13 @@ class PairwiseLogistic(nn.Module):
     labels (N,) (any real numbers; only their order inside a group matters); ``group``: one
     query / user / auction id per row (all rows form one group when ``group`` is None).
 
+    Row groups: scores (N, K) with K > 1 and relevance (N, K) make each row a group of K
+    items, without ``group`` (the sampled-negatives layout of
+    :class:`~lossreg.estimators.LossRecommender`: a positive in column 0 with relevance 1 and
+    M sampled negatives with relevance 0 give BPR over the M pairs). The pairs of row
+    :math:`r` have weight :math:`w_r`; the cost is :math:`O(NK^2)` instead of the
+    :math:`O((NK)^2)` of the same rows flattened with one group per row.
+
     Parameters
     ----------
     sigma : float in (0, inf), default=1.0
@@ -66,6 +73,9 @@ class PairwiseLogistic(nn.Module):
     0.41
     """
 
+    #: takes (N, K) scores whose rows are groups (see "Row groups" above)
+    row_groups = True
+
     def __init__(self, *, sigma: float = 1.0, reduction: str = "mean") -> None:
         super().__init__()
         self.sigma = sigma
@@ -80,6 +90,8 @@ class PairwiseLogistic(nn.Module):
         group: torch.Tensor | None = None,
         **extras: Any,
     ) -> torch.Tensor:
+        if input.ndim == 2 and input.shape[1] > 1:
+            return self._row_groups(input, target, sample_weight, group)
         scores = scores_of(input, "bpr")
         relevance = as_float_target(target, scores)
         n = scores.shape[0]
@@ -95,6 +107,29 @@ class PairwiseLogistic(nn.Module):
         if self.reduction == "sum":
             return total
         # No ordered pair in the batch: 0 (not NaN), still attached to the graph.
+        return total / pair_weight.sum().clamp_min(torch.finfo(scores.dtype).tiny)
+
+    def _row_groups(
+        self,
+        scores: torch.Tensor,
+        target: torch.Tensor,
+        sample_weight: torch.Tensor | None,
+        group: torch.Tensor | None,
+    ) -> torch.Tensor:
+        if group is not None:
+            raise ValueError(
+                "Loss 'bpr' got scores of shape "
+                f"{tuple(scores.shape)} (each row a group) and group ids: pass one or the other "
+                "(one score per row with group=..., or (N, K) rows without group)."
+            )
+        relevance = as_float_target(target, scores)
+        weight = row_weights(sample_weight, scores.shape[0], scores)
+        pairs = relevance[:, :, None] > relevance[:, None, :]  # (N, K, K)
+        pair_weight = weight[:, None, None] * pairs.to(scores.dtype)
+        pair_loss = F.softplus(-self.sigma * (scores[:, :, None] - scores[:, None, :]))
+        total = (pair_weight * pair_loss).sum()
+        if self.reduction == "sum":
+            return total
         return total / pair_weight.sum().clamp_min(torch.finfo(scores.dtype).tiny)
 
     def extra_repr(self) -> str:
