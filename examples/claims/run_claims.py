@@ -604,7 +604,11 @@ def render(
         f"{len(entries)} claims run: "
         + ", ".join(f"{counts.get(v, 0)} {v}" for v in ("holds", "mixed", "does not hold"))
         + (f", {counts.get('no result', 0)} without a result" if "no result" in counts else "")
-        + f"; {len(not_run)} not run (listed at the end, with the reason).",
+        + (
+            f"; {len(not_run)} not run (listed at the end, with the reason)."
+            if not_run
+            else "; every claim of the catalogue has an experiment."
+        ),
         "",
     ]
     for claim, results, rows, result in entries:
@@ -623,15 +627,16 @@ def render(
         lines += ["", f"![{claim.id}]({image_dir}/{claim.id}.png)", ""]
         if claim.notes:
             lines += [claim.notes, ""]
-    lines += [
-        "## Claims not run",
-        "",
-        "| claim | why not |",
-        "|---|---|",
-    ]
-    for claim_id, entry in sorted(not_run.items(), key=lambda kv: int(kv[0][1:])):
-        lines.append(f"| {claim_id} {entry['title']} | {entry['reason']} |")
-    lines.append("")
+    if not_run:
+        lines += [
+            "## Claims not run",
+            "",
+            "| claim | why not |",
+            "|---|---|",
+        ]
+        for claim_id, entry in sorted(not_run.items(), key=lambda kv: int(kv[0][1:])):
+            lines.append(f"| {claim_id} {entry['title']} | {entry['reason']} |")
+        lines.append("")
     return "\n".join(lines)
 
 
