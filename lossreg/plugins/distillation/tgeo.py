@@ -19,6 +19,8 @@ __all__ = ["TGeoKD"]
 _HASH = 2654435761
 _ADAM_BETAS = (0.9, 0.999)
 _ADAM_EPS = 1e-8
+#: seed of g_phi's initial weights
+_PHI_SEED = 0
 
 
 class TGeoKD(LossModule):
@@ -38,9 +40,11 @@ class TGeoKD(LossModule):
     the student / teacher / ground-truth triangle: the intra-sample relations) and
     :math:`\bar p_{y_i}` the teacher's average prediction over the training rows of class
     :math:`y_i` (the inter-sample relation). :math:`g_\phi` is a small MLP (``4C -> hidden_units
-    -> 1``, ReLU, sigmoid). :math:`\alpha_i` weights the distillation term, as ``alpha`` does in
-    ``knowledge_distillation``; inside the student's update it is a constant (no gradient flows
-    from the loss into :math:`r_i` or :math:`\phi`).
+    -> 1``, ReLU, sigmoid; its initial weights are drawn as torch's ``Linear`` layers draw
+    theirs, from a fixed seed, so two instances of the loss agree). :math:`\alpha_i` weights
+    the distillation term, as ``alpha`` does in ``knowledge_distillation``; inside the
+    student's update it is a constant (no gradient flows from the loss into :math:`r_i` or
+    :math:`\phi`).
 
     Student logits :math:`z` have shape (N, C); targets are class indices (N,); the teacher's
     logits :math:`t` arrive as the ``teacher_logits`` extra (N, C) (a one-logit binary teacher
@@ -152,8 +156,13 @@ class TGeoKD(LossModule):
         self.meta_lr = meta_lr
         self.lookahead_lr = lookahead_lr
         self.val_fraction = val_fraction
-        # g_phi's weights, initialised as torch's Linear layers are (from the global generator).
-        first, last = nn.Linear(4 * self.n_classes, self.hidden_units), nn.Linear(hidden_units, 1)
+        # g_phi's weights, initialised as torch's Linear layers are, from a fixed seed: the loss
+        # is then a function of its hyperparameters (two instances agree, as the estimator's
+        # clones and the reduction contract need) and the global generator is left untouched.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(_PHI_SEED)
+            first = nn.Linear(4 * self.n_classes, self.hidden_units)
+            last = nn.Linear(hidden_units, 1)
         nn.init.zeros_(last.bias)  # alpha starts near 1/2 for every row
         for name, value in _weights(first, last).items():
             self.register_buffer(name, value.detach().clone())
