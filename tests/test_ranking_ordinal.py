@@ -523,6 +523,17 @@ _CASES = {
             {"rejected_label": torch.randint(0, 4, (8,), generator=g)},
         ),
     ),
+    "welfare_rank": (
+        {"bce_weight": 0.5},
+        lambda g: (
+            torch.randn(8, generator=g),
+            torch.randint(0, 2, (8,), generator=g).float(),
+            {
+                "group": torch.tensor([0, 0, 0, 0, 1, 1, 1, 1]),
+                "bid": torch.rand(8, generator=g) + 0.5,
+            },
+        ),
+    ),
 }
 
 

@@ -36,6 +36,7 @@ def _reference(logits, clicks, auctions, bids, weights, weighting, scale, bce_we
     return ranked + bce_weight * bce / sum(weights)
 
 
+@pytest.mark.reference("welfare_rank")
 @pytest.mark.parametrize(
     ("weighting", "scale", "bce_weight", "weighted"),
     [
