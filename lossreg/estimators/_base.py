@@ -38,7 +38,7 @@ from ._mlp import MLP
 from ._mode import loss_mode
 from ._net import EpochNotifier, LossNet
 from ._outputs import as_logits_features, logits_of
-from ._params import check_prefixed, extra_params, is_prefixed, split_prefixed
+from ._params import PrefixedParams, check_prefixed, extra_params, split_prefixed
 from ._stopping import warn_if_stalled
 
 __all__ = ["USER_FIT_EXTRAS", "LossEstimatorBase", "fit_extras_from", "fold_data_params"]
@@ -105,7 +105,7 @@ _FITTED = (
 )
 
 
-class LossEstimatorBase(BaseEstimator, metaclass=abc.ABCMeta):
+class LossEstimatorBase(PrefixedParams, BaseEstimator, metaclass=abc.ABCMeta):
     """Shared machinery; see :class:`~lossreg.LossClassifier` for the parameters."""
 
     #: the tasks this estimator fits; subclasses narrow it
@@ -135,29 +135,6 @@ class LossEstimatorBase(BaseEstimator, metaclass=abc.ABCMeta):
         # __init__ only stores (scikit-learn's rule). Names without a known prefix are kept
         # too, so that clone() carries them and fit() reports them with a suggestion.
         self._extra_params = dict(kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        # ``clf.loss__gamma`` reads a prefixed parameter like any other parameter.
-        extra = self.__dict__.get("_extra_params", {})
-        if name in extra:
-            return extra[name]
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        params = super().get_params(deep=deep)
-        params.update(extra_params(self))
-        return params
-
-    def set_params(self, **params: Any) -> LossEstimatorBase:
-        plain = {}
-        for key, value in params.items():
-            if is_prefixed(key):
-                extra_params(self)[key] = value
-            else:
-                plain[key] = value
-        if plain:
-            super().set_params(**plain)
-        return self
 
     # -- what the subclasses provide -------------------------------------------------------
     @abc.abstractmethod

@@ -13,7 +13,14 @@ from typing import Any
 
 from lossreg._suggest import did_you_mean
 
-__all__ = ["PREFIXES", "check_prefixed", "extra_params", "is_prefixed", "split_prefixed"]
+__all__ = [
+    "PREFIXES",
+    "PrefixedParams",
+    "check_prefixed",
+    "extra_params",
+    "is_prefixed",
+    "split_prefixed",
+]
 
 PREFIXES = ("loss__", "module__", "optimizer__")
 
@@ -43,3 +50,34 @@ def check_prefixed(owner: str, names: list[str], known: list[str]) -> None:
 def split_prefixed(obj: Any, prefix: str) -> dict[str, Any]:
     """Return ``obj``'s parameters of ``prefix`` with the prefix removed."""
     return {k[len(prefix) :]: v for k, v in extra_params(obj).items() if k.startswith(prefix)}
+
+
+class PrefixedParams:
+    """Estimator mixin: prefixed parameters read, listed and set like signature ones.
+
+    Put it before :class:`sklearn.base.BaseEstimator` in the bases; ``__init__`` stores the
+    prefixed keyword arguments with ``self._extra_params = dict(kwargs)``.
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        # ``clf.loss__gamma`` reads a prefixed parameter like any other parameter.
+        extra = self.__dict__.get("_extra_params", {})
+        if name in extra:
+            return extra[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        params = super().get_params(deep=deep)  # type: ignore[misc]
+        params.update(extra_params(self))
+        return params
+
+    def set_params(self, **params: Any) -> Any:
+        plain = {}
+        for key, value in params.items():
+            if is_prefixed(key):
+                extra_params(self)[key] = value
+            else:
+                plain[key] = value
+        if plain:
+            super().set_params(**plain)  # type: ignore[misc]
+        return self

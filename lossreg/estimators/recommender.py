@@ -15,7 +15,7 @@ from torch import nn
 
 from lossreg.spec import LossSpec
 
-from ._params import check_prefixed, extra_params, is_prefixed, split_prefixed
+from ._params import PrefixedParams, check_prefixed, extra_params, split_prefixed
 
 __all__ = ["LossRecommender", "sampled_layout", "top_k_metrics"]
 
@@ -91,7 +91,7 @@ class _TwoTower(nn.Module):
         return u @ v.T
 
 
-class LossRecommender(BaseEstimator):
+class LossRecommender(PrefixedParams, BaseEstimator):
     r"""Implicit-feedback recommender trained with any registered loss on sampled negatives.
 
     A two-tower model in the style of matrix factorisation: one embedding per user and per
@@ -202,28 +202,6 @@ class LossRecommender(BaseEstimator):
         self.n_items = n_items
         self.random_state = random_state
         self._extra_params = dict(kwargs)  # loss__*: kept for clone(), checked in fit
-
-    def __getattr__(self, name: str) -> Any:
-        extra = self.__dict__.get("_extra_params", {})
-        if name in extra:
-            return extra[name]
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        params = super().get_params(deep=deep)
-        params.update(extra_params(self))
-        return params
-
-    def set_params(self, **params: Any) -> LossRecommender:
-        plain = {}
-        for key, value in params.items():
-            if is_prefixed(key):
-                extra_params(self)[key] = value
-            else:
-                plain[key] = value
-        if plain:
-            super().set_params(**plain)
-        return self
 
     # -- fitting ----------------------------------------------------------------------------
     def fit(self, X: Any, y: Any) -> LossRecommender:
