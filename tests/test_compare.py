@@ -518,3 +518,25 @@ def test_summary_counts_a_diverged_fit_among_the_errors():
     assert summary.loc["ce", "errors"] == 0
     by_divergence = summarize(results, primary="diverged", baseline="ce").set_index("loss")
     assert by_divergence.loc["x", "errors"] == 0 and by_divergence.loc["x", "n"] == 3
+
+
+def test_training_curves_of_a_model_without_curves_draw_no_empty_legend():
+    import warnings
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from lossreg.compare._report import _training_figure
+
+    ok = pd.DataFrame(
+        {
+            "loss_label": ["cross_entropy", "cross_entropy", "model:ridge", "model:ridge"],
+            "scenario": ["clean", "noise:0.2", "clean", "noise:0.2"],
+            "train_loss": [[0.7, 0.5], [0.8, 0.6], None, None],  # reference models have none
+        }
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib warns on a legend without labels
+        figure = _training_figure(ok)
+    legends = [ax.get_legend() is not None for ax in figure.axes[:2]]
+    assert legends == [True, False]

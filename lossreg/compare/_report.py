@@ -120,7 +120,7 @@ def _training_figure(ok: pd.DataFrame) -> Any:
         ax.set_title(label, fontsize=9)
         ax.set_xlabel("epoch")
         ax.set_ylabel("train loss")
-        if len(scenarios) > 1:
+        if len(scenarios) > 1 and ax.get_legend_handles_labels()[1]:  # a panel without curves
             ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
