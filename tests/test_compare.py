@@ -540,3 +540,9 @@ def test_training_curves_of_a_model_without_curves_draw_no_empty_legend():
         figure = _training_figure(ok)
     legends = [ax.get_legend() is not None for ax in figure.axes[:2]]
     assert legends == [True, False]
+
+
+def test_a_loss_needing_groups_is_refused_before_any_fit_without_them(tmp_path):
+    with pytest.raises(ValueError, match=r"group_dro need the fit extra 'group'.*--group COLUMN"):
+        run(small_binary(60), target="target", losses="cross_entropy,group_dro", out=tmp_path)
+    assert not (tmp_path / "results.jsonl").exists()  # nothing was fitted

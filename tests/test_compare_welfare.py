@@ -104,21 +104,18 @@ def test_compare_routes_the_bids_and_scores_welfare(tmp_path):
     assert (results["status"] == "ok").all(), results["error"].tolist()
     assert results["welfare"].between(0, 1).all()
     assert results["welfare_per_auction"].gt(0).all()
-    # without the bid column the loss that needs bids fails its fits, saying so
+    # without the bid column the loss that needs bids is refused before any fit, saying how
     frame = make_synthetic(data)[1].drop(columns=["bid"])
-    failed = compare(
-        frame,
-        target="target",
-        group="group",
-        losses=["welfare_rank"],
-        cv=2,
-        estimator_params=FAST,
-        torch_threads=1,
-    )
-    rank = failed[failed["loss"] == "welfare_rank"]
-    assert len(rank) == 2 and (rank["status"] == "error").all()
-    assert rank["error"].str.contains("bid=").all()
-    assert "welfare" not in failed or failed["welfare"].isna().all()  # no bids: no welfare
+    with pytest.raises(ValueError, match=r"welfare_rank need the fit extra 'bid'.*--bid COLUMN"):
+        compare(
+            frame,
+            target="target",
+            group="group",
+            losses=["bce", "welfare_rank"],
+            cv=2,
+            estimator_params=FAST,
+            torch_threads=1,
+        )
 
 
 def test_bid_option_in_config_and_command_line(tmp_path):

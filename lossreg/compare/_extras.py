@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["declared_extras"]
+__all__ = ["check_data_extras", "declared_extras"]
 
 #: the parameters through which composites name their member losses
 _MEMBER_PARAMS = ("losses", "base")
@@ -38,3 +38,28 @@ def declared_extras(name: str, params: Mapping[str, Any] | None = None) -> froze
             except (KeyError, TypeError):  # the composite names a bad member when it is built
                 continue
     return frozenset(extras)
+
+
+#: per-row extras that come from the data only, and how a comparison supplies each
+_FROM_DATA = {
+    "group": "name the column of group ids with --group COLUMN (config group = 'COLUMN'), or "
+    "use data with a group column (a domain or auction generator)",
+    "bid": "name the column of bids with --bid COLUMN (config bid = 'COLUMN'), or use data "
+    "with a bid column (synthetic:auctions)",
+}
+
+
+def check_data_extras(fit_extras: Mapping[str, frozenset[str]], available: set[str]) -> None:
+    """Refuse, before any fit, a loss whose data-only extra (``group``, ``bid``) is missing.
+
+    ``fit_extras`` maps each compared loss's label to the extras it declares; ``available``
+    holds the extras the data supplies. Without this check every fit of such a loss fails
+    on its own with the estimator's message, after the others have run.
+    """
+    for extra, fix in _FROM_DATA.items():
+        needing = sorted(label for label, names in fit_extras.items() if extra in names)
+        if needing and extra not in available:
+            raise ValueError(
+                f"Loss(es) {', '.join(needing)} need the fit extra {extra!r}, which this "
+                f"data does not supply: {fix}."
+            )

@@ -21,7 +21,7 @@ from lossreg.compare._blocking import check_blocking_k
 from lossreg.compare._campaign import check_value
 from lossreg.compare._curves import check_curves, curve_metrics
 from lossreg.compare._data import Dataset, load_data
-from lossreg.compare._extras import declared_extras
+from lossreg.compare._extras import check_data_extras, declared_extras
 from lossreg.compare._few_labels import check_probe_labels
 from lossreg.compare._fit import run_fit
 from lossreg.compare._losses import BASELINES, LossChoice, parse_losses, task_default_losses
@@ -503,6 +503,11 @@ def plan_fits(
     blocking_k = check_blocking_k(blocking_k, task, [r.label for r in references])
     extras = {c.label: declared_extras(c.name, c.params) for c in choices}
     campaign = check_value(value, dataset.X, task, extras)
+    supplied = {"group": dataset.groups, "bid": dataset.bids}
+    available = {name for name, column in supplied.items() if column is not None}
+    if task == "recommendation":  # LossRecommender makes each row's scores a group itself
+        available.add("group")
+    check_data_extras(extras, available)
     check_probe_target(dataset.probe is not None, task)
     if isinstance(scenarios, (str, Scenario)):
         scenarios = [scenarios]
