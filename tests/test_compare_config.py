@@ -336,6 +336,22 @@ def test_top3_from_scores_when_a_loss_has_no_probabilities():
     assert out["top3_accuracy"] == pytest.approx(0.75)  # the last row's class ranks fourth
 
 
+def test_binary_ranking_metrics_from_scores_when_a_loss_has_no_probabilities():
+    y = np.array(["no", "yes", "no", "yes", "yes"])
+    margin = np.array([-2.0, 1.0, 0.5, -0.5, 3.0])  # pairs (yes, no) ordered right: 5 of 6
+    labels = np.where(margin > 0, "yes", "no")
+    out, bins = classification_metrics(
+        y, labels, None, np.array(["no", "yes"]), "yes", scores=margin
+    )
+    assert bins is None and "log_loss" not in out
+    assert out["roc_auc"] == pytest.approx(5 / 6)  # only (-0.5, 0.5) is in the wrong order
+    # one column per class ranks by their difference, the same order
+    two = np.stack([-margin / 2, margin / 2], axis=1)
+    columns, _ = classification_metrics(y, labels, None, np.array(["no", "yes"]), "yes", scores=two)
+    assert columns["roc_auc"] == out["roc_auc"]
+    assert columns["average_precision"] == out["average_precision"]
+
+
 def test_spearman_by_hand():
     y = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
     assert regression_metrics(y, y**3)["spearman"] == pytest.approx(1.0)  # monotone: perfect

@@ -213,8 +213,10 @@ def classification_metrics(
     """Metrics and reliability bins (None without probabilities) of a classifier on a fold.
 
     With ``groups`` (an id per test row), ``worst_group_accuracy`` is the lowest accuracy of
-    any group present in the fold. ``scores`` (n, C), the decision function of a loss without
-    probabilities, give it ``top3_accuracy`` (a ranking metric needs no probabilities).
+    any group present in the fold. ``scores``, the decision function of a loss without
+    probabilities ((n,) for one binary score, else (n, C)), give it the metrics that only rank
+    the rows: ``top3_accuracy`` (more than 3 classes), ``roc_auc``, ``average_precision`` and
+    ``precision_at_recall_0.8`` (binary).
     """
     out = {
         "accuracy": metrics.accuracy_score(y_true, y_pred),
@@ -245,6 +247,16 @@ def classification_metrics(
             k=3,
             labels=np.arange(len(classes)),
         )
+    if proba is None and scores is not None and len(classes) == 2:
+        # ranking metrics need an order of the rows, not probabilities: a score link's
+        # decision values (one per row, or one per class) rank the positive class
+        index = np.searchsorted(classes, y_true)
+        values = np.asarray(scores, dtype=np.float64)
+        margin = values[:, 1] - values[:, 0] if values.ndim == 2 else values
+        if len(np.unique(index)) == 2:
+            out["roc_auc"] = metrics.roc_auc_score(index, margin)
+            out["average_precision"] = metrics.average_precision_score(index, margin)
+            out[PRECISION_AT_RECALL] = precision_at_recall(index, margin)
     if proba is not None:
         proba = np.clip(np.asarray(proba, dtype=np.float64), 0.0, 1.0)
         proba = proba / np.maximum(proba.sum(axis=1, keepdims=True), 1e-300)
