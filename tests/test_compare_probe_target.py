@@ -189,6 +189,28 @@ def test_probes_read_the_probe_column_and_supervised_trains_on_it():
     assert row["few_label_probe_accuracy"].item() == pytest.approx(np.mean(predicted == a[test]))
 
 
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"probe_labels": None}, r"only record with probe_labels: pass probe_labels"),
+        ({"scenarios": ["clean", "symmetric_noise:0.2"]}, r"\['symmetric_noise:0.2'\] would"),
+    ],
+)
+def test_supervised_is_refused_where_nothing_could_be_paired_with_it(changes, message):
+    data = load_data(_frame(), target="device", task="embedding", probe_target="activity")
+    settings = {"losses": ["triplet"], "models": ["supervised"], "probe_labels": 0.25, **changes}
+    with pytest.raises(ValueError, match=message):
+        plan_fits(data, cv=3, estimator_params=FAST, **settings)
+
+
+def test_supervised_drops_every_embedder_only_setting():
+    from lossreg.compare._supervised import supervised_classifier
+
+    settings = {"sampler": "random", "n_components": 4, "bin_targets": 5, "max_iter": 1}
+    net = supervised_classifier("embedding", 0, settings)
+    assert net.max_iter == 1 and "sampler" not in net.get_params()
+
+
 def test_the_cli_and_config_files_take_probe_target(tmp_path):
     from click.testing import CliRunner
 

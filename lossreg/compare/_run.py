@@ -51,6 +51,7 @@ from lossreg.compare._samplers import check_samplers, split_sampler
 from lossreg.compare._scenarios import Scenario, parse_scenario
 from lossreg.compare._splits import check_split, fold_test_share, group_splits, split_label
 from lossreg.compare._store import ResultStore
+from lossreg.compare._supervised import check_supervised
 from lossreg.compare._unlabeled import domain_fold, labelled_splits
 from lossreg.compare._votes import VOTE_METRICS, check_votes
 from lossreg.compare._welfare import WELFARE_METRICS
@@ -520,6 +521,7 @@ def plan_fits(
     check_bag_models([r.label for r in references], parsed)
     check_votes(dataset.votes is not None, parsed)
     check_novel(parsed, [r.label for r in references], dataset.y, task)
+    check_supervised([r.label for r in references], probe_labels, parsed)
     if cv < 2 or repeats < 1:
         raise ValueError(f"cv must be >= 2 and repeats >= 1. Got cv={cv}, repeats={repeats}.")
     estimator = {**DEFAULT_ESTIMATOR, **(estimator_params or {})}

@@ -21,20 +21,63 @@ import pandas as pd
 
 from lossreg.compare._store import record_failure
 
-__all__ = ["EMBEDDER_ONLY", "SUPERVISED", "run_supervised_fit", "supervised_classifier"]
+__all__ = [
+    "SUPERVISED",
+    "check_supervised",
+    "embedder_only",
+    "run_supervised_fit",
+    "supervised_classifier",
+]
 
 #: the reference's name in ``models``
 SUPERVISED = "supervised"
 
-#: estimator settings of LossEmbedder (or of compare's batching) that a classifier lacks
-EMBEDDER_ONLY = ("n_components", "augmentation", "whole_group_batches", "target_scaling")
+#: settings of compare's own (batching, target scaling) that no estimator takes
+_COMPARE_ONLY = ("whole_group_batches", "target_scaling", "bin_targets")
+
+
+def embedder_only() -> frozenset[str]:
+    """The estimator settings a LossEmbedder takes and a LossClassifier does not, plus compare's.
+
+    Read from the two signatures, so a new embedder option (``sampler``) is dropped too.
+    """
+    from lossreg.estimators import LossClassifier, LossEmbedder
+
+    own = set(LossEmbedder().get_params()) - set(LossClassifier().get_params())
+    return frozenset(own | set(_COMPARE_ONLY))
+
+
+def check_supervised(models: list[str], probe_labels: float | None, scenarios: Any) -> None:
+    """Refuse, before any fit, a ``supervised`` reference that nothing could be paired with.
+
+    Its scores go under the few-label probe's names, which the losses only record with
+    ``probe_labels``; and it trains on every clean label of its fold, so a stress scenario
+    that corrupts or subsamples the labels would corrupt the probe column, not the target the
+    losses train on: only ``clean`` applies.
+    """
+    if not any(label.split(":", 1)[-1] == SUPERVISED for label in models):
+        return
+    if probe_labels is None:
+        raise ValueError(
+            "The reference model 'supervised' is scored as few_label_probe_accuracy / _f1, "
+            "which the losses only record with probe_labels: pass probe_labels=FRACTION "
+            "(--probe-labels 0.1), or drop the model."
+        )
+    stressed = [s.label for s in scenarios if s.label != "clean"]
+    if stressed:
+        raise ValueError(
+            f"The reference model 'supervised' trains on every clean label of its fold; "
+            f"scenarios {stressed} would stress its labels, not the losses' target. Run it "
+            "in the 'clean' scenario only (a separate comparison for the others)."
+        )
 
 
 def supervised_classifier(task: str, seed: int, settings: dict[str, Any] | None = None) -> Any:
     """A cross-entropy LossClassifier with ``settings`` (embedder-only keys dropped)."""
     from lossreg.estimators import LossClassifier
 
-    kept = {k: v for k, v in (settings or {}).items() if k not in EMBEDDER_ONLY}
+    dropped = embedder_only()
+    kept = {k: v for k, v in (settings or {}).items() if k not in dropped}
     # the loss is the reference itself: the comparison's loss__ settings are not its own
     kept = {k: v for k, v in kept.items() if not k.startswith("loss__")}
     return LossClassifier(loss="cross_entropy", random_state=seed, **kept)
