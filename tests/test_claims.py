@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import math
 import re
 import sys
@@ -54,35 +55,13 @@ def test_claim_config_is_a_valid_comparison(claim):
     labels, scenarios, baselines = {}, {}, {}
     for name in claim.experiments:
         kwargs = claims.compare_kwargs(claim, smoke=False, experiment=name)
-        dataset = load_data(
-            kwargs["data"],
-            target=kwargs.get("target"),
-            task=kwargs.get("task"),
-            group=kwargs.get("group"),
-            target_domain=kwargs.get("target_domain"),
-        )
+        # every option the config sets that load_data / plan_fits take reaches them, so a
+        # plan-time check (probe_labels, value, bid ...) sees the claim's real settings
+        loading = inspect.signature(load_data).parameters
+        dataset = load_data(**{k: v for k, v in kwargs.items() if k in loading})
+        planning = inspect.signature(plan_fits).parameters
         # plan_fits checks every loss is registered for the task with valid parameters
-        plan = plan_fits(
-            dataset,
-            losses=kwargs["losses"],
-            baseline=kwargs.get("baseline"),
-            cv=kwargs["cv"],
-            repeats=kwargs["repeats"],
-            scenarios=kwargs["scenarios"],
-            estimator_params=kwargs["estimator_params"],
-            teacher=kwargs.get("teacher"),
-            curves=kwargs.get("curves", False),
-            models=kwargs.get("models"),
-            calibrate=kwargs.get("calibrate"),
-            pretrain=kwargs.get("pretrain"),
-            split=kwargs.get("split", "rows"),
-            test_groups=kwargs.get("test_groups"),
-            adapt=kwargs.get("adapt"),
-            adapt_params=kwargs.get("adapt_params"),
-            aggregate=kwargs.get("aggregate"),
-            blocking_k=kwargs.get("blocking_k"),
-            value=kwargs.get("value"),
-        )
+        plan = plan_fits(dataset, **{k: v for k, v in kwargs.items() if k in planning})
         labels[name] = [c.label for c in plan["losses"]]
         scenarios[name] = [s.label for s in plan["scenarios"]]
         baselines[name] = plan["baseline"]

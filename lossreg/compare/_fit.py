@@ -265,7 +265,7 @@ def run_fit(
     from lossreg.errors import TrainingDivergedError
 
     if spec["loss"].startswith(MODEL_PREFIX):  # a scikit-learn reference model, not a loss
-        return run_model_fit(spec, X, y, groups)
+        return run_model_fit(spec, X, y, groups, bids)
     if spec["task"] == "recommendation":  # see lossreg.compare._recommend
         from lossreg.compare._recommend import run_recommendation_fit
 

@@ -127,7 +127,11 @@ def make_model(label: str, task: str, seed: int) -> Any:
 
 
 def run_model_fit(
-    spec: dict[str, Any], X: pd.DataFrame, y: pd.Series, groups: pd.Series | None = None
+    spec: dict[str, Any],
+    X: pd.DataFrame,
+    y: pd.Series,
+    groups: pd.Series | None = None,
+    bids: pd.Series | None = None,
 ) -> dict[str, Any]:
     """``run_fit`` for a reference model: same stressed rows, same test fold, same metrics."""
     from lossreg.compare._metrics import classification_metrics, regression_metrics
@@ -171,16 +175,17 @@ def run_model_fit(
         elif spec["task"] == "regression":
             record.update(regression_metrics(y_test, fitted.predict(X_test)))
         else:
-            predicted = fitted.predict(X_test)
+            predicted, proba = fitted.predict(X_test), fitted.predict_proba(X_test)
+            test_groups = None if groups is None else groups.iloc[test].to_numpy()
             scores, bins = classification_metrics(
-                y_test,
-                predicted,
-                fitted.predict_proba(X_test),
-                fitted.classes_,
-                spec["minority"],
-                groups=None if groups is None else groups.iloc[test].to_numpy(),
+                y_test, predicted, proba, fitted.classes_, spec["minority"], groups=test_groups
             )
             record.update(scores)
+            if bids is not None:  # ads in auctions: paired with the losses on welfare
+                from lossreg.compare._welfare import score_welfare
+
+                test_bids = bids.iloc[test].to_numpy()
+                record.update(score_welfare(y_test, proba, fitted.classes_, test_bids, test_groups))
             record.update(head_tail_scores(fitted.classes_, y_test, predicted, model.fit_rows_[1]))
             record["reliability"] = bins
             if spec.get("value"):  # campaign profit (lossreg.compare._campaign)

@@ -54,7 +54,7 @@ from lossreg.compare._store import ResultStore
 from lossreg.compare._supervised import check_supervised
 from lossreg.compare._unlabeled import domain_fold, labelled_splits
 from lossreg.compare._votes import VOTE_METRICS, check_votes
-from lossreg.compare._welfare import WELFARE_METRICS
+from lossreg.compare._welfare import WELFARE_METRICS, check_welfare_split
 
 __all__ = ["KILL_AFTER_ENV", "TASK_METRICS", "compare", "plan_fits"]
 
@@ -527,6 +527,7 @@ def plan_fits(
     estimator = {**DEFAULT_ESTIMATOR, **(estimator_params or {})}
     check_regression_embedding(choices, task, estimator.get("bin_targets"))
     held_out = check_split(split, test_groups, dataset.groups, cv)
+    check_welfare_split(dataset.bids is not None, split)
     by_group = split_label(split, held_out)
     minority = None
     tail: list[int] = []

@@ -19,6 +19,7 @@ __all__ = [
     "WELFARE_DIRECTIONS",
     "WELFARE_METRICS",
     "auction_welfare",
+    "check_welfare_split",
     "score_welfare",
     "split_bids",
 ]
@@ -110,3 +111,13 @@ def score_welfare(
         return {}
     clicks = np.asarray(y_test) == classes[1]
     return auction_welfare(clicks, np.asarray(proba)[:, 1], bids, groups)
+
+
+def check_welfare_split(has_bids: bool, split: str) -> None:
+    """Refuse row folds for auction data: welfare picks one ad per whole test auction."""
+    if has_bids and split != "group":
+        raise ValueError(
+            f"Bids score the welfare of the ad each test auction selects, so every auction "
+            f"must lie whole in one fold: pass split='group' (--split group) with the auction "
+            f"ids as group. Got split={split!r}."
+        )
