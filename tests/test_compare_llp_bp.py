@@ -216,3 +216,30 @@ def test_contrast_scenario_refuses_a_threshold():
     raw = {"loss": "x", "metric": "roc_auc", "contrast_scenario": "a", "threshold": 0.5}
     with pytest.raises(ValueError, match="contrast_scenario"):
         claims._check(Path("C0.toml"), raw, {"": {}})
+
+
+def test_contrast_scenario_counts_the_baselines_failures_in_its_own_experiment():
+    claims = _runner()
+    frames = {}
+    for name, label in (("with x", "x"), ("with dllp", "dllp")):
+        rows = [
+            {"loss_label": label, "repeat": 0, "fold": fold, "status": "ok"}
+            | {"scenario": scenario, "roc_auc": 0.8 + 0.01 * fold + (label == "x") * 0.05}
+            for fold in range(5)
+            for scenario in ("small", "large")
+        ]
+        frames[name] = pd.DataFrame(rows)
+        frames[name].attrs.update(cv=5, baseline="dllp")
+    failed = (frames["with dllp"]["scenario"] == "small") & (frames["with dllp"]["fold"] == 0)
+    frames["with dllp"].loc[failed, "status"] = "error"  # the baseline's fit in the contrast
+    check = claims.Check(
+        loss="x",
+        metric="roc_auc",
+        scenario="large",
+        contrast_scenario="small",
+        experiment="with x",
+        baseline_experiment="with dllp",
+    )
+    claim = claims.Claim("C0", "t", "X", "", {"with x": {}, "with dllp": {}}, [check])
+    (row,) = claims.evaluate(claim, frames)
+    assert row["errors"] == 1 and row["pairs"] == 4

@@ -376,8 +376,11 @@ def evaluate(claim: Claim, results: pd.DataFrame | dict[str, pd.DataFrame]) -> l
             *((n, baseline, base_scenario, base_metric) for n in base_fits),
             *(
                 (n, label, check.contrast_scenario, metric)
-                for n in named
-                for label, metric in ((check.loss, check.metric), (baseline, base_metric))
+                for names, label, metric in (
+                    (named, check.loss, check.metric),
+                    (base_fits, baseline, base_metric),
+                )
+                for n in names
                 if check.contrast_scenario is not None
             ),
         ]:
