@@ -96,6 +96,12 @@ def test_aggregate_keys_follow_the_members_not_the_rules_listed():
         ({"losses": MEMBERS, "aggregate": "weighted,median"}, r"combine rules among weighted"),
         ({"losses": MEMBERS, "baseline": "pinball"}, r"baseline is one of the aggregator fits"),
         ({"losses": MEMBERS, "curves": True}, r"cannot be combined with curves"),
+        ({"losses": MEMBERS, "aggregate": ["weighted", 1]}, r"combine rules among weighted"),
+        ({"losses": MEMBERS, "aggregate": 3}, r"combine rules among weighted"),
+        (
+            {"losses": MEMBERS, "estimator_params": {"whole_group_batches": True}},
+            r"cannot be combined with whole_group_batches",
+        ),
         ({"losses": MEMBERS[:1]}, r"at least two member losses"),
     ],
 )

@@ -55,6 +55,8 @@ def check_aggregate(
     (``conflicts``: option name -> value, the set ones are refused).
     """
     rules = [r.strip() for r in aggregate.split(",")] if isinstance(aggregate, str) else aggregate
+    if not isinstance(rules, (list, tuple)) or not all(isinstance(r, str) for r in rules):
+        rules = [repr(aggregate)]  # not names of rules: reported with the rules below
     rules = [r[len(AGGREGATE_PREFIX) :] if r.startswith(AGGREGATE_PREFIX) else r for r in rules]
     problems = []
     unknown = [r for r in rules if r not in COMBINE]
@@ -131,6 +133,7 @@ def make_aggregate(spec: dict[str, Any]) -> Any:
     from lossreg.estimators import LossRegressor, QuantileAggregator
 
     settings = dict(spec["estimator"])
+    settings.pop("bin_targets", None)  # embedding regression only; a regressor has no classes
     members_spec = spec["aggregate"]["members"]
     # one scaling for the aggregate: the members' predictions are combined in one unit
     scaling = loss_scaling(settings.pop("target_scaling", "standard"), members_spec[0][0])

@@ -465,6 +465,8 @@ def plan_fits(
         from lossreg.compare._aggregate import check_aggregate
 
         others = {"teacher": teacher, "pretrain": pretrain, "curves": curves, "adapt": adapt}
+        # members are plain LossRegressors fitted inside the aggregator, batched at random
+        others["whole_group_batches"] = (estimator_params or {}).get("whole_group_batches")
         aggregating = check_aggregate(aggregate, choices, baseline, task, registry, others)
         baseline = choices[0].label  # in the list already: the block below adds no loss
     default_baseline = "temperature_scaling" if calibrate is not None else BASELINES[task]
@@ -491,6 +493,8 @@ def plan_fits(
     pretraining = check_pretrain_data(pretrain_data, pretrain, dataset)
     check_curves(task, curves)
     references = [LossChoice(label) for label in check_models(models, task)]
+    # the losses' extras, an aggregator's members included (they are not fitted alone)
+    extras = {c.label: declared_extras(c.name, c.params) for c in choices}
     if aggregating is not None:  # members are fitted inside the aggregator fits only
         choices, baseline = [], aggregating["baseline"]
         references = [*(LossChoice(label) for label in aggregating["labels"]), *references]
@@ -502,7 +506,6 @@ def plan_fits(
         adapting = check_adapt(adapt, adapt_params, choices, task, has_domain, registry)
     probe_labels = check_probe_labels(probe_labels, task)
     blocking_k = check_blocking_k(blocking_k, task, [r.label for r in references])
-    extras = {c.label: declared_extras(c.name, c.params) for c in choices}
     campaign = check_value(value, dataset.X, task, extras)
     supplied = {"group": dataset.groups, "bid": dataset.bids}
     available = {name for name, column in supplied.items() if column is not None}
@@ -517,7 +520,7 @@ def plan_fits(
         scenario.check(task)
     if len({s.label for s in parsed}) != len(parsed):
         raise ValueError("A scenario is listed twice.")
-    check_bag_losses({c.label: registry.get_spec(c.name).fit_extras for c in choices}, parsed)
+    check_bag_losses(extras, parsed)
     check_bag_models([r.label for r in references], parsed)
     check_votes(dataset.votes is not None, parsed)
     check_novel(parsed, [r.label for r in references], dataset.y, task)
