@@ -55,6 +55,9 @@ def test_check_value_says_what_is_wrong():
         check_value("clv(cost=2)", ok, "binary", no_extras)
     with pytest.raises(ValueError, match="gamma must lie in"):
         check_value("clv(gamma=1.5)", ok, "binary", no_extras)
+    for bad in ("clv(gamma=abc)", "clv(gamma=[1])", "clv(delta=True)"):
+        with pytest.raises(ValueError, match="campaign settings are numbers"):
+            check_value(bad, ok, "binary", no_extras)
     with pytest.raises(ValueError, match="pno_churn_regret need each row's monetary value"):
         check_value(None, ok, "binary", {"pno_churn_regret": ("value",)})
     assert check_value(None, ok, "binary", no_extras) is None

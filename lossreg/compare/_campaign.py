@@ -52,6 +52,7 @@ CAMPAIGN_DIRECTIONS: dict[str, bool] = {
     "campaign_profit_tuned": True,
     "campaign_profit_expected": True,
     "campaign_profit_max": True,
+    # descriptive (no better side); listed so the report's metric table shows it
     "campaign_target_rate": True,
 }
 CAMPAIGN_METRICS = tuple(CAMPAIGN_DIRECTIONS)
@@ -95,6 +96,13 @@ def check_value(
         raise ValueError(
             f"Unknown campaign setting(s) {unknown} in value={value!r}; known: "
             f"{', '.join(CAMPAIGN_DEFAULTS)}."
+        )
+    numbers = (int, float, np.integer, np.floating)
+    bad = {k: v for k, v in settings.items() if isinstance(v, bool) or not isinstance(v, numbers)}
+    if bad:
+        raise ValueError(
+            f"value={value!r}: campaign settings are numbers, e.g. 'clv(gamma=0.3, delta=10.0, "
+            f"contact_cost=1.0)'. Got {bad}."
         )
     campaign = {**CAMPAIGN_DEFAULTS, **{k: float(v) for k, v in settings.items()}}
     if not 0 < campaign["gamma"] <= 1 or campaign["delta"] < 0 or campaign["contact_cost"] < 0:
