@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["churn"]
+__all__ = ["churn", "intercept_for_rate"]
 
 
 def churn(
@@ -66,7 +66,7 @@ def churn(
     partner = X[:, 5] if n_features > 5 else X[:, 0]
     signal = 0.8 * X[:, 2] - 0.8 * X[:, 3] + 0.6 * X[:, 4] + interaction * X[:, 3] * partner
     signal = signal + value_link * z
-    offset = _offset_for_rate(signal, churn_rate)
+    offset = intercept_for_rate(signal, churn_rate)
     probability = 1.0 / (1.0 + np.exp(-(signal + offset)))
     y = (rng.random(n_samples) < probability).astype(np.int64)
     frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(n_features)])
@@ -75,7 +75,7 @@ def churn(
     return frame
 
 
-def _offset_for_rate(signal: np.ndarray, rate: float) -> float:
+def intercept_for_rate(signal: np.ndarray, rate: float) -> float:
     """The intercept c with mean(sigmoid(signal + c)) = rate (bisection; the mean rises in c)."""
     low, high = -30.0, 30.0
     for _ in range(100):

@@ -14,6 +14,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from lossreg.compare._synthetic_churn import intercept_for_rate
+
 __all__ = ["clicks"]
 
 
@@ -72,7 +74,7 @@ def clicks(
     logit = effects[np.arange(n_fields), levels].sum(axis=1) + dense @ dense_weights
     for k, (a, b) in enumerate(crosses):
         logit += cross_effects[k, levels[:, a], levels[:, b]]
-    logit += _intercept(logit, positive_rate)
+    logit += intercept_for_rate(logit, positive_rate)
     y = (rng.random(n_samples) < 1 / (1 + np.exp(-logit))).astype(np.int64)
     one_hot = np.zeros((n_samples, n_fields * n_levels))
     one_hot[np.arange(n_samples)[:, None], np.arange(n_fields) * n_levels + levels] = 1.0
@@ -80,15 +82,3 @@ def clicks(
     frame = pd.DataFrame(X, columns=[f"x{j}" for j in range(X.shape[1])])
     frame["target"] = y
     return frame
-
-
-def _intercept(logit: np.ndarray, rate: float) -> float:
-    """The shift c with mean(sigmoid(logit + c)) = rate (bisection: the mean is monotone in c)."""
-    low, high = -30.0, 30.0
-    for _ in range(100):
-        mid = (low + high) / 2
-        if np.mean(1 / (1 + np.exp(-(logit + mid)))) < rate:
-            low = mid
-        else:
-            high = mid
-    return (low + high) / 2
