@@ -293,3 +293,17 @@ def test_pairwise_metrics_use_a_seeded_sample_of_a_large_test_fold(monkeypatch):
     assert out["opis"] == pytest.approx(opis(emb[rows], y[rows]))
     assert out["recall_at_1"] == pytest.approx(recall_at_1(emb[rows], y[rows]))
     assert out["intra_class_variance"] == pytest.approx(intra_class_variance(emb, y))  # all rows
+
+
+def test_a_fit_limits_torch_threads_and_gives_the_count_back():
+    import torch
+
+    from lossreg.compare._threads import limit_torch_threads
+
+    before = torch.get_num_threads()
+    restore = limit_torch_threads(1)
+    assert torch.get_num_threads() == 1
+    restore()
+    assert torch.get_num_threads() == before
+    limit_torch_threads(None)()  # None leaves the count alone
+    assert torch.get_num_threads() == before

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from lossreg.compare._store import record_failure
+from lossreg.compare._threads import limit_torch_threads
 from lossreg.estimators.quantile_aggregator import COMBINE
 
 __all__ = [
@@ -165,7 +166,6 @@ def run_aggregate_fit(spec: dict[str, Any], X: pd.DataFrame, y: pd.Series) -> di
     quantile loss (``pinball``, ``wis``, ``coverage_90`` ..., from the aggregated quantiles),
     plus ``aggregate_weights`` (members x levels), ``best_member`` and ``member_pinball``
     (each member's held-out pinball loss)."""
-    import torch
 
     from lossreg.compare._metrics import regression_metrics
     from lossreg.compare._regions import with_shot_regions
@@ -174,8 +174,7 @@ def run_aggregate_fit(spec: dict[str, Any], X: pd.DataFrame, y: pd.Series) -> di
 
     skip = ("train", "test", "threads", "true_sigma", "hidden", "source_test")
     record = {k: v for k, v in spec.items() if k not in skip}
-    threads_before = torch.get_num_threads()
-    torch.set_num_threads(int(spec.get("threads", 1)))
+    restore_threads = limit_torch_threads(spec.get("threads", 1))
     try:
         train, test = np.asarray(spec["train"]), np.asarray(spec["test"])
         model = StressedEstimator(
@@ -215,6 +214,6 @@ def run_aggregate_fit(spec: dict[str, Any], X: pd.DataFrame, y: pd.Series) -> di
     except Exception as exc:
         record_failure(record, exc)
     finally:
-        torch.set_num_threads(threads_before)
+        restore_threads()
     record["finished_at"] = time.time()
     return record

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from lossreg.compare._bags import BAG_EXTRAS, check_bag_losses
+from lossreg.compare._threads import limit_torch_threads
 
 __all__ = [
     "BAG_MODELS",
@@ -74,15 +75,12 @@ def torch_threads(spec: dict[str, Any]) -> Iterator[None]:
     Other reference models are scikit-learn models and use no torch; a bag model trains a
     network and must keep to the threads a shared machine gave this fit.
     """
-    import torch
-
     threads = spec.get("threads")
     if threads is None or not bag_model_extras(spec["loss"]):
         yield
         return
-    before = torch.get_num_threads()
-    torch.set_num_threads(int(threads))
+    restore = limit_torch_threads(threads)
     try:
         yield
     finally:
-        torch.set_num_threads(before)
+        restore()

@@ -19,6 +19,7 @@ from lossreg.compare._multioutput import loss_scaling
 from lossreg.compare._regression_embedding import TargetPrepared, bins_of
 from lossreg.compare._store import record_failure
 from lossreg.compare._tail import head_tail_scores
+from lossreg.compare._threads import limit_torch_threads
 
 __all__ = ["TargetScaled", "make_pipeline", "preprocessing", "run_fit"]
 
@@ -232,7 +233,6 @@ def run_fit(
     ``vote_emd`` / ``vote_ece``. ``bids`` (a bid per row: ads in auctions, the ``groups``)
     reach the losses that declare ``bid`` and give a binary test fold's ``welfare``.
     """
-    import torch
 
     from lossreg.compare._adapt import adapt_fit, source_loss
     from lossreg.compare._bags import bag_extras_of
@@ -276,8 +276,7 @@ def run_fit(
         return run_aggregate_fit(spec, X, y)
     rows = ("train", "test", "threads", "hidden", "source_test", "true_sigma", *PROBE_ROWS)
     record = {k: v for k, v in spec.items() if k not in rows}
-    threads_before = torch.get_num_threads()
-    torch.set_num_threads(int(spec["threads"]))
+    restore_threads = limit_torch_threads(spec["threads"])
     caught: list[warnings.WarningMessage] = []
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -487,7 +486,7 @@ def run_fit(
     except Exception as exc:
         record_failure(record, exc)
     finally:
-        torch.set_num_threads(threads_before)
+        restore_threads()
     messages = sorted({f"{w.category.__name__}: {w.message}" for w in caught})
     if messages:
         record["warnings"] = messages[:5]

@@ -13,13 +13,15 @@ best-scored items of the whole catalogue that the user did not interact with in 
 from __future__ import annotations
 
 import time
-import traceback
 import warnings
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from lossreg.compare._store import record_failure
+from lossreg.compare._threads import limit_torch_threads
 
 __all__ = [
     "RECOMMENDATION_METRICS",
@@ -76,14 +78,12 @@ def recommendation_splits(
 
 def run_recommendation_fit(spec: dict[str, Any], X: pd.DataFrame, y: pd.Series) -> dict[str, Any]:
     """``run_fit`` for a recommendation comparison: train on the fold, score its held-out items."""
-    import torch
 
     from lossreg.errors import TrainingDivergedError
     from lossreg.estimators.recommender import LossRecommender, top_k_metrics
 
     record = {k: v for k, v in spec.items() if k not in ("train", "test", "threads")}
-    threads_before = torch.get_num_threads()
-    torch.set_num_threads(int(spec["threads"]))
+    restore_threads = limit_torch_threads(spec["threads"])
     caught: list[warnings.WarningMessage] = []
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -111,11 +111,9 @@ def run_recommendation_fit(spec: dict[str, Any], X: pd.DataFrame, y: pd.Series) 
     except TrainingDivergedError as exc:  # a result (the diverged rate), not a failed fit
         record.update(status="ok", diverged=1.0, divergence=str(exc))
     except Exception as exc:
-        record["status"] = "error"
-        record["error"] = f"{type(exc).__name__}: {exc}"
-        record["traceback"] = traceback.format_exc(limit=-4)
+        record_failure(record, exc)
     finally:
-        torch.set_num_threads(threads_before)
+        restore_threads()
     messages = sorted({f"{w.category.__name__}: {w.message}" for w in caught})
     if messages:
         record["warnings"] = messages[:5]

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from lossreg.compare._store import record_failure
+from lossreg.compare._threads import limit_torch_threads
 
 __all__ = [
     "SUPERVISED",
@@ -85,7 +86,6 @@ def supervised_classifier(task: str, seed: int, settings: dict[str, Any] | None 
 
 def run_supervised_fit(spec: dict[str, Any], X: pd.DataFrame, y: pd.Series) -> dict[str, Any]:
     """Fit and score ``model:supervised`` on one fold; the error goes into the record."""
-    import torch
     from sklearn.metrics import f1_score
     from sklearn.pipeline import Pipeline
 
@@ -94,8 +94,7 @@ def run_supervised_fit(spec: dict[str, Any], X: pd.DataFrame, y: pd.Series) -> d
     from lossreg.compare._scenarios import StressedEstimator
 
     record = {k: v for k, v in spec.items() if k not in ("train", "test", "threads", *PROBE_ROWS)}
-    threads_before = torch.get_num_threads()
-    torch.set_num_threads(int(spec.get("threads", threads_before)))
+    restore_threads = limit_torch_threads(spec.get("threads"))
     try:
         train, test = np.asarray(spec["train"]), np.asarray(spec["test"])
         if "probe_train" in spec:
@@ -120,6 +119,6 @@ def run_supervised_fit(spec: dict[str, Any], X: pd.DataFrame, y: pd.Series) -> d
     except Exception as exc:
         record_failure(record, exc)
     finally:
-        torch.set_num_threads(threads_before)
+        restore_threads()
     record["finished_at"] = time.time()
     return record
