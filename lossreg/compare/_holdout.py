@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["check_holdout", "holdout_rows"]
+__all__ = ["check_holdout", "draw_classes", "holdout_rows", "plain_names"]
 
 
 def check_holdout(label: str, value: float) -> None:
@@ -28,12 +28,30 @@ def holdout_rows(y: np.ndarray, n_held: int, rng: np.random.Generator) -> tuple[
 
     At least two classes must stay, or nothing is left to learn from.
     """
-    classes = np.unique(y)
-    if n_held > len(classes) - 2:
-        raise ValueError(
-            f"holdout_classes:{n_held} would leave fewer than 2 of the {len(classes)} classes "
-            f"for training; hold out at most {len(classes) - 2}."
-        )
-    held = np.sort(rng.choice(classes, size=n_held, replace=False))
+    held = draw_classes(y, n_held, rng, "holdout_classes", ("for training", "hold out at most {k}"))
     keep = np.flatnonzero(~np.isin(y, held))
-    return keep, [c.item() if hasattr(c, "item") else c for c in held]
+    return keep, plain_names(held)
+
+
+def draw_classes(
+    y: np.ndarray, n: int, rng: np.random.Generator, scenario: str, wording: tuple[str, str]
+) -> np.ndarray:
+    """``n`` of ``y``'s classes drawn by ``rng`` (sorted), leaving at least two others.
+
+    ``wording``: what the remaining classes are for, and the fix (``{k}`` stands for the most
+    classes it may take), in the message of a scenario (``scenario:n``) that would leave
+    fewer than two.
+    """
+    classes = np.unique(y)
+    if n > len(classes) - 2:
+        left, fix = wording
+        raise ValueError(
+            f"{scenario}:{n} would leave fewer than 2 of the {len(classes)} classes {left}; "
+            f"{fix.format(k=max(len(classes) - 2, 0))}."
+        )
+    return np.sort(rng.choice(classes, size=n, replace=False))
+
+
+def plain_names(classes: np.ndarray) -> list:
+    """Class names as Python values (numpy scalars become int, float or str) for a record."""
+    return [c.item() if hasattr(c, "item") else c for c in classes]

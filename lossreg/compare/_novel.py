@@ -98,23 +98,19 @@ def hide_novel_classes(
 
     The record holds ``novel_classes`` (sorted) and ``n_corrupted`` (rows made unlabeled).
     """
+    from lossreg.compare._holdout import draw_classes, plain_names
     from lossreg.compare._unlabeled import UNLABELED, _check_marker_free
 
     y = np.asarray(y)
     _check_marker_free(y)
-    classes = np.unique(y)
-    if n_novel > len(classes) - 2:
-        raise ValueError(
-            f"novel_classes:{n_novel} would leave fewer than 2 of the {len(classes)} classes "
-            f"known; make at most {max(len(classes) - 2, 0)} classes novel."
-        )
-    novel = np.sort(rng.choice(classes, size=n_novel, replace=False))
+    novel = draw_classes(
+        y, n_novel, rng, "novel_classes", ("known", "make at most {k} classes novel")
+    )
     hidden = np.isin(y, novel)
     # class names become an object array, so that the int -1 can sit among them
     out = y.astype(object) if y.dtype.kind not in "iuf" else y.copy()
     out[hidden] = UNLABELED
-    names = [c.item() if hasattr(c, "item") else c for c in novel]
-    return out, {"novel_classes": names, "n_corrupted": int(hidden.sum())}
+    return out, {"novel_classes": plain_names(novel), "n_corrupted": int(hidden.sum())}
 
 
 def known_test_rows(test: np.ndarray, y: Any, info: dict[str, Any]) -> np.ndarray:
