@@ -15,7 +15,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.metaestimators import available_if
 
-from lossreg.compare._multioutput import loss_scaling
+from lossreg.compare._multioutput import loss_scaling, scaling_stats
 from lossreg.compare._regression_embedding import TargetPrepared, bins_of
 from lossreg.compare._store import record_failure
 from lossreg.compare._tail import head_tail_scores
@@ -161,14 +161,8 @@ class TargetScaled(RegressorMixin, BaseEstimator):
         scaled like ``y``, the other fit parameters pass unchanged."""
         from sklearn.base import clone
 
-        if self.scaling not in ("standard", "scale", "none"):
-            raise ValueError(
-                f"target_scaling must be 'standard', 'scale' or 'none'. Got {self.scaling!r}."
-            )
         y = np.asarray(y, dtype=np.float64)
-        offset = y.mean(axis=0) if self.scaling == "standard" else np.zeros(y.shape[1:])
-        spread = y.std(axis=0) if self.scaling != "none" else np.ones(y.shape[1:])
-        spread = np.where(spread > 0, spread, 1.0)
+        offset, spread = scaling_stats(y, self.scaling)
         # floats for one target (as before), one value per column for several
         self.offset_ = float(offset) if y.ndim == 1 else offset
         self.scale_ = float(spread) if y.ndim == 1 else spread

@@ -107,15 +107,12 @@ class MixedTargetScaled(BaseEstimator):
         self.scaling = scaling
 
     def fit(self, X: Any, y: Any, **fit_params: Any) -> MixedTargetScaled:
-        if self.scaling not in ("standard", "scale", "none"):
-            raise ValueError(
-                f"target_scaling must be 'standard', 'scale' or 'none'. Got {self.scaling!r}."
-            )
+        from lossreg.compare._multioutput import scaling_stats
+
         y = np.array(y, dtype=object)
         values = y[:, 0].astype(np.float64)
-        self.offset_ = float(values.mean()) if self.scaling == "standard" else 0.0
-        spread = float(values.std()) if self.scaling != "none" else 1.0
-        self.scale_ = spread if spread > 0 else 1.0
+        offset, spread = scaling_stats(values, self.scaling)
+        self.offset_, self.scale_ = float(offset), float(spread)
         y[:, 0] = (values - self.offset_) / self.scale_
         self.estimator_ = clone(self.estimator).fit(X, y, **fit_params)
         return self

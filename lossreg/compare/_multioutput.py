@@ -27,6 +27,7 @@ __all__ = [
     "loss_scaling",
     "multioutput_metrics",
     "multioutput_target",
+    "scaling_stats",
     "score_heads",
     "score_multioutput",
 ]
@@ -88,6 +89,20 @@ def loss_scaling(scaling: str | dict[str, str], loss: str) -> str:
             registry.get_spec(key)  # UnknownLossError, with a suggestion, for a misspelt name
     named = {registry.get_spec(k).name: v for k, v in scaling.items() if k != "default"}
     return named.get(registry.get_spec(loss).name, scaling.get("default", "standard"))
+
+
+def scaling_stats(y: np.ndarray, scaling: str) -> tuple[np.ndarray, np.ndarray]:
+    """Offset and spread of a ``target_scaling`` mode, column by column: scaled = (y - o) / s.
+
+    ``"standard"`` centres and scales, ``"scale"`` only divides by the standard deviation
+    (keeps signs), ``"none"`` leaves the target; a constant column keeps spread 1.
+    """
+    if scaling not in ("standard", "scale", "none"):
+        raise ValueError(f"target_scaling must be 'standard', 'scale' or 'none'. Got {scaling!r}.")
+    y = np.asarray(y, dtype=np.float64)
+    offset = y.mean(axis=0) if scaling == "standard" else np.zeros(y.shape[1:])
+    spread = y.std(axis=0) if scaling != "none" else np.ones(y.shape[1:])
+    return offset, np.where(spread > 0, spread, 1.0)
 
 
 def multioutput_target(frame: pd.DataFrame) -> pd.DataFrame:

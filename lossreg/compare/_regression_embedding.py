@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 
+from lossreg.compare._multioutput import scaling_stats
+
 __all__ = [
     "REGRESSION_EMBEDDING_DIRECTIONS",
     "REGRESSION_EMBEDDING_METRICS",
@@ -150,8 +152,8 @@ class TargetPrepared(TransformerMixin, BaseEstimator):
         if self.bins is not None:
             target, self.bin_edges_ = quantile_bins(y, self.bins)
         else:
-            spread = float(y.std()) or 1.0
-            target, self.bin_edges_ = (y - y.mean()) / spread, None
+            offset, spread = scaling_stats(y, "standard")
+            target, self.bin_edges_ = (y - offset) / spread, None
         self.embedder_ = clone(self.embedder).fit(X, target, **fit_params)
         return self
 
