@@ -147,3 +147,21 @@ def test_compare_runs_a_recommendation_comparison_and_checks_its_losses():
         compare(SMALL, losses=["bpr", "mse"], cv=2, estimator_params=FAST)
     with pytest.raises(ValueError, match="does not apply to recommendation"):
         compare(SMALL, losses=["bpr"], scenarios=["symmetric_noise:0.2"], cv=2)
+
+
+@pytest.mark.parametrize("loss", ["group_dro", "irm", "vrex", "fishr", "deep_coral", "vat"])
+def test_recommender_refuses_losses_needing_groups_features_or_two_views(loss):
+    from lossreg.estimators.recommender import sampled_layout
+    from lossreg.registry import default_registry
+
+    assert sampled_layout(default_registry().get_spec(loss)) is None
+    users, items = np.array([[0], [0], [1], [1]]), np.array([0, 1, 1, 2])
+    with pytest.raises(UnsupportedTaskError, match="cannot train on sampled negatives"):
+        LossRecommender(loss, **FAST).fit(users, items)
+
+
+def test_recommender_still_takes_row_group_ranking_losses():
+    from lossreg.estimators.recommender import sampled_layout
+    from lossreg.registry import default_registry
+
+    assert sampled_layout(default_registry().get_spec("bpr")) == "ranking"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -15,6 +16,7 @@ from torch import nn
 
 from lossreg.spec import LossSpec
 
+from ._mode import loss_mode
 from ._params import PrefixedParams, check_prefixed, extra_params, split_prefixed
 
 __all__ = ["LossRecommender", "sampled_layout", "top_k_metrics"]
@@ -28,20 +30,30 @@ __all__ = ["LossRecommender", "sampled_layout", "top_k_metrics"]
 LAYOUTS = ("ranking", "multiclass", "multilabel", "binary")
 
 
-def sampled_layout(spec: LossSpec) -> str | None:
+def sampled_layout(spec: LossSpec, params: Mapping[str, Any] | None = None) -> str | None:
     """The layout in :data:`LAYOUTS` a loss trains a :class:`LossRecommender` in, or None.
 
     A ranking loss must take each row of (N, K) scores as a group (its module class says so
     with ``row_groups = True``); flattened with one group id per positive, the (N(1 + M))^2
-    pair matrices of a batch would not fit in time or memory. A loss that needs a fit extra
-    other than ``group`` or a data parameter cannot be fed sampled negatives and gets None.
+    pair matrices of a batch would not fit in time or memory. Only that layout may list the
+    fit extra ``group`` (the rows are the groups); a loss that needs any other fit extra
+    (``group`` in the other layouts: group_dro, irm), a data parameter, a feature output
+    (``outputs="logits+features"``: deep_coral) or two views (vat) with the hyperparameters
+    ``params`` cannot be fed sampled negatives and gets None.
     """
-    if spec.data_params or set(spec.fit_extras) - {"group"}:
+    if spec.data_params or spec.outputs != "logits":
         return None
+    mode = loss_mode(spec, params)
+    if mode.views != 1:
+        return None
+    extras = set(mode.fit_extras)
     for layout in LAYOUTS:
-        if layout in spec.tasks and (
-            layout != "ranking" or getattr(spec.factory, "row_groups", False)
-        ):
+        if layout not in spec.tasks:
+            continue
+        if layout == "ranking":
+            if getattr(spec.factory, "row_groups", False) and extras <= {"group"}:
+                return layout
+        elif not extras:
             return layout
     return None
 
@@ -218,17 +230,19 @@ class LossRecommender(PrefixedParams, BaseEstimator):
         spec = (
             self.loss if isinstance(self.loss, LossSpec) else default_registry().get_spec(self.loss)
         )
-        layout = sampled_layout(spec)
-        if layout is None:
-            raise UnsupportedTaskError(
-                f"Loss {spec.name!r} cannot train on sampled negatives (tasks: "
-                f"{', '.join(sorted(spec.tasks))}; fit extras: {list(spec.fit_extras)}; data "
-                f"parameters: {list(spec.data_params)}). Use a ranking loss that takes row "
-                "groups (bpr), a multiclass (cosine_contrastive, cross_entropy), multilabel "
-                "(bce) or binary loss without data parameters."
-            )
         loss_params = split_prefixed(self, "loss__")
         check_params(spec.name, spec.params, loss_params, data_params=(), prefix="loss__")
+        layout = sampled_layout(spec, loss_params)
+        if layout is None:
+            mode = loss_mode(spec, loss_params)
+            raise UnsupportedTaskError(
+                f"Loss {spec.name!r} cannot train on sampled negatives (tasks: "
+                f"{', '.join(sorted(spec.tasks))}; fit extras: {list(mode.fit_extras)}; data "
+                f"parameters: {list(spec.data_params)}; outputs: {spec.outputs!r}; views: "
+                f"{mode.views}). Use a ranking loss that takes row groups (bpr), or a "
+                "multiclass (cosine_contrastive, cross_entropy), multilabel (bce) or binary "
+                "loss with outputs='logits', one view, and no fit extras or data parameters."
+            )
         n_users = self.n_users or int(users.max()) + 1
         n_items = self.n_items or int(items.max()) + 1
         for name, ids, size in (("user", users, n_users), ("item", items, n_items)):
