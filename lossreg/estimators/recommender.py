@@ -10,6 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.base import BaseEstimator
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 from torch import nn
@@ -70,6 +71,17 @@ def _criterion_input(
     if layout == "multiclass":
         return scores, torch.zeros(n, dtype=torch.long, device=scores.device), {}
     return scores.reshape(-1), one_hot.reshape(-1), {}
+
+
+def _items_per_user(users: np.ndarray, items: np.ndarray, n_users: int) -> list[np.ndarray]:
+    """Per user id in [0, n_users), the sorted distinct items of its rows, in one pass."""
+    order = np.lexsort((items, users))  # by user, then item
+    users, items = users[order], items[order]
+    keep = np.ones(len(items), dtype=bool)  # drop repeated (user, item) pairs
+    keep[1:] = (users[1:] != users[:-1]) | (items[1:] != items[:-1])
+    users, items = users[keep], items[keep]
+    bounds = np.searchsorted(users, np.arange(1, n_users))
+    return np.split(items, bounds)
 
 
 class _TwoTower(nn.Module):
@@ -139,9 +151,11 @@ class LossRecommender(PrefixedParams, BaseEstimator):
         Sizes of the tables; None takes the largest id seen in ``fit`` plus one. Give
         ``n_items`` to rank a catalogue that holds items no training row mentions.
     random_state : int, optional
-        Seeds the initial embeddings, the shuffling and the negative draws.
+        Seeds the initial embeddings, the shuffling and the negative draws; None draws a fresh
+        seed per fit.
     **kwargs
-        ``loss__<name>``: the loss's hyperparameters (``loss__margin=0.8``).
+        ``loss__<name>``: the loss's hyperparameters (``loss__margin=0.8``). ``module__`` and
+        ``optimizer__`` parameters are refused in ``fit``: the network and optimizer are fixed.
 
     Attributes
     ----------
@@ -224,6 +238,13 @@ class LossRecommender(PrefixedParams, BaseEstimator):
 
         self._validate_params()
         check_prefixed(type(self).__name__, list(extra_params(self)), list(self._get_param_names()))
+        unused = sorted(k for k in extra_params(self) if not k.startswith("loss__"))
+        if unused:
+            raise TypeError(
+                f"LossRecommender does not use {', '.join(map(repr, unused))}: it builds its own "
+                "two-tower network (set embedding_dim, score, n_users, n_items) and Adam optimizer "
+                "(set lr, weight_decay), and takes only loss__ parameters. Remove these."
+            )
         users, items = self._ids(X), self._item_ids(y)
         if len(users) != len(items):
             raise ValueError(f"X has {len(users)} rows and y {len(items)}: one item per row.")
@@ -251,7 +272,8 @@ class LossRecommender(PrefixedParams, BaseEstimator):
                     f"{name} id {int(ids.max())} does not fit n_{name}s={size}: ids run from 0 "
                     f"to n_{name}s - 1; raise n_{name}s or leave it None."
                 )
-        seed = 0 if self.random_state is None else int(self.random_state)
+        # None draws a fresh seed per fit; an int gives the same seed (and model) every time
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         generator = torch.Generator().manual_seed(seed)
         self.module_ = _TwoTower(n_users, n_items, self.embedding_dim, self.score, generator)
         self.criterion_ = spec.factory(**loss_params)
@@ -284,7 +306,7 @@ class LossRecommender(PrefixedParams, BaseEstimator):
                 total += float(loss.detach()) * len(rows)
             self.history_.append(total / len(order))
         self.n_users_, self.n_items_ = n_users, n_items
-        self.seen_ = [np.unique(items[users == u]) for u in range(n_users)]
+        self.seen_ = _items_per_user(users, items, n_users)
         self.n_features_in_ = 1
         return self
 
