@@ -243,3 +243,26 @@ def test_contrast_scenario_counts_the_baselines_failures_in_its_own_experiment()
     claim = claims.Claim("C0", "t", "X", "", {"with x": {}, "with dllp": {}}, [check])
     (row,) = claims.evaluate(claim, frames)
     assert row["errors"] == 1 and row["pairs"] == 4
+
+
+def test_classifier_leaves_the_global_torch_rng_alone():
+    import torch
+
+    X, y, bag, share = _bagged(n=60)
+    torch.manual_seed(123)
+    expected = torch.rand(1)
+    torch.manual_seed(123)
+    LLPBPClassifier(max_iter=2, hidden_units=(4,), random_state=0).fit(
+        X, y, bag=bag, bag_target=share
+    )
+    assert torch.equal(torch.rand(1), expected)
+
+
+def test_classifier_takes_string_bag_ids_like_integer_ones():
+    X, y, bag, share = _bagged(n=60)
+    names = np.array([f"bag{b:03d}" for b in bag])  # sorts like the integers
+    params = {"max_iter": 2, "hidden_units": (4,), "random_state": 0}
+    by_int = LLPBPClassifier(**params).fit(X, y, bag=bag, bag_target=share)
+    by_name = LLPBPClassifier(**params).fit(X, y, bag=names, bag_target=share)
+    assert np.array_equal(by_int.pseudo_labels_, by_name.pseudo_labels_)
+    assert np.array_equal(by_int.predict_proba(X), by_name.predict_proba(X))

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from sklearn.base import clone
 
 from lossreg.compare import compare, load_data
@@ -147,3 +148,52 @@ def test_compare_runs_a_recommendation_comparison_and_checks_its_losses():
         compare(SMALL, losses=["bpr", "mse"], cv=2, estimator_params=FAST)
     with pytest.raises(ValueError, match="does not apply to recommendation"):
         compare(SMALL, losses=["bpr"], scenarios=["symmetric_noise:0.2"], cv=2)
+
+
+@pytest.mark.parametrize("loss", ["group_dro", "irm", "vrex", "fishr", "deep_coral", "vat"])
+def test_recommender_refuses_losses_needing_groups_features_or_two_views(loss):
+    from lossreg.estimators.recommender import sampled_layout
+    from lossreg.registry import default_registry
+
+    assert sampled_layout(default_registry().get_spec(loss)) is None
+    users, items = np.array([[0], [0], [1], [1]]), np.array([0, 1, 1, 2])
+    with pytest.raises(UnsupportedTaskError, match="cannot train on sampled negatives"):
+        LossRecommender(loss, **FAST).fit(users, items)
+
+
+def test_recommender_still_takes_row_group_ranking_losses():
+    from lossreg.estimators.recommender import sampled_layout
+    from lossreg.registry import default_registry
+
+    assert sampled_layout(default_registry().get_spec("bpr")) == "ranking"
+
+
+def test_recommender_random_state_none_draws_a_seed_and_an_int_reproduces():
+    users, items = np.array([[0], [0], [1], [1]]), np.array([0, 1, 1, 2])
+
+    def weights(random_state):
+        model = LossRecommender(random_state=random_state, **FAST).fit(users, items)
+        return model.module_.users.weight.detach().clone()
+
+    assert not torch.equal(weights(None), weights(None))
+    assert torch.equal(weights(3), weights(3))
+
+
+def test_recommender_refuses_module_and_optimizer_parameters_naming_them():
+    users, items = np.array([[0], [0], [1], [1]]), np.array([0, 1, 1, 2])
+    model = LossRecommender(module__hidden=8, optimizer__momentum=0.9, **FAST)
+    with pytest.raises(TypeError, match="'module__hidden', 'optimizer__momentum'"):
+        model.fit(users, items)
+    LossRecommender(loss__margin=0.5, **FAST).fit(users, items)  # loss__ is used
+
+
+def test_recommender_seen_items_match_a_per_user_mask():
+    rng = np.random.default_rng(0)
+    users = rng.integers(0, 12, size=200)
+    users[users == 5] = 4  # user 5 has no rows
+    items = rng.integers(0, 30, size=200)
+    model = LossRecommender(n_users=14, random_state=0, **FAST).fit(users[:, None], items)
+    expected = [np.unique(items[users == u]) for u in range(14)]
+    assert len(model.seen_) == 14
+    for got, want in zip(model.seen_, expected, strict=True):
+        assert got.dtype == want.dtype and np.array_equal(got, want)

@@ -146,3 +146,18 @@ def test_clear_errors():
         PseudoLabelDiverse(n_clusters=1)
     with pytest.raises(ValueError, match=r"latent_dim .* Got 0.*lr must be a number > 0"):
         PseudoLabelDiverse(latent_dim=0, lr=-1.0)
+
+
+def test_sampler_settings_are_settable_through_the_embedder():
+    model = LossEmbedder(sampler=PseudoLabelDiverse())
+    assert "sampler__n_clusters" in model.get_params(deep=True)
+    model.set_params(sampler__n_clusters=5, sampler__lr=0.01)
+    assert model.sampler.n_clusters == 5 and model.sampler.lr == 0.01
+    copy = clone(model)
+    assert copy.sampler == PseudoLabelDiverse(n_clusters=5, lr=0.01)
+    assert copy.sampler is not model.sampler
+    with pytest.raises(ValueError, match=r"n_clusters must be an integer >= 2 or None. Got 1"):
+        model.set_params(sampler__n_clusters=1)
+    assert model.sampler.n_clusters == 5  # a refused change leaves the settings as they were
+    with pytest.raises(ValueError, match="no setting 'n_cluster'"):
+        PseudoLabelDiverse().set_params(n_cluster=3)

@@ -173,3 +173,14 @@ def test_loss_regressor_members_fit_and_predict_end_to_end():
     assert model.predict_quantiles(X[:7]).shape == (7, 5)
     assert model.weights_.shape == (3, 5) and model.n_features_in_ == 2
     np.testing.assert_allclose(model.weights_.sum(axis=0), 1.0)
+
+
+@pytest.mark.parametrize("quantiles", [("low", "high"), (0.1, None, 0.9), [[0.1], [0.5, 0.9]]])
+def test_non_numeric_quantiles_are_named_with_the_other_problems(quantiles):
+    X, y = _data(50)
+    model = QuantileAggregator([("a", OracleOffset())], quantiles=quantiles, combine="median")
+    with pytest.raises(ValueError, match=r"^QuantileAggregator: ") as info:
+        model.fit(X, y)
+    message = str(info.value)
+    assert "quantiles must be strictly increasing levels in (0, 1)" in message
+    assert f"Got {quantiles!r}" in message and "combine must be one of" in message

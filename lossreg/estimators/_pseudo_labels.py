@@ -27,6 +27,22 @@ __all__ = ["PSEUDO_LABEL_FIELD", "PseudoLabelDiverse", "PseudoLabelDiverseBatche
 PSEUDO_LABEL_FIELD = "_pseudo_label"
 
 
+def _check_settings(settings: dict[str, Any]) -> None:
+    """Raise one ValueError listing every invalid :class:`PseudoLabelDiverse` setting."""
+    problems = []
+    n_clusters = settings["n_clusters"]
+    if n_clusters is not None and not _integer_at_least(n_clusters, 2):
+        problems.append(f"n_clusters must be an integer >= 2 or None. Got {n_clusters!r}.")
+    for name in ("latent_dim", "hidden_units", "max_iter"):
+        if not _integer_at_least(settings[name], 1):
+            problems.append(f"{name} must be an integer >= 1. Got {settings[name]!r}.")
+    lr = settings["lr"]
+    if not isinstance(lr, numbers.Real) or isinstance(lr, bool) or not lr > 0:
+        problems.append(f"lr must be a number > 0. Got {lr!r}.")
+    if problems:
+        raise ValueError("PseudoLabelDiverse: " + " ".join(problems))
+
+
 class PseudoLabelDiverse:
     """Settings of the ``"pseudo_label_diverse"`` sampler of :class:`~lossreg.LossEmbedder`.
 
@@ -76,25 +92,20 @@ class PseudoLabelDiverse:
         max_iter: int = 50,
         lr: float = 1e-3,
     ) -> None:
+        _check_settings(
+            {
+                "n_clusters": n_clusters,
+                "latent_dim": latent_dim,
+                "hidden_units": hidden_units,
+                "max_iter": max_iter,
+                "lr": lr,
+            }
+        )
         self.n_clusters = n_clusters
         self.latent_dim = latent_dim
         self.hidden_units = hidden_units
         self.max_iter = max_iter
         self.lr = lr
-        problems = []
-        if n_clusters is not None and not _integer_at_least(n_clusters, 2):
-            problems.append(f"n_clusters must be an integer >= 2 or None. Got {n_clusters!r}.")
-        for name, value in (
-            ("latent_dim", latent_dim),
-            ("hidden_units", hidden_units),
-            ("max_iter", max_iter),
-        ):
-            if not _integer_at_least(value, 1):
-                problems.append(f"{name} must be an integer >= 1. Got {value!r}.")
-        if not isinstance(lr, numbers.Real) or isinstance(lr, bool) or not lr > 0:
-            problems.append(f"lr must be a number > 0. Got {lr!r}.")
-        if problems:
-            raise ValueError("PseudoLabelDiverse: " + " ".join(problems))
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """The settings, so that ``repr`` and scikit-learn's ``clone`` see them."""
@@ -105,6 +116,21 @@ class PseudoLabelDiverse:
             "max_iter": self.max_iter,
             "lr": self.lr,
         }
+
+    def set_params(self, **params: Any) -> PseudoLabelDiverse:
+        """Change settings, checked as in ``__init__`` (``sampler__n_clusters`` in a search)."""
+        settings = self.get_params()
+        unknown = sorted(set(params) - set(settings))
+        if unknown:
+            raise ValueError(
+                f"PseudoLabelDiverse has no setting {', '.join(map(repr, unknown))}. Valid "
+                f"settings: {', '.join(settings)}."
+            )
+        settings.update(params)
+        _check_settings(settings)
+        for name, value in params.items():
+            setattr(self, name, value)
+        return self
 
     def __repr__(self) -> str:
         inner = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())

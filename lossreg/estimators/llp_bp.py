@@ -169,19 +169,21 @@ class LLPBPClassifier(ClassifierMixin, BaseEstimator):
         bag, share = _bags(bag, bag_target, len(y))
         seed = np.random.default_rng(self.random_state).integers(2**31 - 1)
         features = X
-        for round_ in range(self.n_rounds):
-            model = llp_gibbs_model(
-                knn_edges(features, self.n_neighbors),
-                bag,
-                share,
-                similarity_weight=self.similarity_weight,
-                bag_weight=self.bag_weight,
-            )
-            self.pseudo_labels_ = belief_propagation(
-                model, n_iter=self.bp_iter, damping=self.damping
-            )
-            self.network_ = self._train(X, self.pseudo_labels_, bag, share, int(seed) + round_)
-            features = self._embed(X)
+        # _train seeds torch per round: on a forked RNG, so the caller's global state is untouched
+        with torch.random.fork_rng(devices=[]):
+            for round_ in range(self.n_rounds):
+                model = llp_gibbs_model(
+                    knn_edges(features, self.n_neighbors),
+                    bag,
+                    share,
+                    similarity_weight=self.similarity_weight,
+                    bag_weight=self.bag_weight,
+                )
+                self.pseudo_labels_ = belief_propagation(
+                    model, n_iter=self.bp_iter, damping=self.damping
+                )
+                self.network_ = self._train(X, self.pseudo_labels_, bag, share, int(seed) + round_)
+                features = self._embed(X)
         return self
 
     def predict_proba(self, X: Any) -> np.ndarray:
@@ -266,7 +268,7 @@ class LLPBPClassifier(ClassifierMixin, BaseEstimator):
 
 
 def _bags(bag: Any, bag_target: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Validated bag ids and per-row positive shares."""
+    """Bag codes (0 .. n_bags - 1; any sortable ids, strings too) and per-row positive shares."""
     if bag is None or bag_target is None:
         missing = " and ".join(
             name for name, value in (("bag", bag), ("bag_target", bag_target)) if value is None
@@ -291,7 +293,7 @@ def _bags(bag: Any, bag_target: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
     np.maximum.at(high, index, share)
     if np.any(high - low > 1e-6):
         raise ValueError("bag_target must be the same on every row of a bag; it varies.")
-    return bag, share
+    return index.astype(np.int64), share
 
 
 def _bag_members(bag: np.ndarray) -> list[np.ndarray]:

@@ -180,9 +180,13 @@ class QuantileAggregator(RegressorMixin, _BaseComposition):
     def _checked(self) -> tuple[np.ndarray, list[tuple[str, Any]]]:
         """The levels and the named members; every problem in one ``ValueError``."""
         problems = []
-        levels = np.asarray(self.quantiles, dtype=np.float64).ravel()
+        try:
+            levels = np.asarray(self.quantiles, dtype=np.float64).ravel()
+        except (TypeError, ValueError):  # strings, None, ragged lists: reported below
+            levels = np.array([], dtype=np.float64)
         if (
             levels.size == 0
+            or not np.all(np.isfinite(levels))
             or np.any((levels <= 0) | (levels >= 1))
             or np.any(np.diff(levels) <= 0)
         ):

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import numbers
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.base import BaseEstimator
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 from torch import nn
 
 from lossreg.spec import LossSpec
 
+from ._mode import loss_mode
 from ._params import PrefixedParams, check_prefixed, extra_params, split_prefixed
 
 __all__ = ["LossRecommender", "sampled_layout", "top_k_metrics"]
@@ -28,20 +31,30 @@ __all__ = ["LossRecommender", "sampled_layout", "top_k_metrics"]
 LAYOUTS = ("ranking", "multiclass", "multilabel", "binary")
 
 
-def sampled_layout(spec: LossSpec) -> str | None:
+def sampled_layout(spec: LossSpec, params: Mapping[str, Any] | None = None) -> str | None:
     """The layout in :data:`LAYOUTS` a loss trains a :class:`LossRecommender` in, or None.
 
     A ranking loss must take each row of (N, K) scores as a group (its module class says so
     with ``row_groups = True``); flattened with one group id per positive, the (N(1 + M))^2
-    pair matrices of a batch would not fit in time or memory. A loss that needs a fit extra
-    other than ``group`` or a data parameter cannot be fed sampled negatives and gets None.
+    pair matrices of a batch would not fit in time or memory. Only that layout may list the
+    fit extra ``group`` (the rows are the groups); a loss that needs any other fit extra
+    (``group`` in the other layouts: group_dro, irm), a data parameter, a feature output
+    (``outputs="logits+features"``: deep_coral) or two views (vat) with the hyperparameters
+    ``params`` cannot be fed sampled negatives and gets None.
     """
-    if spec.data_params or set(spec.fit_extras) - {"group"}:
+    if spec.data_params or spec.outputs != "logits":
         return None
+    mode = loss_mode(spec, params)
+    if mode.views != 1:
+        return None
+    extras = set(mode.fit_extras)
     for layout in LAYOUTS:
-        if layout in spec.tasks and (
-            layout != "ranking" or getattr(spec.factory, "row_groups", False)
-        ):
+        if layout not in spec.tasks:
+            continue
+        if layout == "ranking":
+            if getattr(spec.factory, "row_groups", False) and extras <= {"group"}:
+                return layout
+        elif not extras:
             return layout
     return None
 
@@ -58,6 +71,17 @@ def _criterion_input(
     if layout == "multiclass":
         return scores, torch.zeros(n, dtype=torch.long, device=scores.device), {}
     return scores.reshape(-1), one_hot.reshape(-1), {}
+
+
+def _items_per_user(users: np.ndarray, items: np.ndarray, n_users: int) -> list[np.ndarray]:
+    """Per user id in [0, n_users), the sorted distinct items of its rows, in one pass."""
+    order = np.lexsort((items, users))  # by user, then item
+    users, items = users[order], items[order]
+    keep = np.ones(len(items), dtype=bool)  # drop repeated (user, item) pairs
+    keep[1:] = (users[1:] != users[:-1]) | (items[1:] != items[:-1])
+    users, items = users[keep], items[keep]
+    bounds = np.searchsorted(users, np.arange(1, n_users))
+    return np.split(items, bounds)
 
 
 class _TwoTower(nn.Module):
@@ -127,9 +151,11 @@ class LossRecommender(PrefixedParams, BaseEstimator):
         Sizes of the tables; None takes the largest id seen in ``fit`` plus one. Give
         ``n_items`` to rank a catalogue that holds items no training row mentions.
     random_state : int, optional
-        Seeds the initial embeddings, the shuffling and the negative draws.
+        Seeds the initial embeddings, the shuffling and the negative draws; None draws a fresh
+        seed per fit.
     **kwargs
-        ``loss__<name>``: the loss's hyperparameters (``loss__margin=0.8``).
+        ``loss__<name>``: the loss's hyperparameters (``loss__margin=0.8``). ``module__`` and
+        ``optimizer__`` parameters are refused in ``fit``: the network and optimizer are fixed.
 
     Attributes
     ----------
@@ -212,23 +238,32 @@ class LossRecommender(PrefixedParams, BaseEstimator):
 
         self._validate_params()
         check_prefixed(type(self).__name__, list(extra_params(self)), list(self._get_param_names()))
+        unused = sorted(k for k in extra_params(self) if not k.startswith("loss__"))
+        if unused:
+            raise TypeError(
+                f"LossRecommender does not use {', '.join(map(repr, unused))}: it builds its own "
+                "two-tower network (set embedding_dim, score, n_users, n_items) and Adam optimizer "
+                "(set lr, weight_decay), and takes only loss__ parameters. Remove these."
+            )
         users, items = self._ids(X), self._item_ids(y)
         if len(users) != len(items):
             raise ValueError(f"X has {len(users)} rows and y {len(items)}: one item per row.")
         spec = (
             self.loss if isinstance(self.loss, LossSpec) else default_registry().get_spec(self.loss)
         )
-        layout = sampled_layout(spec)
-        if layout is None:
-            raise UnsupportedTaskError(
-                f"Loss {spec.name!r} cannot train on sampled negatives (tasks: "
-                f"{', '.join(sorted(spec.tasks))}; fit extras: {list(spec.fit_extras)}; data "
-                f"parameters: {list(spec.data_params)}). Use a ranking loss that takes row "
-                "groups (bpr), a multiclass (cosine_contrastive, cross_entropy), multilabel "
-                "(bce) or binary loss without data parameters."
-            )
         loss_params = split_prefixed(self, "loss__")
         check_params(spec.name, spec.params, loss_params, data_params=(), prefix="loss__")
+        layout = sampled_layout(spec, loss_params)
+        if layout is None:
+            mode = loss_mode(spec, loss_params)
+            raise UnsupportedTaskError(
+                f"Loss {spec.name!r} cannot train on sampled negatives (tasks: "
+                f"{', '.join(sorted(spec.tasks))}; fit extras: {list(mode.fit_extras)}; data "
+                f"parameters: {list(spec.data_params)}; outputs: {spec.outputs!r}; views: "
+                f"{mode.views}). Use a ranking loss that takes row groups (bpr), or a "
+                "multiclass (cosine_contrastive, cross_entropy), multilabel (bce) or binary "
+                "loss with outputs='logits', one view, and no fit extras or data parameters."
+            )
         n_users = self.n_users or int(users.max()) + 1
         n_items = self.n_items or int(items.max()) + 1
         for name, ids, size in (("user", users, n_users), ("item", items, n_items)):
@@ -237,7 +272,8 @@ class LossRecommender(PrefixedParams, BaseEstimator):
                     f"{name} id {int(ids.max())} does not fit n_{name}s={size}: ids run from 0 "
                     f"to n_{name}s - 1; raise n_{name}s or leave it None."
                 )
-        seed = 0 if self.random_state is None else int(self.random_state)
+        # None draws a fresh seed per fit; an int gives the same seed (and model) every time
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         generator = torch.Generator().manual_seed(seed)
         self.module_ = _TwoTower(n_users, n_items, self.embedding_dim, self.score, generator)
         self.criterion_ = spec.factory(**loss_params)
@@ -270,7 +306,7 @@ class LossRecommender(PrefixedParams, BaseEstimator):
                 total += float(loss.detach()) * len(rows)
             self.history_.append(total / len(order))
         self.n_users_, self.n_items_ = n_users, n_items
-        self.seen_ = [np.unique(items[users == u]) for u in range(n_users)]
+        self.seen_ = _items_per_user(users, items, n_users)
         self.n_features_in_ = 1
         return self
 
