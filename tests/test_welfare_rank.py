@@ -133,3 +133,21 @@ def test_negative_bids_are_refused_naming_the_smallest():
     bids = torch.tensor([1.0, -0.5, -2.5, 3.0])
     with pytest.raises(ValueError, match=r"bids >= 0.*smallest bid is -2\.5"):
         loss(torch.zeros(4), torch.tensor([1.0, 0.0, 1.0, 0.0]), group=torch.zeros(4), bid=bids)
+
+
+def test_a_bid_of_several_columns_is_refused_by_name():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3))
+    y = np.arange(40) % 2
+    clf = LossClassifier(loss="welfare_rank", max_iter=1, random_state=0)
+    with pytest.raises(ValueError, match=r"bid holds one number per row.*\(40, 3\)"):
+        clf.fit(X, y, group=np.arange(40) // 4, bid=rng.uniform(0.5, 2.0, size=(40, 3)))
+    clf.fit(X, y, group=np.arange(40) // 4, bid=rng.uniform(0.5, 2.0, size=(40, 1)))
+
+
+def test_the_loss_names_a_bid_of_the_wrong_shape():
+    loss = create_loss("welfare_rank")
+    clicks = torch.tensor([1.0, 0.0, 1.0, 0.0])
+    with pytest.raises(ValueError, match=r"one bid per row.*\(4, 2\)"):
+        loss(torch.zeros(4), clicks, group=torch.zeros(4), bid=torch.ones(4, 2))
+    assert loss(torch.zeros(4), clicks, group=torch.zeros(4), bid=torch.ones(4, 1)).item() > 0

@@ -127,7 +127,14 @@ class WelfareRank(nn.Module):
             raise ValueError(
                 "Loss 'welfare_rank' needs the bid of each row: pass fit(X, y, bid=...)."
             )
-        bids = torch.as_tensor(bid, device=logits.device).to(logits.dtype).reshape(-1)
+        bids = torch.as_tensor(bid, device=logits.device).to(logits.dtype)
+        if bids.ndim == 2 and bids.shape[1] == 1:
+            bids = bids[:, 0]
+        if bids.ndim != 1 or bids.shape[0] != logits.shape[0]:
+            raise ValueError(
+                f"Loss 'welfare_rank' takes one bid per row, shape ({logits.shape[0]},) or "
+                f"({logits.shape[0]}, 1); got bid of shape {tuple(bids.shape)}."
+            )
         if bids.numel() and bool((bids < 0).any()):
             raise ValueError(
                 f"Loss 'welfare_rank' takes bids >= 0 (a cost per click); the smallest bid is "
