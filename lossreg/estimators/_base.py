@@ -93,6 +93,7 @@ OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
 _CLASS_TASKS = ("binary", "multiclass")
 
 _FITTED = (
+    "classes_",
     "net_",
     "module_",
     "criterion_",
@@ -166,6 +167,15 @@ class LossEstimatorBase(PrefixedParams, BaseEstimator, metaclass=abc.ABCMeta):
         return resolve_link(self._spec().link)
 
     def _fit(self, X: Any, y: Any, sample_weight: Any, extras: dict[str, Any]) -> Any:
+        continuing = self.warm_start and hasattr(self, "net_")
+        try:
+            return self._fit_once(X, y, sample_weight, extras)
+        except BaseException:
+            if not continuing:
+                self._forget_fit()  # a failed fresh fit leaves no half-fitted attributes
+            raise
+
+    def _fit_once(self, X: Any, y: Any, sample_weight: Any, extras: dict[str, Any]) -> Any:
         self._validate_params()
         check_prefixed(type(self).__name__, list(extra_params(self)), list(self._get_param_names()))
         spec = self._spec()
