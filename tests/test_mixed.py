@@ -165,3 +165,10 @@ def test_a_failed_fit_leaves_no_classes_for_warm_start(mixed_xy):
     with pytest.raises(ValueError, match=r"warm_start: .*\[1\.0, 3\.0\].*\[5\.0, 7\.0\]"):
         model.fit(X, np.column_stack([other[:, 0], other[:, 1] - 4]))
     assert model.classes_.tolist() == [5, 7]  # the fitted model keeps its classes
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, object])
+def test_nan_labels_are_missing_whatever_the_dtype(dtype):
+    y = np.column_stack([np.arange(6.0), [0, 1, np.nan, 1, 0, 1]]).astype(dtype)
+    with pytest.raises(ValueError, match=r"Column 1 of y .* has 1 missing labels"):
+        encode_mixed_target(y)

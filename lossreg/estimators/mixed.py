@@ -49,7 +49,8 @@ def encode_mixed_target(y: Any) -> tuple[np.ndarray, np.ndarray]:
             "infinite values; drop or impute those rows."
         )
     labels = array[:, 1]
-    missing = [v is None or (isinstance(v, float) and np.isnan(v)) for v in labels]
+    # np.floating too: the labels of a float32 y are np.float32, not float
+    missing = [v is None or (isinstance(v, (float, np.floating)) and np.isnan(v)) for v in labels]
     if any(missing):
         raise ValueError(
             f"Column 1 of y (the class) has {sum(missing)} missing labels; drop those rows."
