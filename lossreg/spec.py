@@ -16,6 +16,7 @@ __all__ = [
     "FIT_EXTRAS",
     "OUTPUTS",
     "SAMPLERS",
+    "SCALAR_EXTRAS",
     "SIZED_EXTRAS",
     "TASKS",
     "VIEW_MAKERS",
@@ -66,6 +67,9 @@ FIT_EXTRAS: dict[str, str] = {
 #: the float arrays whose width is the loss's choice. The others have a width fixed by what they
 #: mean (ids, one event flag, the inputs X, a bag's class proportions).
 SIZED_EXTRAS = ("teacher_logits", "teacher_features")
+
+#: Fit extras that hold one number per row, whatever the loss: shape (N,) or (N, 1).
+SCALAR_EXTRAS = ("bid", "value")
 
 #: How an estimator may have to draw training batches for a loss: ``class_balanced`` (several
 #: rows of each class in a batch), ``whole_bags`` / ``whole_groups`` (every bag or group id of

@@ -126,3 +126,15 @@ def test_the_embedder_feeds_continuous_targets_and_two_views():
         LossEmbedder("cwcl", loss__kernel="laplace", max_iter=1).fit(X)
     with pytest.raises(ValueError, match="must be numeric"):
         LossEmbedder("cwcl", loss__kernel="laplace", max_iter=1).fit(X, np.array(["a"] * 80))
+
+
+@pytest.mark.parametrize("labels", ["floats", "strings"])
+def test_the_embedder_names_an_unknown_kernel(labels):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 4))
+    y = X[:, 0] if labels == "floats" else np.where(X[:, 0] > 0, "up", "down")
+    emb = LossEmbedder("cwcl", loss__kernel="gaussian", max_iter=1, random_state=0)
+    with pytest.raises(ValueError, match=r"kernel' parameter .* one of 'none', 'laplace'"):
+        emb.fit(X, y)
+    mode = loss_mode(lossreg.get_spec("cwcl"), {"kernel": "gaussian"})
+    assert (mode.views, mode.target) == (1, "labels")  # not the laplace mode

@@ -151,3 +151,24 @@ def test_estimator_names_wrong_targets(mixed_xy):
         encode_mixed_target(missing)
     with pytest.raises(lossreg.UnsupportedTaskError, match="does not support task 'mixed'"):
         LossMixedEstimator(loss="mse", max_iter=1).fit(X, y)
+
+
+def test_a_failed_fit_leaves_no_classes_for_warm_start(mixed_xy):
+    X, y = mixed_xy
+    model = LossMixedEstimator(max_iter=1, warm_start=True, loss__form="bogus")
+    with pytest.raises(ValueError, match="bogus"):
+        model.fit(X, y)
+    assert not hasattr(model, "classes_") and not hasattr(model, "net_")
+    other = np.column_stack([y[:, 0].astype(float), np.where(y[:, 1] == "low", 5, 7)])
+    model.set_params(loss__form="kendall").fit(X, other)  # new classes: nothing was fitted
+    assert model.classes_.tolist() == [5, 7]
+    with pytest.raises(ValueError, match=r"warm_start: .*\[1\.0, 3\.0\].*\[5\.0, 7\.0\]"):
+        model.fit(X, np.column_stack([other[:, 0], other[:, 1] - 4]))
+    assert model.classes_.tolist() == [5, 7]  # the fitted model keeps its classes
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, object])
+def test_nan_labels_are_missing_whatever_the_dtype(dtype):
+    y = np.column_stack([np.arange(6.0), [0, 1, np.nan, 1, 0, 1]]).astype(dtype)
+    with pytest.raises(ValueError, match=r"Column 1 of y .* has 1 missing labels"):
+        encode_mixed_target(y)

@@ -73,3 +73,21 @@ def test_needs_the_value_extra_at_fit():
     fitted = clf.fit(X, y, value=np.full(40, 100.0))
     assert not hasattr(fitted, "predict_proba")  # scores are decisions, not probabilities
     assert set(fitted.predict(X)) <= {0, 1}
+
+
+def test_a_value_of_several_columns_is_refused_by_name():
+    X = np.random.default_rng(0).normal(size=(40, 3))
+    y = np.arange(40) % 2
+    clf = lossreg.LossClassifier(loss="pno_churn_regret", max_iter=1)
+    with pytest.raises(ValueError, match=r"value holds one number per row.*\(40, 2\)"):
+        clf.fit(X, y, value=np.full((40, 2), 100.0))
+    clf.fit(X, y, value=np.full((40, 1), 100.0))  # one column is one number per row
+
+
+def test_the_loss_names_a_value_of_the_wrong_shape():
+    loss = lossreg.create_loss("pno_churn_regret")
+    churn = torch.tensor([1, 0, 1])
+    with pytest.raises(ValueError, match=r"one lifetime value per row.*\(3, 2\)"):
+        loss(torch.zeros(3), churn, value=torch.full((3, 2), 100.0))
+    flat = loss(torch.zeros(3), churn, value=torch.full((3,), 100.0))
+    assert loss(torch.zeros(3), churn, value=torch.full((3, 1), 100.0)).item() == flat.item()

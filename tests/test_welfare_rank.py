@@ -111,3 +111,43 @@ def test_classifier_routes_group_and_bid():
         clf.fit(X, y, group=np.arange(80) // 4)
     clf.fit(X, y, group=np.arange(80) // 4, bid=rng.uniform(0.5, 2.0, size=80))
     assert clf.predict_proba(X).shape == (80, 2)
+
+
+@pytest.mark.parametrize("bce_weight", [0.0, 0.5])
+def test_a_batch_of_zero_weights_gives_zero_not_nan(bce_weight):
+    logits = torch.tensor([0.3, -0.2, 1.0, 0.5], dtype=torch.float64, requires_grad=True)
+    clicks = torch.tensor([1.0, 0.0, 1.0, 0.0])
+    zero = torch.zeros(4)
+    loss = create_loss("welfare_rank", bce_weight=bce_weight)
+    value = loss(logits, clicks, sample_weight=zero, group=torch.zeros(4), bid=torch.ones(4))
+    value.backward()
+    assert value.item() == 0.0
+    assert torch.equal(logits.grad, torch.zeros(4, dtype=torch.float64))
+    # as bpr does on the same input
+    bpr = create_loss("bpr")(logits.detach(), clicks, sample_weight=zero, group=torch.zeros(4))
+    assert bpr.item() == 0.0
+
+
+def test_negative_bids_are_refused_naming_the_smallest():
+    loss = create_loss("welfare_rank")
+    bids = torch.tensor([1.0, -0.5, -2.5, 3.0])
+    with pytest.raises(ValueError, match=r"bids >= 0.*smallest bid is -2\.5"):
+        loss(torch.zeros(4), torch.tensor([1.0, 0.0, 1.0, 0.0]), group=torch.zeros(4), bid=bids)
+
+
+def test_a_bid_of_several_columns_is_refused_by_name():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3))
+    y = np.arange(40) % 2
+    clf = LossClassifier(loss="welfare_rank", max_iter=1, random_state=0)
+    with pytest.raises(ValueError, match=r"bid holds one number per row.*\(40, 3\)"):
+        clf.fit(X, y, group=np.arange(40) // 4, bid=rng.uniform(0.5, 2.0, size=(40, 3)))
+    clf.fit(X, y, group=np.arange(40) // 4, bid=rng.uniform(0.5, 2.0, size=(40, 1)))
+
+
+def test_the_loss_names_a_bid_of_the_wrong_shape():
+    loss = create_loss("welfare_rank")
+    clicks = torch.tensor([1.0, 0.0, 1.0, 0.0])
+    with pytest.raises(ValueError, match=r"one bid per row.*\(4, 2\)"):
+        loss(torch.zeros(4), clicks, group=torch.zeros(4), bid=torch.ones(4, 2))
+    assert loss(torch.zeros(4), clicks, group=torch.zeros(4), bid=torch.ones(4, 1)).item() > 0

@@ -22,7 +22,7 @@ from lossreg.errors import MissingFitExtraError, UnsupportedTaskError
 from lossreg.links import Link, resolve_link
 from lossreg.params import check_params
 from lossreg.registry import default_registry
-from lossreg.spec import FIT_EXTRAS, LossSpec
+from lossreg.spec import FIT_EXTRAS, SCALAR_EXTRAS, LossSpec
 from lossreg.targets import (
     column_width,
     compute_data_params,
@@ -93,6 +93,7 @@ OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
 _CLASS_TASKS = ("binary", "multiclass")
 
 _FITTED = (
+    "classes_",
     "net_",
     "module_",
     "criterion_",
@@ -166,6 +167,15 @@ class LossEstimatorBase(PrefixedParams, BaseEstimator, metaclass=abc.ABCMeta):
         return resolve_link(self._spec().link)
 
     def _fit(self, X: Any, y: Any, sample_weight: Any, extras: dict[str, Any]) -> Any:
+        continuing = self.warm_start and hasattr(self, "net_")
+        try:
+            return self._fit_once(X, y, sample_weight, extras)
+        except BaseException:
+            if not continuing:
+                self._forget_fit()  # a failed fresh fit leaves no half-fitted attributes
+            raise
+
+    def _fit_once(self, X: Any, y: Any, sample_weight: Any, extras: dict[str, Any]) -> Any:
         self._validate_params()
         check_prefixed(type(self).__name__, list(extra_params(self)), list(self._get_param_names()))
         spec = self._spec()
@@ -371,6 +381,12 @@ class LossEstimatorBase(PrefixedParams, BaseEstimator, metaclass=abc.ABCMeta):
             if value.shape[0] != n_rows:
                 raise ValueError(
                     f"{name} has {value.shape[0]} rows but X has {n_rows}; pass one per row."
+                )
+            if name in SCALAR_EXTRAS and column_width(value) != 1:
+                raise ValueError(
+                    f"{name} holds one number per row ({FIT_EXTRAS[name]}); got shape "
+                    f"{value.shape}, {column_width(value)} values per row. Pass fit(X, y, "
+                    f"{name}=...) with shape (n_rows,) or (n_rows, 1)."
                 )
             accepted = (widths or {}).get(name)
             if accepted is not None and column_width(value) not in accepted:

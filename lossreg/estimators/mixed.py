@@ -49,7 +49,8 @@ def encode_mixed_target(y: Any) -> tuple[np.ndarray, np.ndarray]:
             "infinite values; drop or impute those rows."
         )
     labels = array[:, 1]
-    missing = [v is None or (isinstance(v, float) and np.isnan(v)) for v in labels]
+    # np.floating too: the labels of a float32 y are np.float32, not float
+    missing = [v is None or (isinstance(v, (float, np.floating)) and np.isnan(v)) for v in labels]
     if any(missing):
         raise ValueError(
             f"Column 1 of y (the class) has {sum(missing)} missing labels; drop those rows."
@@ -157,19 +158,21 @@ class LossMixedEstimator(LossEstimatorBase):
         """
         extras = fit_extras_from(locals())
         encoded, classes = encode_mixed_target(y)
-        if (
-            self.warm_start
-            and hasattr(self, "classes_")
-            and not np.array_equal(classes, self.classes_)
-        ):
+        if self.warm_start and hasattr(self, "net_") and not np.array_equal(classes, self.classes_):
             raise ValueError(
                 f"warm_start: the class column holds classes {classes.tolist()!r}, the fitted "
-                f"model {self.classes_.tolist()!r}."
+                f"model {self.classes_.tolist()!r}. Fit with warm_start=False to start over "
+                "with these classes."
             )
-        self.classes_ = classes
-        return self._fit(X, encoded, sample_weight, extras)
+        # _prepare_target sets classes_ inside _fit, which forgets it if the fit fails
+        self._fit_classes = classes
+        try:
+            return self._fit(X, encoded, sample_weight, extras)
+        finally:
+            del self._fit_classes
 
     def _prepare_target(self, y: Any) -> tuple[str, np.ndarray, int]:
+        self.classes_ = self._fit_classes
         self.n_outputs_ = 2
         return "mixed", np.asarray(y, dtype=np.float64), len(self.classes_)
 

@@ -127,7 +127,14 @@ class PnOChurnRegret(LossModule):
                 "Loss 'pno_churn_regret' needs 'value' at fit time: pass fit(X, y, value=...) "
                 "with each customer's lifetime value."
             )
-        value = torch.as_tensor(value, device=input.device).to(input.dtype).reshape(-1)
+        value = torch.as_tensor(value, device=input.device).to(input.dtype)
+        if value.ndim == 2 and value.shape[1] == 1:
+            value = value[:, 0]
+        if value.ndim != 1:
+            raise ValueError(
+                "Loss 'pno_churn_regret' takes one lifetime value per row, shape (N,) or "
+                f"(N, 1); got value of shape {tuple(value.shape)}. Pass one column."
+            )
         if value.shape[0] != input.shape[0]:
             raise ValueError(
                 f"value has {value.shape[0]} rows but the scores have {input.shape[0]}; pass "

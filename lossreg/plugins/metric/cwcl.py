@@ -131,8 +131,8 @@ class CWCL(LossModule):
     @staticmethod
     def mode_of(params: Mapping[str, Any]) -> dict[str, Any]:
         """How estimators feed the loss: the kernel mode takes two views and float targets."""
-        if params.get("kernel", "none") == "none":
-            return {}
+        if params.get("kernel", "none") != "laplace":
+            return {}  # "none", or an unknown kernel the loss itself refuses by name
         return {"views": 2, "fit_extras": (), "target": "continuous"}
 
     def per_sample_loss(

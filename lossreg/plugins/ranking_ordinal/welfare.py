@@ -127,7 +127,20 @@ class WelfareRank(nn.Module):
             raise ValueError(
                 "Loss 'welfare_rank' needs the bid of each row: pass fit(X, y, bid=...)."
             )
-        bids = torch.as_tensor(bid, device=logits.device).to(logits.dtype).reshape(-1)
+        bids = torch.as_tensor(bid, device=logits.device).to(logits.dtype)
+        if bids.ndim == 2 and bids.shape[1] == 1:
+            bids = bids[:, 0]
+        if bids.ndim != 1 or bids.shape[0] != logits.shape[0]:
+            raise ValueError(
+                f"Loss 'welfare_rank' takes one bid per row, shape ({logits.shape[0]},) or "
+                f"({logits.shape[0]}, 1); got bid of shape {tuple(bids.shape)}."
+            )
+        if bids.numel() and bool((bids < 0).any()):
+            raise ValueError(
+                f"Loss 'welfare_rank' takes bids >= 0 (a cost per click); the smallest bid is "
+                f"{bids.min().item():g}. Pass fit(X, y, bid=...) with non-negative bids (drop "
+                "or clip the rows with a negative bid)."
+            )
         n = logits.shape[0]
         weight = row_weights(sample_weight, n, logits)
         value = bids * clicks if self.weighting == "welfare" else clicks
@@ -142,9 +155,11 @@ class WelfareRank(nn.Module):
         bce = F.binary_cross_entropy_with_logits(logits, clicks, reduction="none")
         if self.reduction == "sum":
             return total + self.bce_weight * (weight * bce).sum()
-        # No weighted pair in the batch: 0 (not NaN), still attached to the graph.
-        ranked = total / pair_weight.sum().clamp_min(torch.finfo(logits.dtype).tiny)
-        return ranked + self.bce_weight * (weight * bce).sum() / weight.sum()
+        # No weighted pair (or no weighted row) in the batch: 0 (not NaN), still attached to
+        # the graph.
+        tiny = torch.finfo(logits.dtype).tiny
+        ranked = total / pair_weight.sum().clamp_min(tiny)
+        return ranked + self.bce_weight * (weight * bce).sum() / weight.sum().clamp_min(tiny)
 
     def extra_repr(self) -> str:
         return (
