@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lossreg.compare._store import record_failure
+from lossreg.compare._store import finish_record, record_failure
 from lossreg.compare._threads import limit_torch_threads
 from lossreg.estimators.quantile_aggregator import COMBINE
 
@@ -215,5 +215,4 @@ def run_aggregate_fit(spec: dict[str, Any], X: pd.DataFrame, y: pd.Series) -> di
         record_failure(record, exc)
     finally:
         restore_threads()
-    record["finished_at"] = time.time()
-    return record
+    return finish_record(record)

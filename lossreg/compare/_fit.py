@@ -17,7 +17,7 @@ from sklearn.utils.metaestimators import available_if
 
 from lossreg.compare._multioutput import loss_scaling, scaling_stats
 from lossreg.compare._regression_embedding import TargetPrepared, bins_of
-from lossreg.compare._store import record_failure
+from lossreg.compare._store import finish_record, record_failure
 from lossreg.compare._tail import head_tail_scores
 from lossreg.compare._threads import limit_torch_threads
 
@@ -481,11 +481,7 @@ def run_fit(
         record_failure(record, exc)
     finally:
         restore_threads()
-    messages = sorted({f"{w.category.__name__}: {w.message}" for w in caught})
-    if messages:
-        record["warnings"] = messages[:5]
-    record["finished_at"] = time.time()
-    return record
+    return finish_record(record, caught)
 
 
 def _fit_rows(model: Any, prep: Any) -> tuple[np.ndarray, np.ndarray]:

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from lossreg.compare._bag_models import bag_model_extras, llp_bp, torch_threads, use_settings
-from lossreg.compare._store import record_failure
+from lossreg.compare._store import finish_record, record_failure
 from lossreg.compare._supervised import SUPERVISED, run_supervised_fit, supervised_classifier
 from lossreg.compare._tail import head_tail_scores
 
@@ -196,5 +196,4 @@ def run_model_fit(
         record["status"] = "ok"
     except Exception as exc:
         record_failure(record, exc)
-    record["finished_at"] = time.time()
-    return record
+    return finish_record(record)

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lossreg.compare._store import record_failure
+from lossreg.compare._store import finish_record, record_failure
 from lossreg.compare._threads import limit_torch_threads
 
 __all__ = [
@@ -114,8 +114,4 @@ def run_recommendation_fit(spec: dict[str, Any], X: pd.DataFrame, y: pd.Series) 
         record_failure(record, exc)
     finally:
         restore_threads()
-    messages = sorted({f"{w.category.__name__}: {w.message}" for w in caught})
-    if messages:
-        record["warnings"] = messages[:5]
-    record["finished_at"] = time.time()
-    return record
+    return finish_record(record, caught)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 import traceback
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ResultStore", "record_failure"]
+__all__ = ["ResultStore", "finish_record", "record_failure"]
 
 
 class ResultStore:
@@ -78,3 +79,12 @@ def record_failure(record: dict[str, Any], exc: BaseException) -> None:
     record["status"] = "error"
     record["error"] = f"{type(exc).__name__}: {exc}"
     record["traceback"] = traceback.format_exc(limit=-4)
+
+
+def finish_record(record: dict[str, Any], caught: Any = ()) -> dict[str, Any]:
+    """Stamp ``record`` finished; keep the first five distinct warnings ``caught`` in the fit."""
+    messages = sorted({f"{w.category.__name__}: {w.message}" for w in caught})
+    if messages:
+        record["warnings"] = messages[:5]
+    record["finished_at"] = time.time()
+    return record

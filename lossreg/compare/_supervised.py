@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lossreg.compare._store import record_failure
+from lossreg.compare._store import finish_record, record_failure
 from lossreg.compare._threads import limit_torch_threads
 
 __all__ = [
@@ -120,5 +120,4 @@ def run_supervised_fit(spec: dict[str, Any], X: pd.DataFrame, y: pd.Series) -> d
         record_failure(record, exc)
     finally:
         restore_threads()
-    record["finished_at"] = time.time()
-    return record
+    return finish_record(record)
