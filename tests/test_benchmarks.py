@@ -72,3 +72,13 @@ def test_kernel_budget_times_a_slow_loss_once_and_skips_its_larger_sizes(capsys,
     assert "| cross_entropy | F.cross_entropy | multiclass | 512 | 5 |" in out
     after = RESULTS.read_bytes() if RESULTS.exists() else None
     assert after == before
+
+
+def test_recommender_bench_checks_both_ways_agree_and_records_nothing(capsys, monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import bench_recommender
+
+    before = RESULTS.read_bytes()
+    bench_recommender.main(["--quick", "--no-record"])  # asserts the two outputs are equal
+    assert "| 1,000 | 50,000 |" in capsys.readouterr().out
+    assert RESULTS.read_bytes() == before
