@@ -68,8 +68,9 @@ FIT_EXTRAS: dict[str, str] = {
 #: mean (ids, one event flag, the inputs X, a bag's class proportions).
 SIZED_EXTRAS = ("teacher_logits", "teacher_features")
 
-#: Fit extras that hold one number per row, whatever the loss: shape (N,) or (N, 1).
-SCALAR_EXTRAS = ("bid", "value")
+#: Fit extras that hold one number per row, whatever the loss: shape (N,) or (N, 1) (ids, a
+#: flag, a class, an amount).
+SCALAR_EXTRAS = ("group", "bag", "sample_index", "event", "rejected_label", "bid", "value")
 
 #: How an estimator may have to draw training batches for a loss: ``class_balanced`` (several
 #: rows of each class in a batch), ``whole_bags`` / ``whole_groups`` (every bag or group id of

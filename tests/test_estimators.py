@@ -520,3 +520,14 @@ def test_grouped_batches_keep_every_group_whole():
         for bag in fields["bag"].unique():
             assert int((fields["bag"] == bag).sum()) == int((ids == bag).sum())
         assert len(fields["bag"]) >= 4 or fields is batches[-1][1]
+
+
+@pytest.mark.parametrize(("loss", "extra"), [("group_dro", "group"), ("dllp", "bag")])
+def test_an_id_extra_of_several_columns_is_refused_by_name(loss, extra):
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 3)), np.tile([0, 1], 20)
+    extras = {extra: np.zeros((40, 2), dtype=np.int64)}
+    if extra == "bag":
+        extras["bag_target"] = np.full(40, 0.5)
+    with pytest.raises(ValueError, match=rf"{extra} holds one number per row.*shape \(40, 2\)"):
+        LossClassifier(loss=loss, max_iter=1).fit(X, y, **extras)
